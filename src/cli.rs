@@ -1,0 +1,1 @@
+//! Command-line interface: flags that override the config file, and subcommands.

@@ -1,0 +1,1 @@
+//! The daemon: its phase state machine, events, signal handler and head tracker.

@@ -1,0 +1,16 @@
+//! The chain data histd handles, shared by the wire, the verifier, storage and RPC.
+//!
+//! Owns the in-memory shapes of headers, bodies and receipts, their RLP encodings (wire and consensus
+//! forms), and the `BlockNumber` unit. It must never do I/O and never decide what is trustworthy: that is
+//! `sync::verify`'s job, the only producer of [`VerifiedBlock`].
+
+mod block;
+mod number;
+mod receipt;
+
+pub use block::{Body, Transaction, VerifiedBlock, decode_body, encode_body};
+pub use number::BlockNumber;
+pub use receipt::{Receipt, ReceiptDecodeError};
+
+pub use alloy_consensus::{Header, TxType};
+pub use alloy_primitives::{B256, Bloom, Bytes, Log};

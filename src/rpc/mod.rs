@@ -1,0 +1,1 @@
+//! JSON-RPC server (not built yet: see the issue tracker).

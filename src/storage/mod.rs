@@ -1,0 +1,1 @@
+//! Storage: shard files indexed by redb (DESIGN.md §5).

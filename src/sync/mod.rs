@@ -1,0 +1,3 @@
+//! Fetch → verify → process, shared by FastSync and Follow.
+
+pub mod verify;
