@@ -1,1 +1,176 @@
 //! Command-line interface: flags that override the config file, and subcommands.
+//!
+//! Owns argument parsing only (clap derive). Every override flag maps to one dotted config key and
+//! is validated by `config` like a file value. It must never run anything: `main.rs` dispatches.
+//!
+//! Adding a subcommand: add a variant to [`Command`] (its args can be a struct defined in the
+//! owning module, e.g. `Db(crate::storage::cli::DbArgs)` with `#[command(subcommand)]` inside),
+//! then one match arm in `main.rs` calling the owning module's entry function and returning its
+//! exit code. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use toml::Value;
+
+use crate::config::Override;
+
+/// histd: a verified local copy of Ethereum history, served over JSON-RPC.
+#[derive(Debug, Parser)]
+#[command(name = "histd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Config file (TOML). Without it the built-in defaults apply (= config/histd.toml).
+    #[arg(long, short = 'c', global = true, value_name = "PATH", env = "HISTD_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// More log output: -v debug, -vv trace. `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(flatten)]
+    pub overrides: OverrideFlags,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `histd config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config (file + flags); print the effective config, or one line per problem
+    /// (exit code 2).
+    Check,
+}
+
+/// Flags that override config-file values. Each names its key in `--help`.
+#[derive(Debug, Default, Args)]
+pub struct OverrideFlags {
+    /// chain: mainnet | sepolia | hoodi | path to a genesis spec.
+    #[arg(long, global = true)]
+    pub chain: Option<String>,
+    /// data_dir.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sync.start_block.
+    #[arg(long, global = true, value_name = "N")]
+    pub start_block: Option<u64>,
+    /// sync.end_block (range mode: sync, finalize, exit).
+    #[arg(long, global = true, value_name = "N")]
+    pub end_block: Option<u64>,
+    /// sync.rollback_window.
+    #[arg(long, global = true, value_name = "BLOCKS")]
+    pub rollback_window: Option<u64>,
+    /// sync.min_peers.
+    #[arg(long, global = true, value_name = "N")]
+    pub min_peers: Option<u64>,
+    /// storage.shard_size (only for a new database).
+    #[arg(long, global = true, value_name = "BLOCKS")]
+    pub shard_size: Option<u64>,
+    /// p2p.listen.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub p2p_listen: Option<String>,
+    /// p2p.max_peers.
+    #[arg(long, global = true, value_name = "N")]
+    pub max_peers: Option<u64>,
+    /// rpc.bind.
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub rpc_bind: Option<String>,
+    /// metrics.bind (port 0 picks a free port; the bound address is logged).
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub metrics_bind: Option<String>,
+    /// log.format: auto | human | json.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+}
+
+fn int(v: u64) -> Value {
+    // TOML integers are i64; larger values are clamped so validation still names the key.
+    Value::Integer(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+impl OverrideFlags {
+    /// The flags that were given, as config overrides.
+    pub fn to_overrides(&self) -> Vec<Override> {
+        let mut out = Vec::new();
+        let mut push = |key, flag, value: Option<Value>| {
+            if let Some(value) = value {
+                out.push(Override { key, value, flag });
+            }
+        };
+        push("chain", "--chain", self.chain.clone().map(Value::String));
+        push(
+            "data_dir",
+            "--data-dir",
+            self.data_dir
+                .as_ref()
+                .map(|p| Value::String(p.display().to_string())),
+        );
+        push("sync.start_block", "--start-block", self.start_block.map(int));
+        push("sync.end_block", "--end-block", self.end_block.map(int));
+        push(
+            "sync.rollback_window",
+            "--rollback-window",
+            self.rollback_window.map(int),
+        );
+        push("sync.min_peers", "--min-peers", self.min_peers.map(int));
+        push("storage.shard_size", "--shard-size", self.shard_size.map(int));
+        push(
+            "p2p.listen",
+            "--p2p-listen",
+            self.p2p_listen.clone().map(Value::String),
+        );
+        push("p2p.max_peers", "--max-peers", self.max_peers.map(int));
+        push(
+            "rpc.bind",
+            "--rpc-bind",
+            self.rpc_bind.clone().map(Value::String),
+        );
+        push(
+            "metrics.bind",
+            "--metrics-bind",
+            self.metrics_bind.clone().map(Value::String),
+        );
+        push(
+            "log.format",
+            "--log-format",
+            self.log_format.clone().map(Value::String),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_anywhere_and_become_overrides() {
+        let cli = Cli::try_parse_from([
+            "histd",
+            "run",
+            "--end-block",
+            "10",
+            "--metrics-bind",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Run));
+        let o = cli.overrides.to_overrides();
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].key, "sync.end_block");
+        assert_eq!(o[1].value, Value::String("127.0.0.1:0".into()));
+        let cli = Cli::try_parse_from(["histd", "-vv", "config", "check"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+        assert!(matches!(cli.command, Command::Config(ConfigCommand::Check)));
+    }
+}

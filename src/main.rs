@@ -1,1 +1,105 @@
-fn main() {}
+//! The `histd` binary: parse the CLI, load the config, dispatch to the subcommand. Thin on purpose.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use histd::cli::{Cli, Command, ConfigCommand};
+use histd::config::{Config, ConfigError, Override};
+use histd::daemon::{self, PhaseWorkers};
+
+/// Exit code for a configuration that cannot be used.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = cli.overrides.to_overrides();
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &overrides),
+        Command::Run => run(cli.config.as_deref(), &overrides, cli.verbose),
+    }
+}
+
+fn load(path: Option<&Path>, overrides: &[Override]) -> Result<Config, ExitCode> {
+    Config::load(path, overrides).map_err(|e| {
+        report_config_error(&e);
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn report_config_error(e: &ConfigError) {
+    for line in e.lines() {
+        eprintln!("config error: {line}");
+    }
+}
+
+fn config_check(path: Option<&Path>, overrides: &[Override]) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match config.to_toml() {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            report_config_error(&e);
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    daemon::logging::init(config.log.format, verbose);
+    let workers = match select_workers() {
+        Ok(w) => w,
+        Err(message) => {
+            tracing::error!(%message, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("histd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `block_on` keeps the (non-Send) machine on this thread; workers run on the pool.
+    match runtime.block_on(daemon::run(&config, workers)) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the daemon");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The product's workers; in testkit builds, scripted ones when `HISTD_TESTKIT_SCRIPT` is set.
+fn select_workers() -> Result<Box<dyn PhaseWorkers>, String> {
+    #[cfg(feature = "testkit")]
+    if let Ok(text) = std::env::var(daemon::scripted::SCRIPT_ENV) {
+        let script = daemon::scripted::Script::from_json(&text)
+            .map_err(|e| format!("{} is not a valid script: {e}", daemon::scripted::SCRIPT_ENV))?;
+        tracing::warn!(
+            ?script,
+            "testkit build: using SCRIPTED phase workers; nothing is synced"
+        );
+        return Ok(Box::new(daemon::scripted::ScriptedWorkers::new(script)));
+    }
+    tracing::error!(
+        "histd cannot sync yet: {}. The daemon will start its metrics endpoint, then stop with an error.",
+        daemon::unbuilt::MISSING
+    );
+    Ok(Box::new(daemon::unbuilt::UnbuiltWorkers))
+}

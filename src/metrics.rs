@@ -1,1 +1,130 @@
 //! Metric names, defined in one place; components record, the exporter lives in the daemon.
+//!
+//! Every Prometheus series histd exports is named here, with its kind and help text (DESIGN.md §7).
+//! Components record with the `metrics` macros using these constants (`gauge!(metrics::HEAD_SEEN)`);
+//! they never install a recorder or serve anything. This module must never do I/O.
+
+/// What kind of series a name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The daemon phase as a state set: label `phase` = `startup|fast_sync|finalizing|follow|shutting_down`,
+/// value 1 for the current phase and 0 for the others.
+pub const PHASE: &str = "histd_phase";
+/// Phase transitions taken, labels `from`, `to`.
+pub const PHASE_TRANSITIONS: &str = "histd_phase_transitions_total";
+/// Highest head reported by peers (monotonic).
+pub const HEAD_SEEN: &str = "histd_head_seen";
+/// `head_seen - rollback_window` (monotonic): the fast-sync target in follow mode.
+pub const SAFE_HEAD: &str = "histd_safe_head";
+/// Highest block stored contiguously from `start_block`.
+pub const LAST_INDEXED: &str = "histd_last_indexed_block";
+/// Connected peers with a completed eth handshake.
+pub const PEERS: &str = "histd_peers";
+/// Verified blocks handed to storage.
+pub const BLOCKS_INGESTED: &str = "histd_blocks_ingested_total";
+/// Bytes of verified block data handed to storage (stored form, before compression).
+pub const BYTES_INGESTED: &str = "histd_bytes_ingested_total";
+/// Total size of all shard WALs.
+pub const WAL_BYTES: &str = "histd_wal_bytes";
+/// Shards with a WAL not yet compacted.
+pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
+/// Follow reorder buffer: the next block number the sorted writer expects.
+pub const REORDER_EXPECTED: &str = "histd_reorder_expected";
+/// Follow reorder buffer: blocks held.
+pub const REORDER_LEN: &str = "histd_reorder_len";
+/// Follow reorder buffer: smallest block number held.
+pub const REORDER_MIN_KEY: &str = "histd_reorder_min_key";
+/// Follow reorder buffer: largest block number held.
+pub const REORDER_MAX_KEY: &str = "histd_reorder_max_key";
+/// Follow reorder buffer: largest gap between consecutive held blocks.
+pub const REORDER_MAX_GAP: &str = "histd_reorder_max_gap";
+/// Reorgs rolled back in follow.
+pub const REORGS: &str = "histd_reorgs_total";
+/// JSON-RPC requests, label `method`.
+pub const RPC_REQUESTS: &str = "histd_rpc_requests_total";
+/// JSON-RPC request latency in seconds, label `method`.
+pub const RPC_LATENCY: &str = "histd_rpc_request_duration_seconds";
+
+/// Every metric: name, kind, help. The exporter describes them all at start.
+pub const ALL: &[(&str, Kind, &str)] = &[
+    (
+        PHASE,
+        Kind::Gauge,
+        "Current daemon phase (1 for the current phase label, 0 otherwise)",
+    ),
+    (
+        PHASE_TRANSITIONS,
+        Kind::Counter,
+        "Daemon phase transitions taken",
+    ),
+    (HEAD_SEEN, Kind::Gauge, "Highest head block reported by peers"),
+    (SAFE_HEAD, Kind::Gauge, "Head seen minus the rollback window"),
+    (
+        LAST_INDEXED,
+        Kind::Gauge,
+        "Highest block stored contiguously from start_block",
+    ),
+    (PEERS, Kind::Gauge, "Connected eth peers"),
+    (BLOCKS_INGESTED, Kind::Counter, "Verified blocks stored"),
+    (BYTES_INGESTED, Kind::Counter, "Bytes of verified block data stored"),
+    (WAL_BYTES, Kind::Gauge, "Total size of shard WALs in bytes"),
+    (DIRTY_SHARDS, Kind::Gauge, "Shards with an uncompacted WAL"),
+    (
+        REORDER_EXPECTED,
+        Kind::Gauge,
+        "Next block the follow writer expects",
+    ),
+    (REORDER_LEN, Kind::Gauge, "Blocks held in the reorder buffer"),
+    (
+        REORDER_MIN_KEY,
+        Kind::Gauge,
+        "Smallest block held in the reorder buffer",
+    ),
+    (
+        REORDER_MAX_KEY,
+        Kind::Gauge,
+        "Largest block held in the reorder buffer",
+    ),
+    (
+        REORDER_MAX_GAP,
+        Kind::Gauge,
+        "Largest gap between held blocks in the reorder buffer",
+    ),
+    (REORGS, Kind::Counter, "Chain reorganisations rolled back"),
+    (RPC_REQUESTS, Kind::Counter, "JSON-RPC requests served"),
+    (
+        RPC_LATENCY,
+        Kind::Histogram,
+        "JSON-RPC request latency in seconds",
+    ),
+];
+
+/// Register help texts with whatever recorder is installed (a no-op without one).
+pub fn describe_all() {
+    for &(name, kind, help) in ALL {
+        match kind {
+            Kind::Counter => ::metrics::describe_counter!(name, help),
+            Kind::Gauge => ::metrics::describe_gauge!(name, help),
+            Kind::Histogram => ::metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_prefixed() {
+        let mut names: Vec<&str> = ALL.iter().map(|(n, _, _)| *n).collect();
+        assert!(names.iter().all(|n| n.starts_with("histd_")));
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}

@@ -1,1 +1,34 @@
-//! The daemon: its phase state machine, events, signal handler and head tracker.
+//! The daemon: its phase state machine, events, signal handler, head bookkeeping and the
+//! interfaces its phase workers implement.
+//!
+//! `machine` is the statig wiring, `states` the per-phase logic, `transitions` the table both are
+//! checked against. Entry point: [`run`]. This module must never contain fetch, storage or p2p
+//! logic: those arrive through [`PhaseWorkers`].
+
+pub mod event;
+pub mod exporter;
+pub mod head;
+pub mod intent;
+pub mod logging;
+pub mod machine;
+pub mod phase;
+pub mod runner;
+#[cfg(any(test, feature = "testkit"))]
+pub mod scripted;
+pub mod signals;
+pub mod states;
+pub mod transitions;
+pub mod unbuilt;
+pub mod workers;
+
+pub use event::{Event, EventKind, EventSender, FatalError, StopSignal};
+pub use intent::{AfterFinalize, ExitAfterFinalize, PostFinalize, SyncMode};
+pub use machine::DaemonMachine;
+pub use phase::Phase;
+pub use runner::{RunError, run};
+pub use states::{DaemonSettings, ExitStatus, Taken};
+pub use transitions::{Guard, Row, TRANSITIONS};
+pub use workers::{
+    FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
+    StoppedWorker, WorkerContext, WorkerError, WorkerHandle, WorkerSlot,
+};

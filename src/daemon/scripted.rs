@@ -1,0 +1,284 @@
+//! Scripted phase workers (feature `testkit` only): a timeline of worker events instead of real
+//! sync, so tests can drive the real binary through every phase.
+//!
+//! Owns the `HISTD_TESTKIT_SCRIPT` format (JSON, see [`Script`]). Compiled only with the `testkit`
+//! feature (and unit tests), never into the product binary. The workers honour cancellation and
+//! report only through events, like real ones; they must never be selected without the feature.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::event::{Event, FatalError};
+use super::phase::Phase;
+use super::workers::{
+    FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
+    StoppedWorker, WorkerContext, WorkerHandle,
+};
+use crate::primitives::BlockNumber;
+
+/// Environment variable holding the script (JSON) for `histd run` in testkit builds.
+pub const SCRIPT_ENV: &str = "HISTD_TESTKIT_SCRIPT";
+
+/// A timeline. Every `*_ms` is measured from the start of the phase's worker; `None` = never.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Script {
+    /// Startup worker sends `PeersReady` after this long.
+    pub peers_ready_ms: Option<u64>,
+    pub peers: u32,
+    /// Head reported with `PeersReady`; the services worker then advances it by one block.
+    pub head: u64,
+    /// Services worker sends `HeadAdvanced` this often (follow mode only).
+    pub head_every_ms: Option<u64>,
+    /// Fast-sync/follow send `Progress` this often.
+    pub progress_every_ms: Option<u64>,
+    /// Fast-sync sends `CaughtUp` after this long.
+    pub caught_up_ms: Option<u64>,
+    /// Finalizing sends `Finalized` this long after the previous worker has finished.
+    pub finalize_ms: Option<u64>,
+    /// Follow sends `UpToDate` after this long.
+    pub up_to_date_ms: Option<u64>,
+    /// Shutdown sends `Stopped` this long after every other worker has finished.
+    pub shutdown_ms: Option<u64>,
+    /// The worker of this phase (`startup`, `fast_sync`, `finalizing`, `follow`) fails at once.
+    pub fatal_in: Option<String>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            peers_ready_ms: Some(100),
+            peers: 3,
+            head: 1_000,
+            head_every_ms: None,
+            progress_every_ms: Some(50),
+            caught_up_ms: Some(500),
+            finalize_ms: Some(300),
+            up_to_date_ms: Some(100),
+            shutdown_ms: Some(50),
+            fatal_in: None,
+        }
+    }
+}
+
+impl Script {
+    /// Parse a script.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Workers that never report anything: the machine is driven by hand (unit and property tests).
+    pub fn idle() -> Self {
+        Self {
+            peers_ready_ms: None,
+            peers: 0,
+            head: 0,
+            head_every_ms: None,
+            progress_every_ms: None,
+            caught_up_ms: None,
+            finalize_ms: None,
+            up_to_date_ms: None,
+            shutdown_ms: None,
+            fatal_in: None,
+        }
+    }
+}
+
+/// Phase workers following a [`Script`].
+#[derive(Debug, Clone)]
+pub struct ScriptedWorkers {
+    script: Script,
+}
+
+impl ScriptedWorkers {
+    /// Workers following `script`.
+    pub fn new(script: Script) -> Self {
+        Self { script }
+    }
+
+    fn fails(&self, phase: Phase) -> bool {
+        self.script.fatal_in.as_deref() == Some(phase.label())
+    }
+}
+
+/// Sleep `ms` (forever when `None`) unless cancelled first; `true` if the time elapsed.
+async fn wait(ms: Option<u64>, cancel: &CancellationToken) -> bool {
+    match ms {
+        Some(ms) => tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        },
+        None => {
+            cancel.cancelled().await;
+            false
+        }
+    }
+}
+
+fn fatal(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
+    WorkerHandle::spawn(name, ctx, |ctx| async move {
+        ctx.events
+            .send(Event::Fatal(FatalError {
+                worker: name,
+                message: "scripted failure".into(),
+            }))
+            .await;
+        Ok(())
+    })
+}
+
+impl PhaseWorkers for ScriptedWorkers {
+    fn start_services(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        let every = self.script.head_every_ms;
+        let mut head = self.script.head;
+        let follow = ctx.mode == super::intent::SyncMode::Follow;
+        WorkerHandle::spawn("services", ctx, move |ctx| async move {
+            if !follow {
+                ctx.cancel.cancelled().await;
+                return Ok(());
+            }
+            while wait(every, &ctx.cancel).await {
+                head += 1;
+                if !ctx
+                    .events
+                    .send(Event::HeadAdvanced {
+                        head_seen: BlockNumber(head),
+                    })
+                    .await
+                {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn start_startup(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        if self.fails(Phase::Startup) {
+            return fatal("startup", ctx);
+        }
+        let (after, peers, head) = (
+            self.script.peers_ready_ms,
+            self.script.peers,
+            self.script.head,
+        );
+        WorkerHandle::spawn("startup", ctx, move |ctx| async move {
+            if wait(after, &ctx.cancel).await {
+                ctx.events
+                    .send(Event::PeersReady {
+                        peers,
+                        best_head: BlockNumber(head),
+                    })
+                    .await;
+            }
+            ctx.cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_fastsync(&mut self, ctx: WorkerContext, target: FastSyncTarget) -> WorkerHandle {
+        if self.fails(Phase::FastSync) {
+            return fatal("fast_sync", ctx);
+        }
+        let (every, caught_up) = (self.script.progress_every_ms, self.script.caught_up_ms);
+        WorkerHandle::spawn("fast_sync", ctx, move |ctx| async move {
+            let (start, tip) = match &target {
+                FastSyncTarget::Range { start, end } => (*start, *end),
+                FastSyncTarget::SafeHead { start, safe_head } => (*start, *safe_head.borrow()),
+            };
+            let deadline = caught_up.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+            let mut last = start;
+            loop {
+                let tick = every.unwrap_or(u64::MAX / 4);
+                let sleep = tokio::time::sleep(Duration::from_millis(tick));
+                let until_done = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => return Ok(()),
+                    _ = until_done => {
+                        ctx.events.send(Event::CaughtUp { tip }).await;
+                        ctx.cancel.cancelled().await;
+                        return Ok(());
+                    }
+                    _ = sleep => {
+                        last = last.saturating_add(100).min(tip);
+                        ctx.events.send(Event::Progress { last_indexed: last }).await;
+                    }
+                }
+            }
+        })
+    }
+
+    fn start_finalizing(&mut self, ctx: WorkerContext, plan: FinalizePlan) -> WorkerHandle {
+        if self.fails(Phase::Finalizing) {
+            return fatal("finalizing", ctx);
+        }
+        let after = self.script.finalize_ms;
+        WorkerHandle::spawn("finalizing", ctx, move |ctx| async move {
+            let WorkerContext {
+                events,
+                cancel,
+                previous,
+                ..
+            } = ctx;
+            StoppedWorker::join_all(previous).await;
+            if wait(after, &cancel).await {
+                let last_indexed = plan.switch_tip.unwrap_or(BlockNumber::ZERO);
+                events.send(Event::Finalized { last_indexed }).await;
+            }
+            cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_follow(&mut self, ctx: WorkerContext, plan: FollowPlan) -> WorkerHandle {
+        if self.fails(Phase::Follow) {
+            return fatal("follow", ctx);
+        }
+        let after = self.script.up_to_date_ms;
+        WorkerHandle::spawn("follow", ctx, move |ctx| async move {
+            StoppedWorker::join_all(ctx.previous).await;
+            if wait(after, &ctx.cancel).await {
+                ctx.events
+                    .send(Event::UpToDate {
+                        head: plan.last_indexed,
+                    })
+                    .await;
+            }
+            ctx.cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_rpc(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        WorkerHandle::spawn("rpc", ctx, |ctx| async move {
+            tracing::info!("scripted RPC worker running (testkit: no server)");
+            ctx.cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_shutdown(&mut self, ctx: WorkerContext, cause: ShutdownCause) -> WorkerHandle {
+        let after = self.script.shutdown_ms;
+        WorkerHandle::spawn(SHUTDOWN_WORKER, ctx, move |ctx| async move {
+            let WorkerContext {
+                events,
+                cancel,
+                previous,
+                ..
+            } = ctx;
+            StoppedWorker::join_all(previous).await;
+            tracing::info!(?cause, "scripted shutdown: all workers stopped");
+            if wait(after, &cancel).await {
+                events.send(Event::Stopped).await;
+            }
+            Ok(())
+        })
+    }
+}

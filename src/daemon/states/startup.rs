@@ -1,0 +1,50 @@
+//! Startup: start the services and the startup worker; wait for peers.
+//!
+//! Transitions: `PeersReady` ⇒ FastSync; `ShutdownRequested` ⇒ ShuttingDown; `Fatal` ⇒ ShuttingDown.
+//! It must never start syncing itself.
+
+use super::{Shared, Step, Target, ignored};
+use crate::daemon::event::Event;
+use crate::daemon::phase::Phase;
+use crate::daemon::workers::{ShutdownCause, WorkerSlot};
+
+/// Entry: services (peer pool, head tracker) first, then the startup worker.
+pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
+    let ctx = s.side_context();
+    let services = s.workers.start_services(ctx);
+    if let Some(old) = s.services.fill(services) {
+        s.stopped.push(old);
+    }
+    let ctx = s.worker_context();
+    if let Some(old) = worker.fill(s.workers.start_startup(ctx)) {
+        s.stopped.push(old);
+    }
+}
+
+/// Events in Startup.
+pub fn on_event(s: &mut Shared, event: &Event) -> Step {
+    match event {
+        Event::PeersReady { peers, best_head } => {
+            s.observe_head(*best_head);
+            Step::Go(
+                Target::FastSync,
+                format!("{peers} peers ready, best head {best_head}"),
+            )
+        }
+        Event::ShutdownRequested { signal } => Step::Go(
+            Target::ShuttingDown(ShutdownCause::Requested { signal: *signal }),
+            format!("{signal} before sync started"),
+        ),
+        Event::Fatal(e) => Step::Go(
+            Target::ShuttingDown(ShutdownCause::Failed {
+                reason: e.to_string(),
+            }),
+            format!("fatal: {e}"),
+        ),
+        Event::HeadAdvanced { head_seen } => {
+            s.observe_head(*head_seen);
+            Step::Stay
+        }
+        other => ignored(Phase::Startup, other),
+    }
+}
