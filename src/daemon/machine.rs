@@ -157,14 +157,15 @@ impl Daemon {
         let reason = std::mem::take(&mut self.s.reason);
         let event = on.map(|k| k.diagram_name()).unwrap_or("-");
         let known = on.is_some_and(|k| transitions::lookup(from, k, to).is_some());
+        // Gauge first, log second: whoever reads the log line and then scrapes sees the new phase.
+        to.publish();
+        metrics::counter!(crate::metrics::PHASE_TRANSITIONS, "from" => from.label(), "to" => to.label())
+            .increment(1);
         if known {
             tracing::info!(from = %from, to = %to, event, reason = %reason, "phase transition");
         } else {
             tracing::error!(from = %from, to = %to, event, reason = %reason, "phase transition missing from the transition table (bug)");
         }
-        to.publish();
-        metrics::counter!(crate::metrics::PHASE_TRANSITIONS, "from" => from.label(), "to" => to.label())
-            .increment(1);
         self.s.history.push(Taken {
             from,
             on,

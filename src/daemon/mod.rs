@@ -32,3 +32,6 @@ pub use workers::{
     FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
     StoppedWorker, WorkerContext, WorkerError, WorkerHandle, WorkerSlot,
 };
+
+#[cfg(test)]
+mod machine_tests;

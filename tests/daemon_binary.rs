@@ -1,0 +1,285 @@
+//! The real `histd` binary (testkit build) with scripted phase workers: real signals (libc::kill),
+//! its JSON log lines on stderr, and its real `/metrics` endpoint scraped over TCP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+struct Histd {
+    child: Child,
+    lines: Receiver<Value>,
+    seen: Vec<Value>,
+    metrics: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Histd {
+    /// Start `histd run` with `script` (None: the product workers) and extra flags.
+    fn start(script: Option<&str>, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_histd"));
+        cmd.args(["run", "--metrics-bind", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .env_remove("HISTD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match script {
+            Some(s) => cmd.env("HISTD_TESTKIT_SCRIPT", s),
+            None => cmd.env_remove("HISTD_TESTKIT_SCRIPT"),
+        };
+        let mut child = cmd.spawn().expect("spawn histd");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": line, "raw": true }));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut h = Histd {
+            child,
+            lines,
+            seen: vec![],
+            metrics: "127.0.0.1:1".parse().unwrap(),
+            _dir: dir,
+        };
+        let l = h.wait_for("metrics endpoint listening", |v| {
+            v["message"] == "metrics endpoint listening"
+        });
+        h.metrics = l["addr"].as_str().unwrap().parse().unwrap();
+        h
+    }
+
+    /// Wait for a log line matching `pred` (lines already seen count too).
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    panic!("no log line for {what:?}; seen:\n{:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    fn wait_transition(&mut self, from: &str, to: &str) -> Value {
+        self.wait_for(&format!("{from} -> {to}"), |v| {
+            v["message"] == "phase transition" && v["from"] == from && v["to"] == to
+        })
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// GET /metrics over a plain TCP connection.
+    fn scrape(&self) -> String {
+        let mut s = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+
+    /// The phase whose gauge is 1.
+    fn scraped_phase(&self) -> String {
+        let body = self.scrape();
+        let phases: Vec<String> = body
+            .lines()
+            .filter(|l| l.starts_with("histd_phase{") && l.ends_with(" 1"))
+            .map(|l| l.split('"').nth(1).unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(phases.len(), 1, "exactly one current phase in:\n{body}");
+        phases[0].clone()
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Collect the remaining log lines.
+                while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(500)) {
+                    self.seen.push(v);
+                }
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("histd did not exit; seen:\n{:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn entered(&self, phase: &str) -> bool {
+        self.seen
+            .iter()
+            .any(|v| v["message"] == "phase transition" && v["to"] == phase)
+    }
+}
+
+impl Drop for Histd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sigint_during_fast_sync_finalizes_then_exits_zero() {
+    // Fast-sync never catches up on its own; finalizing takes long enough to be scraped.
+    let script = r#"{"peers_ready_ms":100,"caught_up_ms":null,"progress_every_ms":50,
+                     "finalize_ms":1500,"shutdown_ms":50,"head_every_ms":100}"#;
+    let mut h = Histd::start(Some(script), &[]);
+    h.wait_transition("startup", "fast_sync");
+    assert_eq!(h.scraped_phase(), "fast_sync");
+
+    h.signal(libc::SIGINT);
+    let t = h.wait_transition("fast_sync", "finalizing");
+    assert_eq!(t["event"], "ShutdownRequested");
+    assert!(t["reason"].as_str().unwrap().contains("SIGINT"), "{t}");
+    assert_eq!(h.scraped_phase(), "finalizing");
+    let body = h.scrape();
+    assert!(
+        body.contains(r#"histd_phase_transitions_total{from="fast_sync",to="finalizing"} 1"#),
+        "{body}"
+    );
+
+    let t = h.wait_transition("finalizing", "shutting_down");
+    assert_eq!(t["event"], "Finalized");
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(!h.entered("follow"), "a stop during fast-sync must never follow");
+    // Every transition is logged exactly once.
+    let transitions = h
+        .seen
+        .iter()
+        .filter(|v| v["message"] == "phase transition")
+        .count();
+    assert_eq!(transitions, 3, "{:#?}", h.seen);
+}
+
+#[test]
+fn second_sigint_forces_exit_non_zero() {
+    // Finalizing never finishes: only a forced exit ends the process.
+    let script = r#"{"peers_ready_ms":50,"caught_up_ms":null,"finalize_ms":null}"#;
+    let mut h = Histd::start(Some(script), &[]);
+    h.wait_transition("startup", "fast_sync");
+    h.signal(libc::SIGINT);
+    h.wait_transition("fast_sync", "finalizing");
+    assert_eq!(h.scraped_phase(), "finalizing");
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(130), "{:#?}", h.seen);
+    assert!(
+        h.seen
+            .iter()
+            .any(|v| v["message"].as_str().unwrap_or("").contains("forcing exit")),
+        "the forced exit is logged: {:#?}",
+        h.seen
+    );
+    assert!(!h.entered("shutting_down"));
+}
+
+#[test]
+fn range_mode_syncs_finalizes_and_exits_zero_without_following() {
+    let script = r#"{"peers_ready_ms":50,"caught_up_ms":200,"finalize_ms":100}"#;
+    let mut h = Histd::start(Some(script), &["--end-block", "500"]);
+    h.wait_transition("startup", "fast_sync");
+    h.wait_transition("fast_sync", "finalizing");
+    let t = h.wait_transition("finalizing", "shutting_down");
+    assert!(t["reason"].as_str().unwrap().contains("range"), "{t}");
+    assert_eq!(h.wait_exit().code(), Some(0), "{:#?}", h.seen);
+    assert!(!h.entered("follow"));
+}
+
+#[test]
+fn follow_mode_reaches_follow_starts_rpc_once_and_stops_on_sigterm() {
+    let script = r#"{"peers_ready_ms":50,"caught_up_ms":150,"finalize_ms":100,"up_to_date_ms":50,
+                     "head_every_ms":50}"#;
+    let mut h = Histd::start(Some(script), &[]);
+    h.wait_transition("finalizing", "follow");
+    h.wait_for("rpc start", |v| {
+        v["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("starting JSON-RPC")
+    });
+    assert_eq!(h.scraped_phase(), "follow");
+    let body = h.scrape();
+    assert!(body.contains("histd_head_seen "), "{body}");
+    h.signal(libc::SIGTERM);
+    let t = h.wait_transition("follow", "shutting_down");
+    assert!(t["reason"].as_str().unwrap().contains("SIGTERM"), "{t}");
+    assert_eq!(h.wait_exit().code(), Some(0), "{:#?}", h.seen);
+}
+
+#[test]
+fn without_a_script_histd_says_what_is_not_built_and_exits_non_zero() {
+    let mut h = Histd::start(None, &[]);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(1), "{:#?}", h.seen);
+    assert!(
+        h.seen
+            .iter()
+            .any(|v| v.to_string().contains("not built yet")),
+        "{:#?}",
+        h.seen
+    );
+    assert!(!h.entered("fast_sync"), "must not pretend to sync");
+}
+
+#[test]
+fn a_worker_failure_stops_with_an_error() {
+    let script = r#"{"peers_ready_ms":50,"fatal_in":"fast_sync"}"#;
+    let mut h = Histd::start(Some(script), &[]);
+    let t = h.wait_transition("fast_sync", "shutting_down");
+    assert_eq!(t["event"], "Fatal");
+    assert_eq!(h.wait_exit().code(), Some(1), "{:#?}", h.seen);
+}
+
+#[test]
+fn metrics_port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["run", "--log-format", "json", "--metrics-bind", &addr])
+        .env("HISTD_TESTKIT_SCRIPT", "{}")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("metrics.bind") && stderr.contains(&addr), "{stderr}");
+}
