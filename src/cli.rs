@@ -20,7 +20,13 @@ use crate::config::Override;
 #[command(name = "histd", version, about, propagate_version = true)]
 pub struct Cli {
     /// Config file (TOML). Without it the built-in defaults apply (= config/histd.toml).
-    #[arg(long, short = 'c', global = true, value_name = "PATH", env = "HISTD_CONFIG")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        value_name = "PATH",
+        env = "HISTD_CONFIG"
+    )]
     pub config: Option<PathBuf>,
 
     /// More log output: -v debug, -vv trace. `RUST_LOG` overrides.
@@ -115,7 +121,11 @@ impl OverrideFlags {
                 .as_ref()
                 .map(|p| Value::String(p.display().to_string())),
         );
-        push("sync.start_block", "--start-block", self.start_block.map(int));
+        push(
+            "sync.start_block",
+            "--start-block",
+            self.start_block.map(int),
+        );
         push("sync.end_block", "--end-block", self.end_block.map(int));
         push(
             "sync.rollback_window",
@@ -123,7 +133,11 @@ impl OverrideFlags {
             self.rollback_window.map(int),
         );
         push("sync.min_peers", "--min-peers", self.min_peers.map(int));
-        push("storage.shard_size", "--shard-size", self.shard_size.map(int));
+        push(
+            "storage.shard_size",
+            "--shard-size",
+            self.shard_size.map(int),
+        );
         push(
             "p2p.listen",
             "--p2p-listen",

@@ -381,16 +381,34 @@ pub struct Override {
 pub struct Problem {
     pub key: String,
     pub value: String,
+    /// What is allowed (for an unknown key: the keys its section accepts).
     pub allowed: String,
+    pub kind: ProblemKind,
+}
+
+/// Whether the key exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// A known key with a value that breaks a rule.
+    BadValue,
+    /// A key histd does not know (a typo, or the wrong section).
+    UnknownKey,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: got {}, expected {}",
-            self.key, self.value, self.allowed
-        )
+        match self.kind {
+            ProblemKind::BadValue => write!(
+                f,
+                "{}: got {}, expected {}",
+                self.key, self.value, self.allowed
+            ),
+            ProblemKind::UnknownKey => write!(
+                f,
+                "{}: unknown key (value {}); {}",
+                self.key, self.value, self.allowed
+            ),
+        }
     }
 }
 
@@ -440,6 +458,7 @@ impl Reader {
             key,
             value: value.to_string(),
             allowed: allowed.into(),
+            kind: ProblemKind::BadValue,
         });
     }
 
@@ -615,16 +634,39 @@ impl Reader {
                 format!("{prefix}.{k}")
             };
             if !self.known.contains(&key) {
+                let section = if prefix.is_empty() {
+                    "the top level".to_string()
+                } else {
+                    format!("[{prefix}]")
+                };
+                let accepted = self.children(prefix).join(", ");
                 self.problems.push(Problem {
                     key: key.clone(),
                     value: short(v),
-                    allowed: "no such key (unknown keys are errors; check the spelling and section)"
-                        .into(),
+                    allowed: format!("{section} accepts: {accepted}"),
+                    kind: ProblemKind::UnknownKey,
                 });
             } else if let Value::Table(t) = v {
                 self.unknown_keys(t, &key);
             }
         }
+    }
+}
+
+impl Reader {
+    /// Known keys directly under `prefix` ("" = top level), in reading order of the file format.
+    fn children(&self, prefix: &str) -> Vec<String> {
+        self.known
+            .iter()
+            .filter_map(|k| {
+                let rest = if prefix.is_empty() {
+                    Some(k.as_str())
+                } else {
+                    k.strip_prefix(prefix).and_then(|r| r.strip_prefix('.'))
+                };
+                rest.filter(|r| !r.contains('.')).map(str::to_string)
+            })
+            .collect()
     }
 }
 
@@ -679,10 +721,7 @@ mod tests {
         "#;
         let err = Config::from_toml_str(text, &[]).unwrap_err();
         let lines = err.lines();
-        let keys: Vec<&str> = lines
-            .iter()
-            .map(|l| l.split(':').next().unwrap())
-            .collect();
+        let keys: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
         for k in [
             "chain",
             "data_dir",
@@ -711,11 +750,7 @@ mod tests {
         assert_eq!(c.sync.start_block, BlockNumber(7));
         let err = Config::from_toml_str(
             "",
-            &[o(
-                "rpc.bind",
-                Value::String("nope".into()),
-                "--rpc-bind",
-            )],
+            &[o("rpc.bind", Value::String("nope".into()), "--rpc-bind")],
         )
         .unwrap_err();
         assert!(err.lines()[0].starts_with("rpc.bind (from --rpc-bind): got \"nope\""));
@@ -733,6 +768,9 @@ mod tests {
     #[test]
     fn section_of_wrong_type_is_reported_once() {
         let err = Config::from_toml_str("sync = 3\n", &[]).unwrap_err();
-        assert_eq!(err.lines(), vec!["sync: got 3, expected a table".to_string()]);
+        assert_eq!(
+            err.lines(),
+            vec!["sync: got 3, expected a table".to_string()]
+        );
     }
 }

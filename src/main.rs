@@ -89,8 +89,12 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
 fn select_workers() -> Result<Box<dyn PhaseWorkers>, String> {
     #[cfg(feature = "testkit")]
     if let Ok(text) = std::env::var(daemon::scripted::SCRIPT_ENV) {
-        let script = daemon::scripted::Script::from_json(&text)
-            .map_err(|e| format!("{} is not a valid script: {e}", daemon::scripted::SCRIPT_ENV))?;
+        let script = daemon::scripted::Script::from_json(&text).map_err(|e| {
+            format!(
+                "{} is not a valid script: {e}",
+                daemon::scripted::SCRIPT_ENV
+            )
+        })?;
         tracing::warn!(
             ?script,
             "testkit build: using SCRIPTED phase workers; nothing is synced"

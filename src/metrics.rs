@@ -62,8 +62,16 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Daemon phase transitions taken",
     ),
-    (HEAD_SEEN, Kind::Gauge, "Highest head block reported by peers"),
-    (SAFE_HEAD, Kind::Gauge, "Head seen minus the rollback window"),
+    (
+        HEAD_SEEN,
+        Kind::Gauge,
+        "Highest head block reported by peers",
+    ),
+    (
+        SAFE_HEAD,
+        Kind::Gauge,
+        "Head seen minus the rollback window",
+    ),
     (
         LAST_INDEXED,
         Kind::Gauge,
@@ -71,7 +79,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
     ),
     (PEERS, Kind::Gauge, "Connected eth peers"),
     (BLOCKS_INGESTED, Kind::Counter, "Verified blocks stored"),
-    (BYTES_INGESTED, Kind::Counter, "Bytes of verified block data stored"),
+    (
+        BYTES_INGESTED,
+        Kind::Counter,
+        "Bytes of verified block data stored",
+    ),
     (WAL_BYTES, Kind::Gauge, "Total size of shard WALs in bytes"),
     (DIRTY_SHARDS, Kind::Gauge, "Shards with an uncompacted WAL"),
     (
@@ -79,7 +91,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Next block the follow writer expects",
     ),
-    (REORDER_LEN, Kind::Gauge, "Blocks held in the reorder buffer"),
+    (
+        REORDER_LEN,
+        Kind::Gauge,
+        "Blocks held in the reorder buffer",
+    ),
     (
         REORDER_MIN_KEY,
         Kind::Gauge,

@@ -24,15 +24,21 @@ impl Histd {
     fn start(script: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_histd"));
-        cmd.args(["run", "--metrics-bind", "127.0.0.1:0", "--log-format", "json"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .env_remove("HISTD_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "run",
+            "--metrics-bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(extra)
+        .env_remove("RUST_LOG")
+        .env_remove("HISTD_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
         match script {
             Some(s) => cmd.env("HISTD_TESTKIT_SCRIPT", s),
             None => cmd.env_remove("HISTD_TESTKIT_SCRIPT"),
@@ -180,7 +186,10 @@ fn sigint_during_fast_sync_finalizes_then_exits_zero() {
     assert_eq!(t["event"], "Finalized");
     let status = h.wait_exit();
     assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
-    assert!(!h.entered("follow"), "a stop during fast-sync must never follow");
+    assert!(
+        !h.entered("follow"),
+        "a stop during fast-sync must never follow"
+    );
     // Every transition is logged exactly once.
     let transitions = h
         .seen
@@ -281,5 +290,8 @@ fn metrics_port_in_use_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("metrics.bind") && stderr.contains(&addr), "{stderr}");
+    assert!(
+        stderr.contains("metrics.bind") && stderr.contains(&addr),
+        "{stderr}"
+    );
 }

@@ -75,7 +75,7 @@ mod tests {
         assert_eq!(h.safe_head(), BlockNumber(36));
         assert!(!h.observe(BlockNumber(90)));
         assert_eq!(h.head_seen(), Some(BlockNumber(100)));
-        assert!(h.observe(BlockNumber(30)) == false);
+        assert!(!h.observe(BlockNumber(30)));
         assert_eq!(*rx.borrow(), BlockNumber(36));
         let mut small = HeadState::new(64);
         small.observe(BlockNumber(10));

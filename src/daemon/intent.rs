@@ -41,9 +41,11 @@ impl PostFinalize {
     pub fn for_mode(mode: SyncMode) -> Self {
         match mode {
             SyncMode::Follow => Self(AfterFinalize::Follow),
-            SyncMode::Range { end } => Self(AfterFinalize::Exit(ExitAfterFinalize::RangeComplete {
-                end,
-            })),
+            SyncMode::Range { end } => {
+                Self(AfterFinalize::Exit(ExitAfterFinalize::RangeComplete {
+                    end,
+                }))
+            }
         }
     }
 
@@ -52,7 +54,8 @@ impl PostFinalize {
     pub fn downgrade(&mut self, signal: StopSignal) {
         match self.0 {
             AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. }) => {}
-            AfterFinalize::Follow | AfterFinalize::Exit(ExitAfterFinalize::RangeComplete { .. }) => {
+            AfterFinalize::Follow
+            | AfterFinalize::Exit(ExitAfterFinalize::RangeComplete { .. }) => {
                 self.0 = AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { signal });
             }
         }
@@ -80,9 +83,14 @@ mod tests {
                 signal: StopSignal::Sigterm
             })
         );
-        let mut r = PostFinalize::for_mode(SyncMode::Range { end: BlockNumber(9) });
+        let mut r = PostFinalize::for_mode(SyncMode::Range {
+            end: BlockNumber(9),
+        });
         assert!(matches!(r.get(), AfterFinalize::Exit(_)));
         r.downgrade(StopSignal::Sigint);
-        assert!(matches!(r.get(), AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. })));
+        assert!(matches!(
+            r.get(),
+            AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. })
+        ));
     }
 }

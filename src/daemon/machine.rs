@@ -14,8 +14,8 @@ use super::event::{Event, EventSender};
 use super::intent::AfterFinalize;
 use super::phase::Phase;
 use super::states::{
-    DaemonSettings, ExitStatus, Shared, Step, Taken, Target, backfill, fast_sync,
-    finalizing, follow, shutting_down, startup,
+    DaemonSettings, ExitStatus, Shared, Step, Taken, Target, backfill, fast_sync, finalizing,
+    follow, shutting_down, startup,
 };
 use super::transitions;
 use super::workers::{PhaseWorkers, ShutdownCause, WorkerSlot};

@@ -155,16 +155,51 @@ macro_rules! row_test {
 }
 
 row_test!(startup_peers_ready_fast_sync, Startup, PeersReady, FastSync);
-row_test!(startup_shutdown_shutting_down, Startup, ShutdownRequested, ShuttingDown);
+row_test!(
+    startup_shutdown_shutting_down,
+    Startup,
+    ShutdownRequested,
+    ShuttingDown
+);
 row_test!(startup_fatal_shutting_down, Startup, Fatal, ShuttingDown);
-row_test!(fast_sync_caught_up_finalizing, FastSync, CaughtUp, Finalizing);
-row_test!(fast_sync_shutdown_finalizing, FastSync, ShutdownRequested, Finalizing);
+row_test!(
+    fast_sync_caught_up_finalizing,
+    FastSync,
+    CaughtUp,
+    Finalizing
+);
+row_test!(
+    fast_sync_shutdown_finalizing,
+    FastSync,
+    ShutdownRequested,
+    Finalizing
+);
 row_test!(fast_sync_fatal_shutting_down, FastSync, Fatal, ShuttingDown);
-row_test!(finalizing_fatal_shutting_down, Finalizing, Fatal, ShuttingDown);
+row_test!(
+    finalizing_fatal_shutting_down,
+    Finalizing,
+    Fatal,
+    ShuttingDown
+);
 row_test!(finalizing_finalized_follow, Finalizing, Finalized, Follow);
-row_test!(finalizing_finalized_exit, Finalizing, Finalized, ShuttingDown);
-row_test!(follow_shutdown_shutting_down, Follow, ShutdownRequested, ShuttingDown);
-row_test!(follow_reorg_too_deep_shutting_down, Follow, ReorgTooDeep, ShuttingDown);
+row_test!(
+    finalizing_finalized_exit,
+    Finalizing,
+    Finalized,
+    ShuttingDown
+);
+row_test!(
+    follow_shutdown_shutting_down,
+    Follow,
+    ShutdownRequested,
+    ShuttingDown
+);
+row_test!(
+    follow_reorg_too_deep_shutting_down,
+    Follow,
+    ReorgTooDeep,
+    ShuttingDown
+);
 row_test!(follow_fatal_shutting_down, Follow, Fatal, ShuttingDown);
 
 #[tokio::test]
@@ -308,15 +343,18 @@ impl PhaseWorkers for Recording {
 async fn each_phase_starts_its_worker_on_entry_and_cancels_it_on_exit() {
     let rec = Recording::default();
     let (tx, _rx) = event::channel();
-    let mut m =
-        DaemonMachine::start(settings(SyncMode::Follow), Box::new(rec.clone()), tx).await;
+    let mut m = DaemonMachine::start(settings(SyncMode::Follow), Box::new(rec.clone()), tx).await;
     assert!(!rec.token("services").is_cancelled());
     assert!(!rec.token("startup").is_cancelled());
 
     m.handle(&sample(EventKind::PeersReady)).await;
     assert!(rec.token("startup").is_cancelled());
     assert!(!rec.token("fast_sync").is_cancelled());
-    assert_eq!(rec.previous("fast_sync"), 1, "startup handed over to be awaited");
+    assert_eq!(
+        rec.previous("fast_sync"),
+        1,
+        "startup handed over to be awaited"
+    );
 
     // The moving target: safe head = head - rollback_window, updated by head reports.
     let safe_head = match rec.0.lock().unwrap().fastsync_target.clone() {
@@ -338,7 +376,11 @@ async fn each_phase_starts_its_worker_on_entry_and_cancels_it_on_exit() {
 
     m.handle(&sample(EventKind::UpToDate)).await;
     m.handle(&sample(EventKind::UpToDate)).await;
-    assert_eq!(rec.count("rpc"), 1, "RPC starts once, on the first UpToDate");
+    assert_eq!(
+        rec.count("rpc"),
+        1,
+        "RPC starts once, on the first UpToDate"
+    );
 
     m.handle(&sample(EventKind::ShutdownRequested)).await;
     assert!(rec.token("follow").is_cancelled());

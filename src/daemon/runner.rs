@@ -26,7 +26,8 @@ pub enum RunError {
 /// Run the daemon with `workers` until it stops. The metrics endpoint is up before Startup.
 pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<ExitStatus, RunError> {
     let exporter_cancel = tokio_util::sync::CancellationToken::new();
-    let metrics_addr: SocketAddr = exporter::start(config.metrics.bind, exporter_cancel.clone()).await?;
+    let metrics_addr: SocketAddr =
+        exporter::start(config.metrics.bind, exporter_cancel.clone()).await?;
     tracing::info!(addr = %metrics_addr, "metrics endpoint listening");
 
     let (events, mut rx) = event::channel();

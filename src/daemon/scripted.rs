@@ -188,7 +188,8 @@ impl PhaseWorkers for ScriptedWorkers {
                 FastSyncTarget::Range { start, end } => (*start, *end),
                 FastSyncTarget::SafeHead { start, safe_head } => (*start, *safe_head.borrow()),
             };
-            let deadline = caught_up.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+            let deadline =
+                caught_up.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
             let mut last = start;
             loop {
                 let tick = every.unwrap_or(u64::MAX / 4);

@@ -87,7 +87,10 @@ mod tests {
         for r in TRANSITIONS {
             assert!(seen.insert((r.from, r.on, r.to)), "duplicate {r:?}");
             assert_ne!(r.from, Phase::ShuttingDown, "ShuttingDown must be terminal");
-            assert_ne!(r.from, r.to, "self-loops are handled in place, not transitions");
+            assert_ne!(
+                r.from, r.to,
+                "self-loops are handled in place, not transitions"
+            );
         }
         // Range mode never follows: the only way into Follow is guarded by a follow intent.
         assert!(

@@ -11,15 +11,17 @@ use super::workers::{
 };
 
 /// What is missing, in one line.
-pub const MISSING: &str = "the devp2p peer pool and the fetch/verify/store pipeline are not wired \
-                           into the daemon yet, so histd cannot sync";
+pub const MISSING: &str =
+    "the devp2p peer pool and the fetch/verify/store pipeline are not wired into the daemon yet";
 
 /// Workers for a build without the sync layer.
 #[derive(Debug, Default)]
 pub struct UnbuiltWorkers;
 
 fn not_built(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
-    WorkerHandle::spawn(name, ctx, |_| async { Err(WorkerError::NotBuilt { what: MISSING }) })
+    WorkerHandle::spawn(name, ctx, |_| async {
+        Err(WorkerError::NotBuilt { what: MISSING })
+    })
 }
 
 impl PhaseWorkers for UnbuiltWorkers {

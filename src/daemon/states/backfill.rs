@@ -27,7 +27,10 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
             Step::Stay
         }
         Event::PeersLost { peers } => {
-            tracing::warn!(peers, "peers lost during backfill; workers wait for peers to return");
+            tracing::warn!(
+                peers,
+                "peers lost during backfill; workers wait for peers to return"
+            );
             Step::Stay
         }
         Event::Fatal(e) => Step::Go(

@@ -36,7 +36,9 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
                 ),
                 AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { signal }) => Step::Go(
                     Target::ShuttingDown(ShutdownCause::Requested { signal }),
-                    format!("finalized up to block {last_indexed}; exiting as requested by {signal}"),
+                    format!(
+                        "finalized up to block {last_indexed}; exiting as requested by {signal}"
+                    ),
                 ),
             }
         }

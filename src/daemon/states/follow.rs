@@ -62,7 +62,10 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
             Step::Stay
         }
         Event::PeersLost { peers } => {
-            tracing::warn!(peers, "peers lost while following; waiting for peers to return");
+            tracing::warn!(
+                peers,
+                "peers lost while following; waiting for peers to return"
+            );
             Step::Stay
         }
         other => ignored(Phase::Follow, other),

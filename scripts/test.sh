@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run every check histd's CI runs, from a fresh machine: toolchain components, formatting, lints,
+# all tests (unit, integration with the real binary, property tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo not found: install Rust (https://rustup.rs), then rerun $0" >&2
+    exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --all-targets
