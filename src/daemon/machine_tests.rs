@@ -412,3 +412,24 @@ async fn a_failing_worker_becomes_a_fatal_event() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_error_after_cancellation_is_not_fatal() {
+    let (tx, mut rx) = event::channel();
+    let cancel = CancellationToken::new();
+    let ctx = WorkerContext {
+        events: tx.clone(),
+        cancel: cancel.clone(),
+        previous: vec![],
+        mode: SyncMode::Follow,
+    };
+    let h = WorkerHandle::spawn("aborting", ctx, |ctx| async move {
+        ctx.cancel.cancelled().await;
+        Err(WorkerError::NotBuilt {
+            what: "request aborted",
+        })
+    });
+    h.cancel().join().await;
+    drop(tx);
+    assert!(rx.try_recv().is_err(), "no Fatal event");
+}

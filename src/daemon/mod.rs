@@ -16,7 +16,7 @@ pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
 pub mod scripted;
 pub mod signals;
-pub mod states;
+mod states;
 pub mod transitions;
 pub mod unbuilt;
 pub mod workers;

@@ -83,7 +83,8 @@ pub struct WorkerHandle {
 
 impl WorkerHandle {
     /// Spawn `work(ctx)` as a named tokio task. An `Err` or a panic becomes [`Event::Fatal`]
-    /// naming the worker, so a failure is never a silent hole.
+    /// naming the worker, so a failure is never a silent hole. An `Err` returned after the worker
+    /// was cancelled is only logged (it is the cancellation, not a failure); a panic always counts.
     pub fn spawn<F, Fut>(name: &'static str, ctx: WorkerContext, work: F) -> Self
     where
         F: FnOnce(WorkerContext) -> Fut,
@@ -92,9 +93,16 @@ impl WorkerHandle {
         let cancel = ctx.cancel.clone();
         let events = ctx.events.clone();
         let fut = work(ctx);
+        let token = cancel.clone();
         let join = tokio::spawn(async move {
             let message = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(())) => return,
+                // An error while being cancelled (an aborted request, a closed channel) is the
+                // cancellation itself, not a failure of the next phase: log it, don't escalate.
+                Ok(Err(e)) if token.is_cancelled() => {
+                    tracing::warn!(worker = name, error = %e, "worker ended with an error after cancellation");
+                    return;
+                }
                 Ok(Err(e)) => e.to_string(),
                 Err(panic) => format!("panicked: {}", panic_message(&panic)),
             };
