@@ -18,3 +18,12 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
+
+# The product binary must not contain the testkit (scripted workers are test-only).
+echo "== product binary has no testkit"
+cargo build --bin histd
+if grep -q HISTD_TESTKIT_SCRIPT target/debug/histd; then
+    echo "target/debug/histd contains testkit code: the testkit feature leaked into the product" >&2
+    exit 1
+fi
+echo "== all checks passed"

@@ -40,7 +40,10 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
             break status.clone();
         }
         match rx.recv().await {
-            Some(event) => machine.handle(&event).await,
+            Some(event) => {
+                tracing::debug!(phase = %machine.phase(), ?event, "event");
+                machine.handle(&event).await;
+            }
             // Unreachable while the machine holds a sender; treat as a failure rather than hang.
             None => {
                 break ExitStatus::Failed {
