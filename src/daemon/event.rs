@@ -28,7 +28,7 @@ impl fmt::Display for StopSignal {
 /// A worker failed in a way it cannot recover from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FatalError {
-    /// The worker's name (`fast_sync`, `services`, ...).
+    /// The worker's name (`fast_sync`, `peer_pool`, ...).
     pub worker: &'static str,
     pub message: String,
 }

@@ -192,7 +192,7 @@ pub struct DaemonMachine {
 }
 
 impl DaemonMachine {
-    /// Build and enter Startup (which starts the services and the startup worker).
+    /// Build and enter Startup (which starts the peer pool, the head tracker and the startup worker).
     pub async fn start(
         settings: DaemonSettings,
         workers: Box<dyn PhaseWorkers>,

@@ -315,8 +315,11 @@ impl Recording {
 }
 
 impl PhaseWorkers for Recording {
-    fn start_services(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        self.start("services", ctx)
+    fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        self.start("peer_pool", ctx)
+    }
+    fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        self.start("head_tracker", ctx)
     }
     fn start_startup(&mut self, ctx: WorkerContext) -> WorkerHandle {
         self.start("startup", ctx)
@@ -344,7 +347,8 @@ async fn each_phase_starts_its_worker_on_entry_and_cancels_it_on_exit() {
     let rec = Recording::default();
     let (tx, _rx) = event::channel();
     let mut m = DaemonMachine::start(settings(SyncMode::Follow), Box::new(rec.clone()), tx).await;
-    assert!(!rec.token("services").is_cancelled());
+    assert!(!rec.token("peer_pool").is_cancelled());
+    assert!(!rec.token("head_tracker").is_cancelled());
     assert!(!rec.token("startup").is_cancelled());
 
     m.handle(&sample(EventKind::PeersReady)).await;
@@ -385,11 +389,12 @@ async fn each_phase_starts_its_worker_on_entry_and_cancels_it_on_exit() {
     m.handle(&sample(EventKind::ShutdownRequested)).await;
     assert!(rec.token("follow").is_cancelled());
     assert!(rec.token("rpc").is_cancelled());
-    assert!(rec.token("services").is_cancelled());
+    assert!(rec.token("peer_pool").is_cancelled());
+    assert!(rec.token("head_tracker").is_cancelled());
     assert_eq!(
         rec.previous(SHUTDOWN_WORKER),
-        3,
-        "shutdown awaits follow, rpc and services"
+        4,
+        "shutdown awaits follow, rpc, head tracker and peer pool"
     );
     assert!(!rec.token(SHUTDOWN_WORKER).is_cancelled());
 }
@@ -432,4 +437,13 @@ async fn an_error_after_cancellation_is_not_fatal() {
     h.cancel().join().await;
     drop(tx);
     assert!(rx.try_recv().is_err(), "no Fatal event");
+}
+
+#[tokio::test]
+async fn range_mode_starts_no_head_tracker() {
+    let rec = Recording::default();
+    let (tx, _rx) = event::channel();
+    let _m = DaemonMachine::start(settings(RANGE), Box::new(rec.clone()), tx).await;
+    assert_eq!(rec.count("peer_pool"), 1);
+    assert_eq!(rec.count("head_tracker"), 0);
 }

@@ -28,9 +28,9 @@ pub struct Script {
     /// Startup worker sends `PeersReady` after this long.
     pub peers_ready_ms: Option<u64>,
     pub peers: u32,
-    /// Head reported with `PeersReady`; the services worker then advances it by one block.
+    /// Head reported with `PeersReady`; the head tracker then advances it by one block.
     pub head: u64,
-    /// Services worker sends `HeadAdvanced` this often (follow mode only).
+    /// The head tracker sends `HeadAdvanced` this often (follow mode only).
     pub head_every_ms: Option<u64>,
     /// Fast-sync/follow send `Progress` this often.
     pub progress_every_ms: Option<u64>,
@@ -130,15 +130,17 @@ fn fatal(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
 }
 
 impl PhaseWorkers for ScriptedWorkers {
-    fn start_services(&mut self, ctx: WorkerContext) -> WorkerHandle {
+    fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        WorkerHandle::spawn("peer_pool", ctx, |ctx| async move {
+            ctx.cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
         let every = self.script.head_every_ms;
         let mut head = self.script.head;
-        let follow = ctx.mode == super::intent::SyncMode::Follow;
-        WorkerHandle::spawn("services", ctx, move |ctx| async move {
-            if !follow {
-                ctx.cancel.cancelled().await;
-                return Ok(());
-            }
+        WorkerHandle::spawn("head_tracker", ctx, move |ctx| async move {
             while wait(every, &ctx.cancel).await {
                 head += 1;
                 if !ctx

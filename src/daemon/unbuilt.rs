@@ -25,9 +25,16 @@ fn not_built(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
 }
 
 impl PhaseWorkers for UnbuiltWorkers {
-    fn start_services(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        // Nothing to run; wait for cancellation so the slot means what it says.
-        WorkerHandle::spawn("services", ctx, |ctx| async move {
+    fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        // The startup worker reports what is missing; this one just holds its slot until cancelled.
+        WorkerHandle::spawn("peer_pool", ctx, |ctx| async move {
+            ctx.cancel.cancelled().await;
+            Ok(())
+        })
+    }
+
+    fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
+        WorkerHandle::spawn("head_tracker", ctx, |ctx| async move {
             ctx.cancel.cancelled().await;
             Ok(())
         })

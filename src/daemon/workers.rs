@@ -223,9 +223,12 @@ pub enum ShutdownCause {
 ///
 /// Not `Send`: it lives on the machine's task. What it spawns must be `Send`.
 pub trait PhaseWorkers {
-    /// Long-running services from Startup until ShuttingDown: the peer pool (emits `PeersLost`) and,
-    /// in follow mode, the head tracker (emits `HeadAdvanced` about once a second).
-    fn start_services(&mut self, ctx: WorkerContext) -> WorkerHandle;
+    /// The peer pool, from Startup until ShuttingDown: dialing, sessions, discovery; emits
+    /// `PeersLost` when the count falls below `min_peers`.
+    fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle;
+    /// The head tracker, from Startup until ShuttingDown, follow mode only (never started in range
+    /// mode): emits `HeadAdvanced` (about once a second) when the best head reported by peers rises.
+    fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle;
     /// Startup: open storage (repairing interrupted shards), wait for `min_peers` peers and a first
     /// head, then emit `PeersReady`.
     fn start_startup(&mut self, ctx: WorkerContext) -> WorkerHandle;

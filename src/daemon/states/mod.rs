@@ -83,8 +83,10 @@ pub struct Shared {
     pub events: EventSender,
     /// Parent of every worker's token.
     pub root: CancellationToken,
-    /// Peer pool + head tracker: Startup until ShuttingDown.
-    pub services: WorkerSlot,
+    /// Peer pool: Startup until ShuttingDown.
+    pub peer_pool: WorkerSlot,
+    /// Head tracker: Startup until ShuttingDown, follow mode only.
+    pub head_tracker: WorkerSlot,
     /// JSON-RPC server: first `UpToDate` in Follow until ShuttingDown.
     pub rpc: WorkerSlot,
     /// Workers cancelled by a phase exit, handed to the next phase's worker to wait for.
@@ -115,7 +117,8 @@ impl Shared {
             workers,
             events,
             root: CancellationToken::new(),
-            services: WorkerSlot::idle(),
+            peer_pool: WorkerSlot::idle(),
+            head_tracker: WorkerSlot::idle(),
             rpc: WorkerSlot::idle(),
             stopped: Vec::new(),
             last_indexed: None,

@@ -27,13 +27,16 @@ impl ExitStatus {
     }
 }
 
-/// Entry: cancel RPC and services, hand every stopped worker to the shutdown worker.
+/// Entry: cancel RPC, head tracker and peer pool; hand every stopped worker to the shutdown worker.
 pub fn enter(s: &mut Shared, worker: &mut WorkerSlot, cause: &ShutdownCause) {
     if let Some(rpc) = s.rpc.cancel() {
         s.stopped.push(rpc);
     }
-    if let Some(services) = s.services.cancel() {
-        s.stopped.push(services);
+    if let Some(tracker) = s.head_tracker.cancel() {
+        s.stopped.push(tracker);
+    }
+    if let Some(pool) = s.peer_pool.cancel() {
+        s.stopped.push(pool);
     }
     let ctx = s.worker_context();
     if let Some(old) = worker.fill(s.workers.start_shutdown(ctx, cause.clone())) {

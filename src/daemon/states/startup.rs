@@ -1,19 +1,29 @@
-//! Startup: start the services and the startup worker; wait for peers.
+//! Startup: start the peer pool, the head tracker (follow mode) and the startup worker; wait for
+//! peers.
 //!
 //! Transitions: `PeersReady` ⇒ FastSync; `ShutdownRequested` ⇒ ShuttingDown; `Fatal` ⇒ ShuttingDown.
 //! It must never start syncing itself.
 
 use super::{Shared, Step, Target, ignored};
 use crate::daemon::event::Event;
+use crate::daemon::intent::SyncMode;
 use crate::daemon::phase::Phase;
 use crate::daemon::workers::{ShutdownCause, WorkerSlot};
 
-/// Entry: services (peer pool, head tracker) first, then the startup worker.
+/// Entry: the long-running services first (peer pool; head tracker only in follow mode: range
+/// mode has no head tracking), then the startup worker.
 pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
     let ctx = s.side_context();
-    let services = s.workers.start_services(ctx);
-    if let Some(old) = s.services.fill(services) {
+    let pool = s.workers.start_peer_pool(ctx);
+    if let Some(old) = s.peer_pool.fill(pool) {
         s.stopped.push(old);
+    }
+    if s.settings.mode == SyncMode::Follow {
+        let ctx = s.side_context();
+        let tracker = s.workers.start_head_tracker(ctx);
+        if let Some(old) = s.head_tracker.fill(tracker) {
+            s.stopped.push(old);
+        }
     }
     let ctx = s.worker_context();
     if let Some(old) = worker.fill(s.workers.start_startup(ctx)) {
