@@ -117,6 +117,22 @@ async fn wait(ms: Option<u64>, cancel: &CancellationToken) -> bool {
     }
 }
 
+/// Sleep `ms`, or forever when `None`.
+async fn after(ms: Option<u64>) {
+    match ms {
+        Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleep until `deadline`, or forever when `None`.
+async fn at(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn fatal(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
     WorkerHandle::spawn(name, ctx, |ctx| async move {
         ctx.events
@@ -190,26 +206,18 @@ impl PhaseWorkers for ScriptedWorkers {
                 FastSyncTarget::Range { start, end } => (*start, *end),
                 FastSyncTarget::SafeHead { start, safe_head } => (*start, *safe_head.borrow()),
             };
-            let deadline =
-                caught_up.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+            let started = tokio::time::Instant::now();
+            let caught_up_at = caught_up.map(|ms| started + Duration::from_millis(ms));
             let mut last = start;
             loop {
-                let tick = every.unwrap_or(u64::MAX / 4);
-                let sleep = tokio::time::sleep(Duration::from_millis(tick));
-                let until_done = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d).await,
-                        None => std::future::pending().await,
-                    }
-                };
                 tokio::select! {
                     _ = ctx.cancel.cancelled() => return Ok(()),
-                    _ = until_done => {
+                    _ = at(caught_up_at) => {
                         ctx.events.send(Event::CaughtUp { tip }).await;
                         ctx.cancel.cancelled().await;
                         return Ok(());
                     }
-                    _ = sleep => {
+                    _ = after(every) => {
                         last = last.saturating_add(100).min(tip);
                         ctx.events.send(Event::Progress { last_indexed: last }).await;
                     }
