@@ -52,6 +52,7 @@ impl Daemon {
     /// Waiting for peers. `PeersReady` ⇒ FastSync; `ShutdownRequested`, `Fatal` ⇒ ShuttingDown.
     #[state(entry_action = "enter_startup", exit_action = "exit_phase")]
     async fn startup(&mut self, worker: &mut WorkerSlot, event: &Event) -> Outcome<State> {
+        // `worker` declares the state-local slot; only the entry/exit actions touch it.
         let _ = worker;
         let step = startup::on_event(&mut self.s, event);
         outcome(&mut self.s, step)
