@@ -17,3 +17,8 @@ pub const MAX_RECEIPTS_PER_BLOCK: usize = 65_536;
 
 /// Most hashes in a `GetPooledTransactions` and transactions in a `PooledTransactions`.
 pub const MAX_POOLED_TRANSACTIONS: usize = 4096;
+
+/// Soft cap on the payload of a response we serve: stop adding bodies/receipts/headers once the
+/// response reaches this size (geth's `softResponseLimit`); peers do the same, so partial answers
+/// are normal.
+pub const SOFT_RESPONSE_LIMIT: usize = 2 * 1024 * 1024;
