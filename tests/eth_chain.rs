@@ -434,3 +434,28 @@ fn erigon_sepolia_and_hoodi_tables() {
         );
     }
 }
+
+#[test]
+fn resolve_names_and_files() {
+    assert_eq!(ChainSpec::resolve("hoodi").unwrap(), ChainSpec::hoodi());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"chain_id": 9, "genesis_hash": "{MAINNET_GENESIS_HASH}", "genesis_timestamp": 0}}"#
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        ChainSpec::resolve(path.to_str().unwrap()).unwrap().chain_id,
+        9
+    );
+    let err = ChainSpec::resolve("holesky").unwrap_err();
+    assert!(matches!(err, ChainSpecError::UnknownChain { .. }));
+    assert!(err.to_string().contains("`holesky`"), "{err}");
+    assert_eq!(
+        ChainSpec::mainnet().to_string(),
+        format!("mainnet (chain id 1, network id 1, genesis {MAINNET_GENESIS_HASH})")
+    );
+}
