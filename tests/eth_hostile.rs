@@ -8,6 +8,7 @@ use alloy_primitives::{B256, Bytes};
 use histd::p2p::chain::ChainSpec;
 use histd::p2p::eth::limits::{
     MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MESSAGE_SIZE, MAX_POOLED_TRANSACTIONS,
+    MAX_TRANSACTIONS_PER_BLOCK, MAX_TRANSACTIONS_PER_MESSAGE,
 };
 use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthDecodeErrorKind, EthMessage, EthVersion, GetBlockHeaders,
@@ -157,8 +158,8 @@ fn too_many(v: EthVersion, id: u8, payload: &[u8]) {
     );
 }
 
-/// `[request_id, [item × n]]` from one encoded item.
-fn pair_of(n: usize, item: &[u8]) -> Vec<u8> {
+/// `[item × n]` from one encoded item.
+fn list_of(n: usize, item: &[u8]) -> Vec<u8> {
     let mut list = Vec::new();
     alloy_rlp::Header {
         list: true,
@@ -168,6 +169,12 @@ fn pair_of(n: usize, item: &[u8]) -> Vec<u8> {
     for _ in 0..n {
         list.extend_from_slice(item);
     }
+    list
+}
+
+/// `[request_id, [item × n]]` from one encoded item.
+fn pair_of(n: usize, item: &[u8]) -> Vec<u8> {
+    let list = list_of(n, item);
     let mut out = Vec::new();
     alloy_rlp::Header {
         list: true,
@@ -196,6 +203,26 @@ fn counts_over_the_caps_are_refused() {
             &pair_of(MAX_BLOCKS_PER_REQUEST + 1, &[0xc2, 0xc0, 0xc0]),
         );
         too_many(v, 0x10, &pair_of(MAX_BLOCKS_PER_REQUEST + 1, &[0xc0]));
+        // Transactions and receipts: per block, and all blocks of a message together. Counting
+        // walks headers only, so empty lists stand in for them.
+        let body = |txs: usize| {
+            let mut b = list_of(txs, &[0xc0]);
+            b.push(0xc0); // no ommers
+            let mut out = Vec::new();
+            alloy_rlp::Header {
+                list: true,
+                payload_length: b.len(),
+            }
+            .encode(&mut out);
+            out.extend_from_slice(&b);
+            out
+        };
+        too_many(v, 0x06, &pair_of(1, &body(MAX_TRANSACTIONS_PER_BLOCK + 1)));
+        let per_block = MAX_TRANSACTIONS_PER_BLOCK;
+        let blocks = MAX_TRANSACTIONS_PER_MESSAGE / per_block + 1;
+        too_many(v, 0x06, &pair_of(blocks, &body(per_block)));
+        too_many(v, 0x10, &pair_of(1, &list_of(per_block + 1, &[0xc0])));
+        too_many(v, 0x10, &pair_of(blocks, &list_of(per_block, &[0xc0])));
         // Even a request we would serve only partly: the limit field is a number, not a count.
         let big_limit = EthMessage::GetBlockHeaders(RequestPair::new(
             1,
