@@ -533,3 +533,70 @@ fn status_built_for_a_fresh_node() {
     assert_eq!(s.fork_id.next, 1_742_999_832);
     round_trip(EthVersion::Eth69, &EthMessage::Status(s));
 }
+
+/// Status messages in the eth/66–68 layout from reth's `eth-wire-types` tests (their version
+/// fields say 67 and 66): decoded field by field, re-encoded byte-exact, and rejected by
+/// validation because the version differs from the negotiated eth/68.
+#[test]
+fn reth_status_vectors_in_the_eth68_layout() {
+    let cases = [
+        (
+            "f85643018a07aac59dabcdd74bc567a0feb27336ca7923f8fab3bd617fcb6e75841538f71c1bcfc267d7838489d9e13da0d4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3c684b715077d80",
+            67u64,
+            1u64,
+            U256::from(36206751599115524359527u128),
+            b256!("0xfeb27336ca7923f8fab3bd617fcb6e75841538f71c1bcfc267d7838489d9e13d"),
+            ForkId {
+                hash: ForkHash([0xb7, 0x15, 0x07, 0x7d]),
+                next: 0,
+            },
+        ),
+        (
+            "f850423884024190faa0f8514c4680ef27700751b08f37645309ce65a449616a3ea966bf39dd935bb27ba00d21840abff46b96c84b2ac9e10e4f5cdaeb5693cb665db62a2f3b02d2d57b5bc6845d43d2fd80",
+            66,
+            56,
+            U256::from(37851386u64),
+            b256!("0xf8514c4680ef27700751b08f37645309ce65a449616a3ea966bf39dd935bb27b"),
+            ForkId {
+                hash: ForkHash([0x5d, 0x43, 0xd2, 0xfd]),
+                next: 0,
+            },
+        ),
+    ];
+    for (rlp, version, network_id, td, best, fork_id) in cases {
+        let msg = decode_hex(EthVersion::Eth68, EthMessageId::Status, rlp);
+        let EthMessage::Status(s) = &msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(
+            (s.version, s.network_id, s.fork_id),
+            (version, network_id, fork_id)
+        );
+        assert_eq!(
+            s.blocks,
+            StatusBlocks::Eth68 {
+                total_difficulty: td,
+                best_hash: best
+            }
+        );
+        assert_eq!(hex::encode(msg.encode(EthVersion::Eth68).unwrap().1), rlp);
+        let spec = ChainSpec::mainnet();
+        let filter = spec.fork_filter(spec.latest_fork_head());
+        let ours = sample_status(EthVersion::Eth68);
+        assert!(matches!(
+            validate_status(&ours, s, &filter),
+            Err(StatusError::VersionMismatch { ours: 68, .. })
+        ));
+    }
+    // The first one is mainnet's genesis; London's fork hash (0xb715077d) with no next fork is
+    // what a node unaware of later forks announces: EIP-2124 says it needs a software update.
+    let EthMessage::Status(mut s) = decode_hex(EthVersion::Eth68, EthMessageId::Status, cases[0].0)
+    else {
+        unreachable!()
+    };
+    s.version = 68;
+    let spec = ChainSpec::mainnet();
+    let filter = spec.fork_filter(spec.latest_fork_head());
+    let e = validate_status(&sample_status(EthVersion::Eth68), &s, &filter).unwrap_err();
+    assert!(matches!(e, StatusError::ForkIdRejected { .. }), "{e}");
+}
