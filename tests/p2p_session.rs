@@ -10,7 +10,7 @@ use histd::p2p::base::{DisconnectReason, P2pError, P2pStream};
 use histd::p2p::chain::{ChainSpec, ForkFilterKey, ForkHead};
 use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders, RequestPair,
-    StatusError,
+    ResponseError, StatusError,
 };
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::rlpx;
@@ -444,7 +444,7 @@ async fn silent_peer_times_out_the_request_and_the_session() {
 
 #[tokio::test]
 async fn wrong_or_oversized_answers_are_breaches() {
-    for case in 0..3 {
+    for case in 0..4 {
         let (mut peer, handle, task) =
             raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
         let asker = tokio::spawn({
@@ -470,6 +470,8 @@ async fn wrong_or_oversized_answers_are_breaches() {
             0 => EthMessage::BlockHeaders(req.answer(vec![h.clone(), h.clone(), h])),
             // Bodies for a headers request.
             1 => EthMessage::BlockBodies(req.answer(vec![])),
+            // The wrong start block.
+            3 => EthMessage::BlockHeaders(req.answer(vec![chain()[5].header().clone()])),
             // An answer to a request we never made is ignored; then silence times out.
             _ => EthMessage::BlockHeaders(RequestPair::new(req.request_id + 1000, vec![h])),
         };
@@ -480,12 +482,29 @@ async fn wrong_or_oversized_answers_are_breaches() {
             0 => assert!(
                 matches!(
                     end,
-                    EthStreamError::OversizedResponse { got: 3, max: 2, .. }
+                    EthStreamError::BadResponse {
+                        source: ResponseError::TooMany {
+                            got: 3,
+                            requested: 2,
+                            ..
+                        },
+                        ..
+                    }
                 ),
                 "{end}"
             ),
             1 => assert!(
                 matches!(end, EthStreamError::MismatchedResponse { .. }),
+                "{end}"
+            ),
+            3 => assert!(
+                matches!(
+                    end,
+                    EthStreamError::BadResponse {
+                        source: ResponseError::WrongStart { .. },
+                        ..
+                    }
+                ),
                 "{end}"
             ),
             _ => assert!(
@@ -494,7 +513,7 @@ async fn wrong_or_oversized_answers_are_breaches() {
             ),
         }
         assert!(r.is_err());
-        if case < 2 {
+        if case != 2 {
             assert_eq!(
                 peer.disconnect_reason().await,
                 DisconnectReason::ProtocolBreach
