@@ -521,3 +521,47 @@ async fn wrong_or_oversized_answers_are_breaches() {
         }
     }
 }
+
+#[tokio::test]
+async fn keepalive_pings_keep_live_peers_and_drop_silent_ones() {
+    let quick = SessionConfig {
+        request_timeout: Duration::from_secs(5),
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(350),
+    };
+    // A raw peer that never reads never answers our Pings: dropped with "ping timeout".
+    let (mut peer, handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), quick).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("idle peer dropped")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(end, EthStreamError::Idle { .. }), "{end}");
+    assert!(handle.closed().await.contains("silent"));
+    assert_eq!(
+        peer.disconnect_reason().await,
+        DisconnectReason::PingTimeout
+    );
+
+    // Two sessions that both answer Pings stay up well past the idle limit.
+    let blocks = chain();
+    let sp = spec(&blocks, &[1_000_000]);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server_cfg = config(status_inputs(sp.clone(), &blocks[3]), &EthVersion::ALL);
+    let client_cfg = config(status_inputs(sp, &blocks[3]), &EthVersion::ALL);
+    let server_id = server_cfg.key.id();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let eth = session::accept(s, &server_cfg).await.unwrap();
+        session::spawn(eth, Arc::new(EmptyHistory), quick).0
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let eth = session::dial(tcp, server_id, &client_cfg).await.unwrap();
+    let (client, _task) = session::spawn(eth, Arc::new(EmptyHistory), quick);
+    let server = server.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(client.snapshot().ended, None);
+    assert_eq!(server.snapshot().ended, None);
+}
