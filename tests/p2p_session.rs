@@ -565,3 +565,66 @@ async fn keepalive_pings_keep_live_peers_and_drop_silent_ones() {
     assert_eq!(client.snapshot().ended, None);
     assert_eq!(server.snapshot().ended, None);
 }
+
+/// Captures log lines of the current thread (tests run on a current-thread runtime, so the session
+/// task logs here too).
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn each_ending_leaves_one_clear_log_line() {
+    let logs = LogCapture::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Garbage: warn, naming the peer, the version, the message id and what failed.
+    let (mut peer, _handle, task) =
+        raw_peer(&[EthVersion::Eth68], Arc::new(EmptyHistory), fast()).await;
+    peer.p2p.send(0x04, b"\xf8\xff\x01").await.unwrap();
+    assert!(task.await.unwrap().is_err());
+    // Silence: info, naming the request.
+    let (_peer, handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
+    let _ = handle.get_bodies(vec![B256::ZERO]).await;
+    assert!(task.await.unwrap().is_err());
+
+    let text = logs.text();
+    let ended: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("session ended"))
+        .collect();
+    assert_eq!(ended.len(), 2, "{text}");
+    assert!(
+        ended[0].contains("WARN") && ended[0].contains("peer broke the protocol"),
+        "{text}"
+    );
+    assert!(
+        ended[0].contains("eth/68") && ended[0].contains("peer="),
+        "{text}"
+    );
+    assert!(
+        ended[1].contains("INFO") && ended[1].contains("no answer to BlockBodies request"),
+        "{text}"
+    );
+}
