@@ -287,6 +287,8 @@ async fn fork_id_mismatch_disconnects_with_subprotocol_reason() {
 struct RawPeer {
     p2p: P2pStream<TcpStream>,
     version: EthVersion,
+    /// The same socket, for bytes no codec would produce.
+    raw_socket: TcpStream,
 }
 
 /// Starts our responder session (serving `provider`) and connects a raw peer to it.
@@ -313,6 +315,10 @@ async fn raw_peer(
         session::spawn(eth, provider, cfg)
     });
     let tcp = TcpStream::connect(addr).await.unwrap();
+    // A second handle on the same socket, to write raw bytes under the encryption.
+    let std_tcp = tcp.into_std().unwrap();
+    let raw_socket = TcpStream::from_std(std_tcp.try_clone().unwrap()).unwrap();
+    let tcp = TcpStream::from_std(std_tcp).unwrap();
     let r = rlpx::initiate(
         tcp,
         client_cfg.key.secret(),
@@ -332,7 +338,15 @@ async fn raw_peer(
     let theirs = p2p.recv().await.unwrap();
     assert_eq!(theirs.id, 0);
     let (handle, task) = server.await.unwrap();
-    (RawPeer { p2p, version }, handle, task)
+    (
+        RawPeer {
+            p2p,
+            version,
+            raw_socket,
+        },
+        handle,
+        task,
+    )
 }
 
 impl RawPeer {
@@ -627,4 +641,40 @@ async fn each_ending_leaves_one_clear_log_line() {
         ended[1].contains("INFO") && ended[1].contains("no answer to BlockBodies request"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn corrupt_or_truncated_frames_end_the_session() {
+    use tokio::io::AsyncWriteExt;
+    // Junk where a frame header should be: the header MAC fails.
+    let (mut peer, _handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
+    peer.raw_socket.write_all(&[0x42; 48]).await.unwrap();
+    let end = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            end,
+            EthStreamError::P2p(P2pError::Rlpx(rlpx::RlpxError::BadHeaderMac))
+        ),
+        "{end}"
+    );
+    assert!(end.is_protocol_breach());
+
+    // Half a frame header, then the connection closes.
+    let (mut peer, _handle, task) =
+        raw_peer(&[EthVersion::Eth68], Arc::new(EmptyHistory), fast()).await;
+    peer.raw_socket.write_all(&[0x42; 10]).await.unwrap();
+    peer.raw_socket.shutdown().await.unwrap();
+    drop(peer);
+    let end = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            end,
+            EthStreamError::P2p(P2pError::Rlpx(rlpx::RlpxError::TruncatedFrame {
+                buffered: 10
+            }))
+        ),
+        "{end}"
+    );
+    assert!(!end.is_protocol_breach());
 }

@@ -97,7 +97,9 @@ impl P2pError {
     /// is the one who disconnected.
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
         Some(match self {
-            P2pError::Rlpx(RlpxError::Io(_)) | P2pError::Closed | P2pError::Disconnected { .. } => {
+            P2pError::Rlpx(RlpxError::Io(_) | RlpxError::TruncatedFrame { .. })
+            | P2pError::Closed
+            | P2pError::Disconnected { .. } => {
                 return None;
             }
             P2pError::Rlpx(RlpxError::HandshakeTimeout { .. }) | P2pError::HelloTimeout { .. } => {
