@@ -34,8 +34,11 @@ pub enum P2pError {
         /// From RLPx.
         proven: Box<PeerId>,
     },
-    /// Base protocol version below 5 (we need snappy).
-    #[error("peer speaks p2p version {version}, we need at least 5")]
+    /// The peer is ourselves (our own address in a peer list).
+    #[error("connected to ourselves")]
+    ConnectedToSelf,
+    /// Base protocol version below 4.
+    #[error("peer speaks p2p version {version}, we need at least 4")]
     IncompatibleVersion {
         /// The peer's version.
         version: u64,
@@ -106,6 +109,7 @@ impl P2pError {
                 DisconnectReason::PingTimeout
             }
             P2pError::UnexpectedIdentity { .. } => DisconnectReason::UnexpectedIdentity,
+            P2pError::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             P2pError::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
             P2pError::NoSharedCapability { .. } => DisconnectReason::UselessPeer,
             _ => DisconnectReason::ProtocolBreach,

@@ -144,6 +144,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 proven: Box::new(rlpx.remote_id()),
             });
         }
+        if theirs.id == ours.id {
+            return Err(P2pError::ConnectedToSelf);
+        }
         if theirs.protocol_version < 4 {
             return Err(P2pError::IncompatibleVersion {
                 version: theirs.protocol_version,
