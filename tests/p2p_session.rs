@@ -214,6 +214,24 @@ async fn every_request_type(
         Err(RequestError::TooLarge { .. })
     ));
 
+    // Our served range moved: eth/69 tells the peer, eth/68 has no message for it.
+    let moved = BlockRange {
+        earliest: BlockNumber(0),
+        latest: BlockNumber(7),
+        latest_hash: blocks[7].hash(),
+    };
+    client.update_served(moved).await;
+    // A round trip after it proves the update was processed.
+    let _ = client.get_bodies(vec![blocks[1].hash()]).await.unwrap();
+    let _ = server.get_bodies(vec![blocks[1].hash()]).await.unwrap();
+    let seen = server.snapshot();
+    if expect == EthVersion::Eth69 {
+        assert_eq!(seen.served, Some(moved));
+        assert_eq!(seen.head.map(|h| h.number), Some(BlockNumber(7)));
+    } else {
+        assert_eq!(seen.served, None);
+    }
+
     client.disconnect(DisconnectReason::ClientQuitting).await;
     let why = server.closed().await;
     assert!(why.contains("client quitting"), "{why}");

@@ -47,6 +47,7 @@ pub(super) enum Command {
     Bodies(Vec<B256>, Reply<Vec<Body>>),
     Receipts(Vec<B256>, Reply<Vec<Vec<Receipt>>>),
     Disconnect(DisconnectReason),
+    ServedRange(BlockRange),
 }
 
 /// A cheap, cloneable handle to one peer's session. Dropping every handle ends the session
@@ -64,6 +65,7 @@ impl std::fmt::Debug for Command {
             Command::Bodies(h, _) => write!(f, "Bodies({} hashes)", h.len()),
             Command::Receipts(h, _) => write!(f, "Receipts({} hashes)", h.len()),
             Command::Disconnect(r) => write!(f, "Disconnect({r})"),
+            Command::ServedRange(r) => write!(f, "ServedRange({r:?})"),
         }
     }
 }
@@ -120,6 +122,12 @@ impl SessionHandle {
     /// Asks the session to send Disconnect with `reason` and end.
     pub async fn disconnect(&self, reason: DisconnectReason) {
         let _ = self.commands.send(Command::Disconnect(reason)).await;
+    }
+
+    /// Tells the peer the blocks we now serve (eth/69 `BlockRangeUpdate`; nothing on eth/68,
+    /// which has no such message). Call it when the range moved (geth: every 32 blocks).
+    pub async fn update_served(&self, range: BlockRange) {
+        let _ = self.commands.send(Command::ServedRange(range)).await;
     }
 
     /// The current snapshot.

@@ -19,7 +19,7 @@ use super::handle::{Command, PeerHead, PeerSnapshot, Reply, SessionHandle};
 use super::provider::{HistoryProvider, cap_by_size};
 use crate::p2p::base::DisconnectReason;
 use crate::p2p::eth::{
-    BlockHashOrNumber, EthMessage, GetBlockHeaders, RequestPair, check_response_count,
+    BlockHashOrNumber, EthMessage, EthVersion, GetBlockHeaders, RequestPair, check_response_count,
 };
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
 
@@ -325,6 +325,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     .await
             }
             Command::Disconnect(reason) => Err(Stop::Local(reason)),
+            Command::ServedRange(range) => {
+                if self.stream.version() >= EthVersion::Eth69 {
+                    self.stream
+                        .send(&EthMessage::BlockRangeUpdate(range))
+                        .await?;
+                }
+                Ok(())
+            }
         }
     }
 
