@@ -1,0 +1,411 @@
+// An eth/68 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team wrote.
+// histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
+//
+//   node peer.mjs serve  --chain DIR              serve the mainnet blocks in DIR/*.json
+//   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
+//
+// Output: one JSON object per line on stdout, nothing else (diagnostics go to stderr).
+//   serve:  {"event":"listening","enode":...,"status":{...}} first, then "status", "served",
+//           "peer_error", "peer_removed" events as they happen. Runs until stdin closes or SIGTERM.
+//   client: {"event":"status",...}, then one {"event":"item","req":...,"index":...,"rlp":...} line
+//           per header / body / receipt list received (hex RLP exactly as re-encoded from the
+//           wire), then {"event":"done"}; exit code 0. On any failure {"event":"error",...} and
+//           exit code 1.
+//
+// The chain files are the Portal-network JSON of `shared/testdata/mainnet/frontier`: header RLP, and
+// SSZ wrappers around the body and receipts. They are decoded here, in JS, so that what this peer
+// serves does not depend on histd's own encoders.
+//
+// Status: mainnet (network id 1), mainnet genesis hash, fork id from @ethereumjs/common for
+// Chainstart (blocks 1000001..1000030 are before Homestead at 1150000), cross-checked below against
+// an independent EIP-2124 computation (CRC32 of the genesis hash, next = 1150000).
+
+import { crc32 } from 'node:zlib';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Common, Hardfork, Mainnet } from '@ethereumjs/common';
+import { DISCONNECT_REASON, DisconnectReasonNames, ETH, RLPx, genPrivateKey } from '@ethereumjs/devp2p';
+import { RLP } from '@ethereumjs/rlp';
+import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, equalsBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
+import { keccak256 } from 'ethereum-cryptography/keccak.js';
+
+const MAINNET_GENESIS_HASH = hexToBytes('0xd4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3');
+// Difficulty of the mainnet genesis block, the total difficulty of a node that has only genesis.
+const GENESIS_TD = 17179869184n;
+const HOMESTEAD_BLOCK = 1150000n;
+// Serving limits, like geth's (maxHeadersServe 1024, maxBodiesServe/maxReceiptsServe 1024).
+const MAX_SERVE = 1024;
+const REQUEST_TIMEOUT_MS = 10000;
+
+const { GET_BLOCK_HEADERS, BLOCK_HEADERS, GET_BLOCK_BODIES, BLOCK_BODIES, GET_RECEIPTS, RECEIPTS } =
+  {
+    GET_BLOCK_HEADERS: 0x03,
+    BLOCK_HEADERS: 0x04,
+    GET_BLOCK_BODIES: 0x05,
+    BLOCK_BODIES: 0x06,
+    GET_RECEIPTS: 0x0f,
+    RECEIPTS: 0x10,
+  };
+
+function out(obj) {
+  process.stdout.write(
+    JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n',
+  );
+}
+
+function fail(msg) {
+  out({ event: 'error', error: String(msg) });
+  process.exit(1);
+}
+
+// ---------------------------------------------------------------- chain data (Portal SSZ -> RLP)
+
+function u32le(b, at) {
+  if (at + 4 > b.length) throw new Error(`SSZ offset at ${at} beyond ${b.length} bytes`);
+  return b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | ((b[at + 3] << 24) >>> 0);
+}
+
+// SSZ container of `n` variable-size fields: n little-endian u32 offsets, then the data.
+function sszFields(b, n) {
+  const offs = [];
+  for (let i = 0; i < n; i++) offs.push(u32le(b, 4 * i));
+  offs.push(b.length);
+  for (let i = 0; i < n; i++) {
+    if (offs[i] > offs[i + 1]) throw new Error('SSZ offsets not ascending');
+  }
+  return offs.slice(0, n).map((o, i) => b.subarray(o, offs[i + 1]));
+}
+
+// SSZ List[ByteList]: the first offset tells how many elements there are.
+function sszByteListList(b) {
+  if (b.length === 0) return [];
+  const first = u32le(b, 0);
+  if (first % 4 !== 0) throw new Error('SSZ list: first offset not a multiple of 4');
+  return sszFields(b, first / 4);
+}
+
+// PortalBlockBodyLegacy(txs, uncles) or PortalBlockBodyShanghai(txs, uncles, withdrawals).
+function portalBody(b) {
+  const n = u32le(b, 0) / 4;
+  if (n !== 2 && n !== 3) throw new Error(`Portal body with ${n} fields`);
+  const f = sszFields(b, n);
+  return {
+    txs: sszByteListList(f[0]),
+    ommersRlp: f[1],
+    withdrawals: n === 3 ? sszByteListList(f[2]) : null,
+  };
+}
+
+// A typed (EIP-2718) tx or receipt travels as an RLP string holding `type || payload`; a legacy one
+// is the RLP list itself. Returns the value to put inside an RLP list.
+function wireItem(bytes) {
+  return bytes[0] >= 0xc0 ? RLP.decode(bytes) : bytes;
+}
+
+function loadChain(dir) {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  if (files.length === 0) throw new Error(`no *.json chain files in ${dir}`);
+  const blocks = [];
+  for (const f of files) {
+    const json = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+    for (const [key, v] of Object.entries(json)) {
+      const headerRlp = hexToBytes(v.header);
+      const hash = keccak256(headerRlp);
+      if (bytesToHex(hash) !== key.toLowerCase()) {
+        throw new Error(`${f}: header of ${key} hashes to ${bytesToHex(hash)}`);
+      }
+      const header = RLP.decode(headerRlp);
+      const number = bytesToBigInt(header[8]);
+      const body = portalBody(hexToBytes(v.body));
+      const wireBody = [body.txs.map(wireItem), RLP.decode(body.ommersRlp)];
+      if (body.withdrawals !== null) wireBody.push(body.withdrawals.map((w) => RLP.decode(w)));
+      const receipts = sszByteListList(hexToBytes(v.receipts)).map(wireItem);
+      blocks.push({ number, hash, header, wireBody, receipts });
+    }
+  }
+  blocks.sort((a, b) => (a.number < b.number ? -1 : 1));
+  for (let i = 1; i < blocks.length; i++) {
+    if (blocks[i].number !== blocks[i - 1].number + 1n || !equalsBytes(blocks[i].header[0], blocks[i - 1].hash)) {
+      throw new Error(`chain files do not form one chain at block ${blocks[i].number}`);
+    }
+  }
+  const byNumber = new Map(blocks.map((b) => [b.number, b]));
+  const byHash = new Map(blocks.map((b) => [bytesToHex(b.hash), b]));
+  return { blocks, byNumber, byHash, head: blocks[blocks.length - 1] };
+}
+
+// ---------------------------------------------------------------- status and fork id
+
+function mainnetCommon() {
+  return new Common({ chain: Mainnet, hardfork: Hardfork.Chainstart });
+}
+
+// EIP-2124 for a head before Homestead: the fork hash is CRC32(genesis hash), next fork 1150000.
+// Checked against @ethereumjs/common so neither side's fork id is taken on trust.
+function forkIdForFrontier(common) {
+  const ours = (crc32(MAINNET_GENESIS_HASH) >>> 0).toString(16).padStart(8, '0');
+  const theirs = common.forkHash(Hardfork.Chainstart).replace(/^0x/, '');
+  if (ours !== theirs) throw new Error(`fork hash: CRC32 gives ${ours}, @ethereumjs/common ${theirs}`);
+  const next = common.nextHardforkBlockOrTimestamp(Hardfork.Chainstart);
+  if (next !== HOMESTEAD_BLOCK) throw new Error(`next fork after Chainstart is ${next}, not ${HOMESTEAD_BLOCK}`);
+  return [`0x${ours}`, next];
+}
+
+function describeStatus(s) {
+  return {
+    networkId: bytesToBigInt(s.chainId),
+    td: bytesToBigInt(s.td),
+    bestHash: bytesToHex(s.bestHash),
+    genesisHash: bytesToHex(s.genesisHash),
+    forkId: s.forkId ? [bytesToHex(s.forkId[0]), bytesToBigInt(s.forkId[1])] : null,
+  };
+}
+
+function enodeOf(rlpx, port) {
+  return `enode://${bytesToHex(rlpx.id).slice(2)}@127.0.0.1:${port}`;
+}
+
+function parseEnode(url) {
+  const m = /^enode:\/\/([0-9a-fA-F]{128})@([^:]+):(\d+)/.exec(url);
+  if (!m) throw new Error(`not an enode URL: ${url}`);
+  return { id: hexToBytes(`0x${m[1]}`), address: m[2], tcpPort: Number(m[3]) };
+}
+
+function watchPeers(rlpx) {
+  rlpx.events.on('peer:error', (_peer, err) => {
+    out({ event: 'peer_error', error: String(err?.message ?? err) });
+  });
+  rlpx.events.on('peer:removed', (_peer, reason, disconnectWe) => {
+    out({
+      event: 'peer_removed',
+      reason: DisconnectReasonNames[reason] ?? String(reason),
+      by_us: disconnectWe === true,
+    });
+  });
+  rlpx.events.on('error', (err) => out({ event: 'rlpx_error', error: String(err?.message ?? err) }));
+}
+
+// ---------------------------------------------------------------- serve
+
+function selectHeaders(chain, origin, amount, skip, reverse) {
+  let start;
+  if (origin.length === 32) start = chain.byHash.get(bytesToHex(origin));
+  else start = chain.byNumber.get(bytesToBigInt(origin));
+  const headers = [];
+  if (start === undefined) return headers;
+  const step = BigInt(skip) + 1n;
+  let n = start.number;
+  for (let i = 0; i < Math.min(amount, MAX_SERVE); i++) {
+    const b = chain.byNumber.get(n);
+    if (b === undefined) break;
+    headers.push(b.header);
+    n = reverse ? n - step : n + step;
+    if (n < 0n) break;
+  }
+  return headers;
+}
+
+function serve(args) {
+  const dir = args.chain;
+  if (!dir) throw new Error('serve needs --chain DIR');
+  const chain = loadChain(dir);
+  const common = mainnetCommon();
+  const forkId = forkIdForFrontier(common);
+  const headDifficulty = bytesToBigInt(chain.head.header[7]);
+  const rlpx = new RLPx(genPrivateKey(), {
+    capabilities: [ETH.eth68],
+    common,
+    maxPeers: 25,
+  });
+  watchPeers(rlpx);
+
+  rlpx.events.on('peer:added', (peer) => {
+    const eth = peer.getProtocols().find((p) => p instanceof ETH);
+    if (eth === undefined) return;
+    eth.events.on('status', (s) => out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) }));
+    eth.events.on('message', (code, payload) => {
+      // @ethereumjs/devp2p also emits the peer's Status (code 0) as a message: already handled.
+      if (code === 0) return;
+      try {
+        const [reqId, req] = payload;
+        switch (code) {
+          case GET_BLOCK_HEADERS: {
+            const [origin, amount, skip, reverse] = req;
+            const headers = selectHeaders(chain, origin, bytesToInt(amount), bytesToInt(skip), bytesToInt(reverse) === 1);
+            eth.sendMessage(BLOCK_HEADERS, [reqId, headers]);
+            out({
+              event: 'served',
+              msg: 'GetBlockHeaders',
+              origin: bytesToHex(origin),
+              amount: bytesToInt(amount),
+              skip: bytesToInt(skip),
+              reverse: bytesToInt(reverse) === 1,
+              count: headers.length,
+            });
+            break;
+          }
+          case GET_BLOCK_BODIES: {
+            const bodies = req.slice(0, MAX_SERVE).map((h) => chain.byHash.get(bytesToHex(h))).filter((b) => b);
+            eth.sendMessage(BLOCK_BODIES, [reqId, bodies.map((b) => b.wireBody)]);
+            out({ event: 'served', msg: 'GetBlockBodies', asked: req.length, count: bodies.length });
+            break;
+          }
+          case GET_RECEIPTS: {
+            const found = req.slice(0, MAX_SERVE).map((h) => chain.byHash.get(bytesToHex(h))).filter((b) => b);
+            eth.sendMessage(RECEIPTS, [reqId, found.map((b) => b.receipts)]);
+            out({ event: 'served', msg: 'GetReceipts', asked: req.length, count: found.length });
+            break;
+          }
+          default:
+            // Gossip and requests for data this peer does not keep are ignored.
+            out({ event: 'ignored', code });
+        }
+      } catch (err) {
+        out({ event: 'bad_request', code, error: String(err?.message ?? err) });
+        peer.disconnect(DISCONNECT_REASON.SUBPROTOCOL_ERROR);
+      }
+    });
+    eth.sendStatus({
+      td: bigIntToBytes(headDifficulty),
+      bestHash: chain.head.hash,
+      genesisHash: MAINNET_GENESIS_HASH,
+      latestBlock: bigIntToBytes(chain.head.number),
+    });
+  });
+
+  rlpx.events.once('listening', () => {
+    const port = rlpx._server.address().port;
+    out({
+      event: 'listening',
+      enode: enodeOf(rlpx, port),
+      status: {
+        networkId: common.chainId(),
+        // The total difficulty at block 1000030 is not in the test data; eth/68 peers do not check
+        // it, so the head's own difficulty stands in and nobody should compare it.
+        td: headDifficulty,
+        bestHash: bytesToHex(chain.head.hash),
+        bestNumber: chain.head.number,
+        genesisHash: bytesToHex(MAINNET_GENESIS_HASH),
+        forkId,
+      },
+      blocks: chain.blocks.length,
+    });
+  });
+  rlpx.listen(0, '127.0.0.1');
+
+  const stop = () => {
+    rlpx.destroy();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}
+
+// ---------------------------------------------------------------- client
+
+async function client(enode, args) {
+  const target = parseEnode(enode);
+  const from = BigInt(args.from ?? '1000001');
+  const count = Number(args.count ?? '30');
+  const common = mainnetCommon();
+  forkIdForFrontier(common);
+  const rlpx = new RLPx(genPrivateKey(), { capabilities: [ETH.eth68], common, maxPeers: 1 });
+  watchPeers(rlpx);
+
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no eth Status from the peer within 10 s')), REQUEST_TIMEOUT_MS);
+    rlpx.events.on('peer:added', (peer) => {
+      const eth = peer.getProtocols().find((p) => p instanceof ETH);
+      if (eth === undefined) return reject(new Error('peer has no eth capability in common'));
+      eth.events.once('status', (s) => {
+        clearTimeout(timer);
+        out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) });
+        resolve({ peer, eth });
+      });
+      eth.sendStatus({
+        td: bigIntToBytes(GENESIS_TD),
+        bestHash: MAINNET_GENESIS_HASH,
+        genesisHash: MAINNET_GENESIS_HASH,
+      });
+    });
+    rlpx.events.on('peer:removed', (_p, reason) =>
+      reject(new Error(`peer disconnected: ${DisconnectReasonNames[reason] ?? reason}`)),
+    );
+  });
+  await rlpx.connect(target);
+  const { peer, eth } = await ready;
+
+  let nextId = 1n;
+  const pending = new Map();
+  rlpx.events.on('peer:removed', (_p, reason) => {
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`peer disconnected: ${DisconnectReasonNames[reason] ?? reason}`));
+    }
+    pending.clear();
+  });
+  eth.events.on('message', (code, payload) => {
+    if (code === 0) return;
+    const id = bytesToBigInt(payload[0]);
+    const p = pending.get(id);
+    if (p === undefined) return out({ event: 'unsolicited', code, id });
+    pending.delete(id);
+    clearTimeout(p.timer);
+    if (code !== p.expect) p.reject(new Error(`request ${id}: answer code ${code}, expected ${p.expect}`));
+    else p.resolve(payload[1]);
+  });
+  const request = (code, expect, body) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => reject(new Error(`request ${id} (code ${code}) timed out`)), REQUEST_TIMEOUT_MS);
+      pending.set(id, { expect, resolve, reject, timer });
+      eth.sendMessage(code, [bigIntToBytes(id), body]);
+    });
+  const emit = (req, items) =>
+    items.forEach((item, index) => out({ event: 'item', req, index, rlp: bytesToHex(RLP.encode(item)) }));
+
+  const headerRequest = (origin, amount, skip, reverse) =>
+    request(GET_BLOCK_HEADERS, BLOCK_HEADERS, [origin, intToBytes(amount), intToBytes(skip), intToBytes(reverse ? 1 : 0)]);
+
+  const headers = await headerRequest(bigIntToBytes(from), count, 0, false);
+  emit('headers_by_number', headers);
+  if (headers.length === 0) throw new Error(`peer has no header ${from}`);
+  const hashes = headers.map((h) => keccak256(RLP.encode(h)));
+  const last = hashes[hashes.length - 1];
+  emit('headers_by_hash_reverse', await headerRequest(last, count, 0, true));
+  emit('headers_skip', await headerRequest(bigIntToBytes(from), Math.ceil(count / 3), 2, false));
+  emit('headers_by_hash_skip_reverse', await headerRequest(last, 5, 4, true));
+  emit('bodies', await request(GET_BLOCK_BODIES, BLOCK_BODIES, hashes));
+  emit('receipts', await request(GET_RECEIPTS, RECEIPTS, hashes));
+  out({ event: 'done' });
+  peer.disconnect(DISCONNECT_REASON.CLIENT_QUITTING);
+  rlpx.destroy();
+  // Give the Disconnect frame a moment to leave before the process ends.
+  setTimeout(() => process.exit(0), 100);
+}
+
+// ---------------------------------------------------------------- main
+
+function parseArgs(argv) {
+  const positional = [];
+  const named = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i].startsWith('--')) named[argv[i].slice(2)] = argv[++i];
+    else positional.push(argv[i]);
+  }
+  return { positional, named };
+}
+
+const { positional, named } = parseArgs(process.argv.slice(2));
+try {
+  if (positional[0] === 'serve') serve(named);
+  else if (positional[0] === 'client' && positional[1]) await client(positional[1], named);
+  else fail('usage: peer.mjs serve --chain DIR | peer.mjs client ENODE [--from N] [--count C]');
+} catch (err) {
+  fail(err?.message ?? err);
+}
