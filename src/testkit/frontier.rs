@@ -85,7 +85,7 @@ fn ssz_byte_lists<'a>(b: &'a [u8], what: &str) -> Vec<&'a [u8]> {
         return Vec::new();
     }
     let first = u32_le(b, 0, what);
-    assert!(first % 4 == 0, "{what}: first SSZ offset {first}");
+    assert!(first.is_multiple_of(4), "{what}: first SSZ offset {first}");
     ssz_fields(b, first / 4, what)
 }
 

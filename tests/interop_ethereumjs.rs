@@ -1,0 +1,276 @@
+//! Interop with an implementation nobody here wrote: `@ethereumjs/devp2p` (npm), driven through
+//! `tests/interop/peer.mjs` over real loopback TCP, serving and fetching the 30 real mainnet blocks
+//! 1000001–1000030 (`testkit::frontier`).
+//!
+//! Needs Node.js >= 20.15 and the npm packages: run `scripts/setup-interop.sh` once (the project's
+//! test script does).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use alloy_consensus::constants::MAINNET_GENESIS_HASH;
+use alloy_eip2124::ForkHash;
+use alloy_hardforks::EthereumHardfork;
+use alloy_rlp::Decodable;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use histd::primitives::{Header, Receipt, decode_body};
+use histd::sync::verify;
+use histd::testkit::frontier::{self, FrontierBlock};
+
+/// Generous: the node process starts in ~0.3 s, a whole fetch takes ~1 s; CI machines are slow.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `node tests/interop/peer.mjs ...`, killed when dropped.
+struct NodePeer {
+    what: String,
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    /// Kept open: the serving peer exits when its stdin closes, so it cannot outlive the test.
+    _stdin: ChildStdin,
+}
+
+fn interop_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+impl NodePeer {
+    fn spawn(args: &[&str]) -> Self {
+        let dir = interop_dir();
+        assert!(
+            dir.join("node_modules/@ethereumjs/devp2p").is_dir(),
+            "{}/node_modules is missing: run scripts/setup-interop.sh (installs @ethereumjs/devp2p \
+             from tests/interop/package-lock.json)",
+            dir.display()
+        );
+        let what = format!("node peer.mjs {}", args.join(" "));
+        let mut child = Command::new("node")
+            .arg(dir.join("peer.mjs"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start `{what}` (is Node.js >= 20.15 installed?): {e}")
+            });
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let stdin = child.stdin.take().expect("piped stdin");
+        Self {
+            what,
+            child,
+            stdout,
+            _stdin: stdin,
+        }
+    }
+
+    /// Everything the process wrote to stderr so far (after it exited or was killed).
+    async fn stderr(&mut self) -> String {
+        let _ = self.child.start_kill();
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut text)).await;
+        }
+        text
+    }
+
+    /// The next JSON line, or `None` at end of output.
+    async fn next(&mut self) -> Option<Value> {
+        match tokio::time::timeout(STEP_TIMEOUT, self.stdout.next_line()).await {
+            Ok(Ok(Some(line))) => Some(
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line}", self.what)),
+            ),
+            Ok(Ok(None)) => None,
+            Ok(Err(e)) => panic!("{}: reading stdout: {e}", self.what),
+            Err(_) => {
+                let err = self.stderr().await;
+                panic!(
+                    "{}: no output for {STEP_TIMEOUT:?}; stderr:\n{err}",
+                    self.what
+                )
+            }
+        }
+    }
+
+    /// Reads lines until one has `"event": event`; panics on an `error` event or end of output.
+    async fn expect_event(&mut self, event: &str) -> Value {
+        loop {
+            let Some(v) = self.next().await else {
+                let err = self.stderr().await;
+                panic!("{}: ended before `{event}`; stderr:\n{err}", self.what)
+            };
+            if v["event"] == event {
+                return v;
+            }
+            if v["event"] == "error" {
+                let err = self.stderr().await;
+                panic!("{}: {}; stderr:\n{err}", self.what, v["error"])
+            }
+        }
+    }
+
+    /// All lines up to the end of output, then the exit status must be success.
+    async fn run_to_end(mut self) -> Vec<Value> {
+        let mut lines = Vec::new();
+        while let Some(v) = self.next().await {
+            if v["event"] == "error" {
+                let err = self.stderr().await;
+                panic!("{}: {}; stderr:\n{err}", self.what, v["error"])
+            }
+            lines.push(v);
+        }
+        let status = tokio::time::timeout(STEP_TIMEOUT, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{}: did not exit", self.what))
+            .expect("wait");
+        assert!(status.success(), "{}: exit status {status}", self.what);
+        lines
+    }
+}
+
+/// Starts the ethereumjs server on the frontier chain; returns it and its `listening` line.
+async fn ethereumjs_server() -> (NodePeer, Value) {
+    let dir = frontier::frontier_dir();
+    let mut server = NodePeer::spawn(&["serve", "--chain", dir.to_str().expect("utf-8 path")]);
+    let listening = server.expect_event("listening").await;
+    (server, listening)
+}
+
+fn hex_bytes(v: &Value) -> Vec<u8> {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("not a hex string: {v}"));
+    alloy_primitives::hex::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+/// EIP-2124 fork id of a mainnet head before Homestead: CRC32 of the genesis hash, next 1150000.
+fn frontier_fork_id() -> (String, u64) {
+    let hash = crc32fast::hash(MAINNET_GENESIS_HASH.as_slice());
+    assert_eq!(ForkHash::from(MAINNET_GENESIS_HASH).0, hash.to_be_bytes());
+    let homestead = EthereumHardfork::Homestead
+        .mainnet_activation_block()
+        .expect("Homestead is block-activated");
+    (format!("0x{hash:08x}"), homestead)
+}
+
+fn assert_frontier_status(status: &Value, blocks: &[FrontierBlock]) {
+    let head = blocks.last().expect("blocks");
+    let (fork_hash, next) = frontier_fork_id();
+    assert_eq!(status["networkId"], "1", "{status}");
+    assert_eq!(
+        status["genesisHash"],
+        MAINNET_GENESIS_HASH.to_string(),
+        "{status}"
+    );
+    assert_eq!(status["bestHash"], head.hash.to_string(), "{status}");
+    assert_eq!(status["forkId"][0], fork_hash, "{status}");
+    assert_eq!(status["forkId"][1], next.to_string(), "{status}");
+}
+
+/// Checks what `peer.mjs client` printed against the published blocks, byte for byte, then decodes
+/// it with histd's decoders and verifies every root and parent link.
+fn check_client_output(lines: &[Value], blocks: &[FrontierBlock]) {
+    let items = |req: &str| -> Vec<Vec<u8>> {
+        let mut v: Vec<(u64, Vec<u8>)> = lines
+            .iter()
+            .filter(|l| l["event"] == "item" && l["req"] == req)
+            .map(|l| (l["index"].as_u64().expect("index"), hex_bytes(&l["rlp"])))
+            .collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, b)| b).collect()
+    };
+    let raw_headers = |idx: &[usize]| -> Vec<Vec<u8>> {
+        idx.iter().map(|&i| blocks[i].raw_header.clone()).collect()
+    };
+    let all: Vec<usize> = (0..blocks.len()).collect();
+    let reversed: Vec<usize> = all.iter().rev().copied().collect();
+    let skip2: Vec<usize> = all.iter().step_by(3).copied().collect();
+    let skip4_reverse: Vec<usize> = reversed.iter().step_by(5).take(5).copied().collect();
+    assert_eq!(
+        items("headers_by_number"),
+        raw_headers(&all),
+        "headers by number"
+    );
+    assert_eq!(
+        items("headers_by_hash_reverse"),
+        raw_headers(&reversed),
+        "reverse by hash"
+    );
+    assert_eq!(items("headers_skip"), raw_headers(&skip2), "skip 2");
+    assert_eq!(
+        items("headers_by_hash_skip_reverse"),
+        raw_headers(&skip4_reverse),
+        "by hash, skip 4, reverse"
+    );
+    let bodies = items("bodies");
+    let receipts = items("receipts");
+    let wire_bodies: Vec<Vec<u8>> = blocks.iter().map(|b| b.wire_body.clone()).collect();
+    let wire_receipts: Vec<Vec<u8>> = blocks
+        .iter()
+        .map(|b| b.wire_receipts_eth68.clone())
+        .collect();
+    assert_eq!(bodies, wire_bodies, "bodies");
+    assert_eq!(receipts, wire_receipts, "eth/68 receipts");
+
+    let headers: Vec<Header> = items("headers_by_number")
+        .iter()
+        .map(|h| Header::decode(&mut &h[..]).expect("header RLP"))
+        .collect();
+    let sealed = verify::seal_chain(headers).expect("fetched headers link");
+    assert_eq!(
+        sealed.last().expect("headers").hash,
+        blocks[blocks.len() - 1].hash
+    );
+    for ((h, body), receipts) in sealed.into_iter().zip(&bodies).zip(&receipts) {
+        let body = decode_body(&mut &body[..]).expect("body RLP");
+        let receipts = decode_eth68_list(receipts);
+        verify::verify_block(h, body, receipts).expect("fetched block verifies");
+    }
+}
+
+fn decode_eth68_list(mut buf: &[u8]) -> Vec<Receipt> {
+    let header = alloy_rlp::Header::decode(&mut buf).expect("receipt list");
+    assert!(header.list && header.payload_length == buf.len());
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        out.push(Receipt::decode_eth68(&mut buf).expect("eth/68 receipt"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn ethereumjs_serves_the_frontier_chain_to_an_ethereumjs_client() {
+    // The stepping stone: both ends are ethereumjs, so this checks the JS peer, the test data
+    // pipeline and the checks below, independently of histd's devp2p stack.
+    let blocks = frontier::load_frontier();
+    let (mut server, listening) = ethereumjs_server().await;
+    assert_eq!(listening["blocks"], 30);
+    assert_frontier_status(&listening["status"], &blocks);
+    let enode = listening["enode"].as_str().expect("enode").to_owned();
+
+    let client = NodePeer::spawn(&["client", &enode, "--from", "1000001", "--count", "30"]);
+    let lines = client.run_to_end().await;
+    let status = lines
+        .iter()
+        .find(|l| l["event"] == "status")
+        .expect("client saw the server's Status");
+    assert_eq!(status["version"], 68);
+    assert_frontier_status(&status["peer"], &blocks);
+    assert!(lines.iter().any(|l| l["event"] == "done"));
+    check_client_output(&lines, &blocks);
+
+    for msg in ["GetBlockHeaders", "GetBlockBodies", "GetReceipts"] {
+        let served = server.expect_event("served").await;
+        assert_eq!(served["msg"], msg, "{served}");
+        if msg == "GetBlockHeaders" {
+            for _ in 0..3 {
+                assert_eq!(server.expect_event("served").await["msg"], msg);
+            }
+        }
+    }
+}
