@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{B256, keccak256};
 use alloy_rlp::{Decodable, Header as RlpHeader};
 
-use crate::primitives::{Body, Header, Receipt, decode_body};
+use crate::primitives::{Body, Header, Receipt, VerifiedBlock, decode_body};
+use crate::sync::verify::{self, SealedHeader};
 
 /// First block number in the frontier test data.
 pub const FIRST: u64 = 1_000_001;
@@ -199,13 +200,28 @@ pub fn load_frontier() -> Vec<FrontierBlock> {
     blocks
 }
 
+/// All frontier blocks, passed through the real verifier (roots and parent links), ready for a
+/// history provider to serve. Panics if the test data does not verify.
+pub fn verified_frontier() -> Vec<VerifiedBlock> {
+    let blocks = load_frontier();
+    let sealed = verify::seal_chain(blocks.iter().map(|b| b.header.clone()).collect())
+        .unwrap_or_else(|e| panic!("frontier blocks do not link: {e}"));
+    sealed
+        .into_iter()
+        .zip(blocks)
+        .map(|(s, b): (SealedHeader, FrontierBlock)| {
+            verify::verify_block(s, b.body, b.receipts)
+                .unwrap_or_else(|e| panic!("frontier block {}: {e}", b.header.number))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use alloy_consensus::Eip658Value;
 
     use super::*;
     use crate::primitives::encode_body;
-    use crate::sync::verify;
 
     #[test]
     fn frontier_blocks_verify_and_link() {
@@ -222,6 +238,7 @@ mod tests {
             verify::verify_block(s, b.body.clone(), b.receipts.clone())
                 .unwrap_or_else(|e| panic!("block {}: {e}", b.header.number));
         }
+        assert_eq!(verified_frontier().len(), COUNT);
 
         let txs: usize = blocks.iter().map(|b| b.body.transactions.len()).sum();
         let logs: usize = blocks
