@@ -9,13 +9,17 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use alloy_consensus::constants::MAINNET_GENESIS_HASH;
-use alloy_eip2124::ForkHash;
+use alloy_eip2124::{ForkHash, ForkId};
 use alloy_hardforks::EthereumHardfork;
-use alloy_rlp::Decodable;
+use alloy_primitives::{B256, B512, Bytes, U256};
+use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+use secp256k1::SecretKey;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use histd::p2p::rlpx::{self, RlpxStream};
 use histd::primitives::{Header, Receipt, decode_body};
 use histd::sync::verify;
 use histd::testkit::frontier::{self, FrontierBlock};
@@ -273,4 +277,264 @@ async fn ethereumjs_serves_the_frontier_chain_to_an_ethereumjs_client() {
             }
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Transport level: histd's RLPx handshake and frames against ethereumjs. Hello and Status are
+// encoded here by hand (devp2p rlpx.md "Hello", eth/68 "Status") so that these tests pin down the
+// transport alone.
+
+/// Base protocol message ids; eth/68 is the only shared capability, so its ids start at 0x10.
+const HELLO: u8 = 0x00;
+const DISCONNECT: u8 = 0x01;
+const ETH_STATUS: u8 = 0x10;
+const ETH_GET_BLOCK_HEADERS: u8 = 0x13;
+/// Total difficulty of the mainnet genesis block (its difficulty), the TD of a node with nothing.
+const GENESIS_TD: u64 = 17_179_869_184;
+
+#[derive(Debug, RlpEncodable, RlpDecodable)]
+struct Cap {
+    name: Bytes,
+    version: u64,
+}
+
+#[derive(Debug, RlpEncodable, RlpDecodable)]
+#[rlp(trailing)]
+struct Hello {
+    protocol_version: u64,
+    client_id: Bytes,
+    capabilities: Vec<Cap>,
+    listen_port: u64,
+    id: B512,
+}
+
+#[derive(Debug, RlpEncodable, RlpDecodable)]
+struct Status68 {
+    version: u64,
+    network_id: u64,
+    total_difficulty: U256,
+    best_hash: B256,
+    genesis_hash: B256,
+    fork_id: ForkId,
+}
+
+#[derive(Debug, RlpDecodable)]
+struct HeaderQuery {
+    origin: u64,
+    amount: u64,
+    skip: u64,
+    reverse: bool,
+}
+
+#[derive(Debug, RlpDecodable)]
+struct GetBlockHeaders {
+    request_id: u64,
+    query: HeaderQuery,
+}
+
+fn frame(id: u8, payload: &impl Encodable, snappy: bool) -> bytes::Bytes {
+    let mut rlp = Vec::new();
+    payload.encode(&mut rlp);
+    let data = if snappy {
+        snap::raw::Encoder::new()
+            .compress_vec(&rlp)
+            .expect("snappy")
+    } else {
+        rlp
+    };
+    let mut out = Vec::with_capacity(data.len() + 1);
+    id.encode(&mut out);
+    out.extend_from_slice(&data);
+    out.into()
+}
+
+/// Splits a frame into its message id and (decompressed unless Hello) RLP payload.
+fn open_frame(frame: &[u8]) -> (u8, Vec<u8>) {
+    let mut buf = frame;
+    let id = u8::decode(&mut buf).expect("message id");
+    if id == HELLO {
+        return (id, buf.to_vec());
+    }
+    let data = snap::raw::Decoder::new()
+        .decompress_vec(buf)
+        .unwrap_or_else(|e| panic!("message {id:#x}: not snappy: {e}"));
+    (id, data)
+}
+
+async fn recv_frame(stream: &mut RlpxStream<TcpStream>) -> (u8, Vec<u8>) {
+    let frame = tokio::time::timeout(STEP_TIMEOUT, stream.recv())
+        .await
+        .expect("a frame within the step timeout")
+        .expect("connection open")
+        .expect("frame decrypts and authenticates");
+    open_frame(&frame)
+}
+
+fn our_hello(key: &SecretKey) -> Hello {
+    Hello {
+        protocol_version: 5,
+        client_id: Bytes::from_static(b"histd-interop-test"),
+        capabilities: vec![Cap {
+            name: Bytes::from_static(b"eth"),
+            version: 68,
+        }],
+        listen_port: 0,
+        id: rlpx::id_of(key),
+    }
+}
+
+fn frontier_status(best_hash: B256, total_difficulty: U256) -> Status68 {
+    let (_, next) = frontier_fork_id();
+    Status68 {
+        version: 68,
+        network_id: 1,
+        total_difficulty,
+        best_hash,
+        genesis_hash: MAINNET_GENESIS_HASH,
+        fork_id: ForkId {
+            hash: ForkHash::from(MAINNET_GENESIS_HASH),
+            next,
+        },
+    }
+}
+
+fn check_their_hello(payload: &[u8], expected_id: Option<B512>) -> Hello {
+    let hello = Hello::decode(&mut &payload[..]).expect("ethereumjs Hello decodes");
+    assert_eq!(hello.protocol_version, 5, "{hello:?}");
+    assert!(
+        hello
+            .capabilities
+            .iter()
+            .any(|c| &c.name[..] == b"eth" && c.version == 68),
+        "{hello:?}"
+    );
+    if let Some(id) = expected_id {
+        assert_eq!(hello.id, id, "Hello id is the id proven by the handshake");
+    }
+    hello
+}
+
+fn parse_enode(enode: &str) -> (B512, std::net::SocketAddr) {
+    let rest = enode.strip_prefix("enode://").expect("enode URL");
+    let (id, addr) = rest.split_once('@').expect("id@addr");
+    (
+        id.parse().expect("node id hex"),
+        addr.parse().expect("ip:port"),
+    )
+}
+
+#[tokio::test]
+async fn histd_rlpx_initiator_handshakes_with_ethereumjs() {
+    let blocks = frontier::load_frontier();
+    let (mut server, listening) = ethereumjs_server().await;
+    let (remote_id, addr) = parse_enode(listening["enode"].as_str().expect("enode"));
+    let key = SecretKey::new(&mut secp256k1::rand::rng());
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = rlpx::initiate(tcp, &key, remote_id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
+        .await
+        .expect("EIP-8 handshake with ethereumjs");
+    assert_eq!(stream.remote_id(), remote_id);
+    stream
+        .send(frame(HELLO, &our_hello(&key), false))
+        .await
+        .expect("send Hello");
+
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, HELLO);
+    check_their_hello(&payload, Some(remote_id));
+
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, ETH_STATUS, "ethereumjs sends its Status after Hello");
+    let status = Status68::decode(&mut &payload[..]).expect("Status decodes");
+    let head = blocks.last().expect("blocks");
+    assert_eq!((status.version, status.network_id), (68, 1));
+    assert_eq!(status.best_hash, head.hash);
+    assert_eq!(status.genesis_hash, MAINNET_GENESIS_HASH);
+    assert_eq!(
+        status.fork_id,
+        frontier_status(head.hash, U256::ZERO).fork_id
+    );
+
+    // Our Status reaches ethereumjs intact (MACs, AES-CTR, snappy, RLP all accepted).
+    let ours = frontier_status(MAINNET_GENESIS_HASH, U256::from(GENESIS_TD));
+    stream
+        .send(frame(ETH_STATUS, &ours, true))
+        .await
+        .expect("send Status");
+    let seen = server.expect_event("status").await;
+    assert_eq!(seen["peer"]["td"], GENESIS_TD.to_string(), "{seen}");
+    assert_eq!(
+        seen["peer"]["bestHash"],
+        MAINNET_GENESIS_HASH.to_string(),
+        "{seen}"
+    );
+
+    // Disconnect in the list form (rlpx.md), reason 0x08 "client quitting".
+    stream
+        .send(frame(DISCONNECT, &vec![8u8], true))
+        .await
+        .expect("send Disconnect");
+    // ethereumjs half-closes on Disconnect and reports the peer gone once the socket closes.
+    stream.close().await.expect("close");
+    drop(stream);
+    let removed = server.expect_event("peer_removed").await;
+    assert_eq!(removed["reason"], "CLIENT_QUITTING", "{removed}");
+    assert_eq!(removed["by_us"], false, "{removed}");
+}
+
+#[tokio::test]
+async fn ethereumjs_initiator_handshakes_with_histd_rlpx() {
+    let blocks = frontier::load_frontier();
+    let head = blocks.last().expect("blocks");
+    let key = SecretKey::new(&mut secp256k1::rand::rng());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = format!(
+        "enode://{}@{}",
+        alloy_primitives::hex::encode(rlpx::id_of(&key)),
+        listener.local_addr().expect("addr")
+    );
+    let mut client = NodePeer::spawn(&["client", &enode]);
+    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
+        .await
+        .expect("ethereumjs dials")
+        .expect("accept");
+    let mut stream = rlpx::accept(tcp, &key, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
+        .await
+        .expect("ethereumjs's EIP-8 auth accepted");
+    stream
+        .send(frame(HELLO, &our_hello(&key), false))
+        .await
+        .expect("send Hello");
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, HELLO);
+    check_their_hello(&payload, Some(stream.remote_id()));
+
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, ETH_STATUS);
+    let status = Status68::decode(&mut &payload[..]).expect("Status decodes");
+    assert_eq!(status.total_difficulty, U256::from(GENESIS_TD));
+    assert_eq!(status.best_hash, MAINNET_GENESIS_HASH);
+    assert_eq!(
+        status.fork_id,
+        frontier_status(head.hash, U256::ZERO).fork_id
+    );
+
+    let ours = frontier_status(head.hash, U256::from(head.header.difficulty));
+    stream
+        .send(frame(ETH_STATUS, &ours, true))
+        .await
+        .expect("send Status");
+    let seen = client.expect_event("status").await;
+    assert_frontier_status(&seen["peer"], &blocks);
+
+    // The client goes on with its first request: GetBlockHeaders [req-id, [1000001, 30, 0, 0]].
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, ETH_GET_BLOCK_HEADERS);
+    let req = GetBlockHeaders::decode(&mut &payload[..]).expect("GetBlockHeaders");
+    assert!(req.request_id > 0);
+    let q = req.query;
+    assert_eq!(
+        (q.origin, q.amount, q.skip, q.reverse),
+        (frontier::FIRST, 30, 0, false)
+    );
 }

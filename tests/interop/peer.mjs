@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { Common, Hardfork, Mainnet } from '@ethereumjs/common';
 import { DISCONNECT_REASON, DisconnectReasonNames, ETH, RLPx, genPrivateKey } from '@ethereumjs/devp2p';
 import { RLP } from '@ethereumjs/rlp';
-import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, equalsBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
+import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, equalsBytes, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 
 const MAINNET_GENESIS_HASH = hexToBytes('0xd4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3');
@@ -52,6 +52,13 @@ function out(obj) {
   process.stdout.write(
     JSON.stringify(obj, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n',
   );
+}
+
+// RLP integers are big-endian without leading zeros, and zero is the empty string. (intToBytes(0)
+// gives a single 0x00 byte, which strict decoders such as geth's and histd's reject.)
+function uint(n) {
+  const v = BigInt(n);
+  return v === 0n ? new Uint8Array() : bigIntToBytes(v);
 }
 
 function fail(msg) {
@@ -364,21 +371,21 @@ async function client(enode, args) {
       const id = nextId++;
       const timer = setTimeout(() => reject(new Error(`request ${id} (code ${code}) timed out`)), REQUEST_TIMEOUT_MS);
       pending.set(id, { expect, resolve, reject, timer });
-      eth.sendMessage(code, [bigIntToBytes(id), body]);
+      eth.sendMessage(code, [uint(id), body]);
     });
   const emit = (req, items) =>
     items.forEach((item, index) => out({ event: 'item', req, index, rlp: bytesToHex(RLP.encode(item)) }));
 
   const headerRequest = (origin, amount, skip, reverse) =>
-    request(GET_BLOCK_HEADERS, BLOCK_HEADERS, [origin, intToBytes(amount), intToBytes(skip), intToBytes(reverse ? 1 : 0)]);
+    request(GET_BLOCK_HEADERS, BLOCK_HEADERS, [origin, uint(amount), uint(skip), uint(reverse ? 1 : 0)]);
 
-  const headers = await headerRequest(bigIntToBytes(from), count, 0, false);
+  const headers = await headerRequest(uint(from), count, 0, false);
   emit('headers_by_number', headers);
   if (headers.length === 0) throw new Error(`peer has no header ${from}`);
   const hashes = headers.map((h) => keccak256(RLP.encode(h)));
   const last = hashes[hashes.length - 1];
   emit('headers_by_hash_reverse', await headerRequest(last, count, 0, true));
-  emit('headers_skip', await headerRequest(bigIntToBytes(from), Math.ceil(count / 3), 2, false));
+  emit('headers_skip', await headerRequest(uint(from), Math.ceil(count / 3), 2, false));
   emit('headers_by_hash_skip_reverse', await headerRequest(last, 5, 4, true));
   emit('bodies', await request(GET_BLOCK_BODIES, BLOCK_BODIES, hashes));
   emit('receipts', await request(GET_RECEIPTS, RECEIPTS, hashes));
