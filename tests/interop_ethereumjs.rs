@@ -19,7 +19,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use histd::p2p::chain::{ChainSpec, ForkHead};
+use histd::p2p::eth::{
+    BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders as GetHeaders,
+    RequestPair, Status, validate_status,
+};
 use histd::p2p::rlpx::{self, RlpxStream};
+use histd::primitives::BlockNumber;
 use histd::primitives::{Header, Receipt, decode_body};
 use histd::sync::verify;
 use histd::testkit::frontier::{self, FrontierBlock};
@@ -537,4 +543,195 @@ async fn ethereumjs_initiator_handshakes_with_histd_rlpx() {
         (q.origin, q.amount, q.skip, q.reverse),
         (frontier::FIRST, 30, 0, false)
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// eth level: histd's eth/68 codec and Status validation against ethereumjs, over histd's RLPx.
+
+/// Offset of the eth capability's message ids (after the 16 base protocol ids).
+const ETH_OFFSET: u8 = 0x10;
+
+async fn send_eth(stream: &mut RlpxStream<TcpStream>, msg: &EthMessage) {
+    let (id, payload) = msg.encode(EthVersion::Eth68).expect("encodes for eth/68");
+    let data = snap::raw::Encoder::new()
+        .compress_vec(&payload)
+        .expect("snappy");
+    let mut out = Vec::with_capacity(data.len() + 1);
+    (ETH_OFFSET + id).encode(&mut out);
+    out.extend_from_slice(&data);
+    stream.send(out.into()).await.expect("send eth message");
+}
+
+async fn recv_eth(stream: &mut RlpxStream<TcpStream>) -> EthMessage {
+    let (id, payload) = recv_frame(stream).await;
+    assert!(
+        id >= ETH_OFFSET,
+        "base protocol message {id:#x} where eth was expected"
+    );
+    EthMessage::decode(EthVersion::Eth68, id - ETH_OFFSET, &payload)
+        .unwrap_or_else(|e| panic!("histd cannot decode ethereumjs's message: {e}"))
+}
+
+async fn fetch_headers(
+    stream: &mut RlpxStream<TcpStream>,
+    request_id: u64,
+    start: BlockHashOrNumber,
+    limit: u64,
+    skip: u64,
+    reverse: bool,
+) -> Vec<Header> {
+    let query = GetHeaders {
+        start,
+        limit,
+        skip,
+        reverse,
+    };
+    send_eth(
+        stream,
+        &EthMessage::GetBlockHeaders(RequestPair::new(request_id, query)),
+    )
+    .await;
+    match recv_eth(stream).await {
+        EthMessage::BlockHeaders(r) => {
+            assert_eq!(r.request_id, request_id, "response carries the request id");
+            r.message
+        }
+        other => panic!("expected BlockHeaders, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
+    let blocks = frontier::load_frontier();
+    let head = blocks.last().expect("blocks");
+    let (mut server, listening) = ethereumjs_server().await;
+    let (remote_id, addr) = parse_enode(listening["enode"].as_str().expect("enode"));
+    let key = SecretKey::new(&mut secp256k1::rand::rng());
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = rlpx::initiate(tcp, &key, remote_id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
+        .await
+        .expect("handshake");
+    stream
+        .send(frame(HELLO, &our_hello(&key), false))
+        .await
+        .expect("send Hello");
+    let (id, payload) = recv_frame(&mut stream).await;
+    assert_eq!(id, HELLO);
+    check_their_hello(&payload, Some(remote_id));
+
+    // Their Status passes histd's checks whether histd is fresh (head = genesis) or fully synced,
+    // and histd's chain spec computes the same fork id for their head as ethereumjs does.
+    let EthMessage::Status(theirs) = recv_eth(&mut stream).await else {
+        panic!("expected Status first")
+    };
+    let spec = ChainSpec::mainnet();
+    assert_eq!(
+        theirs.fork_id,
+        spec.fork_id(ForkHead::new(
+            BlockNumber(head.header.number),
+            head.header.timestamp
+        ))
+    );
+    let synced = spec.fork_filter(spec.latest_fork_head());
+    for filter in [spec.fork_filter(ForkHead::default()), synced.clone()] {
+        let ours = Status::ours(
+            EthVersion::Eth68,
+            &spec,
+            &filter,
+            BlockRange::genesis(&spec),
+        );
+        validate_status(&ours, &theirs, &filter)
+            .unwrap_or_else(|e| panic!("histd rejects ethereumjs's Status: {e}"));
+    }
+    // A synced histd's Status (latest fork id) is accepted by ethereumjs.
+    let ours = Status::ours(
+        EthVersion::Eth68,
+        &spec,
+        &synced,
+        BlockRange::genesis(&spec),
+    );
+    send_eth(&mut stream, &EthMessage::Status(ours)).await;
+    let seen = server.expect_event("status").await;
+    assert_eq!(
+        seen["peer"]["forkId"][0],
+        format!(
+            "0x{}",
+            alloy_primitives::hex::encode(synced.current().hash.0)
+        ),
+        "{seen}"
+    );
+
+    let first = BlockHashOrNumber::Number(BlockNumber(frontier::FIRST));
+    let last = BlockHashOrNumber::Hash(head.hash);
+    let n = blocks.len() as u64;
+    // Compared by number and hash (the hash covers every field) to keep failures readable.
+    let expect = |idx: Vec<usize>| -> Vec<(u64, B256)> {
+        idx.into_iter()
+            .map(|i| (blocks[i].header.number, blocks[i].hash))
+            .collect()
+    };
+    let ids = |headers: Vec<Header>| -> Vec<(u64, B256)> {
+        headers.iter().map(|h| (h.number, h.hash_slow())).collect()
+    };
+    let headers = fetch_headers(&mut stream, 1, first, n, 0, false).await;
+    assert_eq!(ids(headers.clone()), expect((0..blocks.len()).collect()));
+    // A request id above u32 comes back unchanged.
+    let big_id = 0x1_0000_0001;
+    assert_eq!(
+        ids(fetch_headers(&mut stream, big_id, last, n, 0, true).await),
+        expect((0..blocks.len()).rev().collect())
+    );
+    assert_eq!(
+        ids(fetch_headers(&mut stream, 3, first, 10, 2, false).await),
+        expect((0..blocks.len()).step_by(3).collect())
+    );
+    assert_eq!(
+        ids(fetch_headers(&mut stream, 4, last, 5, 4, true).await),
+        expect((0..blocks.len()).rev().step_by(5).take(5).collect())
+    );
+    // Beyond their head: fewer headers, not an error.
+    let beyond = BlockHashOrNumber::Number(BlockNumber(head.header.number - 1));
+    assert_eq!(
+        fetch_headers(&mut stream, 5, beyond, 10, 0, false)
+            .await
+            .len(),
+        2
+    );
+
+    let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
+    send_eth(
+        &mut stream,
+        &EthMessage::GetBlockBodies(RequestPair::new(6, hashes.clone())),
+    )
+    .await;
+    let EthMessage::BlockBodies(bodies) = recv_eth(&mut stream).await else {
+        panic!("expected BlockBodies")
+    };
+    assert_eq!(bodies.request_id, 6);
+    send_eth(
+        &mut stream,
+        &EthMessage::GetReceipts(RequestPair::new(7, hashes)),
+    )
+    .await;
+    let EthMessage::Receipts(receipts) = recv_eth(&mut stream).await else {
+        panic!("expected Receipts")
+    };
+    assert_eq!(receipts.request_id, 7);
+    assert_eq!(
+        (bodies.message.len(), receipts.message.len()),
+        (blocks.len(), blocks.len())
+    );
+
+    let sealed = verify::seal_chain(headers).expect("fetched headers link");
+    for (((h, body), receipts), b) in sealed
+        .into_iter()
+        .zip(bodies.message)
+        .zip(receipts.message)
+        .zip(&blocks)
+    {
+        assert_eq!(h.hash, b.hash);
+        let v = verify::verify_block(h, body, receipts)
+            .unwrap_or_else(|e| panic!("block from ethereumjs fails verification: {e}"));
+        assert_eq!((v.body(), v.receipts()), (&b.body, &b.receipts[..]));
+    }
 }
