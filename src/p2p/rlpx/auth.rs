@@ -83,9 +83,12 @@ fn malformed(what: &'static str, reason: impl ToString) -> RlpxError {
 }
 
 fn fixed<const N: usize>(what: &'static str, field: &[u8]) -> Result<[u8; N], RlpxError> {
-    field
-        .try_into()
-        .map_err(|_| malformed(what, format!("field of {} bytes, expected {N}", field.len())))
+    field.try_into().map_err(|_| {
+        malformed(
+            what,
+            format!("field of {} bytes, expected {N}", field.len()),
+        )
+    })
 }
 
 /// Opens the list of an EIP-8 body; trailing padding after it is ignored, as EIP-8 requires.
@@ -199,7 +202,8 @@ pub fn build_auth(
 ) -> Vec<u8> {
     let shared = ecdh_x(remote_static, static_sk);
     let msg = Message::from_digest(xor32(&shared, &nonce.0));
-    let (rec, sig64) = RecoverableSignature::sign_ecdsa_recoverable(msg, eph_sk).serialize_compact();
+    let (rec, sig64) =
+        RecoverableSignature::sign_ecdsa_recoverable(msg, eph_sk).serialize_compact();
     let mut sig = [0u8; 65];
     sig[..64].copy_from_slice(&sig64);
     sig[64] = u8::from(rec);
@@ -394,7 +398,11 @@ mod tests {
         let pub_a = peer_id(&PublicKey::from_secret_key(&key(&v, "Static Key A")));
         let eph_a = PublicKey::from_secret_key(&key(&v, "Ephemeral Key A"));
         let nonce_a = B256::from_slice(&hs(&v, "keys", "Nonce A"));
-        for (name, version) in [("auth1_v4", None), ("auth2_eip8", Some(4)), ("auth3_eip8_v56", Some(56))] {
+        for (name, version) in [
+            ("auth1_v4", None),
+            ("auth2_eip8", Some(4)),
+            ("auth3_eip8_v56", Some(56)),
+        ] {
             let packet = hs(&v, name, "packet");
             let form = form_of(&packet, LEGACY_AUTH_LEN);
             let body = open_packet(&key_b, &packet, form).unwrap();
@@ -403,7 +411,11 @@ mod tests {
             assert_eq!(auth.initiator_id, pub_a, "{name}");
             assert_eq!(auth.nonce, nonce_a, "{name}");
             assert_eq!(auth.version, version, "{name}");
-            assert_eq!(recover_initiator_ephemeral(&key_b, &auth).unwrap(), eph_a, "{name}");
+            assert_eq!(
+                recover_initiator_ephemeral(&key_b, &auth).unwrap(),
+                eph_a,
+                "{name}"
+            );
         }
     }
 
@@ -413,7 +425,11 @@ mod tests {
         let key_a = key(&v, "Static Key A");
         let eph_b = peer_id(&PublicKey::from_secret_key(&key(&v, "Ephemeral Key B")));
         let nonce_b = B256::from_slice(&hs(&v, "keys", "Nonce B"));
-        for (name, version) in [("ack1_v4", None), ("ack2_eip8", Some(4)), ("ack3_eip8_v57", Some(57))] {
+        for (name, version) in [
+            ("ack1_v4", None),
+            ("ack2_eip8", Some(4)),
+            ("ack3_eip8_v57", Some(57)),
+        ] {
             let packet = hs(&v, name, "packet");
             let form = form_of(&packet, LEGACY_ACK_LEN);
             let body = open_packet(&key_a, &packet, form).unwrap();
@@ -448,7 +464,10 @@ mod tests {
         assert_eq!(s.aes_secret.as_slice(), get("aes-secret"));
         assert_eq!(s.mac_secret.as_slice(), get("mac-secret"));
         s.ingress_mac.update(b"foo");
-        assert_eq!(s.ingress_mac.digest32().as_slice(), get("ingress-mac(\"foo\")"));
+        assert_eq!(
+            s.ingress_mac.digest32().as_slice(),
+            get("ingress-mac(\"foo\")")
+        );
     }
 
     #[test]
@@ -474,7 +493,13 @@ mod tests {
 
     #[test]
     fn garbage_bodies_are_errors() {
-        for body in [&b""[..], b"\xc0", b"\xf8\xff", b"\xc3\x01\x02\x03", &[0u8; 194]] {
+        for body in [
+            &b""[..],
+            b"\xc0",
+            b"\xf8\xff",
+            b"\xc3\x01\x02\x03",
+            &[0u8; 194],
+        ] {
             assert!(decode_auth(body, WireForm::Eip8).is_err());
             assert!(decode_ack(body, WireForm::Eip8).is_err());
         }

@@ -110,10 +110,19 @@ mod tests {
         let pk = PublicKey::from_secret_key(&sk);
         let c = encrypt(&pk, b"hello rlpx", b"\x01\x02");
         assert_eq!(decrypt(&sk, &c, b"\x01\x02").unwrap(), b"hello rlpx");
-        assert!(matches!(decrypt(&sk, &c, b"\x01\x03"), Err(RlpxError::EciesBadMac)));
+        assert!(matches!(
+            decrypt(&sk, &c, b"\x01\x03"),
+            Err(RlpxError::EciesBadMac)
+        ));
         let mut bad = c.clone();
         bad[90] ^= 1;
-        assert!(matches!(decrypt(&sk, &bad, b"\x01\x02"), Err(RlpxError::EciesBadMac)));
-        assert!(matches!(decrypt(&sk, &c[..50], b""), Err(RlpxError::EciesTooShort { .. })));
+        assert!(matches!(
+            decrypt(&sk, &bad, b"\x01\x02"),
+            Err(RlpxError::EciesBadMac)
+        ));
+        assert!(matches!(
+            decrypt(&sk, &c[..50], b""),
+            Err(RlpxError::EciesTooShort { .. })
+        ));
     }
 }

@@ -95,7 +95,8 @@ impl Decoder for FrameCodec {
                     if src.len() < 32 {
                         return Ok(None);
                     }
-                    let mut header: [u8; 16] = src[..16].try_into().expect("16 bytes checked above");
+                    let mut header: [u8; 16] =
+                        src[..16].try_into().expect("16 bytes checked above");
                     self.ingress_mac.update_header(&header);
                     if self.ingress_mac.digest() != src[16..32] {
                         return Err(RlpxError::BadHeaderMac);
@@ -237,7 +238,8 @@ pub(crate) mod tests {
             assert_eq!(got[3], vec![1u8; 1000]);
         }
         let mut wire = BytesMut::new();
-        b.encode(Bytes::from_static(b"\x02\xc0"), &mut wire).unwrap();
+        b.encode(Bytes::from_static(b"\x02\xc0"), &mut wire)
+            .unwrap();
         assert_eq!(&a.decode(&mut wire).unwrap().unwrap()[..], b"\x02\xc0");
     }
 

@@ -44,6 +44,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
         self.framed.next().await
     }
 
+    /// The socket under the encryption. Writing to it breaks the stream (tests use it to play a
+    /// hostile peer); reading socket options is fine.
+    pub fn get_mut(&mut self) -> &mut S {
+        self.framed.get_mut()
+    }
+
     /// Lowers the accepted incoming frame size.
     pub fn set_max_frame(&mut self, max: usize) {
         let codec = self.framed.codec_mut();
