@@ -9,22 +9,26 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use alloy_consensus::constants::MAINNET_GENESIS_HASH;
-use alloy_eip2124::{ForkHash, ForkId};
+use alloy_eip2124::ForkHash;
 use alloy_hardforks::EthereumHardfork;
-use alloy_primitives::{B256, B512, Bytes, U256};
-use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
+use alloy_primitives::{B256, U256};
+use alloy_rlp::Decodable;
 use secp256k1::SecretKey;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use histd::p2p::base::{
+    Capability, DEFAULT_HELLO_TIMEOUT, DisconnectReason, Hello, P2P_VERSION, P2pError, P2pStream,
+};
 use histd::p2p::chain::{ChainSpec, ForkHead};
+use histd::p2p::enode::Enode;
 use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders as GetHeaders,
-    RequestPair, Status, validate_status,
+    RequestPair, Status, StatusBlocks, validate_status,
 };
-use histd::p2p::rlpx::{self, RlpxStream};
+use histd::p2p::rlpx;
 use histd::primitives::BlockNumber;
 use histd::primitives::{Header, Receipt, decode_body};
 use histd::sync::verify;
@@ -286,294 +290,77 @@ async fn ethereumjs_serves_the_frontier_chain_to_an_ethereumjs_client() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Transport level: histd's RLPx handshake and frames against ethereumjs. Hello and Status are
-// encoded here by hand (devp2p rlpx.md "Hello", eth/68 "Status") so that these tests pin down the
-// transport alone.
+// histd's RLPx + base protocol (Hello, negotiation, snappy, Disconnect) and eth/68 codec against
+// ethereumjs, below the session layer, so a failure here names the layer at fault.
 
-/// Base protocol message ids; eth/68 is the only shared capability, so its ids start at 0x10.
-const HELLO: u8 = 0x00;
-const DISCONNECT: u8 = 0x01;
-const ETH_STATUS: u8 = 0x10;
-const ETH_GET_BLOCK_HEADERS: u8 = 0x13;
 /// Total difficulty of the mainnet genesis block (its difficulty), the TD of a node with nothing.
 const GENESIS_TD: u64 = 17_179_869_184;
 
-#[derive(Debug, RlpEncodable, RlpDecodable)]
-struct Cap {
-    name: Bytes,
-    version: u64,
-}
-
-#[derive(Debug, RlpEncodable, RlpDecodable)]
-#[rlp(trailing)]
-struct Hello {
-    protocol_version: u64,
-    client_id: Bytes,
-    capabilities: Vec<Cap>,
-    listen_port: u64,
-    id: B512,
-}
-
-#[derive(Debug, RlpEncodable, RlpDecodable)]
-struct Status68 {
-    version: u64,
-    network_id: u64,
-    total_difficulty: U256,
-    best_hash: B256,
-    genesis_hash: B256,
-    fork_id: ForkId,
-}
-
-#[derive(Debug, RlpDecodable)]
-struct HeaderQuery {
-    origin: u64,
-    amount: u64,
-    skip: u64,
-    reverse: bool,
-}
-
-#[derive(Debug, RlpDecodable)]
-struct GetBlockHeaders {
-    request_id: u64,
-    query: HeaderQuery,
-}
-
-fn frame(id: u8, payload: &impl Encodable, snappy: bool) -> bytes::Bytes {
-    let mut rlp = Vec::new();
-    payload.encode(&mut rlp);
-    let data = if snappy {
-        snap::raw::Encoder::new()
-            .compress_vec(&rlp)
-            .expect("snappy")
-    } else {
-        rlp
-    };
-    let mut out = Vec::with_capacity(data.len() + 1);
-    id.encode(&mut out);
-    out.extend_from_slice(&data);
-    out.into()
-}
-
-/// Splits a frame into its message id and (decompressed unless Hello) RLP payload.
-fn open_frame(frame: &[u8]) -> (u8, Vec<u8>) {
-    let mut buf = frame;
-    let id = u8::decode(&mut buf).expect("message id");
-    if id == HELLO {
-        return (id, buf.to_vec());
-    }
-    let data = snap::raw::Decoder::new()
-        .decompress_vec(buf)
-        .unwrap_or_else(|e| panic!("message {id:#x}: not snappy: {e}"));
-    (id, data)
-}
-
-async fn recv_frame(stream: &mut RlpxStream<TcpStream>) -> (u8, Vec<u8>) {
-    let frame = tokio::time::timeout(STEP_TIMEOUT, stream.recv())
-        .await
-        .expect("a frame within the step timeout")
-        .expect("connection open")
-        .expect("frame decrypts and authenticates");
-    open_frame(&frame)
-}
-
 fn our_hello(key: &SecretKey) -> Hello {
     Hello {
-        protocol_version: 5,
-        client_id: Bytes::from_static(b"histd-interop-test"),
-        capabilities: vec![Cap {
-            name: Bytes::from_static(b"eth"),
-            version: 68,
-        }],
+        protocol_version: P2P_VERSION,
+        client_id: "histd-interop-test".into(),
+        // Both versions, highest first, as histd advertises: ethereumjs only has eth/68.
+        capabilities: EthVersion::ALL
+            .iter()
+            .map(|v| Capability::eth(u64::from(v.as_u8())))
+            .collect(),
         listen_port: 0,
         id: rlpx::id_of(key),
     }
 }
 
-fn frontier_status(best_hash: B256, total_difficulty: U256) -> Status68 {
-    let (_, next) = frontier_fork_id();
-    Status68 {
-        version: 68,
-        network_id: 1,
-        total_difficulty,
-        best_hash,
-        genesis_hash: MAINNET_GENESIS_HASH,
-        fork_id: ForkId {
-            hash: ForkHash::from(MAINNET_GENESIS_HASH),
-            next,
-        },
-    }
-}
-
-fn check_their_hello(payload: &[u8], expected_id: Option<B512>) -> Hello {
-    let hello = Hello::decode(&mut &payload[..]).expect("ethereumjs Hello decodes");
-    assert_eq!(hello.protocol_version, 5, "{hello:?}");
+fn check_negotiated(p2p: &P2pStream<TcpStream>) {
+    assert_eq!(
+        p2p.capability(),
+        &Capability::eth(68),
+        "highest common version"
+    );
+    let hello = p2p.their_hello();
     assert!(
-        hello
-            .capabilities
-            .iter()
-            .any(|c| &c.name[..] == b"eth" && c.version == 68),
+        hello.client_id.starts_with("ethereumjs-devp2p"),
         "{hello:?}"
     );
-    if let Some(id) = expected_id {
-        assert_eq!(hello.id, id, "Hello id is the id proven by the handshake");
-    }
-    hello
+    assert_eq!(hello.protocol_version, 5, "{hello:?}");
+    assert_eq!(
+        hello.id,
+        p2p.remote_id(),
+        "Hello id is the id proven by the handshake"
+    );
 }
 
-fn parse_enode(enode: &str) -> (B512, std::net::SocketAddr) {
-    let rest = enode.strip_prefix("enode://").expect("enode URL");
-    let (id, addr) = rest.split_once('@').expect("id@addr");
-    (
-        id.parse().expect("node id hex"),
-        addr.parse().expect("ip:port"),
-    )
+fn parse_enode(enode: &str) -> Enode {
+    enode.parse().unwrap_or_else(|e| panic!("{enode}: {e:?}"))
 }
 
-#[tokio::test]
-async fn histd_rlpx_initiator_handshakes_with_ethereumjs() {
-    let blocks = frontier::load_frontier();
-    let (mut server, listening) = ethereumjs_server().await;
-    let (remote_id, addr) = parse_enode(listening["enode"].as_str().expect("enode"));
-    let key = SecretKey::new(&mut secp256k1::rand::rng());
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut stream = rlpx::initiate(tcp, &key, remote_id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
+async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStream> {
+    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+    let rlpx = rlpx::initiate(tcp, key, enode.id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
         .await
         .expect("EIP-8 handshake with ethereumjs");
-    assert_eq!(stream.remote_id(), remote_id);
-    stream
-        .send(frame(HELLO, &our_hello(&key), false))
+    let p2p = P2pStream::handshake(rlpx, our_hello(key), DEFAULT_HELLO_TIMEOUT)
         .await
-        .expect("send Hello");
-
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, HELLO);
-    check_their_hello(&payload, Some(remote_id));
-
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, ETH_STATUS, "ethereumjs sends its Status after Hello");
-    let status = Status68::decode(&mut &payload[..]).expect("Status decodes");
-    let head = blocks.last().expect("blocks");
-    assert_eq!((status.version, status.network_id), (68, 1));
-    assert_eq!(status.best_hash, head.hash);
-    assert_eq!(status.genesis_hash, MAINNET_GENESIS_HASH);
-    assert_eq!(
-        status.fork_id,
-        frontier_status(head.hash, U256::ZERO).fork_id
-    );
-
-    // Our Status reaches ethereumjs intact (MACs, AES-CTR, snappy, RLP all accepted).
-    let ours = frontier_status(MAINNET_GENESIS_HASH, U256::from(GENESIS_TD));
-    stream
-        .send(frame(ETH_STATUS, &ours, true))
-        .await
-        .expect("send Status");
-    let seen = server.expect_event("status").await;
-    assert_eq!(seen["peer"]["td"], GENESIS_TD.to_string(), "{seen}");
-    assert_eq!(
-        seen["peer"]["bestHash"],
-        MAINNET_GENESIS_HASH.to_string(),
-        "{seen}"
-    );
-
-    // Disconnect in the list form (rlpx.md), reason 0x08 "client quitting".
-    stream
-        .send(frame(DISCONNECT, &vec![8u8], true))
-        .await
-        .expect("send Disconnect");
-    // ethereumjs half-closes on Disconnect and reports the peer gone once the socket closes.
-    stream.close().await.expect("close");
-    drop(stream);
-    let removed = server.expect_event("peer_removed").await;
-    assert_eq!(removed["reason"], "CLIENT_QUITTING", "{removed}");
-    assert_eq!(removed["by_us"], false, "{removed}");
+        .expect("Hello exchange with ethereumjs");
+    check_negotiated(&p2p);
+    p2p
 }
 
-#[tokio::test]
-async fn ethereumjs_initiator_handshakes_with_histd_rlpx() {
-    let blocks = frontier::load_frontier();
-    let head = blocks.last().expect("blocks");
-    let key = SecretKey::new(&mut secp256k1::rand::rng());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let enode = format!(
-        "enode://{}@{}",
-        alloy_primitives::hex::encode(rlpx::id_of(&key)),
-        listener.local_addr().expect("addr")
-    );
-    let mut client = NodePeer::spawn(&["client", &enode]);
-    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
-        .await
-        .expect("ethereumjs dials")
-        .expect("accept");
-    let mut stream = rlpx::accept(tcp, &key, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
-        .await
-        .expect("ethereumjs's EIP-8 auth accepted");
-    stream
-        .send(frame(HELLO, &our_hello(&key), false))
-        .await
-        .expect("send Hello");
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, HELLO);
-    check_their_hello(&payload, Some(stream.remote_id()));
-
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, ETH_STATUS);
-    let status = Status68::decode(&mut &payload[..]).expect("Status decodes");
-    assert_eq!(status.total_difficulty, U256::from(GENESIS_TD));
-    assert_eq!(status.best_hash, MAINNET_GENESIS_HASH);
-    assert_eq!(
-        status.fork_id,
-        frontier_status(head.hash, U256::ZERO).fork_id
-    );
-
-    let ours = frontier_status(head.hash, U256::from(head.header.difficulty));
-    stream
-        .send(frame(ETH_STATUS, &ours, true))
-        .await
-        .expect("send Status");
-    let seen = client.expect_event("status").await;
-    assert_frontier_status(&seen["peer"], &blocks);
-
-    // The client goes on with its first request: GetBlockHeaders [req-id, [1000001, 30, 0, 0]].
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, ETH_GET_BLOCK_HEADERS);
-    let req = GetBlockHeaders::decode(&mut &payload[..]).expect("GetBlockHeaders");
-    assert!(req.request_id > 0);
-    let q = req.query;
-    assert_eq!(
-        (q.origin, q.amount, q.skip, q.reverse),
-        (frontier::FIRST, 30, 0, false)
-    );
-}
-
-// ------------------------------------------------------------------------------------------------
-// eth level: histd's eth/68 codec and Status validation against ethereumjs, over histd's RLPx.
-
-/// Offset of the eth capability's message ids (after the 16 base protocol ids).
-const ETH_OFFSET: u8 = 0x10;
-
-async fn send_eth(stream: &mut RlpxStream<TcpStream>, msg: &EthMessage) {
+async fn send_eth(p2p: &mut P2pStream<TcpStream>, msg: &EthMessage) {
     let (id, payload) = msg.encode(EthVersion::Eth68).expect("encodes for eth/68");
-    let data = snap::raw::Encoder::new()
-        .compress_vec(&payload)
-        .expect("snappy");
-    let mut out = Vec::with_capacity(data.len() + 1);
-    (ETH_OFFSET + id).encode(&mut out);
-    out.extend_from_slice(&data);
-    stream.send(out.into()).await.expect("send eth message");
+    p2p.send(id, &payload).await.expect("send eth message");
 }
 
-async fn recv_eth(stream: &mut RlpxStream<TcpStream>) -> EthMessage {
-    let (id, payload) = recv_frame(stream).await;
-    assert!(
-        id >= ETH_OFFSET,
-        "base protocol message {id:#x} where eth was expected"
-    );
-    EthMessage::decode(EthVersion::Eth68, id - ETH_OFFSET, &payload)
+async fn recv_eth(p2p: &mut P2pStream<TcpStream>) -> EthMessage {
+    let msg = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
+        .await
+        .expect("a message within the step timeout")
+        .unwrap_or_else(|e| panic!("connection to ethereumjs failed: {e}"));
+    EthMessage::decode(EthVersion::Eth68, msg.id, &msg.payload)
         .unwrap_or_else(|e| panic!("histd cannot decode ethereumjs's message: {e}"))
 }
 
 async fn fetch_headers(
-    stream: &mut RlpxStream<TcpStream>,
+    p2p: &mut P2pStream<TcpStream>,
     request_id: u64,
     start: BlockHashOrNumber,
     limit: u64,
@@ -587,11 +374,11 @@ async fn fetch_headers(
         reverse,
     };
     send_eth(
-        stream,
+        p2p,
         &EthMessage::GetBlockHeaders(RequestPair::new(request_id, query)),
     )
     .await;
-    match recv_eth(stream).await {
+    match recv_eth(p2p).await {
         EthMessage::BlockHeaders(r) => {
             assert_eq!(r.request_id, request_id, "response carries the request id");
             r.message
@@ -600,37 +387,43 @@ async fn fetch_headers(
     }
 }
 
+fn frontier_status(spec: &ChainSpec, blocks: &[FrontierBlock]) -> Status {
+    let head = blocks.last().expect("blocks");
+    let filter = spec.fork_filter(ForkHead::new(
+        BlockNumber(head.header.number),
+        head.header.timestamp,
+    ));
+    let range = BlockRange {
+        earliest: BlockNumber(frontier::FIRST),
+        latest: BlockNumber(head.header.number),
+        latest_hash: head.hash,
+    };
+    Status::ours(EthVersion::Eth68, spec, &filter, range)
+}
+
 #[tokio::test]
-async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
+async fn histd_eth68_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
     let blocks = frontier::load_frontier();
     let head = blocks.last().expect("blocks");
     let (mut server, listening) = ethereumjs_server().await;
-    let (remote_id, addr) = parse_enode(listening["enode"].as_str().expect("enode"));
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
     let key = SecretKey::new(&mut secp256k1::rand::rng());
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut stream = rlpx::initiate(tcp, &key, remote_id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
-        .await
-        .expect("handshake");
-    stream
-        .send(frame(HELLO, &our_hello(&key), false))
-        .await
-        .expect("send Hello");
-    let (id, payload) = recv_frame(&mut stream).await;
-    assert_eq!(id, HELLO);
-    check_their_hello(&payload, Some(remote_id));
+    let mut p2p = dial_ethereumjs(&enode, &key).await;
 
     // Their Status passes histd's checks whether histd is fresh (head = genesis) or fully synced,
     // and histd's chain spec computes the same fork id for their head as ethereumjs does.
-    let EthMessage::Status(theirs) = recv_eth(&mut stream).await else {
+    let EthMessage::Status(theirs) = recv_eth(&mut p2p).await else {
         panic!("expected Status first")
     };
     let spec = ChainSpec::mainnet();
+    assert_eq!(theirs.fork_id, frontier_status(&spec, &blocks).fork_id);
+    let (fork_hash, next) = frontier_fork_id();
     assert_eq!(
-        theirs.fork_id,
-        spec.fork_id(ForkHead::new(
-            BlockNumber(head.header.number),
-            head.header.timestamp
-        ))
+        (
+            format!("0x{}", alloy_primitives::hex::encode(theirs.fork_id.hash.0)),
+            theirs.fork_id.next
+        ),
+        (fork_hash, next)
     );
     let synced = spec.fork_filter(spec.latest_fork_head());
     for filter in [spec.fork_filter(ForkHead::default()), synced.clone()] {
@@ -650,7 +443,7 @@ async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereum
         &synced,
         BlockRange::genesis(&spec),
     );
-    send_eth(&mut stream, &EthMessage::Status(ours)).await;
+    send_eth(&mut p2p, &EthMessage::Status(ours)).await;
     let seen = server.expect_event("status").await;
     assert_eq!(
         seen["peer"]["forkId"][0],
@@ -659,6 +452,10 @@ async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereum
             alloy_primitives::hex::encode(synced.current().hash.0)
         ),
         "{seen}"
+    );
+    assert_eq!(
+        seen["peer"]["genesisHash"],
+        MAINNET_GENESIS_HASH.to_string()
     );
 
     let first = BlockHashOrNumber::Number(BlockNumber(frontier::FIRST));
@@ -673,26 +470,26 @@ async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereum
     let ids = |headers: Vec<Header>| -> Vec<(u64, B256)> {
         headers.iter().map(|h| (h.number, h.hash_slow())).collect()
     };
-    let headers = fetch_headers(&mut stream, 1, first, n, 0, false).await;
+    let headers = fetch_headers(&mut p2p, 1, first, n, 0, false).await;
     assert_eq!(ids(headers.clone()), expect((0..blocks.len()).collect()));
     // A request id above u32 comes back unchanged.
     let big_id = 0x1_0000_0001;
     assert_eq!(
-        ids(fetch_headers(&mut stream, big_id, last, n, 0, true).await),
+        ids(fetch_headers(&mut p2p, big_id, last, n, 0, true).await),
         expect((0..blocks.len()).rev().collect())
     );
     assert_eq!(
-        ids(fetch_headers(&mut stream, 3, first, 10, 2, false).await),
+        ids(fetch_headers(&mut p2p, 3, first, 10, 2, false).await),
         expect((0..blocks.len()).step_by(3).collect())
     );
     assert_eq!(
-        ids(fetch_headers(&mut stream, 4, last, 5, 4, true).await),
+        ids(fetch_headers(&mut p2p, 4, last, 5, 4, true).await),
         expect((0..blocks.len()).rev().step_by(5).take(5).collect())
     );
-    // Beyond their head: fewer headers, not an error.
-    let beyond = BlockHashOrNumber::Number(BlockNumber(head.header.number - 1));
+    // Past their head: fewer headers, not an error.
+    let near_head = BlockHashOrNumber::Number(BlockNumber(head.header.number - 1));
     assert_eq!(
-        fetch_headers(&mut stream, 5, beyond, 10, 0, false)
+        fetch_headers(&mut p2p, 5, near_head, 10, 0, false)
             .await
             .len(),
         2
@@ -700,20 +497,20 @@ async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereum
 
     let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
     send_eth(
-        &mut stream,
+        &mut p2p,
         &EthMessage::GetBlockBodies(RequestPair::new(6, hashes.clone())),
     )
     .await;
-    let EthMessage::BlockBodies(bodies) = recv_eth(&mut stream).await else {
+    let EthMessage::BlockBodies(bodies) = recv_eth(&mut p2p).await else {
         panic!("expected BlockBodies")
     };
     assert_eq!(bodies.request_id, 6);
     send_eth(
-        &mut stream,
+        &mut p2p,
         &EthMessage::GetReceipts(RequestPair::new(7, hashes)),
     )
     .await;
-    let EthMessage::Receipts(receipts) = recv_eth(&mut stream).await else {
+    let EthMessage::Receipts(receipts) = recv_eth(&mut p2p).await else {
         panic!("expected Receipts")
     };
     assert_eq!(receipts.request_id, 7);
@@ -734,4 +531,110 @@ async fn histd_eth68_codec_fetches_and_verifies_the_frontier_chain_from_ethereum
             .unwrap_or_else(|e| panic!("block from ethereumjs fails verification: {e}"));
         assert_eq!((v.body(), v.receipts()), (&b.body, &b.receipts[..]));
     }
+
+    // Our Disconnect (list form, snappy) is understood with its reason.
+    p2p.disconnect(DisconnectReason::ClientQuitting).await;
+    let removed = server.expect_event("peer_removed").await;
+    assert_eq!(removed["reason"], "CLIENT_QUITTING", "{removed}");
+    assert_eq!(removed["by_us"], false, "{removed}");
+}
+
+/// Accepts one ethereumjs client on a fresh listener: its `peer.mjs client` process and the
+/// negotiated stream.
+async fn ethereumjs_dials_histd(args: &[&str]) -> (NodePeer, P2pStream<TcpStream>) {
+    let key = SecretKey::new(&mut secp256k1::rand::rng());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = format!(
+        "enode://{}@{}",
+        alloy_primitives::hex::encode(rlpx::id_of(&key)),
+        listener.local_addr().expect("addr")
+    );
+    let mut argv = vec!["client", enode.as_str()];
+    argv.extend_from_slice(args);
+    let client = NodePeer::spawn(&argv);
+    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
+        .await
+        .expect("ethereumjs dials")
+        .expect("accept");
+    let rlpx = rlpx::accept(tcp, &key, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
+        .await
+        .expect("ethereumjs's EIP-8 auth accepted");
+    let p2p = P2pStream::handshake(rlpx, our_hello(&key), DEFAULT_HELLO_TIMEOUT)
+        .await
+        .expect("Hello exchange with ethereumjs");
+    check_negotiated(&p2p);
+    (client, p2p)
+}
+
+#[tokio::test]
+async fn ethereumjs_client_talks_eth68_with_histd_p2p_responder() {
+    let blocks = frontier::load_frontier();
+    let spec = ChainSpec::mainnet();
+    let (mut client, mut p2p) = ethereumjs_dials_histd(&[]).await;
+
+    let EthMessage::Status(theirs) = recv_eth(&mut p2p).await else {
+        panic!("expected Status first")
+    };
+    let ours = frontier_status(&spec, &blocks);
+    let head = blocks.last().expect("blocks");
+    let filter = spec.fork_filter(ForkHead::new(
+        BlockNumber(head.header.number),
+        head.header.timestamp,
+    ));
+    validate_status(&ours, &theirs, &filter).expect("histd accepts ethereumjs's Status");
+    assert_eq!(
+        theirs.blocks,
+        StatusBlocks::Eth68 {
+            total_difficulty: U256::from(GENESIS_TD),
+            best_hash: MAINNET_GENESIS_HASH
+        }
+    );
+    send_eth(&mut p2p, &EthMessage::Status(ours)).await;
+    let seen = client.expect_event("status").await;
+    assert_frontier_status(&seen["peer"], &blocks);
+
+    // The client goes on with its first request, decoded by histd's codec.
+    let EthMessage::GetBlockHeaders(req) = recv_eth(&mut p2p).await else {
+        panic!("expected GetBlockHeaders")
+    };
+    assert_eq!(
+        req.message,
+        GetHeaders {
+            start: BlockHashOrNumber::Number(BlockNumber(frontier::FIRST)),
+            limit: 30,
+            skip: 0,
+            reverse: false,
+        }
+    );
+}
+
+#[tokio::test]
+async fn ethereumjs_disconnect_for_a_wrong_genesis_reaches_histd_with_its_reason() {
+    let spec = ChainSpec::mainnet();
+    let (_client, mut p2p) = ethereumjs_dials_histd(&[]).await;
+    let EthMessage::Status(_) = recv_eth(&mut p2p).await else {
+        panic!("expected Status first")
+    };
+    let mut wrong = Status::ours(
+        EthVersion::Eth68,
+        &spec,
+        &spec.fork_filter(ForkHead::default()),
+        BlockRange::genesis(&spec),
+    );
+    wrong.genesis = B256::repeat_byte(0x11);
+    send_eth(&mut p2p, &EthMessage::Status(wrong)).await;
+    // ethereumjs answers with a bare-integer, uncompressed Disconnect (0x10).
+    let err = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
+        .await
+        .expect("ethereumjs reacts")
+        .expect_err("ethereumjs disconnects");
+    assert!(
+        matches!(
+            err,
+            P2pError::Disconnected {
+                reason: DisconnectReason::SubprotocolSpecific
+            }
+        ),
+        "{err}"
+    );
 }
