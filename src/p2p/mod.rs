@@ -1,8 +1,9 @@
 //! devp2p: RLPx transport, the base protocol, the eth sub-protocol, sessions and chain specs.
 //!
 //! Layers, each a typestate step: TCP → [`rlpx::RlpxStream`] (ECIES handshake) →
-//! [`base::P2pStream`] (Hello) → eth stream (Status) → session task. Plus the node's identity
-//! ([`node_key`]) and peer addresses ([`enode`]).
+//! [`base::P2pStream`] (Hello) → [`session::EthStream`] (Status) → [`session::spawn`]ed session
+//! task driven through a [`session::SessionHandle`]. Plus the node's identity ([`node_key`]) and
+//! peer addresses ([`enode`]).
 
 pub mod base;
 pub mod chain;
@@ -10,3 +11,4 @@ pub mod enode;
 pub mod eth;
 pub mod node_key;
 pub mod rlpx;
+pub mod session;

@@ -4,4 +4,5 @@
 
 pub mod chain;
 pub mod frontier;
+pub mod history;
 pub mod mainnet;

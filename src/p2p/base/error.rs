@@ -29,10 +29,10 @@ pub enum P2pError {
     /// Hello's node id differs from the key the handshake proved.
     #[error("hello node id {claimed} differs from handshake identity {proven}")]
     UnexpectedIdentity {
-        /// From Hello.
-        claimed: PeerId,
+        /// From Hello (boxed: keeps the error small).
+        claimed: Box<PeerId>,
         /// From RLPx.
-        proven: PeerId,
+        proven: Box<PeerId>,
     },
     /// Base protocol version below 5 (we need snappy).
     #[error("peer speaks p2p version {version}, we need at least 5")]
@@ -101,7 +101,7 @@ impl P2pError {
                 return None;
             }
             P2pError::Rlpx(RlpxError::HandshakeTimeout { .. }) | P2pError::HelloTimeout { .. } => {
-                DisconnectReason::TcpError
+                DisconnectReason::PingTimeout
             }
             P2pError::UnexpectedIdentity { .. } => DisconnectReason::UnexpectedIdentity,
             P2pError::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,

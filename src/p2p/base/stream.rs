@@ -43,6 +43,8 @@ pub struct P2pStream<S> {
     snappy: bool,
     /// A Ping arrived and its Pong is not sent yet (survives a cancelled `recv`).
     pong_due: bool,
+    /// When the last frame of any kind arrived (keep-alive bookkeeping).
+    last_activity: std::time::Instant,
 }
 
 fn frame(id: u64, payload: &[u8]) -> Bytes {
@@ -99,6 +101,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 shared,
                 their_hello,
                 pong_due: false,
+                last_activity: std::time::Instant::now(),
             }),
             Err(e) => {
                 if let Some(reason) = e.disconnect_reason() {
@@ -137,8 +140,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         let theirs = Hello::decode(body)?;
         if theirs.id != rlpx.remote_id() {
             return Err(P2pError::UnexpectedIdentity {
-                claimed: theirs.id,
-                proven: rlpx.remote_id(),
+                claimed: Box::new(theirs.id),
+                proven: Box::new(rlpx.remote_id()),
             });
         }
         if theirs.protocol_version < 4 {
@@ -169,6 +172,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
     /// The peer's Hello.
     pub fn their_hello(&self) -> &Hello {
         &self.their_hello
+    }
+
+    /// When the last frame (of any kind, Pong included) arrived.
+    pub fn last_activity(&self) -> std::time::Instant {
+        self.last_activity
     }
 
     /// The peer's node id.
@@ -223,6 +231,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 None => return Err(P2pError::Closed),
                 Some(r) => r?,
             };
+            self.last_activity = std::time::Instant::now();
             let (id, body) = split_id(&raw)?;
             if id == DISCONNECT {
                 // Some clients send it uncompressed even with snappy on; accept both.

@@ -74,8 +74,13 @@ impl FrameCodec {
 
     /// Lowers the accepted frame size (tests, and callers that know their messages are small).
     pub fn with_max_frame(mut self, max: usize) -> Self {
-        self.max_frame = max.min(MAX_FRAME_SIZE);
+        self.set_max_frame(max);
         self
+    }
+
+    /// In-place form of [`with_max_frame`](Self::with_max_frame).
+    pub fn set_max_frame(&mut self, max: usize) {
+        self.max_frame = max.min(MAX_FRAME_SIZE);
     }
 
     /// Current framing state.

@@ -52,24 +52,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> RlpxStream<S> {
 
     /// Lowers the accepted incoming frame size.
     pub fn set_max_frame(&mut self, max: usize) {
-        let codec = self.framed.codec_mut();
-        let taken = std::mem::replace(codec, dummy_codec());
-        *codec = taken.with_max_frame(max);
+        self.framed.codec_mut().set_max_frame(max);
     }
 
     /// Closes the write side after flushing.
     pub async fn close(&mut self) -> Result<(), RlpxError> {
         SinkExt::<Bytes>::close(&mut self.framed).await
     }
-}
-
-fn dummy_codec() -> FrameCodec {
-    FrameCodec::new(auth::Secrets {
-        aes_secret: B256::ZERO,
-        mac_secret: B256::ZERO,
-        egress_mac: super::mac::MacState::new(B256::ZERO),
-        ingress_mac: super::mac::MacState::new(B256::ZERO),
-    })
 }
 
 fn random_nonce() -> B256 {
