@@ -396,3 +396,66 @@ fn geth_mainnet_validation_across_timestamp_forks() {
         assert_eq!(got, want, "head {head} time {time} remote {remote:?}");
     }
 }
+
+/// Erigon's `forkid_test.go` tables for sepolia and hoodi (written when Prague was the last
+/// scheduled fork: at Prague it says `next = 0` where our schedule now has Osaka next).
+#[test]
+fn erigon_sepolia_and_hoodi_tables() {
+    let sepolia = ChainSpec::sepolia();
+    let table: &[(u64, u64, u32, u64)] = &[
+        (0, 1633267481, 0xfe3366e7, 1735371),
+        (1735370, 1661130096, 0xfe3366e7, 1735371),
+        (1735371, 1661130108, 0xb96cbd13, 1677557088),
+        (2990907, 1677557076, 0xb96cbd13, 1677557088),
+        (2990908, 1677557088, 0xf7f9bc08, 1706655072),
+        (5187022, 1706655060, 0xf7f9bc08, 1706655072),
+        (5187023, 1706655072, 0x88cf81d9, 1741159776),
+        (7844466, 1741159764, 0x88cf81d9, 1741159776),
+        (7844467, 1741159776, 0xed88b5fd, 1760427360), // Prague; next = Osaka here
+    ];
+    for &(head, time, hash, next) in table {
+        assert_eq!(
+            sepolia.fork_id(ForkHead::new(head, time)),
+            id(hash, next),
+            "sepolia head {head} time {time}"
+        );
+    }
+    let hoodi = ChainSpec::hoodi();
+    let table: &[(u64, u64, u32, u64)] = &[
+        (0, 1742212800, 0xbef71d30, 1742999832),
+        (50000, 1742999820, 0xbef71d30, 1742999832),
+        (50001, 1742999832, 0x0929e24e, 1761677592), // Prague; next = Osaka here
+    ];
+    for &(head, time, hash, next) in table {
+        assert_eq!(
+            hoodi.fork_id(ForkHead::new(head, time)),
+            id(hash, next),
+            "hoodi head {head} time {time}"
+        );
+    }
+}
+
+#[test]
+fn resolve_names_and_files() {
+    assert_eq!(ChainSpec::resolve("hoodi").unwrap(), ChainSpec::hoodi());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"chain_id": 9, "genesis_hash": "{MAINNET_GENESIS_HASH}", "genesis_timestamp": 0}}"#
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        ChainSpec::resolve(path.to_str().unwrap()).unwrap().chain_id,
+        9
+    );
+    let err = ChainSpec::resolve("holesky").unwrap_err();
+    assert!(matches!(err, ChainSpecError::UnknownChain { .. }));
+    assert!(err.to_string().contains("`holesky`"), "{err}");
+    assert_eq!(
+        ChainSpec::mainnet().to_string(),
+        format!("mainnet (chain id 1, network id 1, genesis {MAINNET_GENESIS_HASH})")
+    );
+}

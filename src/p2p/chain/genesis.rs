@@ -53,6 +53,14 @@ pub enum ChainSpecError {
         /// What is wrong with it.
         problem: String,
     },
+    /// Neither a built-in chain name nor a chain spec file.
+    #[error(
+        "unknown chain `{value}`: expected mainnet, sepolia, hoodi or a .toml/.json chain spec file"
+    )]
+    UnknownChain {
+        /// What was given.
+        value: String,
+    },
     /// The file extension says neither TOML nor JSON.
     #[error("chain spec {path}: unknown format (expected a .toml or .json file)")]
     UnknownFormat {
@@ -203,6 +211,23 @@ impl ChainSpec {
             Some("toml") => Self::from_toml_str(&text),
             Some("json") => Self::from_json_str(&text),
             _ => Err(ChainSpecError::UnknownFormat { path: shown }),
+        }
+    }
+}
+
+impl ChainSpec {
+    /// A built-in chain by name (`mainnet`, `sepolia`, `hoodi`), or else a custom chain from the
+    /// `.toml`/`.json` file at that path: what a `chain = "..."` config value means.
+    pub fn resolve(value: &str) -> Result<Self, ChainSpecError> {
+        if let Some(spec) = Self::by_name(value) {
+            return Ok(spec);
+        }
+        let path = Path::new(value);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml" | "json") => Self::from_file(path),
+            _ => Err(ChainSpecError::UnknownChain {
+                value: value.to_owned(),
+            }),
         }
     }
 }

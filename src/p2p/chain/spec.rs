@@ -196,6 +196,16 @@ impl ChainSpec {
     }
 }
 
+impl std::fmt::Display for ChainSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (chain id {}, network id {}, genesis {})",
+            self.name, self.chain_id, self.network_id, self.genesis_hash
+        )
+    }
+}
+
 /// The fork-id activation point of one hardfork condition, if it has one.
 fn fork_key(condition: &ForkCondition) -> Option<ForkFilterKey> {
     match *condition {

@@ -12,8 +12,20 @@ pub const MAX_HEADERS: usize = 1024;
 /// receipts in a response.
 pub const MAX_BLOCKS_PER_REQUEST: usize = 1024;
 
-/// Most receipts in one block of a `Receipts` response (a 60M-gas block holds < 3000 txs).
-pub const MAX_RECEIPTS_PER_BLOCK: usize = 65_536;
+/// Most transactions in one body, and receipts in one block's receipt list: a transaction costs
+/// at least 21000 gas, so this allows blocks of up to 344M gas (mainnet today: well under 100M).
+pub const MAX_TRANSACTIONS_PER_BLOCK: usize = 16_384;
+
+/// Most transactions in one `BlockBodies` message, and receipts in one `Receipts` message, all
+/// blocks together. Transactions are where decoding amplifies memory most (a 10-byte legacy
+/// transaction decodes to a 336-byte value), so the total is bounded, not just the bytes. Honest
+/// peers stop near 2 MiB per response, i.e. at most a few tens of thousands of transactions.
+pub const MAX_TRANSACTIONS_PER_MESSAGE: usize = 65_536;
 
 /// Most hashes in a `GetPooledTransactions` and transactions in a `PooledTransactions`.
 pub const MAX_POOLED_TRANSACTIONS: usize = 4096;
+
+/// Soft cap on the payload of a response we serve: stop adding bodies/receipts/headers once the
+/// response reaches this size (geth's `softResponseLimit`); peers do the same, so partial answers
+/// are normal.
+pub const SOFT_RESPONSE_LIMIT: usize = 2 * 1024 * 1024;

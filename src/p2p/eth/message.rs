@@ -7,7 +7,7 @@ use alloy_rlp::Decodable;
 use super::headers::GetBlockHeaders;
 use super::limits::{
     MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MESSAGE_SIZE, MAX_POOLED_TRANSACTIONS,
-    MAX_RECEIPTS_PER_BLOCK,
+    MAX_TRANSACTIONS_PER_BLOCK, MAX_TRANSACTIONS_PER_MESSAGE,
 };
 use super::rlp::{
     count_items, decode_list, finish, list_of_encoded, request_pair, rlp_err, take_item, take_list,
@@ -197,6 +197,7 @@ fn decode_payload(
         }
         Id::BlockBodies => EthMessage::BlockBodies(decode_request(payload, |body| {
             let list = whole_list(body, "bodies")?;
+            count_body_transactions(list)?;
             decode_list(list, "bodies", MAX_BLOCKS_PER_REQUEST, decode_body)
         })?),
         Id::Receipts => EthMessage::Receipts(decode_request(payload, |body| {
@@ -256,14 +257,54 @@ fn decode_hashes(payload: &[u8], max: usize) -> Result<RequestPair<Vec<B256>>, K
     })
 }
 
+/// Counts the transactions of every body in a `BlockBodies` list (walking RLP headers only) and
+/// fails if one body or the whole message holds too many, before any body is decoded.
+fn count_body_transactions(bodies: &[u8]) -> Result<(), Kind> {
+    let n_bodies = count_items(bodies, "bodies", MAX_BLOCKS_PER_REQUEST)?;
+    let mut buf = bodies;
+    let mut total = 0usize;
+    for _ in 0..n_bodies {
+        let mut body = take_list(&mut buf, "body")?;
+        let txs = take_list(&mut body, "body transactions")?;
+        total += count_items(txs, "transactions in one body", MAX_TRANSACTIONS_PER_BLOCK)?;
+        if total > MAX_TRANSACTIONS_PER_MESSAGE {
+            return Err(Kind::TooMany {
+                what: "transactions in one message",
+                max: MAX_TRANSACTIONS_PER_MESSAGE,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn decode_receipts(version: EthVersion, body: &[u8]) -> Result<Vec<Vec<Receipt>>, Kind> {
     let blocks = whole_list(body, "receipt lists")?;
     let n_blocks = count_items(blocks, "receipt lists", MAX_BLOCKS_PER_REQUEST)?;
+    // First pass: every count, before anything is allocated.
+    let mut counts = Vec::with_capacity(n_blocks);
+    let mut buf = blocks;
+    let mut total = 0usize;
+    for _ in 0..n_blocks {
+        let receipts = take_list(&mut buf, "receipt list")?;
+        let n = count_items(
+            receipts,
+            "receipts in one block",
+            MAX_TRANSACTIONS_PER_BLOCK,
+        )?;
+        total += n;
+        if total > MAX_TRANSACTIONS_PER_MESSAGE {
+            return Err(Kind::TooMany {
+                what: "receipts in one message",
+                max: MAX_TRANSACTIONS_PER_MESSAGE,
+            });
+        }
+        counts.push(n);
+    }
+    finish(buf, "receipt lists")?;
     let mut out = Vec::with_capacity(n_blocks);
     let mut buf = blocks;
-    for block in 0..n_blocks {
+    for (block, &n) in counts.iter().enumerate() {
         let receipts = take_list(&mut buf, "receipt list")?;
-        let n = count_items(receipts, "receipts", MAX_RECEIPTS_PER_BLOCK)?;
         let mut list = Vec::with_capacity(n);
         let mut r = receipts;
         for index in 0..n {

@@ -19,6 +19,10 @@
 //!   [`StatusError`] whose `disconnect_reason()` is 0x10 (other network/genesis/fork, as geth)
 //!   or 0x02 (Status contradicts the negotiated version).
 //! - [`RequestPair`] (EIP-2481) wraps every request and response; `answer()` copies the id.
+//! - Serving: [`GetBlockHeaders::numbers_from`] lists the numbers to look up (skip, reverse,
+//!   capped at [`limits::MAX_HEADERS`]); stop adding to a response at
+//!   [`limits::SOFT_RESPONSE_LIMIT`]. Receiving: [`GetBlockHeaders::check_response`] and
+//!   [`check_response_count`] reject answers that do not fit the request ([`ResponseError`]).
 //!
 //! # Gossip policy
 //! histd keeps no transaction pool and follows the head through requests, so
@@ -33,6 +37,7 @@ mod headers;
 pub mod limits;
 mod message;
 mod request;
+mod response;
 mod rlp;
 mod status;
 mod version;
@@ -41,5 +46,6 @@ pub use error::{EthDecodeError, EthDecodeErrorKind, EthEncodeError, StatusError,
 pub use headers::{BlockHashOrNumber, GetBlockHeaders};
 pub use message::{EthMessage, Gossip};
 pub use request::RequestPair;
+pub use response::{ResponseError, check_response_count};
 pub use status::{BlockRange, Status, StatusBlocks, validate_status};
 pub use version::{EthMessageId, EthVersion};
