@@ -6,6 +6,7 @@
 //! test script does).
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_consensus::constants::MAINNET_GENESIS_HASH;
@@ -28,11 +29,16 @@ use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders as GetHeaders,
     RequestPair, Status, StatusBlocks, validate_status,
 };
+use histd::p2p::node_key::NodeKey;
 use histd::p2p::rlpx;
+use histd::p2p::session::{
+    self, EmptyHistory, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
+};
 use histd::primitives::BlockNumber;
 use histd::primitives::{Header, Receipt, decode_body};
 use histd::sync::verify;
 use histd::testkit::frontier::{self, FrontierBlock};
+use histd::testkit::history::MemoryHistory;
 
 /// Generous: the node process starts in ~0.3 s, a whole fetch takes ~1 s; CI machines are slow.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -637,4 +643,163 @@ async fn ethereumjs_disconnect_for_a_wrong_genesis_reaches_histd_with_its_reason
         ),
         "{err}"
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The product path: histd's session (dial/accept, Status, request matching, serving from a
+// HistoryProvider) against ethereumjs, in both directions.
+
+fn status_inputs(filter_head: ForkHead, served: BlockRange) -> StatusInputs {
+    let spec = ChainSpec::mainnet();
+    StatusInputs {
+        filter: spec.fork_filter(filter_head),
+        spec,
+        served,
+    }
+}
+
+#[tokio::test]
+async fn histd_session_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
+    let blocks = frontier::load_frontier();
+    let head = blocks.last().expect("blocks");
+    let (mut server, listening) = ethereumjs_server().await;
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+
+    // A fresh histd: nothing stored, fork id of the genesis head.
+    let spec = ChainSpec::mainnet();
+    let config = PeerConfig::new(
+        NodeKey::random(),
+        status_inputs(ForkHead::default(), BlockRange::genesis(&spec)),
+    );
+    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+    let eth = session::dial(tcp, enode.id, &config)
+        .await
+        .unwrap_or_else(|e| panic!("histd dials ethereumjs: {e}"));
+    assert_eq!(eth.version(), EthVersion::Eth68);
+    assert!(eth.client_id().starts_with("ethereumjs-devp2p"));
+    let (handle, task) = session::spawn(eth, Arc::new(EmptyHistory), SessionConfig::default());
+
+    // eth/68 Status has no head number: the session resolves the best hash with a request.
+    let peer_head = tokio::time::timeout(STEP_TIMEOUT, handle.head())
+        .await
+        .expect("head resolved in time")
+        .expect("session alive");
+    assert_eq!(
+        (peer_head.number, peer_head.hash),
+        (BlockNumber(head.header.number), head.hash)
+    );
+
+    let query = |start: BlockHashOrNumber, limit: u64, skip: u64, reverse: bool| GetHeaders {
+        start,
+        limit,
+        skip,
+        reverse,
+    };
+    let first = BlockHashOrNumber::Number(BlockNumber(frontier::FIRST));
+    let last = BlockHashOrNumber::Hash(head.hash);
+    let n = blocks.len() as u64;
+    let numbers = |headers: &[Header]| -> Vec<u64> { headers.iter().map(|h| h.number).collect() };
+    let all: Vec<u64> = blocks.iter().map(|b| b.header.number).collect();
+
+    let headers = handle
+        .get_headers(query(first, n, 0, false))
+        .await
+        .expect("headers");
+    assert_eq!(numbers(&headers), all);
+    let reversed = handle
+        .get_headers(query(last, n, 0, true))
+        .await
+        .expect("reverse");
+    assert_eq!(
+        numbers(&reversed),
+        all.iter().rev().copied().collect::<Vec<_>>()
+    );
+    let skipped = handle
+        .get_headers(query(first, 10, 2, false))
+        .await
+        .expect("skip");
+    assert_eq!(
+        numbers(&skipped),
+        all.iter().step_by(3).copied().collect::<Vec<_>>()
+    );
+    let hash_skip_rev = handle
+        .get_headers(query(last, 5, 4, true))
+        .await
+        .expect("by hash");
+    assert_eq!(
+        numbers(&hash_skip_rev),
+        all.iter()
+            .rev()
+            .step_by(5)
+            .take(5)
+            .copied()
+            .collect::<Vec<_>>()
+    );
+
+    let sealed = verify::seal_chain(headers).expect("fetched headers link");
+    let hashes: Vec<B256> = sealed.iter().map(|h| h.hash).collect();
+    assert_eq!(hashes, blocks.iter().map(|b| b.hash).collect::<Vec<_>>());
+    let bodies = handle.get_bodies(hashes.clone()).await.expect("bodies");
+    let receipts = handle.get_receipts(hashes).await.expect("receipts");
+    assert_eq!((bodies.len(), receipts.len()), (blocks.len(), blocks.len()));
+    for ((h, body), receipts) in sealed.into_iter().zip(bodies).zip(receipts) {
+        let number = h.header.number;
+        verify::verify_block(h, body, receipts)
+            .unwrap_or_else(|e| panic!("block {number} from ethereumjs fails verification: {e}"));
+    }
+
+    handle.disconnect(DisconnectReason::ClientQuitting).await;
+    let removed = server.expect_event("peer_removed").await;
+    assert_eq!(removed["reason"], "CLIENT_QUITTING", "{removed}");
+    let ended = tokio::time::timeout(STEP_TIMEOUT, task)
+        .await
+        .expect("session task ends")
+        .expect("no panic");
+    assert!(ended.is_ok(), "we chose to end it: {ended:?}");
+}
+
+#[tokio::test]
+async fn ethereumjs_client_fetches_the_frontier_chain_from_a_histd_responder() {
+    let blocks = frontier::load_frontier();
+    let verified = frontier::verified_frontier();
+    let head = blocks.last().expect("blocks");
+    let served = BlockRange {
+        earliest: BlockNumber(frontier::FIRST),
+        latest: BlockNumber(head.header.number),
+        latest_hash: head.hash,
+    };
+    let config = PeerConfig::new(
+        NodeKey::random(),
+        status_inputs(
+            ForkHead::new(BlockNumber(head.header.number), head.header.timestamp),
+            served,
+        ),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = format!(
+        "enode://{}@{}",
+        alloy_primitives::hex::encode(config.key.id()),
+        listener.local_addr().expect("addr")
+    );
+    let client = NodePeer::spawn(&["client", &enode, "--from", "1000001", "--count", "30"]);
+    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
+        .await
+        .expect("ethereumjs dials")
+        .expect("accept");
+    let eth = session::accept(tcp, &config)
+        .await
+        .unwrap_or_else(|e| panic!("histd accepts ethereumjs: {e}"));
+    assert_eq!(eth.version(), EthVersion::Eth68);
+    let provider: Arc<dyn HistoryProvider> = Arc::new(MemoryHistory::from_verified(&verified));
+    let (_handle, _task) = session::spawn(eth, provider, SessionConfig::default());
+
+    let lines = client.run_to_end().await;
+    let status = lines
+        .iter()
+        .find(|l| l["event"] == "status")
+        .expect("client saw histd's Status");
+    assert_eq!(status["version"], 68);
+    assert_frontier_status(&status["peer"], &blocks);
+    assert!(lines.iter().any(|l| l["event"] == "done"));
+    check_client_output(&lines, &blocks);
 }

@@ -358,6 +358,13 @@ async function client(enode, args) {
   });
   eth.events.on('message', (code, payload) => {
     if (code === 0) return;
+    // The peer may ask us too (e.g. to resolve our Status best hash): this client holds no chain,
+    // and an empty answer is a valid one.
+    const answers = { [GET_BLOCK_HEADERS]: BLOCK_HEADERS, [GET_BLOCK_BODIES]: BLOCK_BODIES, [GET_RECEIPTS]: RECEIPTS };
+    if (answers[code] !== undefined) {
+      eth.sendMessage(answers[code], [payload[0], []]);
+      return out({ event: 'answered_empty', code, id: bytesToBigInt(payload[0]) });
+    }
     const id = bytesToBigInt(payload[0]);
     const p = pending.get(id);
     if (p === undefined) return out({ event: 'unsolicited', code, id });
