@@ -803,3 +803,39 @@ async fn ethereumjs_client_fetches_the_frontier_chain_from_a_histd_responder() {
     assert!(lines.iter().any(|l| l["event"] == "done"));
     check_client_output(&lines, &blocks);
 }
+
+#[tokio::test]
+async fn keep_alive_works_both_ways_with_ethereumjs() {
+    let blocks = frontier::load_frontier();
+    let (mut server, listening) = ethereumjs_server().await;
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+    let spec = ChainSpec::mainnet();
+    let config = PeerConfig::new(
+        NodeKey::random(),
+        status_inputs(ForkHead::default(), BlockRange::genesis(&spec)),
+    );
+    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+    let eth = session::dial(tcp, enode.id, &config).await.expect("dial");
+    // Ping often and give up on silence quickly: only ethereumjs's Pongs keep this session alive.
+    let timers = SessionConfig {
+        request_timeout: Duration::from_secs(10),
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(800),
+    };
+    let (handle, _task) = session::spawn(eth, Arc::new(EmptyHistory), timers);
+
+    // ethereumjs pings once after Status; histd's Pong reaches it.
+    server.expect_event("pong").await;
+    // histd's Pings reach ethereumjs, and its Pongs keep the session alive past the idle limit.
+    server.expect_event("ping").await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(handle.snapshot().ended, None, "session ended while idle");
+    let one = GetHeaders {
+        start: BlockHashOrNumber::Number(BlockNumber(frontier::FIRST)),
+        limit: 1,
+        skip: 0,
+        reverse: false,
+    };
+    let headers = handle.get_headers(one).await.expect("still serving");
+    assert_eq!(headers[0].hash_slow(), blocks[0].hash);
+}

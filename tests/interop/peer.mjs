@@ -5,8 +5,9 @@
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
 //
 // Output: one JSON object per line on stdout, nothing else (diagnostics go to stderr).
-//   serve:  {"event":"listening","enode":...,"status":{...}} first, then "status", "served",
-//           "peer_error", "peer_removed" events as they happen. Runs until stdin closes or SIGTERM.
+//   serve:  {"event":"listening","enode":...,"status":{...}} first, then "status", "served", "ping",
+//           "pong", "peer_error", "peer_removed" events as they happen. Runs until stdin closes or
+//           SIGTERM.
 //   client: {"event":"status",...}, then one {"event":"item","req":...,"index":...,"rlp":...} line
 //           per header / body / receipt list received (hex RLP exactly as re-encoded from the
 //           wire), then {"event":"done"}; exit code 0. On any failure {"event":"error",...} and
@@ -232,7 +233,22 @@ function serve(args) {
   rlpx.events.on('peer:added', (peer) => {
     const eth = peer.getProtocols().find((p) => p instanceof ETH);
     if (eth === undefined) return;
-    eth.events.on('status', (s) => out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) }));
+    // Keep-alive is visible to the test: every Ping/Pong the peer sends is reported, and one Ping
+    // goes out right after Status (ethereumjs's own schedule is every 15 s, too slow for tests).
+    const handlePing = peer._handlePing.bind(peer);
+    peer._handlePing = () => {
+      out({ event: 'ping' });
+      handlePing();
+    };
+    const handlePong = peer._handlePong.bind(peer);
+    peer._handlePong = () => {
+      out({ event: 'pong' });
+      handlePong();
+    };
+    eth.events.on('status', (s) => {
+      out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) });
+      peer._sendPing();
+    });
     eth.events.on('message', (code, payload) => {
       // @ethereumjs/devp2p also emits the peer's Status (code 0) as a message: already handled.
       if (code === 0) return;
