@@ -36,7 +36,7 @@ use histd::p2p::session::{
 };
 use histd::primitives::BlockNumber;
 use histd::primitives::{Header, Receipt, decode_body};
-use histd::sync::verify;
+use histd::sync::verify::{self, VerifyError};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
 
@@ -155,8 +155,15 @@ impl NodePeer {
 
 /// Starts the ethereumjs server on the frontier chain; returns it and its `listening` line.
 async fn ethereumjs_server() -> (NodePeer, Value) {
+    ethereumjs_server_with(&[]).await
+}
+
+/// As [`ethereumjs_server`], with extra `serve` arguments (e.g. `--tamper body`).
+async fn ethereumjs_server_with(extra: &[&str]) -> (NodePeer, Value) {
     let dir = frontier::frontier_dir();
-    let mut server = NodePeer::spawn(&["serve", "--chain", dir.to_str().expect("utf-8 path")]);
+    let mut args = vec!["serve", "--chain", dir.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let mut server = NodePeer::spawn(&args);
     let listening = server.expect_event("listening").await;
     (server, listening)
 }
@@ -838,4 +845,48 @@ async fn keep_alive_works_both_ways_with_ethereumjs() {
     };
     let headers = handle.get_headers(one).await.expect("still serving");
     assert_eq!(headers[0].hash_slow(), blocks[0].hash);
+}
+
+#[tokio::test]
+async fn altered_data_from_ethereumjs_fails_histd_verification() {
+    let blocks = frontier::load_frontier();
+    let spec = ChainSpec::mainnet();
+    let altered = BlockNumber(1_000_010);
+    for what in ["body", "receipts"] {
+        let (_server, listening) = ethereumjs_server_with(&["--tamper", what]).await;
+        let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+        let config = PeerConfig::new(
+            NodeKey::random(),
+            status_inputs(ForkHead::default(), BlockRange::genesis(&spec)),
+        );
+        let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+        let eth = session::dial(tcp, enode.id, &config).await.expect("dial");
+        let (handle, _task) = session::spawn(eth, Arc::new(EmptyHistory), SessionConfig::default());
+        let headers = handle
+            .get_headers(GetHeaders {
+                start: BlockHashOrNumber::Number(BlockNumber(frontier::FIRST)),
+                limit: blocks.len() as u64,
+                skip: 0,
+                reverse: false,
+            })
+            .await
+            .expect("headers");
+        let sealed = verify::seal_chain(headers).expect("headers are untouched");
+        let hashes: Vec<B256> = sealed.iter().map(|h| h.hash).collect();
+        let bodies = handle.get_bodies(hashes.clone()).await.expect("bodies");
+        let receipts = handle.get_receipts(hashes).await.expect("receipts");
+        let mut failures = Vec::new();
+        for ((h, body), receipts) in sealed.into_iter().zip(bodies).zip(receipts) {
+            if let Err(e) = verify::verify_block(h, body, receipts) {
+                failures.push(e);
+            }
+        }
+        match (what, failures.as_slice()) {
+            ("body", [VerifyError::TransactionsRoot { number, .. }])
+            | ("receipts", [VerifyError::ReceiptsRoot { number, .. }]) => {
+                assert_eq!(*number, altered)
+            }
+            _ => panic!("--tamper {what}: unexpected verification result {failures:?}"),
+        }
+    }
 }

@@ -1,7 +1,9 @@
 // An eth/68 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team wrote.
 // histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
 //
-//   node peer.mjs serve  --chain DIR              serve the mainnet blocks in DIR/*.json
+//   node peer.mjs serve  --chain DIR [--tamper body|receipts]
+//                                                  serve the mainnet blocks in DIR/*.json (one
+//                                                  block altered with --tamper: a lying peer)
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
 //
 // Output: one JSON object per line on stdout, nothing else (diagnostics go to stderr).
@@ -216,10 +218,30 @@ function selectHeaders(chain, origin, amount, skip, reverse) {
   return headers;
 }
 
+// A lying peer, for tests of what histd does with bad data: changes one block after loading (hashes
+// and indexes stay those of the real chain, so the peer still answers requests for it).
+//   body:     block 1000010's first two transactions swapped
+//   receipts: block 1000010's first receipt's cumulative gas + 1
+function tamper(chain, what) {
+  const b = chain.byNumber.get(1000010n);
+  if (what === 'body') {
+    const txs = b.wireBody[0];
+    if (txs.length < 2) throw new Error('block 1000010 has fewer than 2 transactions');
+    b.wireBody = [[txs[1], txs[0], ...txs.slice(2)], ...b.wireBody.slice(1)];
+  } else if (what === 'receipts') {
+    const r = b.receipts[0];
+    if (!Array.isArray(r)) throw new Error('block 1000010 receipt 0 is not a legacy receipt');
+    b.receipts = [[r[0], uint(bytesToBigInt(r[1]) + 1n), ...r.slice(2)], ...b.receipts.slice(1)];
+  } else {
+    throw new Error(`--tamper ${what}: expected body or receipts`);
+  }
+}
+
 function serve(args) {
   const dir = args.chain;
   if (!dir) throw new Error('serve needs --chain DIR');
   const chain = loadChain(dir);
+  if (args.tamper) tamper(chain, args.tamper);
   const common = mainnetCommon();
   const forkId = forkIdForFrontier(common);
   const headDifficulty = bytesToBigInt(chain.head.header[7]);
