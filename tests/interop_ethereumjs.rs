@@ -2,8 +2,17 @@
 //! `tests/interop/peer.mjs` over real loopback TCP, serving and fetching the 30 real mainnet blocks
 //! 1000001–1000030 (`testkit::frontier`).
 //!
+//! - ethereumjs ↔ ethereumjs: the JS peer itself serves the chain correctly (checked byte for byte
+//!   against the published blocks and verified by histd's verifier).
+//! - Below the session: histd's RLPx handshake, Hello negotiation (we offer eth/69 and eth/68, it
+//!   has eth/68), snappy, both Disconnect forms and the eth/68 codec and Status/fork-id checks, in
+//!   both roles, so a failure names the layer.
+//! - Sessions, the product path: histd dials ethereumjs, resolves its head, fetches every request
+//!   shape and verifies every root; ethereumjs fetches the chain from a histd responder serving a
+//!   `HistoryProvider`; keep-alive both ways; a lying ethereumjs peer is caught by the verifier.
+//!
 //! Needs Node.js >= 20.15 and the npm packages: run `scripts/setup-interop.sh` once (the project's
-//! test script does).
+//! test script does). The whole file runs in about 8 s.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -34,8 +43,7 @@ use histd::p2p::rlpx;
 use histd::p2p::session::{
     self, EmptyHistory, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
-use histd::primitives::BlockNumber;
-use histd::primitives::{Header, Receipt, decode_body};
+use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
 use histd::sync::verify::{self, VerifyError};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
@@ -580,7 +588,7 @@ async fn ethereumjs_dials_histd(args: &[&str]) -> (NodePeer, P2pStream<TcpStream
 }
 
 #[tokio::test]
-async fn ethereumjs_client_talks_eth68_with_histd_p2p_responder() {
+async fn ethereumjs_client_talks_eth68_with_histd_p2p_stream() {
     let blocks = frontier::load_frontier();
     let spec = ChainSpec::mainnet();
     let (mut client, mut p2p) = ethereumjs_dials_histd(&[]).await;
