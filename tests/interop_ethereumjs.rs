@@ -44,7 +44,7 @@ use histd::p2p::session::{
     self, EmptyHistory, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
 use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
-use histd::sync::verify::{self, VerifyError};
+use histd::sync::verify::{self, SealedHeader, VerifyError};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
 
@@ -168,7 +168,11 @@ async fn ethereumjs_server() -> (NodePeer, Value) {
 
 /// As [`ethereumjs_server`], with extra `serve` arguments (e.g. `--tamper body`).
 async fn ethereumjs_server_with(extra: &[&str]) -> (NodePeer, Value) {
-    let dir = frontier::frontier_dir();
+    ethereumjs_server_with_chain(&frontier::frontier_dir(), extra).await
+}
+
+/// An ethereumjs server on the blocks of `dir`.
+async fn ethereumjs_server_with_chain(dir: &std::path::Path, extra: &[&str]) -> (NodePeer, Value) {
     let mut args = vec!["serve", "--chain", dir.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     let mut server = NodePeer::spawn(&args);
@@ -898,4 +902,161 @@ async fn altered_data_from_ethereumjs_fails_histd_verification() {
             _ => panic!("--tamper {what}: unexpected verification result {failures:?}"),
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Every fork: the 11 mainnet blocks of `shared/testdata/mainnet/blocks` (London to Prague: typed and
+// blob transactions, withdrawals, requests hash), eth/68 receipts built by the JS peer from the
+// published eth/69 ones. Not consecutive, so each header is asked for by hash.
+
+fn mainnet_blocks_dir() -> std::path::PathBuf {
+    let dir = frontier::frontier_dir()
+        .parent()
+        .expect("mainnet/")
+        .join("blocks");
+    assert!(dir.is_dir(), "{}", dir.display());
+    dir
+}
+
+fn verified_mainnet_blocks() -> Vec<histd::primitives::VerifiedBlock> {
+    histd::testkit::mainnet::load_blocks()
+        .into_iter()
+        .map(|b| {
+            verify::verify_block(SealedHeader::seal(b.header), b.body, b.receipts)
+                .unwrap_or_else(|e| panic!("{}: {e}", b.file.display()))
+        })
+        .collect()
+}
+
+fn head_fork(v: &histd::primitives::VerifiedBlock) -> ForkHead {
+    ForkHead::new(v.number(), v.header().timestamp)
+}
+
+#[tokio::test]
+async fn histd_session_fetches_and_verifies_mainnet_blocks_of_every_fork_from_ethereumjs() {
+    let blocks = verified_mainnet_blocks();
+    let head = blocks.last().expect("blocks");
+    let dir = mainnet_blocks_dir();
+    let (mut server, listening) =
+        ethereumjs_server_with_chain(&dir, &["--hardfork", "prague"]).await;
+    // ethereumjs and histd's chain spec agree on the fork id of a Prague head.
+    let spec = ChainSpec::mainnet();
+    let ours = spec.fork_id(head_fork(head));
+    assert_eq!(
+        listening["status"]["forkId"],
+        serde_json::json!([
+            format!("0x{}", alloy_primitives::hex::encode(ours.hash.0)),
+            ours.next.to_string()
+        ])
+    );
+
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+    let config = PeerConfig::new(
+        NodeKey::random(),
+        status_inputs(ForkHead::default(), BlockRange::genesis(&spec)),
+    );
+    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+    let eth = session::dial(tcp, enode.id, &config)
+        .await
+        .unwrap_or_else(|e| panic!("histd dials ethereumjs: {e}"));
+    let (handle, _task) = session::spawn(eth, Arc::new(EmptyHistory), SessionConfig::default());
+    let peer_head = tokio::time::timeout(STEP_TIMEOUT, handle.head())
+        .await
+        .expect("head resolved in time")
+        .expect("session alive");
+    assert_eq!(
+        (peer_head.number, peer_head.hash),
+        (head.number(), head.hash())
+    );
+
+    let mut sealed = Vec::new();
+    for b in &blocks {
+        let got = handle
+            .get_headers(GetHeaders {
+                start: BlockHashOrNumber::Hash(b.hash()),
+                limit: 1,
+                skip: 0,
+                reverse: false,
+            })
+            .await
+            .expect("header");
+        assert_eq!(got.len(), 1, "block {}", b.number());
+        let h = SealedHeader::seal(got.into_iter().next().expect("one"));
+        assert_eq!(h.hash, b.hash());
+        sealed.push(h);
+    }
+    let hashes: Vec<B256> = blocks.iter().map(|b| b.hash()).collect();
+    let bodies = handle.get_bodies(hashes.clone()).await.expect("bodies");
+    let receipts = handle.get_receipts(hashes).await.expect("receipts");
+    assert_eq!((bodies.len(), receipts.len()), (blocks.len(), blocks.len()));
+    for ((h, body), receipts) in sealed.into_iter().zip(bodies).zip(receipts) {
+        let number = h.header.number;
+        verify::verify_block(h, body, receipts)
+            .unwrap_or_else(|e| panic!("block {number} from ethereumjs fails verification: {e}"));
+    }
+    handle.disconnect(DisconnectReason::ClientQuitting).await;
+    server.expect_event("peer_removed").await;
+}
+
+#[tokio::test]
+async fn ethereumjs_client_fetches_mainnet_blocks_of_every_fork_from_a_histd_responder() {
+    let blocks = verified_mainnet_blocks();
+    let head = blocks.last().expect("blocks");
+    let first = blocks.first().expect("blocks");
+    // The bytes the JS side builds for these blocks from the published files, without histd.
+    let dir = mainnet_blocks_dir();
+    let dump = NodePeer::spawn(&["dump", "--chain", dir.to_str().expect("utf-8 path")])
+        .run_to_end()
+        .await;
+    assert_eq!(dump.len(), blocks.len());
+
+    let served = BlockRange {
+        earliest: first.number(),
+        latest: head.number(),
+        latest_hash: head.hash(),
+    };
+    let config = PeerConfig::new(NodeKey::random(), status_inputs(head_fork(head), served));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let enode = format!(
+        "enode://{}@{}",
+        alloy_primitives::hex::encode(config.key.id()),
+        listener.local_addr().expect("addr")
+    );
+    let hashes: Vec<String> = blocks.iter().map(|b| b.hash().to_string()).collect();
+    let hashes = hashes.join(",");
+    let client = NodePeer::spawn(&["client", &enode, "--hashes", &hashes]);
+    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
+        .await
+        .expect("ethereumjs dials")
+        .expect("accept");
+    let eth = session::accept(tcp, &config)
+        .await
+        .unwrap_or_else(|e| panic!("histd accepts ethereumjs: {e}"));
+    let provider: Arc<dyn HistoryProvider> = Arc::new(MemoryHistory::from_verified(&blocks));
+    let (_handle, _task) = session::spawn(eth, provider, SessionConfig::default());
+
+    let lines = client.run_to_end().await;
+    let status = lines
+        .iter()
+        .find(|l| l["event"] == "status")
+        .expect("client saw histd's Status");
+    assert_eq!(status["peer"]["bestHash"], head.hash().to_string());
+    let items = |req: &str| -> Vec<Vec<u8>> {
+        let mut v: Vec<(u64, Vec<u8>)> = lines
+            .iter()
+            .filter(|l| l["event"] == "item" && l["req"] == req)
+            .map(|l| (l["index"].as_u64().expect("index"), hex_bytes(&l["rlp"])))
+            .collect();
+        v.sort_by_key(|(i, _)| *i);
+        v.into_iter().map(|(_, b)| b).collect()
+    };
+    let expected =
+        |key: &str| -> Vec<Vec<u8>> { dump.iter().map(|d| hex_bytes(&d[key])).collect() };
+    assert_eq!(items("headers_by_hash"), expected("header"), "headers");
+    assert_eq!(items("bodies"), expected("body"), "bodies");
+    assert_eq!(
+        items("receipts"),
+        expected("receipts"),
+        "eth/68 receipts (typed ones wrapped)"
+    );
 }

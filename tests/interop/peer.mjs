@@ -1,10 +1,12 @@
 // An eth/68 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team wrote.
 // histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
 //
-//   node peer.mjs serve  --chain DIR [--tamper body|receipts]
-//                                                  serve the mainnet blocks in DIR/*.json (one
-//                                                  block altered with --tamper: a lying peer)
+//   node peer.mjs serve  --chain DIR [--hardfork NAME] [--tamper body|receipts]
+//                                                  serve the blocks in DIR (one block altered
+//                                                  with --tamper: a lying peer)
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
+//   node peer.mjs client ENODE --hashes H1,H2,...  fetch these blocks (any numbers) and print them
+//   node peer.mjs dump   --chain DIR               print the wire bytes `serve` sends for DIR
 //
 // Output: one JSON object per line on stdout, nothing else (diagnostics go to stderr).
 //   serve:  {"event":"listening","enode":...,"status":{...}} first, then "status", "served", "ping",
@@ -14,14 +16,17 @@
 //           per header / body / receipt list received (hex RLP exactly as re-encoded from the
 //           wire), then {"event":"done"}; exit code 0. On any failure {"event":"error",...} and
 //           exit code 1.
+//   dump:   one {"event":"block","number","hash","header","body","receipts"} line per block.
 //
-// The chain files are the Portal-network JSON of `shared/testdata/mainnet/frontier`: header RLP, and
-// SSZ wrappers around the body and receipts. They are decoded here, in JS, so that what this peer
-// serves does not depend on histd's own encoders.
+// DIR holds the Portal JSON of shared/testdata/mainnet/frontier (header RLP, SSZ-wrapped body and
+// receipts) or the block-data YAML of shared/testdata/mainnet/blocks (eth/69 receipts, converted
+// here to eth/68 with their blooms). Both are decoded here, in JS, so that what this peer serves
+// does not depend on histd's own encoders.
 //
-// Status: mainnet (network id 1), mainnet genesis hash, fork id from @ethereumjs/common for
-// Chainstart (blocks 1000001..1000030 are before Homestead at 1150000), cross-checked below against
-// an independent EIP-2124 computation (CRC32 of the genesis hash, next = 1150000).
+// Status: mainnet (network id 1), mainnet genesis hash, and the fork id @ethereumjs/common gives
+// for `--hardfork` (default chainstart: the frontier blocks 1000001..1000030 are before Homestead;
+// use prague for mainnet/blocks). For chainstart it is cross-checked against an independent
+// EIP-2124 computation (CRC32 of the genesis hash, next = 1150000).
 
 import { crc32 } from 'node:zlib';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -30,7 +35,7 @@ import { join } from 'node:path';
 import { Common, Hardfork, Mainnet } from '@ethereumjs/common';
 import { DISCONNECT_REASON, DisconnectReasonNames, ETH, RLPx, genPrivateKey } from '@ethereumjs/devp2p';
 import { RLP } from '@ethereumjs/rlp';
-import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, equalsBytes, hexToBytes } from '@ethereumjs/util';
+import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, concatBytes, equalsBytes, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 
 const MAINNET_GENESIS_HASH = hexToBytes('0xd4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3');
@@ -113,33 +118,77 @@ function wireItem(bytes) {
   return bytes[0] >= 0xc0 ? RLP.decode(bytes) : bytes;
 }
 
+// logsBloom of a receipt's logs (yellow paper 4.4.1): for the address and each topic, three bits
+// chosen by the first three 16-bit pairs of its keccak256, mod 2048.
+function bloomOf(logs) {
+  const bloom = new Uint8Array(256);
+  const add = (bytes) => {
+    const h = keccak256(bytes);
+    for (let i = 0; i < 6; i += 2) {
+      const bit = ((h[i] << 8) | h[i + 1]) & 2047;
+      bloom[255 - (bit >> 3)] |= 1 << (bit & 7);
+    }
+  };
+  for (const [address, topics] of logs) {
+    add(address);
+    for (const t of topics) add(t);
+  }
+  return bloom;
+}
+
+// eth/69 receipt `[tx-type, status, cumulative-gas, logs]` (EIP-7642) to its eth/68 list item: the
+// consensus encoding `[status, cumulative-gas, bloom, logs]`, typed ones as `type || rlp(...)`.
+function eth69ToEth68(r) {
+  const [type, status, gas, logs] = r;
+  const fields = [status, gas, bloomOf(logs), logs];
+  const t = bytesToInt(type);
+  return t === 0 ? fields : concatBytes(Uint8Array.of(t), RLP.encode(fields));
+}
+
+function block(headerRlp, wireBody, receipts, what) {
+  const header = RLP.decode(headerRlp);
+  return { number: bytesToBigInt(header[8]), hash: keccak256(headerRlp), header, wireBody, receipts, what };
+}
+
+// Portal JSON (shared/testdata/mainnet/frontier): keyed by block hash; SSZ body and receipts.
+function loadPortalJson(path) {
+  const blocks = [];
+  for (const [key, v] of Object.entries(JSON.parse(readFileSync(path, 'utf8')))) {
+    const body = portalBody(hexToBytes(v.body));
+    const wireBody = [body.txs.map(wireItem), RLP.decode(body.ommersRlp)];
+    if (body.withdrawals !== null) wireBody.push(body.withdrawals.map((w) => RLP.decode(w)));
+    const receipts = sszByteListList(hexToBytes(v.receipts)).map(wireItem);
+    const b = block(hexToBytes(v.header), wireBody, receipts, `${path} ${key}`);
+    if (bytesToHex(b.hash) !== key.toLowerCase()) throw new Error(`${b.what}: header hashes to ${bytesToHex(b.hash)}`);
+    blocks.push(b);
+  }
+  return blocks;
+}
+
+// block-data YAML (shared/testdata/mainnet/blocks): `header`, eth-wire `body`, eth/69 `receipts`.
+function loadBlockYaml(path) {
+  const fields = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^(header|body|receipts):\s*(0x[0-9a-fA-F]*)\s*$/.exec(line);
+    if (m) fields[m[1]] = hexToBytes(m[2]);
+  }
+  for (const k of ['header', 'body', 'receipts']) if (!fields[k]) throw new Error(`${path}: no ${k}`);
+  return [block(fields.header, RLP.decode(fields.body), RLP.decode(fields.receipts).map(eth69ToEth68), path)];
+}
+
 function loadChain(dir) {
   const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') || f.endsWith('.yaml'))
     .sort();
-  if (files.length === 0) throw new Error(`no *.json chain files in ${dir}`);
-  const blocks = [];
-  for (const f of files) {
-    const json = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-    for (const [key, v] of Object.entries(json)) {
-      const headerRlp = hexToBytes(v.header);
-      const hash = keccak256(headerRlp);
-      if (bytesToHex(hash) !== key.toLowerCase()) {
-        throw new Error(`${f}: header of ${key} hashes to ${bytesToHex(hash)}`);
-      }
-      const header = RLP.decode(headerRlp);
-      const number = bytesToBigInt(header[8]);
-      const body = portalBody(hexToBytes(v.body));
-      const wireBody = [body.txs.map(wireItem), RLP.decode(body.ommersRlp)];
-      if (body.withdrawals !== null) wireBody.push(body.withdrawals.map((w) => RLP.decode(w)));
-      const receipts = sszByteListList(hexToBytes(v.receipts)).map(wireItem);
-      blocks.push({ number, hash, header, wireBody, receipts });
-    }
-  }
+  if (files.length === 0) throw new Error(`no *.json or *.yaml block files in ${dir}`);
+  const blocks = files.flatMap((f) => (f.endsWith('.json') ? loadPortalJson(join(dir, f)) : loadBlockYaml(join(dir, f))));
   blocks.sort((a, b) => (a.number < b.number ? -1 : 1));
+  // Not every directory is one chain (mainnet/blocks has gaps), but consecutive blocks must link.
   for (let i = 1; i < blocks.length; i++) {
-    if (blocks[i].number !== blocks[i - 1].number + 1n || !equalsBytes(blocks[i].header[0], blocks[i - 1].hash)) {
-      throw new Error(`chain files do not form one chain at block ${blocks[i].number}`);
+    const [p, c] = [blocks[i - 1], blocks[i]];
+    if (c.number === p.number) throw new Error(`block ${c.number} twice`);
+    if (c.number === p.number + 1n && !equalsBytes(c.header[0], p.hash)) {
+      throw new Error(`${c.what}: parent hash does not link to block ${p.number}`);
     }
   }
   const byNumber = new Map(blocks.map((b) => [b.number, b]));
@@ -149,19 +198,23 @@ function loadChain(dir) {
 
 // ---------------------------------------------------------------- status and fork id
 
-function mainnetCommon() {
-  return new Common({ chain: Mainnet, hardfork: Hardfork.Chainstart });
+function mainnetCommon(hardfork = Hardfork.Chainstart) {
+  return new Common({ chain: Mainnet, hardfork });
 }
 
-// EIP-2124 for a head before Homestead: the fork hash is CRC32(genesis hash), next fork 1150000.
-// Checked against @ethereumjs/common so neither side's fork id is taken on trust.
-function forkIdForFrontier(common) {
-  const ours = (crc32(MAINNET_GENESIS_HASH) >>> 0).toString(16).padStart(8, '0');
-  const theirs = common.forkHash(Hardfork.Chainstart).replace(/^0x/, '');
-  if (ours !== theirs) throw new Error(`fork hash: CRC32 gives ${ours}, @ethereumjs/common ${theirs}`);
-  const next = common.nextHardforkBlockOrTimestamp(Hardfork.Chainstart);
-  if (next !== HOMESTEAD_BLOCK) throw new Error(`next fork after Chainstart is ${next}, not ${HOMESTEAD_BLOCK}`);
-  return [`0x${ours}`, next];
+// The fork id ethereumjs announces: @ethereumjs/common's, for the hardfork of our head. For a head
+// before Homestead (the frontier chain) it is cross-checked against an independent EIP-2124
+// computation: the fork hash is CRC32(genesis hash), the next fork 1150000.
+function forkIdOf(common) {
+  const hf = common.hardfork();
+  const hash = common.forkHash(hf);
+  const next = common.nextHardforkBlockOrTimestamp(hf) ?? 0n;
+  if (hf === Hardfork.Chainstart) {
+    const crc = `0x${(crc32(MAINNET_GENESIS_HASH) >>> 0).toString(16).padStart(8, '0')}`;
+    if (crc !== hash) throw new Error(`fork hash: CRC32 gives ${crc}, @ethereumjs/common ${hash}`);
+    if (next !== HOMESTEAD_BLOCK) throw new Error(`next fork after Chainstart is ${next}, not ${HOMESTEAD_BLOCK}`);
+  }
+  return [hash, next];
 }
 
 function describeStatus(s) {
@@ -224,6 +277,7 @@ function selectHeaders(chain, origin, amount, skip, reverse) {
 //   receipts: block 1000010's first receipt's cumulative gas + 1
 function tamper(chain, what) {
   const b = chain.byNumber.get(1000010n);
+  if (b === undefined) throw new Error('--tamper needs the frontier chain (block 1000010)');
   if (what === 'body') {
     const txs = b.wireBody[0];
     if (txs.length < 2) throw new Error('block 1000010 has fewer than 2 transactions');
@@ -242,8 +296,8 @@ function serve(args) {
   if (!dir) throw new Error('serve needs --chain DIR');
   const chain = loadChain(dir);
   if (args.tamper) tamper(chain, args.tamper);
-  const common = mainnetCommon();
-  const forkId = forkIdForFrontier(common);
+  const common = mainnetCommon(args.hardfork ?? Hardfork.Chainstart);
+  const forkId = forkIdOf(common);
   const headDifficulty = bytesToBigInt(chain.head.header[7]);
   const rlpx = new RLPx(genPrivateKey(), {
     capabilities: [ETH.eth68],
@@ -314,7 +368,7 @@ function serve(args) {
       }
     });
     eth.sendStatus({
-      td: bigIntToBytes(headDifficulty),
+      td: uint(headDifficulty),
       bestHash: chain.head.hash,
       genesisHash: MAINNET_GENESIS_HASH,
       latestBlock: bigIntToBytes(chain.head.number),
@@ -358,7 +412,7 @@ async function client(enode, args) {
   const from = BigInt(args.from ?? '1000001');
   const count = Number(args.count ?? '30');
   const common = mainnetCommon();
-  forkIdForFrontier(common);
+  forkIdOf(common);
   const rlpx = new RLPx(genPrivateKey(), { capabilities: [ETH.eth68], common, maxPeers: 1 });
   watchPeers(rlpx);
 
@@ -424,21 +478,59 @@ async function client(enode, args) {
   const headerRequest = (origin, amount, skip, reverse) =>
     request(GET_BLOCK_HEADERS, BLOCK_HEADERS, [origin, uint(amount), uint(skip), uint(reverse ? 1 : 0)]);
 
-  const headers = await headerRequest(uint(from), count, 0, false);
-  emit('headers_by_number', headers);
-  if (headers.length === 0) throw new Error(`peer has no header ${from}`);
-  const hashes = headers.map((h) => keccak256(RLP.encode(h)));
-  const last = hashes[hashes.length - 1];
-  emit('headers_by_hash_reverse', await headerRequest(last, count, 0, true));
-  emit('headers_skip', await headerRequest(uint(from), Math.ceil(count / 3), 2, false));
-  emit('headers_by_hash_skip_reverse', await headerRequest(last, 5, 4, true));
-  emit('bodies', await request(GET_BLOCK_BODIES, BLOCK_BODIES, hashes));
-  emit('receipts', await request(GET_RECEIPTS, RECEIPTS, hashes));
+  let hashes;
+  if (args.hashes) {
+    // Blocks that need not be consecutive: each header by its hash, then all bodies and receipts.
+    hashes = args.hashes.split(',').map((h) => hexToBytes(h));
+    for (const [i, h] of hashes.entries()) {
+      const got = await headerRequest(h, 1, 0, false);
+      got.forEach((item) => out({ event: 'item', req: 'headers_by_hash', index: i, rlp: bytesToHex(RLP.encode(item)) }));
+    }
+  } else {
+    const headers = await headerRequest(uint(from), count, 0, false);
+    emit('headers_by_number', headers);
+    if (headers.length === 0) throw new Error(`peer has no header ${from}`);
+    hashes = headers.map((h) => keccak256(RLP.encode(h)));
+    const last = hashes[hashes.length - 1];
+    emit('headers_by_hash_reverse', await headerRequest(last, count, 0, true));
+    emit('headers_skip', await headerRequest(uint(from), Math.ceil(count / 3), 2, false));
+    emit('headers_by_hash_skip_reverse', await headerRequest(last, 5, 4, true));
+  }
+  // A peer may answer with a prefix (size caps): ask again for the rest, as clients do.
+  const fetchAll = async (code, expect, what) => {
+    const got = [];
+    while (got.length < hashes.length) {
+      const part = await request(code, expect, hashes.slice(got.length));
+      if (part.length === 0) throw new Error(`peer returned no ${what} for block ${got.length} of ${hashes.length}`);
+      got.push(...part);
+    }
+    return got;
+  };
+  emit('bodies', await fetchAll(GET_BLOCK_BODIES, BLOCK_BODIES, 'bodies'));
+  emit('receipts', await fetchAll(GET_RECEIPTS, RECEIPTS, 'receipts'));
   out({ event: 'done' });
   peer.disconnect(DISCONNECT_REASON.CLIENT_QUITTING);
   rlpx.destroy();
   // Give the Disconnect frame a moment to leave before the process ends.
   setTimeout(() => process.exit(0), 100);
+}
+
+// ---------------------------------------------------------------- dump
+
+// The wire bytes this peer serves, built here from the test data files without histd's code:
+// what a histd responder must send for the same blocks.
+function dump(args) {
+  if (!args.chain) throw new Error('dump needs --chain DIR');
+  for (const b of loadChain(args.chain).blocks) {
+    out({
+      event: 'block',
+      number: b.number,
+      hash: bytesToHex(b.hash),
+      header: bytesToHex(RLP.encode(b.header)),
+      body: bytesToHex(RLP.encode(b.wireBody)),
+      receipts: bytesToHex(RLP.encode(b.receipts)),
+    });
+  }
 }
 
 // ---------------------------------------------------------------- main
@@ -457,7 +549,8 @@ const { positional, named } = parseArgs(process.argv.slice(2));
 try {
   if (positional[0] === 'serve') serve(named);
   else if (positional[0] === 'client' && positional[1]) await client(positional[1], named);
-  else fail('usage: peer.mjs serve --chain DIR | peer.mjs client ENODE [--from N] [--count C]');
+  else if (positional[0] === 'dump') dump(named);
+  else fail('usage: peer.mjs serve|dump --chain DIR | peer.mjs client ENODE [--from N --count C | --hashes H,...]');
 } catch (err) {
   fail(err?.message ?? err);
 }
