@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{B256, hex};
 use bytes::{Bytes, BytesMut};
 use histd::p2p::base::{DisconnectReason, Hello};
-use histd::p2p::eth::{
-    BlockHashOrNumber, EthMessage, EthVersion, GetBlockHeaders, RequestPair,
-};
+use histd::p2p::eth::{BlockHashOrNumber, EthMessage, EthVersion, GetBlockHeaders, RequestPair};
 use histd::primitives::BlockNumber;
 use histd::testkit::chain::ChainGen;
 use proptest::prelude::*;

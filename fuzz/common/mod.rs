@@ -32,7 +32,10 @@ pub fn codec_pair() -> (FrameCodec, FrameCodec) {
         egress_mac: mac(b"b->a"),
         ingress_mac: mac(b"a->b"),
     };
-    (FrameCodec::new(a), FrameCodec::new(b).with_max_frame(64 * 1024))
+    (
+        FrameCodec::new(a),
+        FrameCodec::new(b).with_max_frame(64 * 1024),
+    )
 }
 
 /// Arbitrary wire bytes into the frame decoder, in chunks whose sizes come from the data.
@@ -68,7 +71,8 @@ pub fn frame_roundtrip(data: &[u8]) {
     let mut wire = BytesMut::new();
     let mut ends = Vec::new();
     for m in &msgs {
-        tx.encode(Bytes::copy_from_slice(m), &mut wire).expect("small frame encodes");
+        tx.encode(Bytes::copy_from_slice(m), &mut wire)
+            .expect("small frame encodes");
         ends.push(wire.len());
     }
     let flipped_at = (flip & 1 == 1 && !wire.is_empty()).then(|| {
@@ -105,7 +109,10 @@ pub fn frame_roundtrip(data: &[u8]) {
     match flipped_at {
         None => assert_eq!(got.len(), msgs.len()),
         Some(at) => {
-            let bad_frame = ends.iter().position(|e| at < *e).expect("flip inside the wire");
+            let bad_frame = ends
+                .iter()
+                .position(|e| at < *e)
+                .expect("flip inside the wire");
             assert!(failed, "flip at {at} went unnoticed");
             assert_eq!(got.len(), bad_frame);
         }
@@ -118,7 +125,11 @@ pub fn eth_message(data: &[u8]) {
     if data.len() < 2 {
         return;
     }
-    let version = if data[0] & 1 == 0 { EthVersion::Eth68 } else { EthVersion::Eth69 };
+    let version = if data[0] & 1 == 0 {
+        EthVersion::Eth68
+    } else {
+        EthVersion::Eth69
+    };
     let id = data[1] % 0x14;
     if let Ok(msg) = EthMessage::decode(version, id, &data[2..]) {
         let _ = msg.encode(version);

@@ -235,11 +235,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             let (id, body) = split_id(&raw)?;
             if id == DISCONNECT {
                 // Some clients send it uncompressed even with snappy on; accept both.
-                let reason = decompress(id, body)
-                    .ok()
-                    .and_then(|d| DisconnectReason::decode(&d))
-                    .or_else(|| DisconnectReason::decode(body))
-                    .ok_or(P2pError::BadBaseMessage { id })?;
+                let unzipped = || {
+                    decompress(id, body)
+                        .ok()
+                        .and_then(|d| DisconnectReason::decode(&d))
+                };
+                let raw = || DisconnectReason::decode(body);
+                let reason = if self.snappy {
+                    unzipped().or_else(raw)
+                } else {
+                    raw().or_else(unzipped)
+                }
+                .ok_or(P2pError::BadBaseMessage { id })?;
                 return Err(P2pError::Disconnected { reason });
             }
             let payload = if self.snappy {
