@@ -41,7 +41,7 @@ use histd::p2p::eth::{
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::rlpx;
 use histd::p2p::session::{
-    self, EmptyHistory, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
+    self, EmptyHistory, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
 use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
 use histd::sync::verify::{self, SealedHeader, VerifyError};
@@ -1058,5 +1058,36 @@ async fn ethereumjs_client_fetches_mainnet_blocks_of_every_fork_from_a_histd_res
         items("receipts"),
         expected("receipts"),
         "eth/68 receipts (typed ones wrapped)"
+    );
+}
+
+#[tokio::test]
+async fn stale_fork_id_from_ethereumjs_is_rejected_with_subprotocol_reason() {
+    // The frontier fork hash without its next fork (Homestead): a synced node must refuse it
+    // (EIP-2124 rule 2, remote stale), and ethereumjs must read our reason.
+    let (mut server, listening) = ethereumjs_server_with(&["--stale-fork-id", "1"]).await;
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+    let spec = ChainSpec::mainnet();
+    let config = PeerConfig::new(
+        NodeKey::random(),
+        status_inputs(spec.latest_fork_head(), BlockRange::genesis(&spec)),
+    );
+    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
+    let err = session::dial(tcp, enode.id, &config)
+        .await
+        .expect_err("histd refuses a stale fork id");
+    let EthStreamError::Status(status_err) = &err else {
+        panic!("expected a Status error, got {err}")
+    };
+    assert_eq!(
+        status_err.disconnect_reason(),
+        DisconnectReason::SubprotocolSpecific.code(),
+        "{err}"
+    );
+    let removed = server.expect_event("peer_removed").await;
+    assert_eq!(removed["reason"], "SUBPROTOCOL_ERROR", "{removed}");
+    assert_eq!(
+        removed["by_us"], false,
+        "histd disconnected, not ethereumjs: {removed}"
     );
 }

@@ -1,9 +1,10 @@
 // An eth/68 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team wrote.
 // histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
 //
-//   node peer.mjs serve  --chain DIR [--hardfork NAME] [--tamper body|receipts]
+//   node peer.mjs serve  --chain DIR [--hardfork NAME] [--tamper body|receipts] [--stale-fork-id 1]
 //                                                  serve the blocks in DIR (one block altered
-//                                                  with --tamper: a lying peer)
+//                                                  with --tamper: a lying peer; a fork id without
+//                                                  its next fork with --stale-fork-id)
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
 //   node peer.mjs client ENODE --hashes H1,H2,...  fetch these blocks (any numbers) and print them
 //   node peer.mjs dump   --chain DIR               print the wire bytes `serve` sends for DIR
@@ -367,6 +368,9 @@ function serve(args) {
         peer.disconnect(DISCONNECT_REASON.SUBPROTOCOL_ERROR);
       }
     });
+    // --stale-fork-id: announce the right fork hash with no next fork, as a node that never heard
+    // of Homestead would: EIP-2124 says a synced peer must reject it (remote stale).
+    if (args['stale-fork-id'] !== undefined) eth._nextForkBlock = 0n;
     eth.sendStatus({
       td: uint(headDifficulty),
       bestHash: chain.head.hash,
