@@ -826,7 +826,7 @@ async fn ethereumjs_client_fetches_the_frontier_chain_from_a_histd_responder() {
 #[tokio::test]
 async fn keep_alive_works_both_ways_with_ethereumjs() {
     let blocks = frontier::load_frontier();
-    let (mut server, listening) = ethereumjs_server().await;
+    let (mut server, listening) = ethereumjs_server_with(&["--ping-after-status", "1"]).await;
     let enode = parse_enode(listening["enode"].as_str().expect("enode"));
     let spec = ChainSpec::mainnet();
     let config = PeerConfig::new(

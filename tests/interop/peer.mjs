@@ -2,9 +2,10 @@
 // histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
 //
 //   node peer.mjs serve  --chain DIR [--hardfork NAME] [--tamper body|receipts] [--stale-fork-id 1]
-//                                                  serve the blocks in DIR (one block altered
+//                        [--ping-after-status 1]   serve the blocks in DIR (one block altered
 //                                                  with --tamper: a lying peer; a fork id without
-//                                                  its next fork with --stale-fork-id)
+//                                                  its next fork with --stale-fork-id; a Ping
+//                                                  right after Status with --ping-after-status)
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
 //   node peer.mjs client ENODE --hashes H1,H2,...  fetch these blocks (any numbers) and print them
 //   node peer.mjs dump   --chain DIR               print the wire bytes `serve` sends for DIR
@@ -310,8 +311,9 @@ function serve(args) {
   rlpx.events.on('peer:added', (peer) => {
     const eth = peer.getProtocols().find((p) => p instanceof ETH);
     if (eth === undefined) return;
-    // Keep-alive is visible to the test: every Ping/Pong the peer sends is reported, and one Ping
-    // goes out right after Status (ethereumjs's own schedule is every 15 s, too slow for tests).
+    // Keep-alive is visible to the test: every Ping/Pong the peer sends is reported, and with
+    // --ping-after-status one Ping goes out right after Status (ethereumjs's own schedule is every
+    // 15 s, too slow for tests).
     const handlePing = peer._handlePing.bind(peer);
     peer._handlePing = () => {
       out({ event: 'ping' });
@@ -324,7 +326,7 @@ function serve(args) {
     };
     eth.events.on('status', (s) => {
       out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) });
-      peer._sendPing();
+      if (args['ping-after-status'] !== undefined) peer._sendPing();
     });
     eth.events.on('message', (code, payload) => {
       // @ethereumjs/devp2p also emits the peer's Status (code 0) as a message: already handled.
