@@ -388,8 +388,8 @@ function serve(args) {
       enode: enodeOf(rlpx, port),
       status: {
         networkId: common.chainId(),
-        // The total difficulty at block 1000030 is not in the test data; eth/68 peers do not check
-        // it, so the head's own difficulty stands in and nobody should compare it.
+        // The total difficulty at the head is not in the test data; eth/68 peers do not check it,
+        // so the head's own difficulty stands in and nobody should compare it.
         td: headDifficulty,
         bestHash: bytesToHex(chain.head.hash),
         bestNumber: chain.head.number,
