@@ -466,3 +466,24 @@ impl tokio::io::AsyncWrite for Cut {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[tokio::test]
+async fn dialling_ourselves_is_refused() {
+    let (l, addr) = listener().await;
+    let k = key();
+    let (k2, h) = (k, hello(&k, &[68]));
+    let h2 = h.clone();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let r = rlpx::accept(s, &k2, T).await.unwrap();
+        P2pStream::handshake(r, h2, T).await.map(|_| ())
+    });
+    let c = TcpStream::connect(addr).await.unwrap();
+    let r = rlpx::initiate(c, &k, id_of(&k), T).await.unwrap();
+    let client = P2pStream::handshake(r, h, T).await.map(|_| ());
+    assert!(matches!(
+        server.await.unwrap(),
+        Err(P2pError::ConnectedToSelf)
+    ));
+    assert!(client.is_err());
+}

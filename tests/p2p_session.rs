@@ -10,7 +10,7 @@ use histd::p2p::base::{DisconnectReason, P2pError, P2pStream};
 use histd::p2p::chain::{ChainSpec, ForkFilterKey, ForkHead};
 use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders, RequestPair,
-    StatusError,
+    ResponseError, StatusError,
 };
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::rlpx;
@@ -287,6 +287,8 @@ async fn fork_id_mismatch_disconnects_with_subprotocol_reason() {
 struct RawPeer {
     p2p: P2pStream<TcpStream>,
     version: EthVersion,
+    /// The same socket, for bytes no codec would produce.
+    raw_socket: TcpStream,
 }
 
 /// Starts our responder session (serving `provider`) and connects a raw peer to it.
@@ -313,6 +315,10 @@ async fn raw_peer(
         session::spawn(eth, provider, cfg)
     });
     let tcp = TcpStream::connect(addr).await.unwrap();
+    // A second handle on the same socket, to write raw bytes under the encryption.
+    let std_tcp = tcp.into_std().unwrap();
+    let raw_socket = TcpStream::from_std(std_tcp.try_clone().unwrap()).unwrap();
+    let tcp = TcpStream::from_std(std_tcp).unwrap();
     let r = rlpx::initiate(
         tcp,
         client_cfg.key.secret(),
@@ -332,7 +338,15 @@ async fn raw_peer(
     let theirs = p2p.recv().await.unwrap();
     assert_eq!(theirs.id, 0);
     let (handle, task) = server.await.unwrap();
-    (RawPeer { p2p, version }, handle, task)
+    (
+        RawPeer {
+            p2p,
+            version,
+            raw_socket,
+        },
+        handle,
+        task,
+    )
 }
 
 impl RawPeer {
@@ -444,7 +458,7 @@ async fn silent_peer_times_out_the_request_and_the_session() {
 
 #[tokio::test]
 async fn wrong_or_oversized_answers_are_breaches() {
-    for case in 0..3 {
+    for case in 0..4 {
         let (mut peer, handle, task) =
             raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
         let asker = tokio::spawn({
@@ -470,6 +484,8 @@ async fn wrong_or_oversized_answers_are_breaches() {
             0 => EthMessage::BlockHeaders(req.answer(vec![h.clone(), h.clone(), h])),
             // Bodies for a headers request.
             1 => EthMessage::BlockBodies(req.answer(vec![])),
+            // The wrong start block.
+            3 => EthMessage::BlockHeaders(req.answer(vec![chain()[5].header().clone()])),
             // An answer to a request we never made is ignored; then silence times out.
             _ => EthMessage::BlockHeaders(RequestPair::new(req.request_id + 1000, vec![h])),
         };
@@ -480,12 +496,29 @@ async fn wrong_or_oversized_answers_are_breaches() {
             0 => assert!(
                 matches!(
                     end,
-                    EthStreamError::OversizedResponse { got: 3, max: 2, .. }
+                    EthStreamError::BadResponse {
+                        source: ResponseError::TooMany {
+                            got: 3,
+                            requested: 2,
+                            ..
+                        },
+                        ..
+                    }
                 ),
                 "{end}"
             ),
             1 => assert!(
                 matches!(end, EthStreamError::MismatchedResponse { .. }),
+                "{end}"
+            ),
+            3 => assert!(
+                matches!(
+                    end,
+                    EthStreamError::BadResponse {
+                        source: ResponseError::WrongStart { .. },
+                        ..
+                    }
+                ),
                 "{end}"
             ),
             _ => assert!(
@@ -494,11 +527,166 @@ async fn wrong_or_oversized_answers_are_breaches() {
             ),
         }
         assert!(r.is_err());
-        if case < 2 {
+        if case != 2 {
             assert_eq!(
                 peer.disconnect_reason().await,
                 DisconnectReason::ProtocolBreach
             );
         }
     }
+}
+
+#[tokio::test]
+async fn keepalive_pings_keep_live_peers_and_drop_silent_ones() {
+    let quick = SessionConfig {
+        request_timeout: Duration::from_secs(5),
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(350),
+    };
+    // A raw peer that never reads never answers our Pings: dropped with "ping timeout".
+    let (mut peer, handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), quick).await;
+    let end = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("idle peer dropped")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(end, EthStreamError::Idle { .. }), "{end}");
+    assert!(handle.closed().await.contains("silent"));
+    assert_eq!(
+        peer.disconnect_reason().await,
+        DisconnectReason::PingTimeout
+    );
+
+    // Two sessions that both answer Pings stay up well past the idle limit.
+    let blocks = chain();
+    let sp = spec(&blocks, &[1_000_000]);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let server_cfg = config(status_inputs(sp.clone(), &blocks[3]), &EthVersion::ALL);
+    let client_cfg = config(status_inputs(sp, &blocks[3]), &EthVersion::ALL);
+    let server_id = server_cfg.key.id();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let eth = session::accept(s, &server_cfg).await.unwrap();
+        session::spawn(eth, Arc::new(EmptyHistory), quick).0
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let eth = session::dial(tcp, server_id, &client_cfg).await.unwrap();
+    let (client, _task) = session::spawn(eth, Arc::new(EmptyHistory), quick);
+    let server = server.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(client.snapshot().ended, None);
+    assert_eq!(server.snapshot().ended, None);
+}
+
+/// Captures log lines of the current thread (tests run on a current-thread runtime, so the session
+/// task logs here too).
+#[derive(Clone, Default)]
+struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The log of this test binary (a global subscriber: scoped ones miss events when tests run in
+/// parallel, because tracing caches per-callsite interest process-wide).
+fn logs() -> &'static LogCapture {
+    static LOGS: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogCapture::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        logs
+    })
+}
+
+#[tokio::test]
+async fn each_ending_leaves_one_clear_log_line() {
+    let logs = logs();
+    let ended_lines = |peer: String| -> Vec<String> {
+        logs.text()
+            .lines()
+            .filter(|l| l.contains("session ended") && l.contains(&peer))
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Garbage: warn, naming the peer, the version, the message id and what failed.
+    let (mut peer, handle, task) =
+        raw_peer(&[EthVersion::Eth68], Arc::new(EmptyHistory), fast()).await;
+    peer.p2p.send(0x04, b"\xf8\xff\x01").await.unwrap();
+    assert!(task.await.unwrap().is_err());
+    let lines = ended_lines(handle.peer_id().to_string());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("peer broke the protocol"),
+        "{lines:?}"
+    );
+    assert!(lines[0].contains("eth/68 BlockHeaders (0x04)"), "{lines:?}");
+
+    // Silence: info, naming the request.
+    let (_peer, handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
+    let _ = handle.get_bodies(vec![B256::ZERO]).await;
+    assert!(task.await.unwrap().is_err());
+    let lines = ended_lines(handle.peer_id().to_string());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("no answer to BlockBodies request"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn corrupt_or_truncated_frames_end_the_session() {
+    use tokio::io::AsyncWriteExt;
+    // Junk where a frame header should be: the header MAC fails.
+    let (mut peer, _handle, task) =
+        raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
+    peer.raw_socket.write_all(&[0x42; 48]).await.unwrap();
+    let end = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            end,
+            EthStreamError::P2p(P2pError::Rlpx(rlpx::RlpxError::BadHeaderMac))
+        ),
+        "{end}"
+    );
+    assert!(end.is_protocol_breach());
+
+    // Half a frame header, then the connection closes.
+    let (mut peer, _handle, task) =
+        raw_peer(&[EthVersion::Eth68], Arc::new(EmptyHistory), fast()).await;
+    peer.raw_socket.write_all(&[0x42; 10]).await.unwrap();
+    peer.raw_socket.shutdown().await.unwrap();
+    drop(peer);
+    let end = task.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            end,
+            EthStreamError::P2p(P2pError::Rlpx(rlpx::RlpxError::TruncatedFrame {
+                buffered: 10
+            }))
+        ),
+        "{end}"
+    );
+    assert!(!end.is_protocol_breach());
 }

@@ -8,7 +8,7 @@ use alloy_primitives::B256;
 
 use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
 use crate::p2p::session::HistoryProvider;
-use crate::primitives::{Body, Header, Receipt, VerifiedBlock};
+use crate::primitives::{BlockNumber, Body, Header, Receipt, VerifiedBlock};
 
 /// Blocks by hash and number.
 #[derive(Debug, Clone, Default)]
@@ -51,22 +51,9 @@ impl HistoryProvider for MemoryHistory {
             },
             BlockHashOrNumber::Number(n) => n.get(),
         };
-        let step = req.skip.saturating_add(1);
-        let mut out = Vec::new();
-        let mut n = Some(start);
-        while let Some(cur) = n {
-            if out.len() >= req.served_limit() {
-                break;
-            }
-            let Some(h) = self.header_at(cur) else { break };
-            out.push(h.clone());
-            n = if req.reverse {
-                cur.checked_sub(step)
-            } else {
-                cur.checked_add(step)
-            };
-        }
-        out
+        req.numbers_from(BlockNumber(start))
+            .map_while(|n| self.header_at(n.get()).cloned())
+            .collect()
     }
 
     fn bodies(&self, hashes: &[B256]) -> Vec<Body> {

@@ -34,8 +34,11 @@ pub enum P2pError {
         /// From RLPx.
         proven: Box<PeerId>,
     },
-    /// Base protocol version below 5 (we need snappy).
-    #[error("peer speaks p2p version {version}, we need at least 5")]
+    /// The peer is ourselves (our own address in a peer list).
+    #[error("connected to ourselves")]
+    ConnectedToSelf,
+    /// Base protocol version below 4.
+    #[error("peer speaks p2p version {version}, we need at least 4")]
     IncompatibleVersion {
         /// The peer's version.
         version: u64,
@@ -97,13 +100,16 @@ impl P2pError {
     /// is the one who disconnected.
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
         Some(match self {
-            P2pError::Rlpx(RlpxError::Io(_)) | P2pError::Closed | P2pError::Disconnected { .. } => {
+            P2pError::Rlpx(RlpxError::Io(_) | RlpxError::TruncatedFrame { .. })
+            | P2pError::Closed
+            | P2pError::Disconnected { .. } => {
                 return None;
             }
             P2pError::Rlpx(RlpxError::HandshakeTimeout { .. }) | P2pError::HelloTimeout { .. } => {
                 DisconnectReason::PingTimeout
             }
             P2pError::UnexpectedIdentity { .. } => DisconnectReason::UnexpectedIdentity,
+            P2pError::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             P2pError::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,
             P2pError::NoSharedCapability { .. } => DisconnectReason::UselessPeer,
             _ => DisconnectReason::ProtocolBreach,

@@ -144,6 +144,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 proven: Box::new(rlpx.remote_id()),
             });
         }
+        if theirs.id == ours.id {
+            return Err(P2pError::ConnectedToSelf);
+        }
         if theirs.protocol_version < 4 {
             return Err(P2pError::IncompatibleVersion {
                 version: theirs.protocol_version,
@@ -226,7 +229,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
     /// becomes [`P2pError::Disconnected`]. Cancel-safe: an interrupted Pong is sent on the next call.
     pub async fn recv(&mut self) -> Result<SubMessage, P2pError> {
         loop {
-            self.flush_pong().await?;
+            if self.flush_pong().await.is_err() {
+                // The write side is gone; frames already received (a Disconnect, typically) say
+                // more about why than the broken pipe does, so keep reading.
+                self.pong_due = false;
+            }
             let raw = match self.rlpx.recv().await {
                 None => return Err(P2pError::Closed),
                 Some(r) => r?,

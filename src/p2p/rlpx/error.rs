@@ -88,9 +88,14 @@ pub enum RlpxError {
 }
 
 impl RlpxError {
-    /// True when the peer sent bytes that break the protocol (as opposed to a network failure or a
-    /// timeout): such peers deserve a penalty, not just a retry later.
+    /// True when the peer sent bytes that break the protocol (as opposed to a network failure, a
+    /// connection dying mid-frame, or a timeout): such peers deserve a penalty, not a retry later.
     pub fn is_protocol_breach(&self) -> bool {
-        !matches!(self, RlpxError::Io(_) | RlpxError::HandshakeTimeout { .. })
+        !matches!(
+            self,
+            RlpxError::Io(_)
+                | RlpxError::HandshakeTimeout { .. }
+                | RlpxError::TruncatedFrame { .. }
+        )
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::p2p::base::{DisconnectReason, P2pError};
-use crate::p2p::eth::{EthDecodeError, EthEncodeError, EthMessageId, StatusError};
+use crate::p2p::eth::{EthDecodeError, EthEncodeError, EthMessageId, ResponseError, StatusError};
 
 /// Why an eth stream (Status exchange or later traffic) failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,17 +52,13 @@ pub enum EthStreamError {
         /// What came.
         got: &'static str,
     },
-    /// A response with more items than we asked for.
-    #[error("{what} response to request {request_id} has {got} items, asked for at most {max}")]
-    OversizedResponse {
-        /// Message kind.
-        what: &'static str,
+    /// A response that does not fit its request (too many items, wrong start or step).
+    #[error("response to request {request_id} does not fit it: {source}")]
+    BadResponse {
         /// Request id.
         request_id: u64,
-        /// Items received.
-        got: usize,
-        /// Items asked for.
-        max: usize,
+        /// What the eth checks found.
+        source: ResponseError,
     },
     /// The peer did not answer a request in time.
     #[error("no answer to {what} request {request_id} within {after:?}")]

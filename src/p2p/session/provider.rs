@@ -7,9 +7,7 @@ use alloy_primitives::B256;
 use crate::p2p::eth::GetBlockHeaders;
 use crate::primitives::{Body, Header, Receipt};
 
-/// Soft cap on the encoded size of one answer (geth's and reth's 2 MiB): we stop adding items once
-/// it is reached, so one answer never exceeds it by more than one item.
-pub const SOFT_RESPONSE_LIMIT: usize = 2 * 1024 * 1024;
+pub use crate::p2p::eth::limits::SOFT_RESPONSE_LIMIT;
 
 /// Read access to the history we hold, for answering peers. Calls may block on disk: the session
 /// runs them on the blocking pool.

@@ -18,7 +18,9 @@ use super::eth_stream::EthStream;
 use super::handle::{Command, PeerHead, PeerSnapshot, Reply, SessionHandle};
 use super::provider::{HistoryProvider, cap_by_size};
 use crate::p2p::base::DisconnectReason;
-use crate::p2p::eth::{BlockHashOrNumber, EthMessage, GetBlockHeaders, RequestPair, limits};
+use crate::p2p::eth::{
+    BlockHashOrNumber, EthMessage, GetBlockHeaders, RequestPair, check_response_count,
+};
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
 
 /// Timers of a session.
@@ -72,9 +74,17 @@ impl Waiter {
 
 struct Pending {
     waiter: Waiter,
-    /// Most items the answer may hold.
-    max_items: usize,
+    /// What the answer must fit.
+    asked: Asked,
     deadline: Instant,
+}
+
+/// The request an answer is checked against.
+enum Asked {
+    /// Header numbers, steps and count ([`GetBlockHeaders::check_response`]).
+    Headers(GetBlockHeaders),
+    /// At most this many bodies or receipt lists.
+    Blocks(usize),
 }
 
 /// Why the loop stopped: our choice (with a reason to send) or an error.
@@ -260,22 +270,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     async fn request(&mut self, req: EthRequest, waiter: Waiter) -> Result<(), Stop> {
         let request_id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let (msg, max_items) = match req {
+        let (msg, asked) = match req {
             EthRequest::Headers(r) => (
                 EthMessage::GetBlockHeaders(RequestPair::new(request_id, r)),
-                usize::try_from(r.limit)
-                    .map_or(limits::MAX_HEADERS, |l| l.min(limits::MAX_HEADERS)),
+                Asked::Headers(r),
             ),
             EthRequest::Bodies(h) => {
                 let n = h.len();
                 (
                     EthMessage::GetBlockBodies(RequestPair::new(request_id, h)),
-                    n,
+                    Asked::Blocks(n),
                 )
             }
             EthRequest::Receipts(h) => {
                 let n = h.len();
-                (EthMessage::GetReceipts(RequestPair::new(request_id, h)), n)
+                (
+                    EthMessage::GetReceipts(RequestPair::new(request_id, h)),
+                    Asked::Blocks(n),
+                )
             }
         };
         self.stream.send(&msg).await?;
@@ -283,7 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             request_id,
             Pending {
                 waiter,
-                max_items,
+                asked,
                 deadline: Instant::now() + self.config.request_timeout,
             },
         );
@@ -351,11 +363,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         Ok(())
     }
 
-    /// Takes the pending request `id` if the answer is of the right kind and size.
+    /// Takes the pending request `id` if the answer is of the right kind and fits the request
+    /// (item count; for headers also start, step and direction).
     fn take_pending(
         &mut self,
         id: u64,
         got: &'static str,
+        headers: Option<&[Header]>,
         items: usize,
     ) -> Result<Option<Waiter>, Stop> {
         let Some(p) = self.pending.get(&id) else {
@@ -371,12 +385,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 got,
             }));
         }
-        if items > p.max_items {
-            return Err(Stop::Error(EthStreamError::OversizedResponse {
-                what: got,
+        let fits = match (&p.asked, headers) {
+            (Asked::Headers(req), Some(h)) => req.check_response(h),
+            (Asked::Blocks(n), _) => check_response_count(got, *n, items),
+            (Asked::Headers(_), None) => Ok(()),
+        };
+        if let Err(source) = fits {
+            return Err(Stop::Error(EthStreamError::BadResponse {
                 request_id: id,
-                got: items,
-                max: p.max_items,
+                source,
             }));
         }
         Ok(self.pending.remove(&id).map(|p| p.waiter))
@@ -385,7 +402,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     async fn on_message(&mut self, msg: EthMessage) -> Result<(), Stop> {
         match msg {
             EthMessage::BlockHeaders(r) => {
-                match self.take_pending(r.request_id, "BlockHeaders", r.message.len())? {
+                match self.take_pending(
+                    r.request_id,
+                    "BlockHeaders",
+                    Some(&r.message),
+                    r.message.len(),
+                )? {
                     Some(Waiter::Headers(tx)) => drop(tx.send(Ok(r.message))),
                     Some(Waiter::HeadProbe) => self.on_head_probe(r.message),
                     _ => {}
@@ -393,14 +415,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             }
             EthMessage::BlockBodies(r) => {
                 if let Some(Waiter::Bodies(tx)) =
-                    self.take_pending(r.request_id, "BlockBodies", r.message.len())?
+                    self.take_pending(r.request_id, "BlockBodies", None, r.message.len())?
                 {
                     let _ = tx.send(Ok(r.message));
                 }
             }
             EthMessage::Receipts(r) => {
                 if let Some(Waiter::Receipts(tx)) =
-                    self.take_pending(r.request_id, "Receipts", r.message.len())?
+                    self.take_pending(r.request_id, "Receipts", None, r.message.len())?
                 {
                     let _ = tx.send(Ok(r.message));
                 }
