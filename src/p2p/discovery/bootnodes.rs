@@ -1,0 +1,1 @@
+//! Built-in bootnodes and DNS discovery lists.
