@@ -34,7 +34,10 @@ async fn nodes_bootstrapped_in_a_chain_all_find_each_other() {
     let mut streams = Vec::new();
     for i in 0..NODES {
         // Node i knows only node i-1; node 0 knows nobody and must be found.
-        let boot = handles.last().map(|h| vec![h.local_record()]).unwrap_or_default();
+        let boot = handles
+            .last()
+            .map(|h| vec![h.local_record()])
+            .unwrap_or_default();
         let (h, rx) = start(i as u8 + 1, boot, &cancel).await;
         handles.push(h);
         streams.push(rx);
@@ -59,7 +62,12 @@ async fn nodes_bootstrapped_in_a_chain_all_find_each_other() {
     }
     for (i, h) in handles.iter().enumerate() {
         let table = h.table().await.unwrap();
-        assert!(complete, "node {i} table after 8 rounds: {} of {} nodes", table.len(), NODES - 1);
+        assert!(
+            complete,
+            "node {i} table after 8 rounds: {} of {} nodes",
+            table.len(),
+            NODES - 1
+        );
     }
 
     // Every node reported the others on its discovery channel, each once, with the ports they
@@ -68,11 +76,19 @@ async fn nodes_bootstrapped_in_a_chain_all_find_each_other() {
         let mut seen = HashSet::new();
         while let Ok(rec) = rx.try_recv() {
             assert!(seen.insert(rec.id), "node {i} reported {} twice", rec.id);
-            let h = handles.iter().find(|h| h.local_record().id == rec.id).unwrap();
+            let h = handles
+                .iter()
+                .find(|h| h.local_record().id == rec.id)
+                .unwrap();
             assert_eq!(rec.udp_addr(), h.local_record().udp_addr());
             assert_eq!(rec.tcp_port, h.local_record().tcp_port);
         }
-        assert_eq!(seen.len(), NODES - 1, "node {i} reported {} nodes", seen.len());
+        assert_eq!(
+            seen.len(),
+            NODES - 1,
+            "node {i} reported {} nodes",
+            seen.len()
+        );
     }
 
     cancel.cancel();
@@ -82,7 +98,10 @@ async fn nodes_bootstrapped_in_a_chain_all_find_each_other() {
         if handles[0].table().await.is_err() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "service still answering after cancel");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "service still answering after cancel"
+        );
         tokio::task::yield_now().await;
     }
 }
