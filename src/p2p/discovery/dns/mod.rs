@@ -7,6 +7,7 @@
 
 pub mod records;
 pub mod resolver;
+pub mod udp_resolver;
 pub mod walk;
 
 use super::enr::EnrError;

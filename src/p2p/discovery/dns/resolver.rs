@@ -1,9 +1,8 @@
 //! Fetching TXT records: the [`TxtResolver`] trait the tree walk uses, and [`MapResolver`], a
 //! resolver over an in-memory map for tests and for trees loaded from a file.
 //!
-//! Owns the resolver boundary only. No production DNS client is wired in yet (hickory-resolver
-//! would add build time; see the discovery report), so the daemon must say DNS discovery is
-//! unavailable rather than pretend.
+//! Owns the resolver boundary only; the production client is
+//! [`super::udp_resolver::UdpTxtResolver`].
 
 use std::{collections::HashMap, future::Future};
 
@@ -50,6 +49,11 @@ impl MapResolver {
             .entry(name.to_ascii_lowercase())
             .or_default()
             .push(txt.into());
+    }
+
+    /// Every (name, TXT records) pair, e.g. to load a tree into a real DNS server.
+    pub fn records(&self) -> impl Iterator<Item = (&str, &[String])> {
+        self.records.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// Replaces every record at `name`.
