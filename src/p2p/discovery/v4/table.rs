@@ -160,7 +160,7 @@ impl RoutingTable {
             .iter()
             .flat_map(|b| b.iter().map(|e| (xor_distance(&e.hash, &t), e.record)))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|e| e.0);
         all.into_iter().take(n).map(|(_, r)| r).collect()
     }
 }
