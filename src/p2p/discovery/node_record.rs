@@ -1,8 +1,9 @@
 //! Node records: who a peer is (its 64-byte secp256k1 public key) and where to reach it (IP, TCP
 //! port for RLPx, UDP port for discovery), with the `enode://` URL form used in configs and logs.
 //!
-//! Owns only the value type and its text form; it never resolves host names (an enode names an IP)
-//! and never touches the network.
+//! Owns only the value type; the text form is parsed by [`crate::p2p::enode`] (shared with RLPx)
+//! plus a check that the id is a curve point. It never resolves host names and never touches the
+//! network.
 
 use std::{
     fmt,
@@ -10,11 +11,14 @@ use std::{
     str::FromStr,
 };
 
-use alloy_primitives::B512;
 use secp256k1::PublicKey;
 
-/// A node's identity: its secp256k1 public key, uncompressed, without the `0x04` prefix.
-pub type PeerId = B512;
+use crate::p2p::enode::Enode;
+pub use crate::p2p::enode::EnodeParseError;
+
+/// A node's identity: its secp256k1 public key, uncompressed, without the `0x04` prefix (the
+/// RLPx layer's type).
+pub use crate::p2p::rlpx::PeerId;
 
 /// Converts a public key to its 64-byte node id.
 pub fn peer_id_from_pubkey(pk: &PublicKey) -> PeerId {
@@ -65,91 +69,45 @@ impl NodeRecord {
     }
 }
 
-/// Why an `enode://` URL was rejected. Every variant says which part was wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnodeParseError {
-    /// The text does not start with `enode://`.
-    #[error("enode URL must start with \"enode://\"")]
-    MissingScheme,
-    /// No `@` between the node id and the address.
-    #[error("enode URL has no '@' between the node id and the address")]
-    MissingAt,
-    /// The node id is not 128 hex characters.
-    #[error("enode node id must be 128 hex characters, got {len} characters")]
-    BadIdLength {
-        /// Characters found.
-        len: usize,
-    },
-    /// The node id contains something that is not hex.
-    #[error("enode node id is not hex")]
-    BadIdHex,
-    /// The node id is 64 bytes but not a secp256k1 public key.
-    #[error("enode node id is not a valid secp256k1 public key")]
-    NotOnCurve,
-    /// The address part is not `ip:port` (host names are not resolved here).
-    #[error("enode address {addr:?} is not ip:port (host names are not accepted)")]
-    BadAddress {
-        /// The address text.
-        addr: String,
-    },
-    /// The query string is not `discport=<u16>`.
-    #[error("enode query {query:?} is not discport=<port>")]
-    BadQuery {
-        /// The query text.
-        query: String,
-    },
+impl From<Enode> for NodeRecord {
+    fn from(e: Enode) -> Self {
+        Self {
+            id: e.id,
+            ip: e.addr.ip(),
+            tcp_port: e.addr.port(),
+            udp_port: e.udp_port,
+        }
+    }
+}
+
+impl From<NodeRecord> for Enode {
+    fn from(r: NodeRecord) -> Self {
+        Self {
+            id: r.id,
+            addr: r.tcp_addr(),
+            udp_port: r.udp_port,
+        }
+    }
 }
 
 impl FromStr for NodeRecord {
     type Err = EnodeParseError;
 
+    /// Parses `enode://<128 hex>@ip:tcp[?discport=udp]` and checks that the id is a public key
+    /// (a node whose id is not on the curve could never complete a handshake).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let rest = s
-            .trim()
-            .strip_prefix("enode://")
-            .ok_or(EnodeParseError::MissingScheme)?;
-        let (id_hex, addr_part) = rest.split_once('@').ok_or(EnodeParseError::MissingAt)?;
-        if id_hex.len() != 128 {
-            return Err(EnodeParseError::BadIdLength {
-                len: id_hex.chars().count(),
-            });
-        }
-        let id = PeerId::from_str(id_hex).map_err(|_| EnodeParseError::BadIdHex)?;
-        pubkey_from_peer_id(&id).map_err(|_| EnodeParseError::NotOnCurve)?;
-
-        let (addr, query) = match addr_part.split_once('?') {
-            Some((a, q)) => (a, Some(q)),
-            None => (addr_part, None),
-        };
-        let sock = SocketAddr::from_str(addr).map_err(|_| EnodeParseError::BadAddress {
-            addr: addr.to_string(),
+        let enode: Enode = s.trim().parse()?;
+        pubkey_from_peer_id(&enode.id).map_err(|_| EnodeParseError {
+            url: s.to_string(),
+            reason: "node id is not a valid secp256k1 public key",
         })?;
-        let udp_port = match query {
-            None => sock.port(),
-            Some(q) => q
-                .strip_prefix("discport=")
-                .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| EnodeParseError::BadQuery {
-                    query: q.to_string(),
-                })?,
-        };
-        Ok(Self {
-            id,
-            ip: sock.ip(),
-            tcp_port: sock.port(),
-            udp_port,
-        })
+        Ok(enode.into())
     }
 }
 
 impl fmt::Display for NodeRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `{:x}` on B512 prints without the 0x prefix.
-        write!(f, "enode://{:x}@{}", self.id, self.tcp_addr())?;
-        if self.udp_port != self.tcp_port {
-            write!(f, "?discport={}", self.udp_port)?;
-        }
-        Ok(())
+        Enode::from(*self).fmt(f)
     }
 }
 
@@ -175,35 +133,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_enodes_clearly() {
+        let reason = |s: String| s.parse::<NodeRecord>().unwrap_err().reason;
+        assert_eq!(reason("http://x".into()), "must start with enode://");
         assert_eq!(
-            "http://x".parse::<NodeRecord>(),
-            Err(EnodeParseError::MissingScheme)
+            reason("enode://abcd@1.2.3.4:1".into()),
+            "node id must be 128 hex characters"
         );
         assert_eq!(
-            format!("enode://{ID}").parse::<NodeRecord>(),
-            Err(EnodeParseError::MissingAt)
+            reason(format!("enode://{}@1.2.3.4:1", "00".repeat(64))),
+            "node id is not a valid secp256k1 public key"
         );
         assert_eq!(
-            "enode://abcd@1.2.3.4:1".parse::<NodeRecord>(),
-            Err(EnodeParseError::BadIdLength { len: 4 })
+            reason(format!("enode://{ID}@bootnode.example:30303")),
+            "host must be an IP address"
         );
-        let bad_hex = format!("enode://{}zz@1.2.3.4:1", &ID[..126]);
-        assert_eq!(
-            bad_hex.parse::<NodeRecord>(),
-            Err(EnodeParseError::BadIdHex)
-        );
-        let off_curve = format!("enode://{}@1.2.3.4:1", "00".repeat(64));
-        assert_eq!(
-            off_curve.parse::<NodeRecord>(),
-            Err(EnodeParseError::NotOnCurve)
-        );
-        assert!(matches!(
-            format!("enode://{ID}@bootnode.example:30303").parse::<NodeRecord>(),
-            Err(EnodeParseError::BadAddress { .. })
-        ));
-        assert!(matches!(
-            format!("enode://{ID}@1.2.3.4:1?disc=2").parse::<NodeRecord>(),
-            Err(EnodeParseError::BadQuery { .. })
-        ));
     }
 }

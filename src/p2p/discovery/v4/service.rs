@@ -4,6 +4,9 @@
 //! traffic amplification), bonds before asking (ping/pong, then waits for the remote's own ping), runs
 //! lookups, and sends every newly seen node record to the peer pool's channel.
 //!
+//! The records it reports come from nodes that proved their endpoint (Pong) or from Neighbours
+//! answers of such nodes; identities are proven later by the RLPx handshake.
+//!
 //! Owns discv4 networking. It never dials RLPx, never blocks on the pool (a full discovery channel
 //! drops records rather than stalling), and keeps every per-node map bounded.
 
@@ -138,7 +141,7 @@ impl Discv4 {
             })?;
         let local_addr = socket.local_addr().map_err(Discv4Error::LocalAddr)?;
         let id = peer_id_from_pubkey(&PublicKey::from_secret_key(&config.secret_key));
-        // Port 0 in the config means "whatever the OS picked" for TCP too only if it was 0 for UDP.
+        // tcp_port 0 (e.g. listening on port 0 in tests): advertise the UDP port the OS picked.
         let tcp_port = if config.tcp_port == 0 {
             local_addr.port()
         } else {
@@ -405,13 +408,29 @@ fn expiration() -> u64 {
     unix_now() + EXPIRATION.as_secs()
 }
 
-/// Whether a node address relayed by `sender` is worth trying: never unspecified or multicast
-/// addresses or port 0, and loopback addresses only from a loopback sender (geth's rule, so a
-/// remote cannot point us at our own services).
+/// Whether a node address relayed by `sender` is worth trying (geth's rule): never unspecified or
+/// multicast addresses or port 0; loopback addresses only from a loopback sender; LAN addresses
+/// only from a LAN sender. So a remote cannot point us at our own or our network's services.
 fn relay_ok(sender: IpAddr, node: &NodeRecord) -> bool {
     let ip = node.ip;
-    !(ip.is_unspecified() || ip.is_multicast() || node.udp_port == 0)
-        && (!ip.is_loopback() || sender.is_loopback())
+    if ip.is_unspecified() || ip.is_multicast() || node.udp_port == 0 {
+        return false;
+    }
+    if ip.is_loopback() {
+        return sender.is_loopback();
+    }
+    !is_lan(ip) || is_lan(sender) || sender.is_loopback()
+}
+
+/// Private, link-local and unique-local ranges.
+fn is_lan(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 impl Service {
@@ -788,5 +807,27 @@ fn fail_purpose(purpose: PingPurpose, error: Discv4Error) {
             let _ = reply.send(Err(error));
         }
         PingPurpose::Bond | PingPurpose::Revalidate { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relayed_addresses_are_filtered_like_geth() {
+        let node = |ip: &str, port| NodeRecord::new(PeerId::ZERO, ip.parse().unwrap(), port);
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        let lan: IpAddr = "192.168.1.2".parse().unwrap();
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(relay_ok(public, &node("198.51.100.1", 30303)));
+        assert!(!relay_ok(public, &node("198.51.100.1", 0)));
+        assert!(!relay_ok(public, &node("0.0.0.0", 30303)));
+        assert!(!relay_ok(public, &node("224.0.0.1", 30303)));
+        assert!(!relay_ok(public, &node("127.0.0.1", 30303)));
+        assert!(relay_ok(lo, &node("127.0.0.1", 30303)));
+        assert!(!relay_ok(public, &node("10.0.0.1", 30303)));
+        assert!(relay_ok(lan, &node("10.0.0.1", 30303)));
+        assert!(!relay_ok(public, &node("fd00::1", 30303)));
     }
 }
