@@ -26,7 +26,10 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn recv(sock: &UdpSocket) -> Packet {
@@ -56,7 +59,12 @@ fn ping(me: SocketAddr, to: SocketAddr, expiration: u64) -> Message {
 
 /// Reads packets until the Pong to `ping_hash`; answers the service's own pings on the way and
 /// returns everything else that arrived before that Pong.
-async fn until_pong(sock: &UdpSocket, key: &SecretKey, svc: SocketAddr, ping_hash: B256) -> Vec<Message> {
+async fn until_pong(
+    sock: &UdpSocket,
+    key: &SecretKey,
+    svc: SocketAddr,
+    ping_hash: B256,
+) -> Vec<Message> {
     let mut other = Vec::new();
     loop {
         let p = recv(sock).await;
@@ -88,7 +96,12 @@ async fn findnode_is_answered_only_after_the_endpoint_proof() {
     let me_id: PeerId = peer_id_from_pubkey(&PublicKey::from_secret_key(&key));
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = sock.local_addr().unwrap();
-    let find = || Message::FindNode(FindNode { target: me_id, expiration: now() + 20 });
+    let find = || {
+        Message::FindNode(FindNode {
+            target: me_id,
+            expiration: now() + 20,
+        })
+    };
 
     sock.send_to(b"not a discv4 packet", svc).await.unwrap();
     sock.send_to(&[0u8; 2000], svc).await.unwrap();
@@ -101,14 +114,19 @@ async fn findnode_is_answered_only_after_the_endpoint_proof() {
         "FindNode from an unverified endpoint was answered: {before:?}"
     );
     assert!(
-        !before.iter().any(|m| matches!(m, Message::Pong(p) if p.ping_hash == expired)),
+        !before
+            .iter()
+            .any(|m| matches!(m, Message::Pong(p) if p.ping_hash == expired)),
         "an expired Ping was answered"
     );
 
     // The service pinged us back and we answered (in until_pong): poll its table for us.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !handle.table().await.unwrap().iter().any(|r| r.id == me_id) {
-        assert!(tokio::time::Instant::now() < deadline, "bonded node never entered the table");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bonded node never entered the table"
+        );
         // The service's ping may still be in flight: read and answer it.
         let probe = send(&sock, &key, ping(me, svc, now() + 20), svc).await;
         until_pong(&sock, &key, svc, probe).await;
@@ -120,7 +138,11 @@ async fn findnode_is_answered_only_after_the_endpoint_proof() {
             break n;
         }
     };
-    let us = answer.nodes.iter().find(|n| n.id == me_id).expect("we are in its table");
+    let us = answer
+        .nodes
+        .iter()
+        .find(|n| n.id == me_id)
+        .expect("we are in its table");
     assert_eq!(us.udp_addr(), me);
     cancel.cancel();
 }
