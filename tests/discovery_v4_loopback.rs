@@ -91,6 +91,14 @@ async fn nodes_bootstrapped_in_a_chain_all_find_each_other() {
         );
     }
 
+    // EIP-868: a bonded node hands out its signed record, matching what it listens on.
+    let enr = handles[0]
+        .request_enr(handles[1].local_record())
+        .await
+        .unwrap();
+    let rec = enr.node_record().unwrap();
+    assert_eq!(rec, handles[1].local_record());
+
     cancel.cancel();
     // After shutdown requests fail with a clear error instead of hanging.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -32,12 +32,13 @@ use super::{
     lookup::lookup,
     table::{BUCKET_SIZE, InsertOutcome, RoutingTable},
     wire::{
-        Endpoint, EnrResponse, FindNode, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE, Message,
-        Neighbours, PING_VERSION, Ping, Pong, check_expiration, decode_packet, encode_packet,
+        Endpoint, EnrRequest, EnrResponse, FindNode, MAX_NEIGHBOURS_PER_PACKET, MAX_PACKET_SIZE,
+        Message, Neighbours, PING_VERSION, Ping, Pong, check_expiration, decode_packet,
+        encode_packet,
     },
 };
 use crate::p2p::discovery::{
-    enr::build_enr,
+    enr::{Enr, build_enr},
     node_record::{NodeRecord, PeerId, peer_id_from_pubkey},
 };
 
@@ -120,6 +121,14 @@ pub enum Discv4Error {
     /// The service has stopped.
     #[error("discv4 service has stopped")]
     Stopped,
+    /// An ENRResponse whose record is invalid or belongs to another node.
+    #[error("node {node} answered ENRRequest with a bad record: {reason}")]
+    BadEnr {
+        /// The node.
+        node: PeerId,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Starts discv4 services.
@@ -184,6 +193,7 @@ impl Discv4 {
             pending_pings: HashMap::new(),
             pending_finds: HashMap::new(),
             waiting_finds: Vec::new(),
+            pending_enrs: HashMap::new(),
             discovered: disc_tx,
             reported: HashSet::new(),
         };
@@ -279,6 +289,13 @@ impl Discv4Handle {
         .await?
     }
 
+    /// Asks `node` for its current node record (EIP-868). The node answers only if it has
+    /// verified our endpoint, i.e. after a bond.
+    pub async fn request_enr(&self, node: NodeRecord) -> Result<Enr, Discv4Error> {
+        self.request(|reply| Command::RequestEnr { node, reply })
+            .await?
+    }
+
     /// Every node in the routing table.
     pub async fn table(&self) -> Result<Vec<NodeRecord>, Discv4Error> {
         self.request(|reply| Command::Table { reply }).await
@@ -302,6 +319,10 @@ enum Command {
         node: NodeRecord,
         target: PeerId,
         reply: FindReply,
+    },
+    RequestEnr {
+        node: NodeRecord,
+        reply: oneshot::Sender<Result<Enr, Discv4Error>>,
     },
     Table {
         reply: oneshot::Sender<Vec<NodeRecord>>,
@@ -337,6 +358,12 @@ struct PendingFind {
     deadline: Instant,
     nodes: Vec<NodeRecord>,
     reply: FindReply,
+}
+
+struct PendingEnr {
+    node: NodeRecord,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Enr, Discv4Error>>,
 }
 
 /// A FindNode waiting for the remote's ping (its proof of our endpoint) before it is sent.
@@ -393,6 +420,7 @@ struct Service {
     pending_pings: HashMap<B256, PendingPing>,
     pending_finds: HashMap<PeerId, VecDeque<PendingFind>>,
     waiting_finds: Vec<WaitingFind>,
+    pending_enrs: HashMap<B256, PendingEnr>,
     discovered: mpsc::Sender<NodeRecord>,
     reported: HashSet<PeerId>,
 }
@@ -572,6 +600,25 @@ impl Service {
                         .await;
                 }
             }
+            Command::RequestEnr { node, reply } => {
+                if self.pending_enrs.len() >= MAX_PENDING_FINDS {
+                    let _ = reply.send(Err(Discv4Error::Busy));
+                    return;
+                }
+                let request = Message::EnrRequest(EnrRequest {
+                    expiration: expiration(),
+                });
+                let hash = self.send(request, node.udp_addr()).await;
+                let deadline = Instant::now() + self.request_timeout;
+                self.pending_enrs.insert(
+                    hash,
+                    PendingEnr {
+                        node,
+                        deadline,
+                        reply,
+                    },
+                );
+            }
             Command::Table { reply } => {
                 let _ = reply.send(self.table.nodes());
             }
@@ -631,6 +678,22 @@ impl Service {
             }
         }
         self.pending_finds.retain(|_, q| !q.is_empty());
+
+        let expired: Vec<B256> = self
+            .pending_enrs
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in expired {
+            if let Some(p) = self.pending_enrs.remove(&hash) {
+                let _ = p.reply.send(Err(Discv4Error::Timeout {
+                    node: p.node.id,
+                    addr: p.node.udp_addr(),
+                    request: "ENRRequest",
+                }));
+            }
+        }
 
         let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_finds)
             .into_iter()
@@ -792,8 +855,31 @@ impl Service {
                     self.send(Message::EnrResponse(resp), src).await;
                 }
             }
-            // We never send ENRRequest, so any response is unsolicited.
-            Message::EnrResponse(_) => trace!(%src, "ignoring unsolicited ENRResponse"),
+            Message::EnrResponse(resp) => {
+                let matches = self
+                    .pending_enrs
+                    .get(&resp.request_hash)
+                    .is_some_and(|p| p.node.id == signer);
+                if !matches {
+                    trace!(%src, "ignoring unsolicited ENRResponse");
+                    return;
+                }
+                let Some(p) = self.pending_enrs.remove(&resp.request_hash) else {
+                    return;
+                };
+                let result = match Enr::decode(&resp.enr) {
+                    Ok(enr) if enr.id == signer => Ok(enr),
+                    Ok(_) => Err(Discv4Error::BadEnr {
+                        node: signer,
+                        reason: "record of another node".to_string(),
+                    }),
+                    Err(e) => Err(Discv4Error::BadEnr {
+                        node: signer,
+                        reason: e.to_string(),
+                    }),
+                };
+                let _ = p.reply.send(result);
+            }
         }
     }
 }
