@@ -8,6 +8,8 @@ pub mod dns;
 pub mod enr;
 pub mod node_record;
 mod rlp_reader;
+pub mod sources;
 pub mod v4;
 
 pub use node_record::{EnodeParseError, NodeRecord, PeerId};
+pub use sources::{Discovered, Discovery, DiscoverySettings, Source, start_discovery};
