@@ -138,6 +138,11 @@ async fn findnode_is_answered_only_after_the_endpoint_proof() {
             break n;
         }
     };
+    // Junk, the oversized datagram and the expired ping were counted as dropped.
+    let stats = handle.stats().await.unwrap();
+    assert!(stats.packets_dropped >= 3, "{stats:?}");
+    assert_eq!(stats.table_nodes, 1);
+    assert_eq!(stats.nodes_reported, 1);
     let us = answer
         .nodes
         .iter()

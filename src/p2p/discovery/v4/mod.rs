@@ -8,4 +8,4 @@ pub mod service;
 pub mod table;
 pub mod wire;
 
-pub use service::{Discv4, Discv4Config, Discv4Error, Discv4Handle};
+pub use service::{Discv4, Discv4Config, Discv4Error, Discv4Handle, Discv4Stats};

@@ -131,6 +131,21 @@ pub enum Discv4Error {
     },
 }
 
+/// Counters of a running service, for metrics and the periodic log line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Discv4Stats {
+    /// Nodes in the routing table.
+    pub table_nodes: usize,
+    /// Datagrams received.
+    pub packets_received: u64,
+    /// Datagrams dropped: malformed, bad hash or signature, expired, or our own.
+    pub packets_dropped: u64,
+    /// Node records sent to the discovery channel.
+    pub nodes_reported: u64,
+    /// Node records dropped because the discovery channel was full.
+    pub nodes_dropped: u64,
+}
+
 /// Starts discv4 services.
 #[derive(Debug)]
 pub struct Discv4;
@@ -196,6 +211,7 @@ impl Discv4 {
             pending_enrs: HashMap::new(),
             discovered: disc_tx,
             reported: HashSet::new(),
+            stats: Discv4Stats::default(),
         };
         tokio::spawn(service.run(cmd_rx, cancel.clone()));
         tokio::spawn(background(
@@ -296,6 +312,11 @@ impl Discv4Handle {
             .await?
     }
 
+    /// The service's counters.
+    pub async fn stats(&self) -> Result<Discv4Stats, Discv4Error> {
+        self.request(|reply| Command::Stats { reply }).await
+    }
+
     /// Every node in the routing table.
     pub async fn table(&self) -> Result<Vec<NodeRecord>, Discv4Error> {
         self.request(|reply| Command::Table { reply }).await
@@ -326,6 +347,9 @@ enum Command {
     },
     Table {
         reply: oneshot::Sender<Vec<NodeRecord>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Discv4Stats>,
     },
     Closest {
         target: PeerId,
@@ -423,6 +447,7 @@ struct Service {
     pending_enrs: HashMap<B256, PendingEnr>,
     discovered: mpsc::Sender<NodeRecord>,
     reported: HashSet<PeerId>,
+    stats: Discv4Stats,
 }
 
 fn unix_now() -> u64 {
@@ -558,7 +583,10 @@ impl Service {
         if self.reported.insert(node.id) {
             // A full channel means the pool is not keeping up: dropping is better than stalling
             // the protocol, and the node will be seen again in later lookups.
-            if self.discovered.try_send(node).is_err() {
+            if self.discovered.try_send(node).is_ok() {
+                self.stats.nodes_reported += 1;
+            } else {
+                self.stats.nodes_dropped += 1;
                 self.reported.remove(&node.id);
             }
         }
@@ -618,6 +646,12 @@ impl Service {
                         reply,
                     },
                 );
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(Discv4Stats {
+                    table_nodes: self.table.len(),
+                    ..self.stats
+                });
             }
             Command::Table { reply } => {
                 let _ = reply.send(self.table.nodes());
@@ -706,19 +740,23 @@ impl Service {
     }
 
     async fn on_datagram(&mut self, datagram: &[u8], src: SocketAddr) {
+        self.stats.packets_received += 1;
         let packet = match decode_packet(datagram) {
             Ok(p) => p,
             Err(e) => {
+                self.stats.packets_dropped += 1;
                 trace!(%src, error = %e, "dropping invalid discv4 packet");
                 return;
             }
         };
         if packet.signer == self.local.id {
+            self.stats.packets_dropped += 1;
             return;
         }
         if let Some(exp) = packet.message.expiration()
             && let Err(e) = check_expiration(exp, unix_now())
         {
+            self.stats.packets_dropped += 1;
             trace!(%src, packet = packet.message.name(), error = %e, "dropping expired packet");
             return;
         }
