@@ -3,6 +3,7 @@
 //! never in the product binary.
 
 pub mod chain;
+pub mod discovery;
 pub mod frontier;
 pub mod history;
 pub mod mainnet;
