@@ -12,12 +12,24 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 
+echo "== test tools (npm packages, dnsmasq)"
+scripts/setup-test-tools.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
-cargo test --all-targets
+# --include-ignored: tests that need a tool installed above are #[ignore]d so a bare `cargo test`
+# works anywhere; this script installs the tools and runs them all.
+cargo test --all-targets -- --include-ignored
+
+# Fuzz targets (frame decoder, eth messages, handshake) really run, briefly; findings fail the run.
+# HISTD_FUZZ_SECS=0 skips this step for a quick local run (the corpus replay test above still runs).
+if [ "${HISTD_FUZZ_SECS:-10}" != 0 ]; then
+    echo "== fuzz smoke"
+    FUZZ_SECS="${HISTD_FUZZ_SECS:-10}" scripts/fuzz-smoke.sh
+fi
 
 # The product binary must not contain the testkit (scripted workers are test-only).
 echo "== product binary has no testkit"

@@ -16,16 +16,7 @@ use secp256k1::{PublicKey, SecretKey};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    // `../shared` beside the repository (CI), or two levels up from a worktree in /work/wt/<name>.
-    let rel = "devp2p/devp2p-vectors.json";
-    let first = histd::testkit::mainnet::testdata_dir().join(rel);
-    let path = if first.exists() {
-        first
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/testdata")
-            .join(rel)
-    };
+    let path = histd::testkit::devp2p_vectors_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let all: Value = serde_json::from_str(&text).unwrap();
     all["discv4"].clone()

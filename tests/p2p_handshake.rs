@@ -155,12 +155,7 @@ async fn legacy_pre_eip8_auth_is_accepted_over_tcp() {
 }
 
 fn vectors_path() -> std::path::PathBuf {
-    let m = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    [m.join("../shared"), "/work/shared".into()]
-        .into_iter()
-        .map(|b| b.join("testdata/devp2p/devp2p-vectors.json"))
-        .find(|p| p.exists())
-        .expect("devp2p vectors beside the repository")
+    histd::testkit::devp2p_vectors_path()
 }
 
 /// Accepts one connection and returns what the responder's handshake says.

@@ -405,6 +405,10 @@ async fn garbage_rlp_in_every_message_type_ends_session_with_breach() {
                 let (mut peer, handle, task) =
                     raw_peer(&[version], Arc::new(EmptyHistory), fast()).await;
                 peer.p2p.send(id, garbage).await.unwrap();
+                // Read the reason first and then close, as a real peer does: the session lingers
+                // until we close so that its Disconnect is not lost to a TCP reset.
+                let reason = peer.disconnect_reason().await;
+                drop(peer);
                 let result = task.await.unwrap();
                 match result {
                     Err(e) => {
@@ -413,7 +417,7 @@ async fn garbage_rlp_in_every_message_type_ends_session_with_breach() {
                             "{version} id {id:#x} {garbage:x?}: {e}"
                         );
                         assert_eq!(
-                            peer.disconnect_reason().await,
+                            reason,
                             DisconnectReason::ProtocolBreach,
                             "{version} id {id:#x}"
                         );

@@ -46,17 +46,7 @@ pub struct FrontierBlock {
 /// `shared/testdata/mainnet/frontier`, found by walking up from the crate directory (the
 /// repository may be checked out at different depths below the directory that holds `shared/`).
 pub fn frontier_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared/testdata/mainnet/frontier"))
-        .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| {
-            panic!(
-                "no shared/testdata/mainnet/frontier above {}",
-                manifest.display()
-            )
-        })
+    super::testdata_dir().join("mainnet").join("frontier")
 }
 
 fn u32_le(b: &[u8], at: usize, what: &str) -> usize {

@@ -310,6 +310,10 @@ async fn send_disconnect_raw<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = rlpx.send(frame(DISCONNECT, &body)).await;
         let _ = rlpx.close().await;
+        // Linger: read until the peer closes. Closing a socket with unread bytes makes the kernel
+        // send RST, which discards our Disconnect before the peer reads it (rlpx.md wants the
+        // reason delivered; seen with @ethereumjs/devp2p pinging right after Status).
+        while let Some(Ok(_)) = rlpx.recv().await {}
     })
     .await;
 }

@@ -29,17 +29,6 @@ pub use stream::{DEFAULT_HANDSHAKE_TIMEOUT, RlpxStream, accept, id_of, initiate}
 pub(crate) mod tests_support {
     /// Where the EIP-8 vectors live (`../shared/testdata` beside the repository).
     pub fn vectors_path() -> std::path::PathBuf {
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        for base in [
-            manifest.join("../shared"),
-            manifest.join("../../shared"),
-            "/work/shared".into(),
-        ] {
-            let p = base.join("testdata/devp2p/devp2p-vectors.json");
-            if p.exists() {
-                return p;
-            }
-        }
-        panic!("devp2p-vectors.json not found beside the repository")
+        crate::testkit::devp2p_vectors_path()
     }
 }
