@@ -387,3 +387,10 @@ pub(super) fn decode_stored(n: u64, f: &Frames) -> Result<StoredBlock, ReadError
         receipts,
     })
 }
+
+impl Storage {
+    /// Bytes stored for block `n` (its three compressed frames), for size reports.
+    pub fn stored_size(&self, n: BlockNumber) -> Result<Option<u64>, ReadError> {
+        Ok(self.frames(n.get(), false)?.map(|f| f.lens.total()))
+    }
+}

@@ -4,3 +4,4 @@
 
 pub mod chain;
 pub mod mainnet;
+pub mod storage;
