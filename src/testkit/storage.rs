@@ -64,6 +64,18 @@ impl Model {
 
 /// Checks that `store` reads back exactly `model` over `0 ..= upto`; returns the first difference.
 pub fn check_store(store: &Storage, model: &Model, upto: u64) -> Result<(), String> {
+    check_store_window(store, model, 0, upto, upto)
+}
+
+/// Like [`check_store`], but reads blocks only in `from ..= to` (markers and missing ranges are
+/// still compared over `0 ..= upto`).
+pub fn check_store_window(
+    store: &Storage,
+    model: &Model,
+    from: u64,
+    to: u64,
+    upto: u64,
+) -> Result<(), String> {
     let low = store.lowest().map_err(|e| e.to_string())?.map(|b| b.get());
     if low != model.lowest() {
         return Err(format!("lowest: store {low:?}, model {:?}", model.lowest()));
@@ -78,7 +90,7 @@ pub fn check_store(store: &Storage, model: &Model, upto: u64) -> Result<(), Stri
             model.last_contiguous()
         ));
     }
-    for n in 0..=upto {
+    for n in from..=to {
         let got = store
             .block(BlockNumber(n))
             .map_err(|e| format!("block {n}: {e}"))?;
@@ -126,37 +138,59 @@ pub fn check_store(store: &Storage, model: &Model, upto: u64) -> Result<(), Stri
     Ok(())
 }
 
-/// The canonical chain a test is building, switched to a new fork on every rollback.
+/// The canonical chain a test is building, generated lazily, switched to a new fork on rollback.
 #[derive(Debug, Clone)]
 pub struct Canon {
     seed: u64,
     forks: u64,
-    /// Block `i` of the current canonical chain.
+    chain_gen: ChainGen,
+    /// Block `i` of the current canonical chain (generated so far).
     pub blocks: Vec<VerifiedBlock>,
+}
+
+fn small_gen(seed: u64) -> ChainGen {
+    let mut g = ChainGen::new(seed);
+    g.max_txs = 3;
+    g
 }
 
 impl Canon {
     /// `len` blocks from genesis, from `seed`, with small blocks (up to 3 txs).
     pub fn new(seed: u64, len: u64) -> Self {
-        let mut g = ChainGen::new(seed);
-        g.max_txs = 3;
-        Self {
+        let mut c = Self {
             seed,
             forks: 0,
-            blocks: g.chain(BlockNumber(0), len, B256::ZERO),
+            chain_gen: small_gen(seed),
+            blocks: Vec::new(),
+        };
+        c.ensure(len);
+        c
+    }
+
+    /// Generates blocks until there are at least `len`.
+    pub fn ensure(&mut self, len: u64) {
+        while (self.blocks.len() as u64) < len {
+            let n = self.blocks.len() as u64;
+            let parent = self.blocks.last().map_or(B256::ZERO, |b| b.hash());
+            let b = self.chain_gen.block(BlockNumber(n), parent);
+            self.blocks.push(b);
         }
     }
 
-    /// Replaces every block above `n` with a new fork of the same length.
+    /// Block `n`, generating up to it if needed.
+    pub fn get(&mut self, n: u64) -> VerifiedBlock {
+        self.ensure(n + 1);
+        self.blocks[n as usize].clone()
+    }
+
+    /// Replaces every block above `n` with a new fork (same length as before).
     pub fn fork_after(&mut self, n: u64) {
         self.forks += 1;
         let len = self.blocks.len() as u64;
-        let parent = self.blocks[n as usize].hash();
-        let mut g = ChainGen::new(self.seed ^ (self.forks << 32));
-        g.max_txs = 3;
+        self.ensure(n + 1);
+        self.chain_gen = small_gen(self.seed ^ (self.forks << 32));
         self.blocks.truncate(n as usize + 1);
-        self.blocks
-            .extend(g.chain(BlockNumber(n + 1), len - n - 1, parent));
+        self.ensure(len);
     }
 }
 
@@ -236,7 +270,7 @@ impl Rng {
 /// compactions, then follow appends up to `total` with rollbacks onto forks and lagging seals.
 pub fn crash_workload(seed: u64, shard_size: u64, fast: u64, total: u64) -> Vec<Op> {
     let mut rng = Rng::new(seed);
-    let mut canon = Canon::new(seed, total + 64);
+    let mut canon = Canon::new(seed, fast);
     let mut ops = Vec::new();
     let mut order: Vec<u64> = (0..fast).collect();
     for i in (1..order.len()).rev() {
@@ -253,7 +287,7 @@ pub fn crash_workload(seed: u64, shard_size: u64, fast: u64, total: u64) -> Vec<
                 .collect(),
         ));
         i += len;
-        if rng.below(4) == 0 {
+        if rng.below(2) == 0 {
             ops.push(Op::Compact(rng.below(fast.div_ceil(shard_size))));
         }
     }
@@ -269,10 +303,102 @@ pub fn crash_workload(seed: u64, shard_size: u64, fast: u64, total: u64) -> Vec<
             tip = n;
         }
         tip += 1;
-        ops.push(Op::Append(canon.blocks[tip as usize].clone()));
+        ops.push(Op::Append(canon.get(tip)));
         if rng.below(30) == 0 {
             ops.push(Op::Seal(tip.saturating_sub(40)));
         }
+    }
+    ops
+}
+
+/// Serialises a workload (so a child process can load it instead of regenerating it).
+pub fn encode_ops(ops: &[Op]) -> Vec<u8> {
+    use alloy_rlp::Encodable;
+    fn block(out: &mut Vec<u8>, b: &VerifiedBlock) {
+        let mut buf = Vec::new();
+        b.header().encode(&mut buf);
+        crate::primitives::encode_body(b.body(), &mut buf);
+        for r in b.receipts() {
+            r.encode_eth69(&mut buf);
+        }
+        out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(b.receipts().len() as u32).to_le_bytes());
+        out.extend_from_slice(&buf);
+    }
+    let mut out = Vec::new();
+    for op in ops {
+        match op {
+            Op::Put(bs) => {
+                out.push(0);
+                out.extend_from_slice(&(bs.len() as u32).to_le_bytes());
+                for b in bs {
+                    block(&mut out, b);
+                }
+            }
+            Op::Compact(s) => {
+                out.push(1);
+                out.extend_from_slice(&s.to_le_bytes());
+            }
+            Op::CompactDirty => out.push(2),
+            Op::Append(b) => {
+                out.push(3);
+                block(&mut out, b);
+            }
+            Op::Rollback(n) => {
+                out.push(4);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Op::Seal(n) => {
+                out.push(5);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// Loads a workload written by [`encode_ops`] (test data this process's parent produced from
+/// verified blocks, so it is re-assembled without re-verifying).
+pub fn decode_ops(mut buf: &[u8]) -> Vec<Op> {
+    use alloy_rlp::Decodable;
+    fn take<'a>(buf: &mut &'a [u8], n: usize) -> &'a [u8] {
+        let (a, b) = buf.split_at(n);
+        *buf = b;
+        a
+    }
+    fn u32_of(buf: &mut &[u8]) -> u32 {
+        u32::from_le_bytes(take(buf, 4).try_into().expect("4 bytes"))
+    }
+    fn u64_of(buf: &mut &[u8]) -> u64 {
+        u64::from_le_bytes(take(buf, 8).try_into().expect("8 bytes"))
+    }
+    fn block(buf: &mut &[u8]) -> VerifiedBlock {
+        let len = u32_of(buf) as usize;
+        let receipts = u32_of(buf) as usize;
+        let mut b = take(buf, len);
+        let header = crate::primitives::Header::decode(&mut b).expect("header");
+        let body = crate::primitives::decode_body(&mut b).expect("body");
+        let receipts = (0..receipts)
+            .map(|_| crate::primitives::Receipt::decode_eth69(&mut b).expect("receipt"))
+            .collect();
+        let hash = header.hash_slow();
+        VerifiedBlock::new_unchecked(header, hash, body, receipts)
+    }
+    let mut ops = Vec::new();
+    while let Some((&tag, rest)) = buf.split_first() {
+        buf = rest;
+        ops.push(match tag {
+            0 => {
+                let n = u32_of(&mut buf);
+                Op::Put((0..n).map(|_| block(&mut buf)).collect())
+            }
+            1 => Op::Compact(u64_of(&mut buf)),
+            2 => Op::CompactDirty,
+            3 => Op::Append(block(&mut buf)),
+            4 => Op::Rollback(u64_of(&mut buf)),
+            5 => Op::Seal(u64_of(&mut buf)),
+            t => panic!("unknown op tag {t}"),
+        });
     }
     ops
 }
