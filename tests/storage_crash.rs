@@ -90,6 +90,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
     let mut kills = 0u64;
     let mut finished_ops = 0usize;
     let mut workloads = 0u64;
+    let mut repaired = 0u64;
     // (op kind, committed?) of the op in flight at each kill.
     let mut in_flight: std::collections::BTreeMap<(&str, bool), u64> = Default::default();
     'workloads: while kills < target && began.elapsed() < budget {
@@ -167,6 +168,9 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
             }
             confirmed = acked;
             let store = Storage::open(&data, opts()).unwrap_or_else(|e| panic!("reopen after kill {kills}: {e}"));
+            if !store.repair_report().is_clean() {
+                repaired += 1;
+            }
             if let Some(op) = ops.get(confirmed) {
                 let mut after = model.clone();
                 op.apply(&mut after);
@@ -203,6 +207,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
         "crash test: {kills} kills over {workloads} workloads, {finished_ops} ops confirmed, {:.1}s",
         began.elapsed().as_secs_f64()
     );
+    println!("  reopen found uncommitted bytes or files to repair after {repaired} kills");
     for ((kind, committed), count) in &in_flight {
         println!("  killed during {kind:<14} {count:>4}x, found {}", if *committed { "committed" } else { "not committed" });
     }
