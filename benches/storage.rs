@@ -141,7 +141,8 @@ fn benches(c: &mut Criterion) {
             let mut hits = 0u32;
             store
                 .scan_blooms(BlockNumber(0), BlockNumber(SHARD - 1), |_, bloom| {
-                    hits += u32::from(bloom.contains_input(alloy_primitives::BloomInput::Raw(b"x")));
+                    hits +=
+                        u32::from(bloom.contains_input(alloy_primitives::BloomInput::Raw(b"x")));
                     std::ops::ControlFlow::Continue(())
                 })
                 .unwrap();

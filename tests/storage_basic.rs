@@ -42,7 +42,11 @@ fn mainnet_blocks_round_trip_bit_identical_with_size_table() {
     let only: Vec<VerifiedBlock> = blocks.iter().map(|(b, _)| b.clone()).collect();
     assert_eq!(store.put_unordered(&only).unwrap().stored, blocks.len());
     for (b, _) in &blocks {
-        assert_eq!(store.block(b.number()).unwrap().as_ref(), Some(b), "from WAL");
+        assert_eq!(
+            store.block(b.number()).unwrap().as_ref(),
+            Some(b),
+            "from WAL"
+        );
     }
     store.compact_dirty().unwrap();
     drop(store);
@@ -55,7 +59,9 @@ fn mainnet_blocks_round_trip_bit_identical_with_size_table() {
     let hstore = Storage::open(hashes_dir.path(), hopts).unwrap();
     hstore.put_unordered(&only).unwrap();
     hstore.compact_dirty().unwrap();
-    println!("\n| block | txs | raw RLP bytes (header+body+receipts) | stored bytes (full) | ratio | stored bytes (hashes) | ratio |");
+    println!(
+        "\n| block | txs | raw RLP bytes (header+body+receipts) | stored bytes (full) | ratio | stored bytes (hashes) | ratio |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let (mut raw_total, mut full_total, mut hash_total) = (0u64, 0u64, 0u64);
     for (b, raw) in &blocks {
@@ -73,7 +79,10 @@ fn mainnet_blocks_round_trip_bit_identical_with_size_table() {
         }
         let hb = hstore.stored_block(n).unwrap().unwrap();
         assert_eq!(hb.receipts, b.receipts());
-        assert_eq!(hb.body.transactions.hashes(), b.transaction_hashes().collect::<Vec<_>>());
+        assert_eq!(
+            hb.body.transactions.hashes(),
+            b.transaction_hashes().collect::<Vec<_>>()
+        );
         assert!(matches!(
             hstore.block(n),
             Err(histd::storage::ReadError::TransactionsNotRetained { .. })
@@ -106,14 +115,34 @@ fn identity_is_checked_and_named_on_open() {
     let mut o = opts(100);
     o.chain_id = 5;
     let e = Storage::open(dir.path(), o).unwrap_err();
-    assert!(matches!(e, OpenError::ChainMismatch { stored: 1, requested: 5, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            OpenError::ChainMismatch {
+                stored: 1,
+                requested: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("chain id 1") && e.to_string().contains("chain id 5"));
     let mut o = opts(100);
     o.genesis_hash = B256::ZERO;
     let e = Storage::open(dir.path(), o).unwrap_err();
     assert!(matches!(e, OpenError::GenesisMismatch { .. }), "{e}");
     let e = Storage::open(dir.path(), opts(200)).unwrap_err();
-    assert!(matches!(e, OpenError::ShardSizeMismatch { stored: 100, requested: 200, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            OpenError::ShardSizeMismatch {
+                stored: 100,
+                requested: 200,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let nodb = tempfile::tempdir().unwrap();
     assert!(matches!(
         Storage::open_existing(nodb.path()),
@@ -134,7 +163,10 @@ fn second_open_fails_fast_naming_dir_and_pid() {
         other => panic!("expected lock error, got {other}"),
     }
     let msg = e.to_string();
-    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("pid"), "{msg}");
+    assert!(
+        msg.contains(&dir.path().display().to_string()) && msg.contains("pid"),
+        "{msg}"
+    );
     let e = admin::run(dir.path(), &DbCommand::Verify).unwrap_err();
     assert!(e.to_string().contains("in use"), "{e}");
 }
@@ -150,11 +182,31 @@ fn writes_reject_what_does_not_fit_with_typed_errors() {
     }
     assert_eq!(store.shard_state(0).unwrap(), ShardState::Sorted);
     let e = store.append_sorted(&chain[11]).unwrap_err();
-    assert!(matches!(e, WriteError::NotNext { expected: BlockNumber(10), got: BlockNumber(11) }), "{e}");
-    let e = store.append_sorted(&ChainGen::new(3).block(BlockNumber(10), B256::ZERO)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WriteError::NotNext {
+                expected: BlockNumber(10),
+                got: BlockNumber(11)
+            }
+        ),
+        "{e}"
+    );
+    let e = store
+        .append_sorted(&ChainGen::new(3).block(BlockNumber(10), B256::ZERO))
+        .unwrap_err();
     assert!(matches!(e, WriteError::NotLinked { .. }), "{e}");
     let e = store.put_unordered(&fork[..1]).unwrap_err();
-    assert!(matches!(e, WriteError::Conflict { number: BlockNumber(5), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            WriteError::Conflict {
+                number: BlockNumber(5),
+                ..
+            }
+        ),
+        "{e}"
+    );
     // Identical blocks are duplicates, not conflicts.
     assert_eq!(store.put_unordered(&chain[..3]).unwrap().duplicates, 3);
     // Gap puts, then fill: contiguity follows.
@@ -165,7 +217,17 @@ fn writes_reject_what_does_not_fit_with_typed_errors() {
     store.seal(0).unwrap();
     assert_eq!(store.shard_state(0).unwrap(), ShardState::Sealed);
     let e = store.seal(2).unwrap_err();
-    assert!(matches!(e, WriteError::Incomplete { shard: 2, present: 5, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            WriteError::Incomplete {
+                shard: 2,
+                present: 5,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = store.rollback_to(BlockNumber(7)).unwrap_err();
     assert!(matches!(e, WriteError::Sealed { shard: 0 }), "{e}");
     assert_eq!(store.rollback_to(BlockNumber(12)).unwrap().removed, 12);
@@ -174,18 +236,27 @@ fn writes_reject_what_does_not_fit_with_typed_errors() {
     for b in &fork {
         store.append_sorted(b).unwrap();
     }
-    assert_eq!(store.block(BlockNumber(15)).unwrap().as_ref(), Some(&fork[2]));
+    assert_eq!(
+        store.block(BlockNumber(15)).unwrap().as_ref(),
+        Some(&fork[2])
+    );
     assert_eq!(store.block_by_hash(&chain[15].hash()).unwrap(), None);
     store.verify().unwrap();
 }
 
 #[test]
 fn shard_diagram_matches_transition_table() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/state-diagrams/shard.mmd")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/state-diagrams/shard.mmd"
+    ))
+    .unwrap();
     let mut drawn = BTreeSet::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some((from, rest)) = line.split_once("-->") else { continue };
+        let Some((from, rest)) = line.split_once("-->") else {
+            continue;
+        };
         let to = rest.split(':').next().unwrap().trim();
         let from = from.trim();
         if from == "[*]" || to == "[*]" {
@@ -197,7 +268,10 @@ fn shard_diagram_matches_transition_table() {
         .iter()
         .map(|(a, b, _)| (format!("{a:?}"), format!("{b:?}")))
         .collect();
-    assert_eq!(drawn, code, "state-diagrams/shard.mmd differs from storage::TRANSITIONS");
+    assert_eq!(
+        drawn, code,
+        "state-diagrams/shard.mmd differs from storage::TRANSITIONS"
+    );
 }
 
 #[test]
@@ -219,8 +293,16 @@ fn db_subcommands_report_and_verify_catches_damage() {
     assert!(out.contains("3 shards compacted, 2 sealed"), "{out}");
     let text = admin::run(dir.path(), &DbCommand::Stats { json: false }).unwrap();
     assert!(text.contains("sealed") && text.contains("sorted"), "{text}");
-    assert!(admin::run(dir.path(), &DbCommand::Repair).unwrap().starts_with("clean"));
-    assert!(admin::run(dir.path(), &DbCommand::Verify).unwrap().starts_with("ok: 25 blocks"));
+    assert!(
+        admin::run(dir.path(), &DbCommand::Repair)
+            .unwrap()
+            .starts_with("clean")
+    );
+    assert!(
+        admin::run(dir.path(), &DbCommand::Verify)
+            .unwrap()
+            .starts_with("ok: 25 blocks")
+    );
     // Damage one byte in shard 1's segment: verify names a block of shard 1.
     let seg_dir = dir.path().join("shards").join(format!("{:012}", 10));
     let seg = std::fs::read_dir(&seg_dir)
@@ -234,7 +316,9 @@ fn db_subcommands_report_and_verify_catches_damage() {
     std::fs::write(&seg, bytes).unwrap();
     let e = admin::run(dir.path(), &DbCommand::Verify).unwrap_err();
     match e {
-        StorageError::Verify { number, .. } => assert!((10..20).contains(&number.get()), "{number}"),
+        StorageError::Verify { number, .. } => {
+            assert!((10..20).contains(&number.get()), "{number}")
+        }
         other => panic!("expected verify failure, got {other}"),
     }
 }

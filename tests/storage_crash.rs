@@ -55,7 +55,8 @@ fn crash_child() {
         .expect("ack file");
     writeln!(ack, "ready").unwrap();
     for (i, op) in ops.iter().enumerate().skip(start) {
-        op.run(&store).unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
+        op.run(&store)
+            .unwrap_or_else(|e| panic!("op {i} {op:?}: {e}"));
         // Written after the op returned: an acked op is committed (the converse need not hold).
         writeln!(ack, "{i}").unwrap();
     }
@@ -137,7 +138,10 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                     exited = Some(status);
                     break;
                 }
-                assert!(wait_start.elapsed() < Duration::from_secs(60), "child never got ready");
+                assert!(
+                    wait_start.elapsed() < Duration::from_secs(60),
+                    "child never got ready"
+                );
                 std::thread::sleep(Duration::from_millis(1));
             }
             if exited.is_none() {
@@ -167,7 +171,8 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                 op.apply(&mut model);
             }
             confirmed = acked;
-            let store = Storage::open(&data, opts()).unwrap_or_else(|e| panic!("reopen after kill {kills}: {e}"));
+            let store = Storage::open(&data, opts())
+                .unwrap_or_else(|e| panic!("reopen after kill {kills}: {e}"));
             if !store.repair_report().is_clean() {
                 repaired += 1;
             }
@@ -197,8 +202,11 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                 }
             }
             if kills.is_multiple_of(20) || confirmed >= ops.len() {
-                check_store(&store, &model, TOTAL + 8).unwrap_or_else(|e| panic!("kill {kills}: {e}"));
-                store.verify().unwrap_or_else(|e| panic!("kill {kills}: verify: {e}"));
+                check_store(&store, &model, TOTAL + 8)
+                    .unwrap_or_else(|e| panic!("kill {kills}: {e}"));
+                store
+                    .verify()
+                    .unwrap_or_else(|e| panic!("kill {kills}: verify: {e}"));
             }
         }
         finished_ops += confirmed;
@@ -209,7 +217,17 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
     );
     println!("  reopen found uncommitted bytes or files to repair after {repaired} kills");
     for ((kind, committed), count) in &in_flight {
-        println!("  killed during {kind:<14} {count:>4}x, found {}", if *committed { "committed" } else { "not committed" });
+        println!(
+            "  killed during {kind:<14} {count:>4}x, found {}",
+            if *committed {
+                "committed"
+            } else {
+                "not committed"
+            }
+        );
     }
-    assert!(kills >= 50.min(target), "only {kills} kills fit in the time budget");
+    assert!(
+        kills >= 50.min(target),
+        "only {kills} kills fit in the time budget"
+    );
 }

@@ -52,7 +52,10 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
         let st = store.as_ref().unwrap();
         match s {
             Step::Put(ns) => {
-                let blocks: Vec<_> = ns.iter().map(|&n| canon.blocks[n as usize].clone()).collect();
+                let blocks: Vec<_> = ns
+                    .iter()
+                    .map(|&n| canon.blocks[n as usize].clone())
+                    .collect();
                 st.put_unordered(&blocks).unwrap();
                 for b in blocks {
                     model.blocks.entry(b.number().get()).or_insert(b);
@@ -76,14 +79,21 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
             }
             Step::Rollback(depth) => {
-                let Some(c) = model.last_contiguous() else { continue };
+                let Some(c) = model.last_contiguous() else {
+                    continue;
+                };
                 let n = c.saturating_sub(*depth);
                 let hits_sealed = sealed.iter().any(|&s| (s + 1) * SHARD - 1 > n);
                 match st.rollback_to(BlockNumber(n)) {
-                    Err(WriteError::Sealed { .. }) => prop_assert!(hits_sealed, "step {i}: unexpected Sealed"),
+                    Err(WriteError::Sealed { .. }) => {
+                        prop_assert!(hits_sealed, "step {i}: unexpected Sealed")
+                    }
                     Err(e) => return Err(TestCaseError::fail(format!("step {i}: {e}"))),
                     Ok(_) => {
-                        prop_assert!(!hits_sealed, "step {i}: rollback into a sealed shard succeeded");
+                        prop_assert!(
+                            !hits_sealed,
+                            "step {i}: rollback into a sealed shard succeeded"
+                        );
                         model.rollback(n);
                         canon.fork_after(n);
                     }
@@ -92,7 +102,8 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::Seal(up_to) => {
                 let got = st.seal_complete(BlockNumber(*up_to)).unwrap();
                 for s in 0..MAX / SHARD {
-                    let complete = (s * SHARD..(s + 1) * SHARD).all(|n| model.blocks.contains_key(&n));
+                    let complete =
+                        (s * SHARD..(s + 1) * SHARD).all(|n| model.blocks.contains_key(&n));
                     if complete && (s + 1) * SHARD - 1 <= *up_to && !sealed.contains(&s) {
                         sealed.push(s);
                         prop_assert!(got.contains(&s), "step {i}: shard {s} not sealed: {got:?}");
@@ -102,7 +113,11 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
             Step::Reopen => {
                 drop(store.take());
                 let st = Storage::open(dir.path(), opts()).unwrap();
-                prop_assert!(st.repair_report().is_clean(), "clean shutdown needs no repair: {:?}", st.repair_report());
+                prop_assert!(
+                    st.repair_report().is_clean(),
+                    "clean shutdown needs no repair: {:?}",
+                    st.repair_report()
+                );
                 store = Some(st);
             }
         }
@@ -111,7 +126,11 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
             return Err(TestCaseError::fail(format!("after step {i} {s:?}: {e}")));
         }
     }
-    store.as_ref().unwrap().verify().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    store
+        .as_ref()
+        .unwrap()
+        .verify()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     Ok(())
 }
 

@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::Storage;
 use super::error::{ReadError, StorageError};
-use super::index::{META, SHARDS, key};
 use super::index;
+use super::index::{META, SHARDS, key};
 use super::layout::index_entry_offset;
 use super::record::StoredTransactions;
 use super::repair::RepairReport;
@@ -46,7 +46,8 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
         DbCommand::Stats { json } => {
             let stats = store.stats()?;
             if *json {
-                serde_json::to_string_pretty(&stats).map_err(|e| StorageError::Render(e.to_string()))
+                serde_json::to_string_pretty(&stats)
+                    .map_err(|e| StorageError::Render(e.to_string()))
             } else {
                 Ok(stats.to_text())
             }
@@ -62,7 +63,12 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
                     c.shard, c.blocks, c.wal_bytes, c.bytes
                 );
             }
-            let _ = writeln!(out, "{} shards compacted, {} sealed", compacted.len(), sealed.len());
+            let _ = writeln!(
+                out,
+                "{} shards compacted, {} sealed",
+                compacted.len(),
+                sealed.len()
+            );
             Ok(out)
         }
         DbCommand::Repair => Ok(render_repair(store.repair_report())),
@@ -159,12 +165,21 @@ impl StoreStats {
             self.segment_bytes,
             self.index_bytes
         );
-        let _ = writeln!(out, "{:>8} {:>12} {:>10} {:>8} {:>12} {:>14}", "shard", "first", "state", "blocks", "wal", "segment");
+        let _ = writeln!(
+            out,
+            "{:>8} {:>12} {:>10} {:>8} {:>12} {:>14}",
+            "shard", "first", "state", "blocks", "wal", "segment"
+        );
         for s in &self.shards {
             let _ = writeln!(
                 out,
                 "{:>8} {:>12} {:>10} {:>8} {:>12} {:>14}",
-                s.shard, s.first_block, s.state.name(), s.blocks, s.wal_bytes, s.segment_bytes
+                s.shard,
+                s.first_block,
+                s.state.name(),
+                s.blocks,
+                s.wal_bytes,
+                s.segment_bytes
             );
         }
         out
@@ -241,19 +256,30 @@ impl Storage {
             }
             rows
         };
-        let mut report = VerifyReport { blocks: 0, shards: 0 };
+        let mut report = VerifyReport {
+            blocks: 0,
+            shards: 0,
+        };
         let mut prev: Option<SealedHeader> = None;
         for (s, row) in rows {
             report.shards += 1;
             let first = self.geo.first_of(s);
             if row.state == ShardState::Sealed {
                 let dir = shard_dir(&self.dir, first);
-                let crc = segment::checksum(&dir, row.seg_gen, row.seg_data_len, u64::from(row.seg_entries))
-                    .map_err(ReadError::from)?;
+                let crc = segment::checksum(
+                    &dir,
+                    row.seg_gen,
+                    row.seg_data_len,
+                    u64::from(row.seg_entries),
+                )
+                .map_err(ReadError::from)?;
                 if crc != row.seal_crc {
                     return Err(StorageError::Verify {
                         number: BlockNumber(first),
-                        reason: format!("sealed shard {s} checksum {crc:08x}, recorded {:08x}", row.seal_crc),
+                        reason: format!(
+                            "sealed shard {s} checksum {crc:08x}, recorded {:08x}",
+                            row.seal_crc
+                        ),
                     });
                 }
             }
@@ -269,7 +295,10 @@ impl Storage {
                     .ok_or_else(|| bad("marked present but unreadable".into()))?;
                 let sealed = SealedHeader::seal(block.header.clone());
                 if sealed.hash != block.hash {
-                    return Err(bad(format!("header hashes to {}, stored as {}", sealed.hash, block.hash)));
+                    return Err(bad(format!(
+                        "header hashes to {}, stored as {}",
+                        sealed.hash, block.hash
+                    )));
                 }
                 if self.block_number(&block.hash)? != Some(n) {
                     return Err(bad("hash index does not point at this block".into()));
@@ -290,11 +319,18 @@ impl Storage {
                         if let StoredTransactions::Hashes(h) = &block.body.transactions
                             && h.len() != block.receipts.len()
                         {
-                            return Err(bad(format!("{} receipts for {} transactions", block.receipts.len(), h.len())));
+                            return Err(bad(format!(
+                                "{} receipts for {} transactions",
+                                block.receipts.len(),
+                                h.len()
+                            )));
                         }
                         let root = verify::receipts_root(&block.receipts);
                         if root != block.header.receipts_root {
-                            return Err(bad(format!("receiptsRoot {root}, header says {}", block.header.receipts_root)));
+                            return Err(bad(format!(
+                                "receiptsRoot {root}, header says {}",
+                                block.header.receipts_root
+                            )));
                         }
                         let mut bloom = Bloom::ZERO;
                         for r in &block.receipts {

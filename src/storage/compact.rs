@@ -123,7 +123,12 @@ impl Storage {
         }))
     }
 
-    fn write_generation(&self, shard: u64, row: &ShardRow, new_gen: u32) -> Result<Written, WriteError> {
+    fn write_generation(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+        new_gen: u32,
+    ) -> Result<Written, WriteError> {
         let first = self.geo.first_of(shard);
         let dir = shard_dir(&self.dir, first);
         let size = self.geo.shard_size;
@@ -134,17 +139,23 @@ impl Storage {
             let mut scan = WalScanner::open(&dir, first, row.wal_len)?;
             while let Some(e) = scan.next_head()? {
                 if self.geo.shard_of(e.head.number) != shard {
-                    return Err(corrupt(&wal_path(&dir), e.offset, format!(
-                        "record for block {} in shard {shard}",
-                        e.head.number
-                    )));
+                    return Err(corrupt(
+                        &wal_path(&dir),
+                        e.offset,
+                        format!("record for block {} in shard {shard}", e.head.number),
+                    ));
                 }
                 at[self.geo.pos_of(e.head.number) as usize] = Some(e);
             }
             wal_file = Some(wal::open_for_read(&dir)?);
         }
         let old = if row.seg_gen > 0 {
-            Some(SegmentReader::open(&dir, row.seg_gen, u64::from(row.seg_entries), first)?)
+            Some(SegmentReader::open(
+                &dir,
+                row.seg_gen,
+                u64::from(row.seg_entries),
+                first,
+            )?)
         } else {
             None
         };
@@ -176,9 +187,13 @@ impl Storage {
                         (e.head.lens, wal::read_record(file, path, e)?, e.head.hash)
                     }
                     _ => {
-                        return Err(corrupt(&dir, 0, format!(
-                            "block {n} is marked present but is in neither segment nor WAL"
-                        )));
+                        return Err(corrupt(
+                            &dir,
+                            0,
+                            format!(
+                                "block {n} is marked present but is in neither segment nor WAL"
+                            ),
+                        ));
                     }
                 },
             };

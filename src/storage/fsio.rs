@@ -51,7 +51,12 @@ pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoErro
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`; a short file is reported as corruption.
-pub fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<(), FileError> {
+pub fn read_exact_at(
+    file: &File,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<(), FileError> {
     match file.read_exact_at(buf, offset) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(CorruptError {

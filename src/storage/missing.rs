@@ -56,13 +56,14 @@ impl MissingRanges {
                 let (k, v) = item?;
                 let s = k.value();
                 if s == shard {
-                    let row = ShardRow::decode(v.value(), self.store_geo.shard_size).map_err(|what| {
-                        super::error::CorruptError {
-                            path: self.index_path.clone(),
-                            offset: 0,
-                            what: format!("shard {s} row: {what}"),
-                        }
-                    })?;
+                    let row =
+                        ShardRow::decode(v.value(), self.store_geo.shard_size).map_err(|what| {
+                            super::error::CorruptError {
+                                path: self.index_path.clone(),
+                                offset: 0,
+                                what: format!("shard {s} row: {what}"),
+                            }
+                        })?;
                     self.cached = Some((shard, row.clone()));
                     Ok(Ok(row))
                 } else {
@@ -94,8 +95,8 @@ impl MissingRanges {
                     };
                 }
                 Ok(row) => {
-                    let complete = row.state == ShardState::Sealed
-                        || u64::from(row.present) == g.shard_size;
+                    let complete =
+                        row.state == ShardState::Sealed || u64::from(row.present) == g.shard_size;
                     let pos = self.next - shard_first;
                     let present_at = if complete {
                         Some(pos)

@@ -19,11 +19,11 @@ mod read;
 mod record;
 mod repair;
 mod rollback;
+mod segment;
 mod shard;
 mod store;
 mod wal;
 mod write;
-mod segment;
 
 pub use admin::{DbCommand, ShardStats, StoreStats, VerifyReport};
 pub use compact::CompactOutcome;

@@ -279,7 +279,10 @@ impl Storage {
         let transaction = match body.transactions {
             StoredTransactions::Full(mut txs) => {
                 if (index as usize) >= txs.len() {
-                    return Err(corrupt_block(block, format!("tx index {index} out of range")));
+                    return Err(corrupt_block(
+                        block,
+                        format!("tx index {index} out of range"),
+                    ));
                 }
                 Some(txs.swap_remove(index as usize))
             }
@@ -311,7 +314,8 @@ impl Storage {
             if let Some(mut files) = self.shard_files(&shards, shard)? {
                 for m in n..=last {
                     if let Some(f) = files.frames(m, true)? {
-                        let h = record::decode_header(f.header()).map_err(|e| corrupt_block(m, e))?;
+                        let h =
+                            record::decode_header(f.header()).map_err(|e| corrupt_block(m, e))?;
                         if visit(BlockNumber(m), f.hash, &h).is_break() {
                             return Ok(());
                         }
@@ -376,7 +380,10 @@ impl Storage {
 pub(super) fn decode_stored(n: u64, f: &Frames) -> Result<StoredBlock, ReadError> {
     let header = record::decode_header(f.header()).map_err(|e| corrupt_block(n, e))?;
     if header.number != n {
-        return Err(corrupt_block(n, format!("frame holds block {}", header.number)));
+        return Err(corrupt_block(
+            n,
+            format!("frame holds block {}", header.number),
+        ));
     }
     let body = record::decode_body_frame(f.txs()).map_err(|e| corrupt_block(n, e))?;
     let receipts = record::decode_receipts(f.receipts()).map_err(|e| corrupt_block(n, e))?;

@@ -86,13 +86,51 @@ impl EncodedBlock {
     }
 }
 
+/// Largest decompressed frame accepted (a sanity bound against a damaged size field).
+const MAX_FRAME: usize = 512 << 20;
+
+thread_local! {
+    // Reused per thread: creating a zstd context per frame costs more than decoding a small frame.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn compress(raw: &[u8]) -> Vec<u8> {
-    // In-memory compression of a buffer cannot fail except on allocation failure.
-    zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_else(|e| panic!("zstd compress: {e}"))
+    let compressed = COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        c.as_mut().and_then(|c| c.compress(raw).ok())
+    });
+    // In-memory compression of a buffer fails only on allocation failure.
+    compressed.unwrap_or_else(|| {
+        zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_else(|e| panic!("zstd compress: {e}"))
+    })
 }
 
 fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
-    zstd::stream::decode_all(frame).map_err(|e| format!("zstd: {e}"))
+    // Frames written by `compress` record their size; a damaged size is bounded.
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .ok_or("zstd frame without a readable content size")?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= MAX_FRAME)
+        .ok_or(format!("zstd frame claims {size} bytes"))?;
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
+        }
+        match d.as_mut() {
+            Some(d) => d.decompress(frame, size).map_err(|e| format!("zstd: {e}")),
+            None => Err("zstd context unavailable".to_string()),
+        }
+    })
 }
 
 /// Encodes a block into frames.

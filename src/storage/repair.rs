@@ -97,7 +97,12 @@ impl Storage {
         Ok(report)
     }
 
-    fn repair_shard(&self, dir: &std::path::Path, row: &ShardRow, report: &mut RepairReport) -> Result<(), OpenError> {
+    fn repair_shard(
+        &self,
+        dir: &std::path::Path,
+        row: &ShardRow,
+        report: &mut RepairReport,
+    ) -> Result<(), OpenError> {
         if !dir.is_dir() {
             return Err(CorruptError {
                 path: dir.to_path_buf(),
@@ -123,7 +128,10 @@ impl Storage {
             if expected.iter().any(|(p, _)| p == &path) {
                 continue;
             }
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if name == "wal" || name.starts_with("seg-") {
                 fsio::remove_file_if_exists(&path)?;
                 report.removed_files.push(path);

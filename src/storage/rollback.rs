@@ -10,12 +10,12 @@ use redb::ReadableDatabase;
 use super::Storage;
 use super::error::WriteError;
 use super::fsio;
-use super::index::{BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
 use super::index;
+use super::index::{BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::layout::index_entry_offset;
 use super::record;
 use super::segment::SegmentReader;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir};
-use super::layout::index_entry_offset;
 use crate::primitives::BlockNumber;
 
 /// What a rollback did.
@@ -42,7 +42,11 @@ impl Storage {
                 let (k, _) = item?;
                 let s = k.value();
                 if let Some(row) = self.row::<WriteError>(&shards, s)? {
-                    let cut = if s == first_shard { self.geo.pos_of(cut_block) } else { 0 };
+                    let cut = if s == first_shard {
+                        self.geo.pos_of(cut_block)
+                    } else {
+                        0
+                    };
                     if row.first_present(cut, self.geo.shard_size).is_some() {
                         out.push((s, row.state));
                     }
@@ -76,7 +80,11 @@ impl Storage {
                 };
                 let first = self.geo.first_of(s);
                 let dir = shard_dir(&self.dir, first);
-                let cut = if s == first_shard { self.geo.pos_of(cut_block) } else { 0 };
+                let cut = if s == first_shard {
+                    self.geo.pos_of(cut_block)
+                } else {
+                    0
+                };
                 let entries = u64::from(row.seg_entries);
                 let mut new_data_len = row.seg_data_len;
                 if row.seg_gen > 0 && cut < entries {
@@ -89,7 +97,8 @@ impl Storage {
                         }
                         first_cut.get_or_insert(e.offset);
                         let frames = seg.frames(&e)?;
-                        let txs_frame = &frames[e.lens.header as usize..(e.lens.header + e.lens.txs) as usize];
+                        let txs_frame =
+                            &frames[e.lens.header as usize..(e.lens.header + e.lens.txs) as usize];
                         let body = record::decode_body_frame(txs_frame).map_err(|what| {
                             super::error::CorruptError {
                                 path: seg_data_path(&dir, row.seg_gen),
@@ -116,7 +125,12 @@ impl Storage {
                     emptied.push(dir);
                 } else {
                     shards.insert(s, row.encode().as_slice())?;
-                    truncate.push((dir, row.seg_gen, row.seg_data_len, u64::from(row.seg_entries)));
+                    truncate.push((
+                        dir,
+                        row.seg_gen,
+                        row.seg_data_len,
+                        u64::from(row.seg_entries),
+                    ));
                 }
             }
             let low = index::meta_u64(&meta, key::LOW)?;
@@ -140,7 +154,10 @@ impl Storage {
         for (dir, generation, data_len, entries) in truncate {
             for (path, len) in [
                 (seg_data_path(&dir, generation), data_len),
-                (seg_index_path(&dir, generation), index_entry_offset(entries)),
+                (
+                    seg_index_path(&dir, generation),
+                    index_entry_offset(entries),
+                ),
             ] {
                 let r = fsio::open_rw(&path, false)
                     .and_then(|f| fsio::truncate_durable(&f, &path, len));

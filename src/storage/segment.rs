@@ -32,7 +32,11 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates fresh files at the given paths (truncating leftovers).
-    pub fn create(data_path: PathBuf, index_path: PathBuf, first_block: u64) -> Result<Self, IoError> {
+    pub fn create(
+        data_path: PathBuf,
+        index_path: PathBuf,
+        first_block: u64,
+    ) -> Result<Self, IoError> {
         let mut data = fsio::open_rw(&data_path, true)?;
         data.set_len(0).ctx("truncate", &data_path)?;
         data.write_all(&file_header(SEG_MAGIC, first_block))
@@ -54,7 +58,12 @@ impl SegmentWriter {
 
     /// Opens generation `generation` of `dir` to append after `data_len` bytes and `entries` entries,
     /// truncating anything past them (uncommitted bytes).
-    pub fn append_to(dir: &Path, generation: u32, data_len: u64, entries: u64) -> Result<Self, FileError> {
+    pub fn append_to(
+        dir: &Path,
+        generation: u32,
+        data_len: u64,
+        entries: u64,
+    ) -> Result<Self, FileError> {
         let data_path = seg_data_path(dir, generation);
         let index_path = seg_index_path(dir, generation);
         let index_len = index_entry_offset(entries);
@@ -89,7 +98,14 @@ impl SegmentWriter {
     }
 
     /// Writes the block at shard position `pos` (absent entries fill any gap before it).
-    pub fn push(&mut self, pos: u64, lens: FrameLens, frames: &[u8], crc: u32, hash: B256) -> Result<(), IoError> {
+    pub fn push(
+        &mut self,
+        pos: u64,
+        lens: FrameLens,
+        frames: &[u8],
+        crc: u32,
+        hash: B256,
+    ) -> Result<(), IoError> {
         while self.entries < pos {
             self.index
                 .write_all(&IndexEntry::ABSENT.encode())
@@ -114,7 +130,10 @@ impl SegmentWriter {
     /// Flushes and fsyncs both files; returns `(data_len, entries)` to commit.
     pub fn finish(self) -> Result<(u64, u64), IoError> {
         for (w, path) in [(self.data, &self.data_path), (self.index, &self.index_path)] {
-            let f = w.into_inner().map_err(|e| e.into_error()).ctx("write", path)?;
+            let f = w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx("write", path)?;
             f.sync_all().ctx("fsync", path)?;
         }
         Ok((self.data_len, self.entries))
@@ -140,13 +159,21 @@ pub struct SegmentReader {
 
 impl SegmentReader {
     /// Opens generation `generation` of `dir`, committed with `entries` index entries.
-    pub fn open(dir: &Path, generation: u32, entries: u64, first_block: u64) -> Result<Self, FileError> {
+    pub fn open(
+        dir: &Path,
+        generation: u32,
+        entries: u64,
+        first_block: u64,
+    ) -> Result<Self, FileError> {
         let data_path = seg_data_path(dir, generation);
         let index_path = seg_index_path(dir, generation);
         let data = File::open(&data_path).ctx("open", &data_path)?;
         let index = File::open(&index_path).ctx("open", &index_path)?;
         let mut header = [0u8; FILE_HEADER as usize];
-        for (f, p, magic) in [(&data, &data_path, SEG_MAGIC), (&index, &index_path, IDX_MAGIC)] {
+        for (f, p, magic) in [
+            (&data, &data_path, SEG_MAGIC),
+            (&index, &index_path, IDX_MAGIC),
+        ] {
             fsio::read_exact_at(f, p, &mut header, 0)?;
             check_file_header(&header, magic, first_block).map_err(|what| CorruptError {
                 path: p.clone(),
@@ -169,7 +196,12 @@ impl SegmentReader {
             return Ok(IndexEntry::ABSENT);
         }
         let mut buf = [0u8; INDEX_ENTRY as usize];
-        fsio::read_exact_at(&self.index, &self.index_path, &mut buf, index_entry_offset(pos))?;
+        fsio::read_exact_at(
+            &self.index,
+            &self.index_path,
+            &mut buf,
+            index_entry_offset(pos),
+        )?;
         Ok(IndexEntry::decode(&buf))
     }
 

@@ -31,11 +31,27 @@ pub const TRANSITIONS: &[(ShardState, ShardState, &str)] = &[
     (ShardState::Empty, ShardState::Filling, "put_unordered"),
     (ShardState::Empty, ShardState::Sorted, "append_sorted"),
     (ShardState::Filling, ShardState::Compacting, "compact"),
-    (ShardState::Compacting, ShardState::Sorted, "compaction committed"),
-    (ShardState::Compacting, ShardState::Filling, "crash or broken link: repair"),
-    (ShardState::Sorted, ShardState::Filling, "put_unordered or append behind a gap"),
+    (
+        ShardState::Compacting,
+        ShardState::Sorted,
+        "compaction committed",
+    ),
+    (
+        ShardState::Compacting,
+        ShardState::Filling,
+        "crash or broken link: repair",
+    ),
+    (
+        ShardState::Sorted,
+        ShardState::Filling,
+        "put_unordered or append behind a gap",
+    ),
     (ShardState::Sorted, ShardState::Sealed, "seal (complete)"),
-    (ShardState::Sorted, ShardState::Empty, "rollback_to removed every block"),
+    (
+        ShardState::Sorted,
+        ShardState::Empty,
+        "rollback_to removed every block",
+    ),
 ];
 
 impl ShardState {

@@ -207,7 +207,8 @@ impl Storage {
 fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {
     let txn = db.begin_read()?;
     let meta = txn.open_table(META)?;
-    let schema = index::meta_u64(&meta, key::SCHEMA)?.ok_or(OpenError::Meta { key: key::SCHEMA })?;
+    let schema =
+        index::meta_u64(&meta, key::SCHEMA)?.ok_or(OpenError::Meta { key: key::SCHEMA })?;
     if schema != u64::from(SCHEMA_VERSION) {
         return Err(OpenError::Schema {
             dir: dir.to_path_buf(),

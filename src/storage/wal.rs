@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use super::error::{CorruptError, FileError, IoContext, IoError};
 use super::fsio;
 use super::layout::{
-    FILE_HEADER, MAX_RECORD, RECORD_HEAD, RECORD_PREFIX, RecordHead, WAL_MAGIC,
-    check_file_header, file_header,
+    FILE_HEADER, MAX_RECORD, RECORD_HEAD, RECORD_PREFIX, RecordHead, WAL_MAGIC, check_file_header,
+    file_header,
 };
 use super::record::EncodedBlock;
 use super::shard::wal_path;

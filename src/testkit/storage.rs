@@ -229,7 +229,10 @@ impl Op {
         match self {
             Op::Put(bs) => {
                 for b in bs {
-                    model.blocks.entry(b.number().get()).or_insert_with(|| b.clone());
+                    model
+                        .blocks
+                        .entry(b.number().get())
+                        .or_insert_with(|| b.clone());
                 }
             }
             Op::Append(b) => {
