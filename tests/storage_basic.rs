@@ -348,3 +348,40 @@ fn missing_ranges_stream_over_huge_ranges() {
         .unwrap();
     assert!(got.is_empty());
 }
+
+#[test]
+fn compaction_refuses_blocks_that_do_not_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Storage::open(dir.path(), opts(10)).unwrap();
+    let chain = ChainGen::new(6).chain(BlockNumber(0), 5, B256::ZERO);
+    let stranger = ChainGen::new(7).block(BlockNumber(5), B256::repeat_byte(9));
+    store.put_unordered(&chain).unwrap();
+    store
+        .put_unordered(std::slice::from_ref(&stranger))
+        .unwrap();
+    let e = store.compact(0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WriteError::BrokenLink {
+                shard: 0,
+                number: BlockNumber(5),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Nothing changed: still Filling, every block readable.
+    assert_eq!(store.shard_state(0).unwrap(), ShardState::Filling);
+    assert_eq!(
+        store.block(BlockNumber(5)).unwrap().as_ref(),
+        Some(&stranger)
+    );
+    drop(store);
+    let store = Storage::open(dir.path(), opts(10)).unwrap();
+    assert!(
+        store.repair_report().is_clean(),
+        "{:?}",
+        store.repair_report()
+    );
+}

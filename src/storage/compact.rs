@@ -87,6 +87,7 @@ impl Storage {
                 // Nothing new is committed: drop the tmp files and return to Filling.
                 let _ = fsio::remove_file_if_exists(&tmp_path(&seg_data_path(&dir, new_gen)));
                 let _ = fsio::remove_file_if_exists(&tmp_path(&seg_index_path(&dir, new_gen)));
+                let _ = fsio::fsync_dir(&dir);
                 row.state = ShardState::Filling;
                 self.commit_row(shard, &row)?;
                 return Err(e);

@@ -65,7 +65,7 @@ impl Storage {
                 rows.push((s, row));
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         let root = shards_dir(&self.dir);
         let mut known = std::collections::HashSet::new();
         for (s, row) in &rows {
@@ -83,7 +83,7 @@ impl Storage {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit()) {
-                fs::remove_dir_all(&path).ctx("remove", &path)?;
+                fsio::remove_dir_all(&path)?;
                 report.removed_dirs.push(path);
                 removed_any = true;
             }

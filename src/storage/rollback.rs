@@ -149,7 +149,7 @@ impl Storage {
                 }
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         // Committed. Trim the files now; if this is interrupted, repair trims them on open.
         for (dir, generation, data_len, entries) in truncate {
             for (path, len) in [
@@ -167,7 +167,7 @@ impl Storage {
             }
         }
         for dir in emptied {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if let Err(e) = fsio::remove_dir_all(&dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "removing emptied shard; repair will retry");
             }
         }

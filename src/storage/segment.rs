@@ -6,13 +6,13 @@
 //! is committed: committed lengths come from the shard row.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
 
 use super::error::{CorruptError, FileError, IoContext, IoError};
-use super::fsio;
+use super::fsio::{self, TrackedFile};
 use super::layout::{
     FILE_HEADER, FrameLens, IDX_MAGIC, INDEX_ENTRY, IndexEntry, SEG_MAGIC, check_file_header,
     file_header, index_entry_offset,
@@ -22,8 +22,8 @@ use super::shard::{seg_data_path, seg_index_path};
 /// Writes a segment: either fresh files (a compaction's tmp files, or generation 1 for follow
 /// appends) or an existing generation at its committed tail.
 pub struct SegmentWriter {
-    data: BufWriter<File>,
-    index: BufWriter<File>,
+    data: BufWriter<TrackedFile>,
+    index: BufWriter<TrackedFile>,
     data_path: PathBuf,
     index_path: PathBuf,
     data_len: u64,
@@ -37,12 +37,12 @@ impl SegmentWriter {
         index_path: PathBuf,
         first_block: u64,
     ) -> Result<Self, IoError> {
-        let mut data = fsio::open_rw(&data_path, true)?;
-        data.set_len(0).ctx("truncate", &data_path)?;
+        let mut data = TrackedFile::open(&data_path, true)?;
+        data.set_len(0)?;
         data.write_all(&file_header(SEG_MAGIC, first_block))
             .ctx("write", &data_path)?;
-        let mut index = fsio::open_rw(&index_path, true)?;
-        index.set_len(0).ctx("truncate", &index_path)?;
+        let mut index = TrackedFile::open(&index_path, true)?;
+        index.set_len(0)?;
         index
             .write_all(&file_header(IDX_MAGIC, first_block))
             .ctx("write", &index_path)?;
@@ -69,8 +69,8 @@ impl SegmentWriter {
         let index_len = index_entry_offset(entries);
         let mut files = Vec::new();
         for (path, len) in [(&data_path, data_len), (&index_path, index_len)] {
-            let mut f = fsio::open_rw(path, false)?;
-            let actual = fsio::file_len(&f, path)?;
+            let mut f = TrackedFile::open(path, false)?;
+            let actual = f.len()?;
             if actual < len {
                 return Err(CorruptError {
                     path: path.clone(),
@@ -80,9 +80,9 @@ impl SegmentWriter {
                 .into());
             }
             if actual > len {
-                f.set_len(len).ctx("truncate", path)?;
+                f.set_len(len)?;
             }
-            f.seek(SeekFrom::Start(len)).ctx("seek", path)?;
+            f.seek_to(len)?;
             files.push(f);
         }
         let index = files.pop().ok_or_else(|| unreachable_io(&index_path))?;
@@ -134,7 +134,7 @@ impl SegmentWriter {
                 .into_inner()
                 .map_err(|e| e.into_error())
                 .ctx("write", path)?;
-            f.sync_all().ctx("fsync", path)?;
+            f.sync_data()?;
         }
         Ok((self.data_len, self.entries))
     }

@@ -84,6 +84,7 @@ impl Storage {
                 meta.insert(key::SHARD_SIZE, &opts.shard_size.to_le_bytes()[..])?;
             }
         }
+        fsio::assert_durable(data_dir);
         txn.commit()?;
         let stored = read_identity(&db, data_dir)?;
         if stored.chain_id != opts.chain_id {
@@ -196,6 +197,13 @@ impl Storage {
         E: From<redb::StorageError> + From<super::error::CorruptError>,
     {
         index::shard_row(t, shard, self.geo.shard_size).map_err(|e| e.into_err(&self.index_path))
+    }
+
+    /// Commits a write transaction: the commit point. In test builds, first checks that no shard
+    /// file or directory entry under the data directory awaits an fsync.
+    pub(super) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), redb::CommitError> {
+        fsio::assert_durable(&self.dir);
+        txn.commit()
     }
 
     /// A read transaction.

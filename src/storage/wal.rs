@@ -5,11 +5,11 @@
 //! committed length lives in the shard row in redb, and callers pass it in.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::error::{CorruptError, FileError, IoContext, IoError};
-use super::fsio;
+use super::fsio::{self, TrackedFile};
 use super::layout::{
     FILE_HEADER, MAX_RECORD, RECORD_HEAD, RECORD_PREFIX, RecordHead, WAL_MAGIC, check_file_header,
     file_header,
@@ -19,7 +19,7 @@ use super::shard::wal_path;
 
 /// Appends records to a WAL positioned at its committed length.
 pub struct WalAppender {
-    out: BufWriter<File>,
+    out: BufWriter<TrackedFile>,
     path: PathBuf,
     len: u64,
 }
@@ -29,17 +29,16 @@ impl WalAppender {
     /// replaced by a fresh header, made durable with its directory entry).
     pub fn open(dir: &Path, first_block: u64, committed: u64) -> Result<Self, FileError> {
         let path = wal_path(dir);
-        let file = fsio::open_rw(&path, true)?;
+        let mut file = TrackedFile::open(&path, true)?;
         let len = if committed == 0 {
-            file.set_len(0).ctx("truncate", &path)?;
-            let mut f = &file;
-            f.write_all(&file_header(WAL_MAGIC, first_block))
+            file.set_len(0)?;
+            file.write_all(&file_header(WAL_MAGIC, first_block))
                 .ctx("write", &path)?;
-            file.sync_all().ctx("fsync", &path)?;
+            file.sync_data()?;
             fsio::fsync_dir(dir)?;
             FILE_HEADER
         } else {
-            let actual = fsio::file_len(&file, &path)?;
+            let actual = file.len()?;
             if actual < committed {
                 return Err(CorruptError {
                     path,
@@ -50,12 +49,11 @@ impl WalAppender {
             }
             if actual > committed {
                 // Bytes of an append that never committed.
-                file.set_len(committed).ctx("truncate", &path)?;
+                file.set_len(committed)?;
             }
             committed
         };
-        let mut file = file;
-        file.seek(SeekFrom::Start(len)).ctx("seek", &path)?;
+        file.seek_to(len)?;
         Ok(Self {
             out: BufWriter::with_capacity(1 << 20, file),
             path,
@@ -99,7 +97,7 @@ impl WalAppender {
             .into_inner()
             .map_err(|e| e.into_error())
             .ctx("write", &path)?;
-        file.sync_data().ctx("fsync", &path)?;
+        file.sync_data()?;
         Ok(self.len)
     }
 }

@@ -110,7 +110,7 @@ impl Storage {
                 self.update_contiguity(&mut meta, &shards, n)?;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(outcome)
     }
 
@@ -200,7 +200,7 @@ impl Storage {
             shards.insert(shard, row.encode().as_slice())?;
             self.update_contiguity(&mut meta, &shards, e.number)?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -215,7 +215,7 @@ impl Storage {
             }
             meta.insert(key::HEAD_SEEN, &n.get().to_le_bytes()[..])?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -309,7 +309,7 @@ impl Storage {
         let txn = self.db.begin_write()?;
         txn.open_table(SHARDS)?
             .insert(shard, row.encode().as_slice())?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
