@@ -191,14 +191,18 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                     Op::Seal(_) => "seal",
                 };
                 *in_flight.entry((kind, as_after.is_ok())).or_default() += 1;
-                if as_after.is_ok() {
-                    model = after;
-                    confirmed += 1;
-                } else if let Err(before) = check_store_window(&store, &model, lo, hi, upto) {
-                    panic!(
-                        "kill {kills}, op {confirmed} {op:?}: store matches neither model\n  before: {before}\n  after: {}",
-                        as_after.unwrap_err()
-                    );
+                match as_after {
+                    Ok(()) => {
+                        model = after;
+                        confirmed += 1;
+                    }
+                    Err(not_after) => {
+                        if let Err(before) = check_store_window(&store, &model, lo, hi, upto) {
+                            panic!(
+                                "kill {kills}, op {confirmed} {op:?}: store matches neither model\n  before: {before}\n  after: {not_after}"
+                            );
+                        }
+                    }
                 }
             }
             if kills.is_multiple_of(20) || confirmed >= ops.len() {

@@ -204,7 +204,7 @@ pub enum Op {
     /// `compact_dirty()`.
     CompactDirty,
     /// `append_sorted` of one block.
-    Append(VerifiedBlock),
+    Append(Box<VerifiedBlock>),
     /// `rollback_to(n)`.
     Rollback(u64),
     /// `seal_complete(up_to)`.
@@ -236,7 +236,7 @@ impl Op {
                 }
             }
             Op::Append(b) => {
-                model.blocks.insert(b.number().get(), b.clone());
+                model.blocks.insert(b.number().get(), (**b).clone());
             }
             Op::Rollback(n) => model.rollback(*n),
             Op::Compact(_) | Op::CompactDirty | Op::Seal(_) => {}
@@ -306,7 +306,7 @@ pub fn crash_workload(seed: u64, shard_size: u64, fast: u64, total: u64) -> Vec<
             tip = n;
         }
         tip += 1;
-        ops.push(Op::Append(canon.get(tip)));
+        ops.push(Op::Append(Box::new(canon.get(tip))));
         if rng.below(30) == 0 {
             ops.push(Op::Seal(tip.saturating_sub(40)));
         }
@@ -397,7 +397,7 @@ pub fn decode_ops(mut buf: &[u8]) -> Vec<Op> {
             }
             1 => Op::Compact(u64_of(&mut buf)),
             2 => Op::CompactDirty,
-            3 => Op::Append(block(&mut buf)),
+            3 => Op::Append(Box::new(block(&mut buf))),
             4 => Op::Rollback(u64_of(&mut buf)),
             5 => Op::Seal(u64_of(&mut buf)),
             t => panic!("unknown op tag {t}"),
