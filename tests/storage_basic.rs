@@ -284,7 +284,16 @@ fn db_subcommands_report_and_verify_catches_damage() {
         store.set_head_seen(BlockNumber(40)).unwrap();
         store.set_head_seen(BlockNumber(30)).unwrap();
         assert_eq!(store.head_seen().unwrap(), Some(BlockNumber(40)));
+        store.set_peer_cache(b"enode list").unwrap();
     }
+    assert_eq!(
+        Storage::open(dir.path(), opts(10))
+            .unwrap()
+            .peer_cache()
+            .unwrap()
+            .as_deref(),
+        Some(&b"enode list"[..])
+    );
     let stats = admin::run(dir.path(), &DbCommand::Stats { json: true }).unwrap();
     let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
     assert_eq!(v["blocks"], 25);

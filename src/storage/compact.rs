@@ -1,5 +1,7 @@
 //! Compaction: turns a Filling shard (WAL, maybe beside an older segment) into one sorted segment of
-//! a new generation, checking parent links between consecutive blocks on the way.
+//! a new generation, checking parent links between consecutive blocks on the way, including across
+//! the shard's edges where the neighbouring blocks are stored ("linkage checked where ranges meet,
+//! at the latest at compaction").
 //!
 //! Protocol: commit state Compacting → write `seg-<g+1>.{dat,idx}.tmp` → fsync → rename → fsync
 //! directory → commit the new generation (state Sorted, WAL length 0) → remove the WAL and the old
@@ -164,7 +166,11 @@ impl Storage {
         let data_final = seg_data_path(&dir, new_gen);
         let index_final = seg_index_path(&dir, new_gen);
         let mut out = SegmentWriter::create(tmp_path(&data_final), tmp_path(&index_final), first)?;
-        let mut prev: Option<(u64, B256)> = None;
+        // The block before this shard, if stored, anchors the link check of the first block.
+        let mut prev: Option<(u64, B256)> = match first.checked_sub(1) {
+            Some(before) if row.has(0) => self.frames(before, true)?.map(|f| (before, f.hash)),
+            _ => None,
+        };
         for pos in 0..size {
             if !row.has(pos) {
                 continue;
@@ -214,6 +220,22 @@ impl Storage {
             }
             out.push(pos, lens, &frames, crc32fast::hash(&frames), hash)?;
             prev = Some((n, hash));
+        }
+        // Where this shard meets the next one, the next shard's first block must link to our last.
+        if let Some((last, last_hash)) = prev
+            && last == first + size - 1
+            && let Some(next) = self.frames(last + 1, true)?
+        {
+            let header = record::decode_header(next.header())
+                .map_err(|what| corrupt(&dir, 0, format!("block {}: {what}", last + 1)))?;
+            if header.parent_hash != last_hash {
+                return Err(WriteError::BrokenLink {
+                    shard,
+                    number: BlockNumber(last + 1),
+                    expected: last_hash,
+                    got: header.parent_hash,
+                });
+            }
         }
         let (data_len, entries) = out.finish()?;
         fsio::rename(&tmp_path(&data_final), &data_final)?;

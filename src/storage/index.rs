@@ -35,6 +35,8 @@ pub mod key {
     pub const LOW: &str = "low";
     /// Last block of the contiguous run starting at `low` (u64).
     pub const CONTIG: &str = "last_contiguous";
+    /// The peer pool's persisted peer cache (opaque bytes owned by p2p).
+    pub const PEER_CACHE: &str = "peer_cache";
 }
 
 /// Reads a u64 meta value.

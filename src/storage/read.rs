@@ -36,7 +36,8 @@ pub struct TxLookup {
     pub transaction: Option<Transaction>,
 }
 
-/// One block's frames as read from disk.
+/// One block's frames as read from disk (`bytes` holds the header frame only when read with
+/// `header_only`).
 pub(super) struct Frames {
     pub hash: B256,
     pub lens: FrameLens,
@@ -354,6 +355,13 @@ impl Storage {
     /// The highest head reported by peers, as last persisted.
     pub fn head_seen(&self) -> Result<Option<BlockNumber>, ReadError> {
         self.meta(key::HEAD_SEEN)
+    }
+
+    /// The peer cache last persisted with [`Self::set_peer_cache`].
+    pub fn peer_cache(&self) -> Result<Option<Vec<u8>>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(META)?;
+        Ok(index::meta_bytes(&t, key::PEER_CACHE)?)
     }
 
     fn meta(&self, k: &str) -> Result<Option<BlockNumber>, ReadError> {
