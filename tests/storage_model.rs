@@ -135,10 +135,10 @@ fn run(seed: u64, steps: Vec<Step>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn store_reads_like_the_model(seed in any::<u64>(), steps in prop::collection::vec(step(), 1..28)) {
+    fn store_reads_like_the_model(seed in any::<u64>(), steps in prop::collection::vec(step(), 1..32)) {
         run(seed, steps)?;
     }
 }
