@@ -92,6 +92,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
     let mut finished_ops = 0usize;
     let mut workloads = 0u64;
     let mut repaired = 0u64;
+    let mut interrupted = 0u64;
     // (op kind, committed?) of the op in flight at each kill.
     let mut in_flight: std::collections::BTreeMap<(&str, bool), u64> = Default::default();
     'workloads: while kills < target && began.elapsed() < budget {
@@ -176,6 +177,7 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
             if !store.repair_report().is_clean() {
                 repaired += 1;
             }
+            interrupted += store.repair_report().interrupted_compactions.len() as u64;
             if let Some(op) = ops.get(confirmed) {
                 let mut after = model.clone();
                 op.apply(&mut after);
@@ -219,7 +221,9 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
         "crash test: {kills} kills over {workloads} workloads, {finished_ops} ops confirmed, {:.1}s",
         began.elapsed().as_secs_f64()
     );
-    println!("  reopen found uncommitted bytes or files to repair after {repaired} kills");
+    println!(
+        "  reopen repaired uncommitted bytes or files after {repaired} kills ({interrupted} interrupted compactions)"
+    );
     for ((kind, committed), count) in &in_flight {
         println!(
             "  killed during {kind:<14} {count:>4}x, found {}",
