@@ -394,3 +394,59 @@ fn compaction_refuses_blocks_that_do_not_link() {
         store.repair_report()
     );
 }
+
+#[test]
+fn damaged_or_missing_committed_bytes_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainGen::new(11).chain(BlockNumber(0), 5, B256::ZERO);
+    let wal = dir
+        .path()
+        .join("shards")
+        .join(format!("{:012}", 0))
+        .join("wal");
+    {
+        let store = Storage::open(dir.path(), opts(10)).unwrap();
+        store.put_unordered(&chain).unwrap();
+    }
+    // A flipped bit inside a committed WAL record: reads of that block fail naming the WAL.
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 1;
+    std::fs::write(&wal, &bytes).unwrap();
+    {
+        let store = Storage::open(dir.path(), opts(10)).unwrap();
+        assert_eq!(
+            store.block(BlockNumber(0)).unwrap().as_ref(),
+            Some(&chain[0])
+        );
+        let e = store.block(BlockNumber(4)).unwrap_err();
+        assert!(
+            e.to_string().contains("checksum") && e.to_string().contains("wal"),
+            "{e}"
+        );
+        let e = store.verify().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StorageError::Verify {
+                    number: BlockNumber(4),
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            store.compact(0).is_err(),
+            "compaction must not drop a damaged block"
+        );
+        assert_eq!(store.shard_state(0).unwrap(), ShardState::Filling);
+    }
+    // Committed bytes missing altogether: open refuses, naming the file.
+    std::fs::write(&wal, &bytes[..100]).unwrap();
+    let e = Storage::open(dir.path(), opts(10)).unwrap_err();
+    assert!(matches!(e, OpenError::Corrupt(_)), "{e}");
+    assert!(
+        e.to_string().contains("wal") && e.to_string().contains("shorter"),
+        "{e}"
+    );
+}
