@@ -86,10 +86,14 @@ impl Storage {
         let written = match self.write_generation(shard, &row, new_gen) {
             Ok(w) => w,
             Err(e) => {
-                // Nothing new is committed: drop the tmp files and return to Filling.
-                let _ = fsio::remove_file_if_exists(&tmp_path(&seg_data_path(&dir, new_gen)));
-                let _ = fsio::remove_file_if_exists(&tmp_path(&seg_index_path(&dir, new_gen)));
+                // Nothing new is committed: drop the tmp files and return to Filling. The tmp files
+                // are referenced by no commit, so whether their removal is durable does not matter.
+                let data_tmp = tmp_path(&seg_data_path(&dir, new_gen));
+                let index_tmp = tmp_path(&seg_index_path(&dir, new_gen));
+                let _ = fsio::remove_file_if_exists(&data_tmp);
+                let _ = fsio::remove_file_if_exists(&index_tmp);
                 let _ = fsio::fsync_dir(&dir);
+                fsio::abandon(&[&data_tmp, &index_tmp, &dir]);
                 row.state = ShardState::Filling;
                 self.commit_row(shard, &row)?;
                 return Err(e);

@@ -21,6 +21,32 @@ mod ledger {
     use std::sync::Mutex;
 
     static DIRTY: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+    /// Injected fault: under this directory, fail every file operation after this many more.
+    static FAULT: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+
+    pub fn fail_after(dir: &Path, ops: u64) {
+        *FAULT.lock().unwrap_or_else(|p| p.into_inner()) = Some((dir.to_path_buf(), ops));
+    }
+
+    pub fn clear_fault(dir: &Path) {
+        *FAULT.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // Bytes and entries an interrupted write left unsynced are past every committed length
+        // (garbage by the commit rule); the ledger restarts from here.
+        forget_under(dir);
+    }
+
+    pub fn fault(path: &Path) -> std::io::Result<()> {
+        let mut f = FAULT.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((dir, left)) = f.as_mut()
+            && path.starts_with(dir.as_path())
+        {
+            if *left == 0 {
+                return Err(std::io::Error::other("injected I/O fault"));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
 
     fn set() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
         DIRTY.lock().unwrap_or_else(|p| p.into_inner())
@@ -58,6 +84,34 @@ mod ledger {
     pub fn clean(_: &Path) {}
     pub fn forget_under(_: &Path) {}
     pub fn assert_durable(_: &Path) {}
+    pub fn fault(_: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Test-only fault injection (feature `testkit`): every shard-file operation under a directory
+/// fails after a given number of successful ones, as a failing disk would.
+#[cfg(any(test, feature = "testkit"))]
+pub mod fault {
+    use std::path::Path;
+
+    /// Under `dir`, let `ops` more file operations succeed, then fail every one.
+    pub fn fail_after(dir: &Path, ops: u64) {
+        super::ledger::fail_after(dir, ops);
+    }
+
+    /// Stops failing (and forgets unsynced garbage the failure left under `dir`).
+    pub fn clear(dir: &Path) {
+        super::ledger::clear_fault(dir);
+    }
+}
+
+/// Declares unsynced bytes or entries of `paths` garbage that no commit will reference (an
+/// abandoned attempt past every committed length), so the ledger stops tracking them.
+pub fn abandon(paths: &[&Path]) {
+    for p in paths {
+        ledger::clean(p);
+    }
 }
 
 /// Checks (in test builds) that nothing under `dir` awaits an fsync; call right before a redb
@@ -80,6 +134,7 @@ pub struct TrackedFile {
 impl TrackedFile {
     /// Opens `path` for writing (creating it if asked: its directory entry then awaits an fsync).
     pub fn open(path: &Path, create: bool) -> Result<Self, IoError> {
+        ledger::fault(path).ctx("open", path)?;
         let existed = path.exists();
         let file = open_rw(path, create)?;
         if !existed {
@@ -98,6 +153,7 @@ impl TrackedFile {
 
     /// Truncates or extends (not durable until synced).
     pub fn set_len(&self, len: u64) -> Result<(), IoError> {
+        ledger::fault(&self.path).ctx("truncate", &self.path)?;
         ledger::dirty(&self.path);
         self.file.set_len(len).ctx("truncate", &self.path)
     }
@@ -112,6 +168,7 @@ impl TrackedFile {
 
     /// fdatasync: data and the size needed to read it.
     pub fn sync_data(&self) -> Result<(), IoError> {
+        ledger::fault(&self.path).ctx("fsync", &self.path)?;
         self.file.sync_data().ctx("fsync", &self.path)?;
         ledger::clean(&self.path);
         Ok(())
@@ -120,6 +177,7 @@ impl TrackedFile {
 
 impl Write for TrackedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        ledger::fault(&self.path)?;
         ledger::dirty(&self.path);
         self.file.write(buf)
     }
@@ -131,6 +189,7 @@ impl Write for TrackedFile {
 
 /// fsyncs a directory so entries created, renamed or removed in it survive a crash.
 pub fn fsync_dir(dir: &Path) -> Result<(), IoError> {
+    ledger::fault(dir).ctx("fsync directory", dir)?;
     File::open(dir)
         .ctx("open directory", dir)?
         .sync_all()
@@ -144,6 +203,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
     if dir.is_dir() {
         return Ok(());
     }
+    ledger::fault(dir).ctx("create directory", dir)?;
     fs::create_dir_all(dir).ctx("create directory", dir)?;
     if let Some(parent) = dir.parent() {
         fsync_dir(parent)?;
@@ -153,6 +213,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
 
 /// Removes a directory tree (its parent then awaits an fsync).
 pub fn remove_dir_all(dir: &Path) -> Result<(), IoError> {
+    ledger::fault(dir).ctx("remove", dir)?;
     fs::remove_dir_all(dir).ctx("remove", dir)?;
     ledger::forget_under(dir);
     ledger::dirty(parent_of(dir));
@@ -177,6 +238,7 @@ pub fn file_len(file: &File, path: &Path) -> Result<u64, IoError> {
 
 /// Truncates a file to `len` and fsyncs it.
 pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoError> {
+    ledger::fault(path).ctx("truncate", path)?;
     file.set_len(len).ctx("truncate", path)?;
     file.sync_all().ctx("fsync", path)?;
     ledger::clean(path);
@@ -209,6 +271,7 @@ pub fn read_exact_at(
 
 /// Removes a file if it exists (missing is fine).
 pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
+    ledger::fault(path).ctx("remove", path)?;
     match fs::remove_file(path) {
         Ok(()) => {
             ledger::clean(path);
@@ -226,6 +289,7 @@ pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
 
 /// Renames `from` to `to` (same directory; the caller fsyncs the directory).
 pub fn rename(from: &Path, to: &Path) -> Result<(), IoError> {
+    ledger::fault(from).ctx("rename", from)?;
     fs::rename(from, to).ctx("rename", from)?;
     ledger::dirty(parent_of(to));
     Ok(())

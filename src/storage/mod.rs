@@ -27,6 +27,10 @@ mod write;
 
 pub use admin::{DbCommand, ShardStats, StoreStats, VerifyReport};
 pub use compact::CompactOutcome;
+/// Test-only fault injection for shard files (feature `testkit`).
+#[cfg(feature = "testkit")]
+pub use fsio::fault;
+
 pub use error::{
     CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
     WriteError,
