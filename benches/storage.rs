@@ -83,6 +83,28 @@ fn benches(c: &mut Criterion) {
         })
     });
 
+    // The same with blocks prepared (encoded + compressed) beforehand, as a sync worker pool would:
+    // the writer's share alone (WAL append, fsync, index inserts, commit).
+    g.bench_function("wal_put_prepared_1000_blocks", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Storage::open(dir.path(), opts()).unwrap();
+                let batches: Vec<Vec<_>> = blocks
+                    .chunks(100)
+                    .map(|c| c.iter().map(|b| store.prepare(b)).collect())
+                    .collect();
+                let t = Instant::now();
+                for batch in batches {
+                    store.put_prepared(batch).unwrap();
+                }
+                total += t.elapsed();
+            }
+            total
+        })
+    });
+
     // Compaction of one full shard's WAL (1000 blocks, random order) into a sorted segment.
     g.bench_function("compact_1000_block_shard", |b| {
         b.iter_custom(|iters| {

@@ -212,7 +212,8 @@ fn writes_reject_what_does_not_fit_with_typed_errors() {
     // Gap puts, then fill: contiguity follows.
     store.put_unordered(&chain[15..25]).unwrap();
     assert_eq!(store.last_contiguous().unwrap(), Some(BlockNumber(9)));
-    store.put_unordered(&chain[10..15]).unwrap();
+    let prepared: Vec<_> = chain[10..15].iter().map(|b| store.prepare(b)).collect();
+    assert_eq!(store.put_prepared(prepared).unwrap().stored, 5);
     assert_eq!(store.last_contiguous().unwrap(), Some(BlockNumber(24)));
     store.seal(0).unwrap();
     assert_eq!(store.shard_state(0).unwrap(), ShardState::Sealed);

@@ -42,4 +42,4 @@ pub use repair::RepairReport;
 pub use rollback::RollbackOutcome;
 pub use shard::{ShardState, TRANSITIONS};
 pub use store::{DEFAULT_SHARD_SIZE, OpenOptions, Storage};
-pub use write::PutOutcome;
+pub use write::{PreparedBlock, PutOutcome};

@@ -40,8 +40,9 @@ pub enum TxRetention {
     Hashes,
 }
 
-/// What the store retains.
+/// What the store retains (`[retention]` in the config; missing keys take the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Retention {
     /// Transactions: full or hashes only.
     pub transactions: TxRetention,

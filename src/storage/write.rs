@@ -28,15 +28,39 @@ pub struct PutOutcome {
     pub duplicates: usize,
 }
 
+/// A verified block already encoded and compressed into its stored form (see `record.rs`), so
+/// callers can do that CPU work on their own threads, off the writer lock and the async runtime.
+#[derive(Debug, Clone)]
+pub struct PreparedBlock(EncodedBlock);
+
+impl PreparedBlock {
+    /// Block number.
+    pub fn number(&self) -> BlockNumber {
+        BlockNumber(self.0.number)
+    }
+
+    /// Bytes it will occupy (its three compressed frames).
+    pub fn stored_len(&self) -> u64 {
+        self.0.lens().total()
+    }
+}
+
 impl Storage {
+    /// Encodes and compresses a block for [`Self::put_prepared`] (pure CPU work, any thread).
+    pub fn prepare(&self, block: &VerifiedBlock) -> PreparedBlock {
+        PreparedBlock(record::encode(block, self.retention))
+    }
+
     /// Stores verified blocks in any order (fast-sync). Blocks already stored are skipped; a
     /// different block at a stored height is a [`WriteError::Conflict`] and nothing is written.
     /// One fsync per touched WAL, then one redb commit.
     pub fn put_unordered(&self, blocks: &[VerifiedBlock]) -> Result<PutOutcome, WriteError> {
-        let mut encoded: Vec<EncodedBlock> = blocks
-            .iter()
-            .map(|b| record::encode(b, self.retention))
-            .collect();
+        self.put_prepared(blocks.iter().map(|b| self.prepare(b)).collect())
+    }
+
+    /// [`Self::put_unordered`] for blocks already prepared with [`Self::prepare`].
+    pub fn put_prepared(&self, blocks: Vec<PreparedBlock>) -> Result<PutOutcome, WriteError> {
+        let mut encoded: Vec<EncodedBlock> = blocks.into_iter().map(|p| p.0).collect();
         encoded.sort_by_key(|e| e.number);
         let _w = self.write_lock();
         let mut outcome = PutOutcome::default();
