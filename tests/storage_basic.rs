@@ -451,3 +451,37 @@ fn damaged_or_missing_committed_bytes_are_named_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn db_repair_reports_what_an_interrupted_writer_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainGen::new(12).chain(BlockNumber(0), 5, B256::ZERO);
+    {
+        let store = Storage::open(dir.path(), opts(10)).unwrap();
+        store.put_unordered(&chain).unwrap();
+    }
+    let shard = dir.path().join("shards").join(format!("{:012}", 0));
+    // What a writer killed mid-append / mid-compaction / mid-new-shard leaves behind.
+    let mut wal = std::fs::OpenOptions::new()
+        .append(true)
+        .open(shard.join("wal"))
+        .unwrap();
+    std::io::Write::write_all(&mut wal, &[0xab; 77]).unwrap();
+    std::fs::write(shard.join("seg-1.dat.tmp"), b"half a segment").unwrap();
+    std::fs::create_dir_all(dir.path().join("shards").join(format!("{:012}", 990))).unwrap();
+    let out = admin::run(dir.path(), &DbCommand::Repair).unwrap();
+    assert!(out.contains("truncated 77 uncommitted bytes"), "{out}");
+    assert!(
+        out.contains("seg-1.dat.tmp") && out.contains("000000000990"),
+        "{out}"
+    );
+    assert!(
+        admin::run(dir.path(), &DbCommand::Repair)
+            .unwrap()
+            .starts_with("clean")
+    );
+    let store = Storage::open(dir.path(), opts(10)).unwrap();
+    for b in &chain {
+        assert_eq!(store.block(b.number()).unwrap().as_ref(), Some(b));
+    }
+}
