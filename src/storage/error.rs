@@ -144,6 +144,9 @@ pub enum OpenError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
+    /// A stored block's frames passed their checksum but do not decode.
+    #[error("block {number}: stored bytes do not decode: {what}")]
+    Undecodable { number: BlockNumber, what: String },
     /// The block's transactions were stored as hashes only (`retention.transactions = "hashes"`).
     #[error("block {number}: only transaction hashes are retained")]
     TransactionsNotRetained { number: BlockNumber },
@@ -268,6 +271,9 @@ impl ReadError {
     /// Whether retrying with a fresh snapshot may succeed (a concurrent compaction or rollback moved
     /// the files a reader had located).
     pub(crate) fn is_transient(&self) -> bool {
-        matches!(self, ReadError::Io(_) | ReadError::Corrupt(_))
+        matches!(
+            self,
+            ReadError::Io(_) | ReadError::Corrupt(_) | ReadError::Undecodable { .. }
+        )
     }
 }

@@ -157,12 +157,10 @@ impl ShardFiles {
 }
 
 fn corrupt_block(n: u64, what: String) -> ReadError {
-    CorruptError {
-        path: PathBuf::from(format!("block {n}")),
-        offset: 0,
+    ReadError::Undecodable {
+        number: BlockNumber(n),
         what,
     }
-    .into()
 }
 
 impl Storage {

@@ -66,27 +66,8 @@ impl SegmentWriter {
     ) -> Result<Self, FileError> {
         let data_path = seg_data_path(dir, generation);
         let index_path = seg_index_path(dir, generation);
-        let index_len = index_entry_offset(entries);
-        let mut files = Vec::new();
-        for (path, len) in [(&data_path, data_len), (&index_path, index_len)] {
-            let mut f = TrackedFile::open(path, false)?;
-            let actual = f.len()?;
-            if actual < len {
-                return Err(CorruptError {
-                    path: path.clone(),
-                    offset: actual,
-                    what: format!("segment is shorter than its committed length {len}"),
-                }
-                .into());
-            }
-            if actual > len {
-                f.set_len(len)?;
-            }
-            f.seek_to(len)?;
-            files.push(f);
-        }
-        let index = files.pop().ok_or_else(|| unreachable_io(&index_path))?;
-        let data = files.pop().ok_or_else(|| unreachable_io(&data_path))?;
+        let data = open_at_committed(&data_path, data_len)?;
+        let index = open_at_committed(&index_path, index_entry_offset(entries))?;
         Ok(Self {
             data: BufWriter::with_capacity(1 << 20, data),
             index: BufWriter::with_capacity(64 << 10, index),
@@ -140,12 +121,23 @@ impl SegmentWriter {
     }
 }
 
-fn unreachable_io(path: &Path) -> IoError {
-    IoError {
-        op: "open",
-        path: path.to_path_buf(),
-        source: std::io::Error::other("segment file handle missing"),
+/// Opens a segment file for appending at its committed length, cutting uncommitted bytes.
+fn open_at_committed(path: &Path, len: u64) -> Result<TrackedFile, FileError> {
+    let mut f = TrackedFile::open(path, false)?;
+    let actual = f.len()?;
+    if actual < len {
+        return Err(CorruptError {
+            path: path.to_path_buf(),
+            offset: actual,
+            what: format!("segment is shorter than its committed length {len}"),
+        }
+        .into());
     }
+    if actual > len {
+        f.set_len(len)?;
+    }
+    f.seek_to(len)?;
+    Ok(f)
 }
 
 /// Open handles on a committed segment generation, for positioned reads.
