@@ -411,4 +411,55 @@ mod tests {
         assert!(check_file_header(&h, SEG_MAGIC, 500).is_err());
         assert!(check_file_header(&h, WAL_MAGIC, 0).is_err());
     }
+
+    /// Format guard: these bytes are what version 1 writes. If this fails, the on-disk format
+    /// changed: bump `FORMAT_VERSION`/`ROW_VERSION` and keep reading the old one.
+    #[test]
+    fn version_1_bytes_are_frozen() {
+        let hex = |b: &[u8]| alloy_primitives::hex::encode(b);
+        assert_eq!(
+            hex(&file_header(SEG_MAGIC, 10_000)),
+            "484953544453454701000000000000001027000000000000"
+        );
+        let head = RecordHead {
+            number: 1,
+            hash: B256::repeat_byte(0xaa),
+            lens: FrameLens {
+                header: 2,
+                txs: 3,
+                receipts: 4,
+            },
+        };
+        assert_eq!(
+            hex(&head.encode()),
+            format!(
+                "0100000000000000{}020000000300000004000000",
+                "aa".repeat(32)
+            )
+        );
+        let entry = IndexEntry {
+            offset: 24,
+            lens: head.lens,
+            crc: 0xdead_beef,
+            hash: B256::repeat_byte(0xbb),
+        };
+        assert_eq!(
+            hex(&entry.encode()),
+            format!(
+                "1800000000000000020000000300000004000000efbeadde{}",
+                "bb".repeat(32)
+            )
+        );
+        let mut row = ShardRow::new(ShardState::Sorted, 16);
+        row.set(0);
+        row.set(9);
+        row.seg_gen = 2;
+        row.seg_data_len = 100;
+        row.seg_entries = 10;
+        assert_eq!(
+            hex(&row.encode()),
+            "0301000002000000000000000000000064000000000000000a000000020000000000000000000000\
+             0102"
+        );
+    }
 }
