@@ -352,6 +352,18 @@ fn missing_ranges_stream_over_huge_ranges() {
         .collect();
     assert_eq!(got, vec![(100, 119), (130, 199), (201, 1_000_000_000_000)]);
     let got: Vec<_> = store
+        .missing(BlockNumber(125), BlockNumber(u64::MAX))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(
+        got,
+        vec![
+            BlockNumber(130)..=BlockNumber(199),
+            BlockNumber(201)..=BlockNumber(u64::MAX)
+        ]
+    );
+    let got: Vec<_> = store
         .missing(BlockNumber(0), BlockNumber(99))
         .unwrap()
         .collect::<Result<Vec<_>, _>>()

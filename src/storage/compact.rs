@@ -227,15 +227,16 @@ impl Storage {
         }
         // Where this shard meets the next one, the next shard's first block must link to our last.
         if let Some((last, last_hash)) = prev
-            && last == first + size - 1
-            && let Some(next) = self.frames(last + 1, true)?
+            && last == self.geo.last_of(shard)
+            && let Some(after) = last.checked_add(1)
+            && let Some(next) = self.frames(after, true)?
         {
             let header = record::decode_header(next.header())
-                .map_err(|what| corrupt(&dir, 0, format!("block {}: {what}", last + 1)))?;
+                .map_err(|what| corrupt(&dir, 0, format!("block {after}: {what}")))?;
             if header.parent_hash != last_hash {
                 return Err(WriteError::BrokenLink {
                     shard,
-                    number: BlockNumber(last + 1),
+                    number: BlockNumber(after),
                     expected: last_hash,
                     got: header.parent_hash,
                 });

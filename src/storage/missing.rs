@@ -19,7 +19,7 @@ pub struct MissingRanges {
     table: ReadOnlyTable<u64, &'static [u8]>,
     store_geo: Geometry,
     index_path: std::path::PathBuf,
-    next: u64,
+    next: u128,
     end: u64,
     done: bool,
     cached: Option<(u64, ShardRow)>,
@@ -34,7 +34,7 @@ impl Storage {
             table,
             store_geo: self.geo,
             index_path: self.index_path.clone(),
-            next: from.get(),
+            next: u128::from(from.get()),
             end: to.get(),
             done: from > to,
             cached: None,
@@ -75,75 +75,72 @@ impl MissingRanges {
     }
 
     fn step(&mut self) -> Result<Option<RangeInclusive<BlockNumber>>, ReadError> {
+        // Block arithmetic in u128 so a range ending at u64::MAX cannot overflow.
         let g = self.store_geo;
-        let mut start: Option<u64> = None;
+        let size = u128::from(g.shard_size);
+        let end = u128::from(self.end);
+        let range = |s: u128, e: u128| Some(BlockNumber(s as u64)..=BlockNumber(e.min(end) as u64));
+        let mut start: Option<u128> = None;
         loop {
-            if self.next > self.end {
+            if self.next > end {
                 self.done = true;
-                return Ok(start.map(|s| BlockNumber(s)..=BlockNumber(self.end)));
+                return Ok(start.and_then(|s| range(s, end)));
             }
-            let shard = g.shard_of(self.next);
-            let shard_first = g.first_of(shard);
-            let after_shard = shard_first.saturating_add(g.shard_size);
+            let shard = g.shard_of(self.next as u64);
+            let first = u128::from(g.first_of(shard));
+            let after_shard = first + size;
             match self.row_or_next(shard)? {
                 Err(next_row) => {
                     // No row: everything up to the next shard with a row is missing.
                     start.get_or_insert(self.next);
                     self.next = match next_row {
-                        Some(s) => g.first_of(s),
-                        None => self.end.saturating_add(1),
+                        Some(s) => u128::from(g.first_of(s)),
+                        None => end + 1,
                     };
                 }
                 Ok(row) => {
                     let complete =
                         row.state == ShardState::Sealed || u64::from(row.present) == g.shard_size;
-                    let pos = self.next - shard_first;
-                    let present_at = if complete {
-                        Some(pos)
-                    } else {
-                        row.first_present(pos, g.shard_size)
-                    };
-                    if let Some(s) = start {
-                        match present_at {
-                            Some(p) => {
-                                self.next = shard_first + p;
-                                let last = (shard_first + p - 1).min(self.end);
-                                return Ok(Some(BlockNumber(s)..=BlockNumber(last)));
+                    let pos = (self.next - first) as u64;
+                    match start {
+                        Some(s) => {
+                            // Inside a run: it ends before the next present block.
+                            let present = if complete {
+                                Some(pos)
+                            } else {
+                                row.first_present(pos, g.shard_size)
+                            };
+                            match present {
+                                Some(p) => {
+                                    self.next = first + u128::from(p);
+                                    return Ok(range(s, self.next - 1));
+                                }
+                                None => self.next = after_shard,
                             }
-                            None => self.next = after_shard,
                         }
-                    } else if complete {
-                        self.next = after_shard;
-                    } else {
-                        match row.first_absent(pos, g.shard_size) {
+                        None if complete => self.next = after_shard,
+                        None => match row.first_absent(pos, g.shard_size) {
                             Some(p) => {
-                                start = Some(shard_first + p);
-                                self.next = shard_first + p;
-                                // Loop again: the run's end is the next present position.
+                                let s = first + u128::from(p);
+                                if s > end {
+                                    self.done = true;
+                                    return Ok(None);
+                                }
                                 match row.first_present(p, g.shard_size) {
                                     Some(q) => {
-                                        self.next = shard_first + q;
-                                        let s = shard_first + p;
-                                        if s > self.end {
-                                            self.done = true;
-                                            return Ok(None);
-                                        }
-                                        let last = (shard_first + q - 1).min(self.end);
-                                        return Ok(Some(BlockNumber(s)..=BlockNumber(last)));
+                                        self.next = first + u128::from(q);
+                                        return Ok(range(s, self.next - 1));
                                     }
-                                    None => self.next = after_shard,
+                                    None => {
+                                        start = Some(s);
+                                        self.next = after_shard;
+                                    }
                                 }
                             }
                             None => self.next = after_shard,
-                        }
+                        },
                     }
                 }
-            }
-            if let Some(s) = start
-                && s > self.end
-            {
-                self.done = true;
-                return Ok(None);
             }
         }
     }

@@ -308,7 +308,7 @@ impl Storage {
         let mut n = from.get();
         while n <= to.get() {
             let shard = self.geo.shard_of(n);
-            let shard_end = self.geo.first_of(shard) + self.geo.shard_size - 1;
+            let shard_end = self.geo.last_of(shard);
             let last = shard_end.min(to.get());
             if let Some(mut files) = self.shard_files(&shards, shard)? {
                 for m in n..=last {

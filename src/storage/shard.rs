@@ -115,6 +115,11 @@ impl Geometry {
     pub fn first_of(&self, s: u64) -> u64 {
         s * self.shard_size
     }
+
+    /// Last block of shard `s` (saturating: the last shard may be cut short by `u64::MAX`).
+    pub fn last_of(&self, s: u64) -> u64 {
+        self.first_of(s).saturating_add(self.shard_size - 1)
+    }
 }
 
 /// `data_dir/shards`.

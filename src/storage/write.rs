@@ -270,7 +270,7 @@ impl Storage {
             for item in shards.range(0u64..)? {
                 let (k, _) = item?;
                 let s = k.value();
-                let last = self.geo.first_of(s) + self.geo.shard_size - 1;
+                let last = self.geo.last_of(s);
                 if last > up_to.get() {
                     break;
                 }
@@ -418,7 +418,7 @@ impl Storage {
             match row.first_absent(self.geo.pos_of(next), self.geo.shard_size) {
                 Some(p) if first + p == next => return Ok(n),
                 Some(p) => return Ok(first + p - 1),
-                None => n = first + self.geo.shard_size - 1,
+                None => n = self.geo.last_of(shard),
             }
         }
     }
