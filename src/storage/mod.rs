@@ -1,1 +1,62 @@
-//! Storage: shard files indexed by redb (DESIGN.md §5).
+//! Storage: the verified history, in shard files indexed by redb (DESIGN.md §5).
+//!
+//! Owns everything under the data directory. Callers see [`Storage`] and its typed errors only;
+//! file formats live in `layout.rs`. It must never accept unverified data: write paths take
+//! [`VerifiedBlock`] only, produced by `sync::verify`.
+//!
+//! ```text
+//! data_dir/
+//!   LOCK                      flock + holder pid: one process at a time
+//!   index.redb                meta, shard rows (state, committed lengths, presence bitset),
+//!                             block hash → number, tx hash → (block, index), peer cache
+//!   shards/<first block>/     12-digit first block of the shard
+//!     wal                     checksummed records, any order (state Filling)
+//!     seg-<gen>.dat / .idx    sorted block frames + fixed-size offset table (Sorted, Sealed)
+//! ```
+//!
+//! The commit rule ("redb commits last"): shard bytes are written and fsynced (files, then their
+//! directory) before the redb commit that names their lengths; anything on disk beyond what redb
+//! names is garbage, removed on open (`repair.rs`). In test builds a durability ledger
+//! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
+//! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (`histd db`),
+//! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
+//! schema), `shard` (lifecycle), `lock`, `fsio`, `error`.
+//!
+//! [`VerifiedBlock`]: crate::primitives::VerifiedBlock
+
+pub mod admin;
+mod compact;
+mod error;
+mod fsio;
+mod index;
+mod layout;
+mod lock;
+mod missing;
+mod read;
+mod record;
+mod repair;
+mod rollback;
+mod segment;
+mod shard;
+mod store;
+mod wal;
+mod write;
+
+pub use admin::{DbCommand, ShardStats, StoreStats, VerifyReport};
+pub use compact::CompactOutcome;
+/// Test-only fault injection for shard files (feature `testkit`).
+#[cfg(feature = "testkit")]
+pub use fsio::fault;
+
+pub use error::{
+    CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
+    WriteError,
+};
+pub use missing::MissingRanges;
+pub use read::TxLookup;
+pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};
+pub use repair::RepairReport;
+pub use rollback::RollbackOutcome;
+pub use shard::{ShardState, TRANSITIONS};
+pub use store::{DEFAULT_SHARD_SIZE, OpenOptions, Storage};
+pub use write::{PreparedBlock, PutOutcome};
