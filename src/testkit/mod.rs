@@ -7,19 +7,22 @@ pub mod discovery;
 pub mod frontier;
 pub mod history;
 pub mod mainnet;
+pub mod storage;
 
-        .ancestors()
-        .find(|dir| dir.is_dir())
-        .map(|dir| dir.join("shared").join("testdata"))
-        .unwrap_or_else(|| panic!("no shared/testdata above {}", manifest.display()))
+use std::path::{Path, PathBuf};
+
+/// `shared/testdata`, found by walking up from the crate directory: CI clones the repository beside
+/// `shared/`, developers may check it out deeper (e.g. in a worktree).
+pub fn testdata_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest
-    testdata_dir().join("devp2p").join("devp2p-vectors.json")
+        .ancestors()
+        .map(|dir| dir.join("shared").join("testdata"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| panic!("no shared/testdata above {}", manifest.display()))
+}
+
 /// The EIP-8 devp2p vectors (`shared/testdata/devp2p/devp2p-vectors.json`).
-/// `shared/`, developers may check it out deeper (e.g. in a worktree).
-/// `shared/testdata`, found by walking up from the crate directory: CI clones the repository beside
 pub fn devp2p_vectors_path() -> PathBuf {
-pub fn testdata_dir() -> PathBuf {
-pub mod storage;
-use std::path::{Path, PathBuf};
+    testdata_dir().join("devp2p").join("devp2p-vectors.json")
 }
