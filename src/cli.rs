@@ -48,6 +48,9 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Inspect or maintain the data directory of a stopped node.
+    #[command(subcommand)]
+    Db(crate::storage::admin::DbCommand),
 }
 
 /// `histd config ...`

@@ -8,6 +8,7 @@ use clap::Parser;
 use histd::cli::{Cli, Command, ConfigCommand};
 use histd::config::{Config, ConfigError, Override};
 use histd::daemon::{self, PhaseWorkers};
+use histd::storage::admin::DbCommand;
 
 /// Exit code for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
@@ -18,6 +19,25 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &overrides),
         Command::Run => run(cli.config.as_deref(), &overrides, cli.verbose),
+        Command::Db(cmd) => db(cli.config.as_deref(), &overrides, &cmd),
+    }
+}
+
+/// `histd db ...`: runs on the configured data directory; the lock file refuses a running node's.
+fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match histd::storage::admin::run(&config.data_dir, cmd) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("histd db: {}: {e}", config.data_dir.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
