@@ -3,4 +3,5 @@
 //! never in the product binary.
 
 pub mod chain;
+pub mod history;
 pub mod mainnet;

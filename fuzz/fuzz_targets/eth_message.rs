@@ -1,0 +1,8 @@
+//! cargo-fuzz target `eth_message`; the body lives in `common/mod.rs` (also replayed by
+//! `tests/p2p_fuzz_corpus.rs` on stable).
+#![no_main]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::eth_message(data));

@@ -1,0 +1,8 @@
+//! cargo-fuzz target `handshake_messages`; the body lives in `common/mod.rs` (also replayed by
+//! `tests/p2p_fuzz_corpus.rs` on stable).
+#![no_main]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::handshake_messages(data));

@@ -1,0 +1,315 @@
+//! [`P2pStream`]: an RLPx stream after the Hello exchange. Owns message ids, snappy (p2p v5),
+//! Disconnect and Ping/Pong; hands sub-protocol messages up with ids relative to the negotiated
+//! capability. It must never interpret sub-protocol payloads.
+
+use std::time::Duration;
+
+use alloy_rlp::{Decodable, Encodable};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::disconnect::DisconnectReason;
+use super::error::P2pError;
+use super::hello::{Capability, Hello, SharedCapability, negotiate};
+use crate::p2p::rlpx::{MAX_FRAME_SIZE, PeerId, RlpxStream};
+
+const HELLO: u64 = 0x00;
+const DISCONNECT: u64 = 0x01;
+const PING: u64 = 0x02;
+const PONG: u64 = 0x03;
+/// `rlp([])`, the body of Ping and Pong.
+const EMPTY_LIST: &[u8] = &[0xc0];
+
+/// Default limit for the Hello exchange.
+pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest decompressed message we accept (same as the frame cap).
+pub const MAX_MESSAGE_SIZE: usize = MAX_FRAME_SIZE;
+
+/// One sub-protocol message; `id` is relative to the capability's offset (eth Status = 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubMessage {
+    /// Relative message id.
+    pub id: u8,
+    /// Payload, decompressed.
+    pub payload: Bytes,
+}
+
+/// A connection that has exchanged Hello and shares exactly one capability we use (`eth`).
+#[derive(Debug)]
+pub struct P2pStream<S> {
+    rlpx: RlpxStream<S>,
+    shared: SharedCapability,
+    their_hello: Hello,
+    snappy: bool,
+    /// A Ping arrived and its Pong is not sent yet (survives a cancelled `recv`).
+    pong_due: bool,
+    /// When the last frame of any kind arrived (keep-alive bookkeeping).
+    last_activity: std::time::Instant,
+}
+
+fn frame(id: u64, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 1);
+    let mut v = Vec::with_capacity(2);
+    id.encode(&mut v);
+    out.extend_from_slice(&v);
+    out.extend_from_slice(payload);
+    out.freeze()
+}
+
+fn split_id(frame: &[u8]) -> Result<(u64, &[u8]), P2pError> {
+    let mut buf = frame;
+    let id = u64::decode(&mut buf).map_err(|_| P2pError::BadMessageId)?;
+    Ok((id, buf))
+}
+
+fn decompress(id: u64, data: &[u8]) -> Result<Vec<u8>, P2pError> {
+    let snappy_err = |e: snap::Error| P2pError::Snappy {
+        id,
+        reason: e.to_string(),
+    };
+    // The claimed length is checked before a single byte is allocated for it.
+    let size = snap::raw::decompress_len(data).map_err(snappy_err)?;
+    if size > MAX_MESSAGE_SIZE {
+        return Err(P2pError::MessageTooLarge {
+            id,
+            size,
+            max: MAX_MESSAGE_SIZE,
+        });
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(data)
+        .map_err(snappy_err)
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
+    /// Sends our Hello, waits for theirs, checks identity and negotiates the eth version. On
+    /// failure the peer gets a Disconnect with the matching reason (best effort).
+    pub async fn handshake(
+        mut rlpx: RlpxStream<S>,
+        ours: Hello,
+        limit: Duration,
+    ) -> Result<Self, P2pError> {
+        let result = tokio::time::timeout(limit, Self::exchange(&mut rlpx, &ours))
+            .await
+            .unwrap_or(Err(P2pError::HelloTimeout {
+                secs: limit.as_secs(),
+            }));
+        match result {
+            Ok((their_hello, shared)) => Ok(Self {
+                snappy: their_hello.protocol_version >= 5 && ours.protocol_version >= 5,
+                rlpx,
+                shared,
+                their_hello,
+                pong_due: false,
+                last_activity: std::time::Instant::now(),
+            }),
+            Err(e) => {
+                if let Some(reason) = e.disconnect_reason() {
+                    // Hello isn't done, so no snappy yet.
+                    send_disconnect_raw(&mut rlpx, reason, false).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn exchange(
+        rlpx: &mut RlpxStream<S>,
+        ours: &Hello,
+    ) -> Result<(Hello, SharedCapability), P2pError> {
+        rlpx.send(frame(HELLO, &ours.encode())).await?;
+        let raw = match rlpx.recv().await {
+            None => return Err(P2pError::Closed),
+            Some(r) => r?,
+        };
+        let (id, body) = split_id(&raw)?;
+        match id {
+            HELLO => {}
+            DISCONNECT => {
+                let reason = DisconnectReason::decode(body)
+                    .or_else(|| {
+                        decompress(id, body)
+                            .ok()
+                            .and_then(|d| DisconnectReason::decode(&d))
+                    })
+                    .unwrap_or(DisconnectReason::Unknown(0xff));
+                return Err(P2pError::Disconnected { reason });
+            }
+            id => return Err(P2pError::ExpectedHello { id }),
+        }
+        let theirs = Hello::decode(body)?;
+        if theirs.id != rlpx.remote_id() {
+            return Err(P2pError::UnexpectedIdentity {
+                claimed: Box::new(theirs.id),
+                proven: Box::new(rlpx.remote_id()),
+            });
+        }
+        if theirs.id == ours.id {
+            return Err(P2pError::ConnectedToSelf);
+        }
+        if theirs.protocol_version < 4 {
+            return Err(P2pError::IncompatibleVersion {
+                version: theirs.protocol_version,
+            });
+        }
+        let shared = negotiate(&ours.capabilities, &theirs.capabilities)
+            .into_iter()
+            .find(|s| s.capability.name == "eth")
+            .ok_or_else(|| P2pError::NoSharedCapability {
+                ours: ours.capabilities.clone(),
+                theirs: theirs.capabilities.clone(),
+            })?;
+        Ok((theirs, shared))
+    }
+
+    /// The negotiated capability (eth and its version) and its id range.
+    pub fn shared_capability(&self) -> &SharedCapability {
+        &self.shared
+    }
+
+    /// The negotiated eth capability.
+    pub fn capability(&self) -> &Capability {
+        &self.shared.capability
+    }
+
+    /// The peer's Hello.
+    pub fn their_hello(&self) -> &Hello {
+        &self.their_hello
+    }
+
+    /// When the last frame (of any kind, Pong included) arrived.
+    pub fn last_activity(&self) -> std::time::Instant {
+        self.last_activity
+    }
+
+    /// The peer's node id.
+    pub fn remote_id(&self) -> PeerId {
+        self.rlpx.remote_id()
+    }
+
+    async fn send_base(&mut self, id: u64, payload: &[u8]) -> Result<(), P2pError> {
+        let body = if self.snappy {
+            snap::raw::Encoder::new()
+                .compress_vec(payload)
+                .map_err(|e| P2pError::Snappy {
+                    id,
+                    reason: e.to_string(),
+                })?
+        } else {
+            payload.to_vec()
+        };
+        self.rlpx.send(frame(id, &body)).await?;
+        Ok(())
+    }
+
+    async fn flush_pong(&mut self) -> Result<(), P2pError> {
+        if self.pong_due {
+            self.send_base(PONG, EMPTY_LIST).await?;
+            self.pong_due = false;
+        }
+        Ok(())
+    }
+
+    /// Sends a sub-protocol message (`id` relative to the capability offset).
+    pub async fn send(&mut self, id: u8, payload: &[u8]) -> Result<(), P2pError> {
+        self.flush_pong().await?;
+        if id >= self.shared.count {
+            return Err(P2pError::UnknownMessageId { id: u64::from(id) });
+        }
+        self.send_base(u64::from(self.shared.offset + id), payload)
+            .await
+    }
+
+    /// Sends a Ping (keep-alive); the Pong is consumed by [`recv`](Self::recv).
+    pub async fn ping(&mut self) -> Result<(), P2pError> {
+        self.send_base(PING, EMPTY_LIST).await
+    }
+
+    /// Receives the next sub-protocol message. Ping is answered and Pong consumed here; Disconnect
+    /// becomes [`P2pError::Disconnected`]. Cancel-safe: an interrupted Pong is sent on the next call.
+    pub async fn recv(&mut self) -> Result<SubMessage, P2pError> {
+        loop {
+            if self.flush_pong().await.is_err() {
+                // The write side is gone; frames already received (a Disconnect, typically) say
+                // more about why than the broken pipe does, so keep reading.
+                self.pong_due = false;
+            }
+            let raw = match self.rlpx.recv().await {
+                None => return Err(P2pError::Closed),
+                Some(r) => r?,
+            };
+            self.last_activity = std::time::Instant::now();
+            let (id, body) = split_id(&raw)?;
+            if id == DISCONNECT {
+                // Some clients send it uncompressed even with snappy on; accept both.
+                let unzipped = || {
+                    decompress(id, body)
+                        .ok()
+                        .and_then(|d| DisconnectReason::decode(&d))
+                };
+                let raw = || DisconnectReason::decode(body);
+                let reason = if self.snappy {
+                    unzipped().or_else(raw)
+                } else {
+                    raw().or_else(unzipped)
+                }
+                .ok_or(P2pError::BadBaseMessage { id })?;
+                return Err(P2pError::Disconnected { reason });
+            }
+            let payload = if self.snappy {
+                decompress(id, body)?
+            } else {
+                if body.len() > MAX_MESSAGE_SIZE {
+                    return Err(P2pError::MessageTooLarge {
+                        id,
+                        size: body.len(),
+                        max: MAX_MESSAGE_SIZE,
+                    });
+                }
+                body.to_vec()
+            };
+            match id {
+                HELLO => return Err(P2pError::BadBaseMessage { id }),
+                PING => self.pong_due = true,
+                PONG => {}
+                // Reserved base-protocol ids: ignore.
+                0x04..=0x0f => {}
+                id if id >= u64::from(self.shared.offset)
+                    && id < u64::from(self.shared.offset) + u64::from(self.shared.count) =>
+                {
+                    return Ok(SubMessage {
+                        id: (id - u64::from(self.shared.offset)) as u8,
+                        payload: Bytes::from(payload),
+                    });
+                }
+                id => return Err(P2pError::UnknownMessageId { id }),
+            }
+        }
+    }
+
+    /// Sends Disconnect with `reason` (best effort, bounded by a short timeout) and closes.
+    pub async fn disconnect(mut self, reason: DisconnectReason) {
+        let snappy = self.snappy;
+        send_disconnect_raw(&mut self.rlpx, reason, snappy).await;
+    }
+}
+
+async fn send_disconnect_raw<S: AsyncRead + AsyncWrite + Unpin>(
+    rlpx: &mut RlpxStream<S>,
+    reason: DisconnectReason,
+    snappy: bool,
+) {
+    let body = reason.encode();
+    let body = if snappy {
+        snap::raw::Encoder::new()
+            .compress_vec(&body)
+            .unwrap_or(body)
+    } else {
+        body
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = rlpx.send(frame(DISCONNECT, &body)).await;
+        let _ = rlpx.close().await;
+    })
+    .await;
+}

@@ -1,0 +1,240 @@
+//! Custom chains for tests and devnets, described in a small TOML or JSON file:
+//!
+//! ```toml
+//! name = "devnet"                 # optional, default "custom"
+//! chain_id = 1337
+//! network_id = 1337               # optional, default = chain_id
+//! # exactly one of:
+//! genesis_hash = "0x…"            # 32 bytes hex; then genesis_timestamp is required
+//! genesis_header = "0xf9…"        # RLP of the genesis header: hash and timestamp come from it
+//! genesis_timestamp = 0
+//! total_difficulty = "0x0"        # optional, announced in eth/68 Status
+//! fork_blocks = [1150000]         # optional, block-number forks
+//! fork_timestamps = [1681338455]  # optional, timestamp forks (EIP-6122)
+//! ```
+//!
+//! Every mistake is reported with the key it concerns; nothing is guessed.
+
+use std::path::Path;
+
+use alloy_consensus::Header;
+use alloy_eip2124::ForkFilterKey;
+use alloy_primitives::{B256, Bytes, U256};
+use alloy_rlp::Decodable;
+use serde::Deserialize;
+
+use super::ChainSpec;
+
+/// Why a chain description could not be turned into a [`ChainSpec`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainSpecError {
+    /// The file could not be read.
+    #[error("chain spec {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Syntax error, unknown key, wrong type (the message names the key).
+    #[error("chain spec ({format}): {message}")]
+    Syntax {
+        /// `toml` or `json`.
+        format: &'static str,
+        /// The parser's message, which names the key and position.
+        message: String,
+    },
+    /// A key has a value that parses but is not acceptable.
+    #[error("chain spec: `{key}`: {problem}")]
+    Invalid {
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Neither a built-in chain name nor a chain spec file.
+    #[error(
+        "unknown chain `{value}`: expected mainnet, sepolia, hoodi or a .toml/.json chain spec file"
+    )]
+    UnknownChain {
+        /// What was given.
+        value: String,
+    },
+    /// The file extension says neither TOML nor JSON.
+    #[error("chain spec {path}: unknown format (expected a .toml or .json file)")]
+    UnknownFormat {
+        /// The file.
+        path: String,
+    },
+}
+
+/// The parsed (not yet checked) chain description. See the module docs for the format.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisDescription {
+    /// Name used in logs.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// devp2p network id; defaults to the chain id.
+    #[serde(default)]
+    pub network_id: Option<u64>,
+    /// Hash of the genesis block.
+    #[serde(default)]
+    pub genesis_hash: Option<B256>,
+    /// RLP of the genesis header.
+    #[serde(default)]
+    pub genesis_header: Option<Bytes>,
+    /// Genesis timestamp (required with `genesis_hash`; must match the header if both given).
+    #[serde(default)]
+    pub genesis_timestamp: Option<u64>,
+    /// Total difficulty for eth/68 Status.
+    #[serde(default)]
+    pub total_difficulty: Option<U256>,
+    /// Block-number fork activations.
+    #[serde(default)]
+    pub fork_blocks: Vec<u64>,
+    /// Timestamp fork activations.
+    #[serde(default)]
+    pub fork_timestamps: Vec<u64>,
+}
+
+impl GenesisDescription {
+    /// Parses TOML.
+    pub fn from_toml_str(text: &str) -> Result<Self, ChainSpecError> {
+        toml::from_str(text).map_err(|e| ChainSpecError::Syntax {
+            format: "toml",
+            message: e.to_string(),
+        })
+    }
+
+    /// Parses JSON.
+    pub fn from_json_str(text: &str) -> Result<Self, ChainSpecError> {
+        serde_json::from_str(text).map_err(|e| ChainSpecError::Syntax {
+            format: "json",
+            message: e.to_string(),
+        })
+    }
+
+    /// Checks the description and builds the spec.
+    pub fn into_spec(self) -> Result<ChainSpec, ChainSpecError> {
+        if self.chain_id == 0 {
+            return Err(invalid("chain_id", "must not be 0"));
+        }
+        if self.network_id == Some(0) {
+            return Err(invalid("network_id", "must not be 0"));
+        }
+        let (genesis_hash, genesis_timestamp) = match (self.genesis_hash, &self.genesis_header) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "genesis_hash",
+                    "give either genesis_hash or genesis_header, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "genesis_hash",
+                    "missing: give genesis_hash (with genesis_timestamp) or genesis_header",
+                ));
+            }
+            (Some(hash), None) => {
+                let ts = self.genesis_timestamp.ok_or_else(|| {
+                    invalid("genesis_timestamp", "required when genesis_hash is given")
+                })?;
+                (hash, ts)
+            }
+            (None, Some(rlp)) => {
+                let mut buf = &rlp[..];
+                let header = Header::decode(&mut buf)
+                    .map_err(|e| invalid("genesis_header", format!("not a header RLP: {e}")))?;
+                if !buf.is_empty() {
+                    return Err(invalid(
+                        "genesis_header",
+                        format!("{} bytes after the header", buf.len()),
+                    ));
+                }
+                if header.number != 0 {
+                    return Err(invalid(
+                        "genesis_header",
+                        format!("is block {}, not block 0", header.number),
+                    ));
+                }
+                if let Some(ts) = self.genesis_timestamp
+                    && ts != header.timestamp
+                {
+                    return Err(invalid(
+                        "genesis_timestamp",
+                        format!("{ts} but the genesis header says {}", header.timestamp),
+                    ));
+                }
+                (header.hash_slow(), header.timestamp)
+            }
+        };
+        let forks = self
+            .fork_blocks
+            .iter()
+            .map(|&n| ForkFilterKey::Block(n))
+            .chain(self.fork_timestamps.iter().map(|&t| ForkFilterKey::Time(t)));
+        Ok(ChainSpec::new(
+            self.name.unwrap_or_else(|| "custom".to_owned()),
+            self.chain_id,
+            self.network_id.unwrap_or(self.chain_id),
+            genesis_hash,
+            genesis_timestamp,
+            self.total_difficulty.unwrap_or(U256::ZERO),
+            forks,
+        ))
+    }
+}
+
+impl ChainSpec {
+    /// A custom chain from a TOML description.
+    pub fn from_toml_str(text: &str) -> Result<Self, ChainSpecError> {
+        GenesisDescription::from_toml_str(text)?.into_spec()
+    }
+
+    /// A custom chain from a JSON description.
+    pub fn from_json_str(text: &str) -> Result<Self, ChainSpecError> {
+        GenesisDescription::from_json_str(text)?.into_spec()
+    }
+
+    /// A custom chain from a `.toml` or `.json` file.
+    pub fn from_file(path: &Path) -> Result<Self, ChainSpecError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ChainSpecError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => Self::from_toml_str(&text),
+            Some("json") => Self::from_json_str(&text),
+            _ => Err(ChainSpecError::UnknownFormat { path: shown }),
+        }
+    }
+}
+
+impl ChainSpec {
+    /// A built-in chain by name (`mainnet`, `sepolia`, `hoodi`), or else a custom chain from the
+    /// `.toml`/`.json` file at that path: what a `chain = "..."` config value means.
+    pub fn resolve(value: &str) -> Result<Self, ChainSpecError> {
+        if let Some(spec) = Self::by_name(value) {
+            return Ok(spec);
+        }
+        let path = Path::new(value);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml" | "json") => Self::from_file(path),
+            _ => Err(ChainSpecError::UnknownChain {
+                value: value.to_owned(),
+            }),
+        }
+    }
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ChainSpecError {
+    ChainSpecError::Invalid {
+        key,
+        problem: problem.into(),
+    }
+}

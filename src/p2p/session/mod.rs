@@ -1,0 +1,39 @@
+//! One verified session with one peer: the eth Status exchange ([`EthStream`]) and the session
+//! task ([`spawn`]) with its [`SessionHandle`].
+//!
+//! Owns request/response matching (EIP-2481 ids), timeouts, response checks (item counts; header
+//! start, step and direction), answering peers from a [`HistoryProvider`] (capped at
+//! [`SOFT_RESPONSE_LIMIT`]), keep-alive Pings, ignoring gossip (an empty `PooledTransactions` for
+//! `GetPooledTransactions`) and the peer's head. It must never verify or store peer data: answers
+//! go to the caller, who verifies them (`sync::verify`) before anything is stored.
+//!
+//! # How to get a session
+//! ```ignore
+//! let config = PeerConfig::new(node_key, StatusInputs { spec, filter, served });
+//! let eth = session::dial(tcp, remote_id, &config).await?;      // or session::accept(tcp, &config)
+//! let (handle, task) = session::spawn(eth, Arc::new(provider), SessionConfig::default());
+//! let headers = handle.get_headers(GetBlockHeaders { .. }).await?;   // Vec<Header>
+//! let bodies = handle.get_bodies(hashes.clone()).await?;             // Vec<Body>
+//! let receipts = handle.get_receipts(hashes).await?;                 // Vec<Vec<Receipt>>, any version
+//! let head = handle.head().await;      // Status best hash resolved to a number (None if it ended)
+//! let snap = handle.snapshot();        // id, client, version, status, head, served range, ended
+//! ```
+//! Each handshake step has its own timeout ([`Timeouts`]). Failures are typed: [`EthStreamError`]
+//! (with `disconnect_reason()` and `is_protocol_breach()`) for the session, [`RequestError`] for
+//! one request. The task ends when the peer disconnects or misbehaves, a request times out, the
+//! peer stays silent past `idle_timeout`, a handle calls `disconnect`, or every handle is dropped;
+//! it logs one line (warn for protocol breaches, info otherwise) and sends the matching Disconnect.
+
+mod connect;
+mod error;
+mod eth_stream;
+mod handle;
+mod provider;
+mod task;
+
+pub use connect::{PeerConfig, Timeouts, accept, dial};
+pub use error::{EthStreamError, RequestError};
+pub use eth_stream::{DEFAULT_STATUS_TIMEOUT, EthStream, StatusInputs};
+pub use handle::{PeerHead, PeerSnapshot, SessionHandle};
+pub use provider::{EmptyHistory, HistoryProvider, SOFT_RESPONSE_LIMIT, cap_by_size};
+pub use task::{SessionConfig, spawn};
