@@ -7,6 +7,7 @@
 
 pub mod base;
 pub mod chain;
+pub mod discovery;
 pub mod enode;
 pub mod eth;
 pub mod node_key;

@@ -3,5 +3,6 @@
 //! never in the product binary.
 
 pub mod chain;
+pub mod discovery;
 pub mod history;
 pub mod mainnet;
