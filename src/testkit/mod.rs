@@ -6,3 +6,4 @@ pub mod chain;
 pub mod discovery;
 pub mod history;
 pub mod mainnet;
+pub mod storage;

@@ -1,0 +1,260 @@
+//! Compaction: turns a Filling shard (WAL, maybe beside an older segment) into one sorted segment of
+//! a new generation, checking parent links between consecutive blocks on the way, including across
+//! the shard's edges where the neighbouring blocks are stored ("linkage checked where ranges meet,
+//! at the latest at compaction").
+//!
+//! Protocol: commit state Compacting → write `seg-<g+1>.{dat,idx}.tmp` → fsync → rename → fsync
+//! directory → commit the new generation (state Sorted, WAL length 0) → remove the WAL and the old
+//! generation. A crash anywhere leaves the old committed state, which `repair.rs` restores.
+//! Memory is bounded: one pass over WAL record heads (one small entry per shard position), then one
+//! block's frames at a time. It must never read a WAL whole, and runs under the writer lock, so only
+//! one compaction runs at a time.
+
+use alloy_primitives::B256;
+use redb::ReadableDatabase;
+
+use super::Storage;
+use super::error::{CorruptError, FileError, WriteError};
+use super::fsio;
+use super::index::SHARDS;
+use super::layout::{FrameLens, ShardRow};
+use super::record;
+use super::segment::{SegmentReader, SegmentWriter};
+use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, tmp_path, wal_path};
+use super::wal::{self, WalEntry, WalScanner};
+use crate::primitives::BlockNumber;
+
+/// What one compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactOutcome {
+    /// The shard.
+    pub shard: u64,
+    /// Blocks in the new segment.
+    pub blocks: u64,
+    /// Bytes of block frames written.
+    pub bytes: u64,
+    /// WAL bytes folded in.
+    pub wal_bytes: u64,
+}
+
+impl Storage {
+    /// Compacts one shard if it is Filling; `None` if there was nothing to do.
+    pub fn compact(&self, shard: u64) -> Result<Option<CompactOutcome>, WriteError> {
+        let _w = self.write_lock();
+        self.compact_locked(shard)
+    }
+
+    /// Compacts every Filling shard, one at a time, lowest first.
+    pub fn compact_dirty(&self) -> Result<Vec<CompactOutcome>, WriteError> {
+        let _w = self.write_lock();
+        let dirty: Vec<u64> = {
+            let txn = self.db.begin_read()?;
+            let shards = txn.open_table(SHARDS)?;
+            let mut out = Vec::new();
+            for item in shards.range(0u64..)? {
+                let (k, _) = item?;
+                if let Some(row) = self.row::<WriteError>(&shards, k.value())?
+                    && row.state == ShardState::Filling
+                {
+                    out.push(k.value());
+                }
+            }
+            out
+        };
+        let mut done = Vec::new();
+        for s in dirty {
+            if let Some(o) = self.compact_locked(s)? {
+                done.push(o);
+            }
+        }
+        Ok(done)
+    }
+
+    pub(super) fn compact_locked(&self, shard: u64) -> Result<Option<CompactOutcome>, WriteError> {
+        let Some(mut row) = self.read_row(shard)? else {
+            return Ok(None);
+        };
+        if row.state != ShardState::Filling {
+            return Ok(None);
+        }
+        self.check_transition(shard, row.state, ShardState::Compacting)?;
+        row.state = ShardState::Compacting;
+        self.commit_row(shard, &row)?;
+        let first = self.geo.first_of(shard);
+        let dir = shard_dir(&self.dir, first);
+        let new_gen = row.seg_gen + 1;
+        let written = match self.write_generation(shard, &row, new_gen) {
+            Ok(w) => w,
+            Err(e) => {
+                // Nothing new is committed: drop the tmp files and return to Filling.
+                let _ = fsio::remove_file_if_exists(&tmp_path(&seg_data_path(&dir, new_gen)));
+                let _ = fsio::remove_file_if_exists(&tmp_path(&seg_index_path(&dir, new_gen)));
+                let _ = fsio::fsync_dir(&dir);
+                row.state = ShardState::Filling;
+                self.commit_row(shard, &row)?;
+                return Err(e);
+            }
+        };
+        let old_gen = row.seg_gen;
+        let wal_bytes = row.wal_len;
+        self.check_transition(shard, ShardState::Compacting, ShardState::Sorted)?;
+        row.state = ShardState::Sorted;
+        row.seg_gen = new_gen;
+        row.seg_data_len = written.data_len;
+        row.seg_entries = written.entries as u32;
+        row.wal_len = 0;
+        self.commit_row(shard, &row)?;
+        // Committed: the WAL and the old generation are garbage now (repair removes them too).
+        let mut cleanup = vec![wal_path(&dir)];
+        if old_gen > 0 {
+            cleanup.push(seg_data_path(&dir, old_gen));
+            cleanup.push(seg_index_path(&dir, old_gen));
+        }
+        for p in cleanup {
+            if let Err(e) = fsio::remove_file_if_exists(&p) {
+                tracing::warn!(error = %e, "leftover file after compaction; repair removes it");
+            }
+        }
+        if let Err(e) = fsio::fsync_dir(&dir) {
+            tracing::warn!(error = %e, "fsync after compaction cleanup");
+        }
+        Ok(Some(CompactOutcome {
+            shard,
+            blocks: u64::from(row.present),
+            bytes: written.data_len,
+            wal_bytes,
+        }))
+    }
+
+    fn write_generation(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+        new_gen: u32,
+    ) -> Result<Written, WriteError> {
+        let first = self.geo.first_of(shard);
+        let dir = shard_dir(&self.dir, first);
+        let size = self.geo.shard_size;
+        // Pass 1: where each WAL record is (heads only).
+        let mut at: Vec<Option<WalEntry>> = vec![None; size as usize];
+        let mut wal_file = None;
+        if row.wal_len > 0 {
+            let mut scan = WalScanner::open(&dir, first, row.wal_len)?;
+            while let Some(e) = scan.next_head()? {
+                if self.geo.shard_of(e.head.number) != shard {
+                    return Err(corrupt(
+                        &wal_path(&dir),
+                        e.offset,
+                        format!("record for block {} in shard {shard}", e.head.number),
+                    ));
+                }
+                at[self.geo.pos_of(e.head.number) as usize] = Some(e);
+            }
+            wal_file = Some(wal::open_for_read(&dir)?);
+        }
+        let old = if row.seg_gen > 0 {
+            Some(SegmentReader::open(
+                &dir,
+                row.seg_gen,
+                u64::from(row.seg_entries),
+                first,
+            )?)
+        } else {
+            None
+        };
+        // Pass 2: every present block in order, one at a time.
+        let data_final = seg_data_path(&dir, new_gen);
+        let index_final = seg_index_path(&dir, new_gen);
+        let mut out = SegmentWriter::create(tmp_path(&data_final), tmp_path(&index_final), first)?;
+        // The block before this shard, if stored, anchors the link check of the first block.
+        let mut prev: Option<(u64, B256)> = match first.checked_sub(1) {
+            Some(before) if row.has(0) => self.frames(before, true)?.map(|f| (before, f.hash)),
+            _ => None,
+        };
+        for pos in 0..size {
+            if !row.has(pos) {
+                continue;
+            }
+            let n = first + pos;
+            let from_old = match &old {
+                Some(seg) => {
+                    let e = seg.entry(pos)?;
+                    if e.is_present() {
+                        Some((e.lens, seg.frames(&e)?, e.hash))
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            };
+            let (lens, frames, hash): (FrameLens, Vec<u8>, B256) = match from_old {
+                Some(x) => x,
+                None => match (&at[pos as usize], &wal_file) {
+                    (Some(e), Some((file, path))) => {
+                        (e.head.lens, wal::read_record(file, path, e)?, e.head.hash)
+                    }
+                    _ => {
+                        return Err(corrupt(
+                            &dir,
+                            0,
+                            format!(
+                                "block {n} is marked present but is in neither segment nor WAL"
+                            ),
+                        ));
+                    }
+                },
+            };
+            if let Some((pn, ph)) = prev
+                && pn + 1 == n
+            {
+                let header = record::decode_header(&frames[..lens.header as usize])
+                    .map_err(|what| corrupt(&dir, 0, format!("block {n}: {what}")))?;
+                if header.parent_hash != ph {
+                    return Err(WriteError::BrokenLink {
+                        shard,
+                        number: BlockNumber(n),
+                        expected: ph,
+                        got: header.parent_hash,
+                    });
+                }
+            }
+            out.push(pos, lens, &frames, crc32fast::hash(&frames), hash)?;
+            prev = Some((n, hash));
+        }
+        // Where this shard meets the next one, the next shard's first block must link to our last.
+        if let Some((last, last_hash)) = prev
+            && last == first + size - 1
+            && let Some(next) = self.frames(last + 1, true)?
+        {
+            let header = record::decode_header(next.header())
+                .map_err(|what| corrupt(&dir, 0, format!("block {}: {what}", last + 1)))?;
+            if header.parent_hash != last_hash {
+                return Err(WriteError::BrokenLink {
+                    shard,
+                    number: BlockNumber(last + 1),
+                    expected: last_hash,
+                    got: header.parent_hash,
+                });
+            }
+        }
+        let (data_len, entries) = out.finish()?;
+        fsio::rename(&tmp_path(&data_final), &data_final)?;
+        fsio::rename(&tmp_path(&index_final), &index_final)?;
+        fsio::fsync_dir(&dir)?;
+        Ok(Written { data_len, entries })
+    }
+}
+
+struct Written {
+    data_len: u64,
+    entries: u64,
+}
+
+fn corrupt(path: &std::path::Path, offset: u64, what: String) -> WriteError {
+    FileError::from(CorruptError {
+        path: path.to_path_buf(),
+        offset,
+        what,
+    })
+    .into()
+}

@@ -1,0 +1,348 @@
+//! The stored form of one block: three independently compressed zstd frames (header, transactions,
+//! receipts), so a bloom scan reads headers only and a log query never decompresses transactions.
+//!
+//! Owns encoding a [`VerifiedBlock`] into frames (done once, before any lock is taken) and decoding
+//! frames back. It must never do I/O and never invent data: a frame that does not decode is an error.
+//!
+//! ```text
+//! header frame        zstd(rlp(header))
+//! transactions frame  zstd(kind u8 || body)
+//!                       kind 0 (full):   eth wire body rlp([txs (EIP-2718), ommers, withdrawals?])
+//!                       kind 1 (hashes): rlp([[tx hash, ...], ommers, withdrawals?])
+//! receipts frame      zstd(eth/69 receipt list rlp([[type, status, cumulative gas, logs], ...]))
+//! ```
+//! Blooms are not stored; they are rebuilt from logs.
+
+use alloy_eips::eip4895::Withdrawals;
+use alloy_primitives::B256;
+use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
+use serde::{Deserialize, Serialize};
+
+use super::layout::FrameLens;
+use crate::primitives::{
+    BlockNumber, Body, Header, Receipt, Transaction, VerifiedBlock, decode_body, encode_body,
+};
+
+/// zstd level for stored frames (3: zstd's default; fast enough for ingest).
+const ZSTD_LEVEL: i32 = 3;
+
+const KIND_FULL: u8 = 0;
+const KIND_HASHES: u8 = 1;
+
+/// What to keep of each transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxRetention {
+    /// Full EIP-2718 bytes.
+    #[default]
+    Full,
+    /// Only the hash (logs still carry their transaction hash and index).
+    Hashes,
+}
+
+/// What the store retains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Retention {
+    /// Transactions: full or hashes only.
+    pub transactions: TxRetention,
+}
+
+/// A block turned into its three compressed frames, ready to be written.
+#[derive(Debug, Clone)]
+pub struct EncodedBlock {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
+    /// Parent hash (for link checks; not stored separately).
+    pub parent_hash: B256,
+    /// Transaction hashes in block order (for the tx index).
+    pub tx_hashes: Vec<B256>,
+    /// Header frame.
+    pub header: Vec<u8>,
+    /// Transactions frame.
+    pub txs: Vec<u8>,
+    /// Receipts frame.
+    pub receipts: Vec<u8>,
+}
+
+impl EncodedBlock {
+    /// Frame lengths.
+    pub fn lens(&self) -> FrameLens {
+        FrameLens {
+            header: self.header.len() as u32,
+            txs: self.txs.len() as u32,
+            receipts: self.receipts.len() as u32,
+        }
+    }
+
+    /// crc32 of the three frames, in order.
+    pub fn crc(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.header);
+        h.update(&self.txs);
+        h.update(&self.receipts);
+        h.finalize()
+    }
+}
+
+/// Largest decompressed frame accepted (a sanity bound against a damaged size field).
+const MAX_FRAME: usize = 512 << 20;
+
+thread_local! {
+    // Reused per thread: creating a zstd context per frame costs more than decoding a small frame.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(raw: &[u8]) -> Vec<u8> {
+    let compressed = COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        c.as_mut().and_then(|c| c.compress(raw).ok())
+    });
+    // In-memory compression of a buffer fails only on allocation failure.
+    compressed.unwrap_or_else(|| {
+        zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_else(|e| panic!("zstd compress: {e}"))
+    })
+}
+
+fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
+    // Frames written by `compress` record their size; a damaged size is bounded.
+    let size = zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
+        .ok_or("zstd frame without a readable content size")?;
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s <= MAX_FRAME)
+        .ok_or(format!("zstd frame claims {size} bytes"))?;
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
+        }
+        match d.as_mut() {
+            Some(d) => d.decompress(frame, size).map_err(|e| format!("zstd: {e}")),
+            None => Err("zstd context unavailable".to_string()),
+        }
+    })
+}
+
+/// Encodes a block into frames.
+pub fn encode(block: &VerifiedBlock, retention: Retention) -> EncodedBlock {
+    let mut header = Vec::with_capacity(600);
+    block.header().encode(&mut header);
+    let body = block.body();
+    let mut txs = Vec::new();
+    match retention.transactions {
+        TxRetention::Full => {
+            txs.push(KIND_FULL);
+            encode_body(body, &mut txs);
+        }
+        TxRetention::Hashes => {
+            txs.push(KIND_HASHES);
+            let hashes: Vec<B256> = block.transaction_hashes().collect();
+            encode_hashes_body(&hashes, &body.ommers, body.withdrawals.as_ref(), &mut txs);
+        }
+    }
+    let mut receipts = Vec::new();
+    let payload: usize = block.receipts().iter().map(Receipt::eth69_length).sum();
+    RlpHeader {
+        list: true,
+        payload_length: payload,
+    }
+    .encode(&mut receipts);
+    for r in block.receipts() {
+        r.encode_eth69(&mut receipts);
+    }
+    EncodedBlock {
+        number: block.number().get(),
+        hash: block.hash(),
+        parent_hash: block.parent_hash(),
+        tx_hashes: block.transaction_hashes().collect(),
+        header: compress(&header),
+        txs: compress(&txs),
+        receipts: compress(&receipts),
+    }
+}
+
+fn encode_hashes_body(
+    hashes: &[B256],
+    ommers: &[Header],
+    withdrawals: Option<&Withdrawals>,
+    out: &mut Vec<u8>,
+) {
+    let mut payload = alloy_rlp::list_length::<B256, B256>(hashes) + alloy_rlp::list_length(ommers);
+    if let Some(w) = withdrawals {
+        payload += w.length();
+    }
+    RlpHeader {
+        list: true,
+        payload_length: payload,
+    }
+    .encode(out);
+    alloy_rlp::encode_list::<B256, B256>(hashes, out);
+    alloy_rlp::encode_list(ommers, out);
+    if let Some(w) = withdrawals {
+        w.encode(out);
+    }
+}
+
+/// Decodes a header frame.
+pub fn decode_header(frame: &[u8]) -> Result<Header, String> {
+    let raw = decompress(frame)?;
+    let mut buf = &raw[..];
+    let header = Header::decode(&mut buf).map_err(|e| format!("header rlp: {e}"))?;
+    if !buf.is_empty() {
+        return Err("trailing bytes after header".into());
+    }
+    Ok(header)
+}
+
+/// The transactions of a stored block, as retained.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredTransactions {
+    /// Full transactions.
+    Full(Vec<Transaction>),
+    /// Hashes only.
+    Hashes(Vec<B256>),
+}
+
+impl StoredTransactions {
+    /// Hashes of the transactions, in block order.
+    pub fn hashes(&self) -> Vec<B256> {
+        match self {
+            StoredTransactions::Full(txs) => txs.iter().map(|t| *t.tx_hash()).collect(),
+            StoredTransactions::Hashes(h) => h.clone(),
+        }
+    }
+
+    /// Number of transactions.
+    pub fn len(&self) -> usize {
+        match self {
+            StoredTransactions::Full(txs) => txs.len(),
+            StoredTransactions::Hashes(h) => h.len(),
+        }
+    }
+
+    /// Whether the block has no transactions.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A decoded transactions frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBody {
+    /// Transactions or their hashes.
+    pub transactions: StoredTransactions,
+    /// Ommer headers.
+    pub ommers: Vec<Header>,
+    /// Withdrawals (from Shanghai).
+    pub withdrawals: Option<Withdrawals>,
+}
+
+/// Decodes a transactions frame.
+pub fn decode_body_frame(frame: &[u8]) -> Result<StoredBody, String> {
+    let raw = decompress(frame)?;
+    let (&kind, rest) = raw
+        .split_first()
+        .ok_or("empty transactions frame".to_string())?;
+    let mut buf = rest;
+    let out = match kind {
+        KIND_FULL => {
+            let body = decode_body(&mut buf).map_err(|e| format!("body rlp: {e}"))?;
+            StoredBody {
+                transactions: StoredTransactions::Full(body.transactions),
+                ommers: body.ommers,
+                withdrawals: body.withdrawals,
+            }
+        }
+        KIND_HASHES => {
+            let h = RlpHeader::decode(&mut buf).map_err(|e| format!("body rlp: {e}"))?;
+            if !h.list || buf.len() < h.payload_length {
+                return Err("hashes body is not a complete list".into());
+            }
+            let (mut inner, rest) = buf.split_at(h.payload_length);
+            let hashes = Vec::<B256>::decode(&mut inner).map_err(|e| format!("hashes: {e}"))?;
+            let ommers = Vec::<Header>::decode(&mut inner).map_err(|e| format!("ommers: {e}"))?;
+            let withdrawals = if inner.is_empty() {
+                None
+            } else {
+                Some(Withdrawals::decode(&mut inner).map_err(|e| format!("withdrawals: {e}"))?)
+            };
+            if !inner.is_empty() {
+                return Err("trailing bytes in hashes body".into());
+            }
+            buf = rest;
+            StoredBody {
+                transactions: StoredTransactions::Hashes(hashes),
+                ommers,
+                withdrawals,
+            }
+        }
+        other => return Err(format!("unknown transactions frame kind {other}")),
+    };
+    if !buf.is_empty() {
+        return Err("trailing bytes after body".into());
+    }
+    Ok(out)
+}
+
+/// Decodes a receipts frame.
+pub fn decode_receipts(frame: &[u8]) -> Result<Vec<Receipt>, String> {
+    let raw = decompress(frame)?;
+    let mut buf = &raw[..];
+    let h = RlpHeader::decode(&mut buf).map_err(|e| format!("receipts rlp: {e}"))?;
+    if !h.list || buf.len() != h.payload_length {
+        return Err("receipts frame is not one complete list".into());
+    }
+    let mut out = Vec::new();
+    while !buf.is_empty() {
+        out.push(Receipt::decode_eth69(&mut buf).map_err(|e| format!("receipt: {e}"))?);
+    }
+    Ok(out)
+}
+
+/// A block as stored: everything histd keeps, with transactions full or hashes only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlock {
+    /// The header.
+    pub header: Header,
+    /// Its hash.
+    pub hash: B256,
+    /// Transactions (or hashes), ommers, withdrawals.
+    pub body: StoredBody,
+    /// Receipts.
+    pub receipts: Vec<Receipt>,
+}
+
+impl StoredBlock {
+    /// Block number.
+    pub fn number(&self) -> BlockNumber {
+        BlockNumber(self.header.number)
+    }
+
+    /// The verified block, if the full transactions were retained.
+    pub fn into_verified(self) -> Option<VerifiedBlock> {
+        let StoredTransactions::Full(transactions) = self.body.transactions else {
+            return None;
+        };
+        // Only storage calls this, on bytes it wrote from a VerifiedBlock and checked by crc.
+        Some(VerifiedBlock::new_unchecked(
+            self.header,
+            self.hash,
+            Body {
+                transactions,
+                ommers: self.body.ommers,
+                withdrawals: self.body.withdrawals,
+            },
+            self.receipts,
+        ))
+    }
+}

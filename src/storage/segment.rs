@@ -1,0 +1,251 @@
+//! Sorted segment files of a shard: `seg-<gen>.dat` (block frames, ascending) and `seg-<gen>.idx`
+//! (one fixed-size offset-table entry per shard position), formats in `layout.rs`.
+//!
+//! Owns writing a segment (new generation, or appending at its committed tail), positioned reads of
+//! one entry or one block's frames with crc check, and the seal checksum. It must never decide what
+//! is committed: committed lengths come from the shard row.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::B256;
+
+use super::error::{CorruptError, FileError, IoContext, IoError};
+use super::fsio::{self, TrackedFile};
+use super::layout::{
+    FILE_HEADER, FrameLens, IDX_MAGIC, INDEX_ENTRY, IndexEntry, SEG_MAGIC, check_file_header,
+    file_header, index_entry_offset,
+};
+use super::shard::{seg_data_path, seg_index_path};
+
+/// Writes a segment: either fresh files (a compaction's tmp files, or generation 1 for follow
+/// appends) or an existing generation at its committed tail.
+pub struct SegmentWriter {
+    data: BufWriter<TrackedFile>,
+    index: BufWriter<TrackedFile>,
+    data_path: PathBuf,
+    index_path: PathBuf,
+    data_len: u64,
+    entries: u64,
+}
+
+impl SegmentWriter {
+    /// Creates fresh files at the given paths (truncating leftovers).
+    pub fn create(
+        data_path: PathBuf,
+        index_path: PathBuf,
+        first_block: u64,
+    ) -> Result<Self, IoError> {
+        let mut data = TrackedFile::open(&data_path, true)?;
+        data.set_len(0)?;
+        data.write_all(&file_header(SEG_MAGIC, first_block))
+            .ctx("write", &data_path)?;
+        let mut index = TrackedFile::open(&index_path, true)?;
+        index.set_len(0)?;
+        index
+            .write_all(&file_header(IDX_MAGIC, first_block))
+            .ctx("write", &index_path)?;
+        Ok(Self {
+            data: BufWriter::with_capacity(1 << 20, data),
+            index: BufWriter::with_capacity(64 << 10, index),
+            data_path,
+            index_path,
+            data_len: FILE_HEADER,
+            entries: 0,
+        })
+    }
+
+    /// Opens generation `generation` of `dir` to append after `data_len` bytes and `entries` entries,
+    /// truncating anything past them (uncommitted bytes).
+    pub fn append_to(
+        dir: &Path,
+        generation: u32,
+        data_len: u64,
+        entries: u64,
+    ) -> Result<Self, FileError> {
+        let data_path = seg_data_path(dir, generation);
+        let index_path = seg_index_path(dir, generation);
+        let index_len = index_entry_offset(entries);
+        let mut files = Vec::new();
+        for (path, len) in [(&data_path, data_len), (&index_path, index_len)] {
+            let mut f = TrackedFile::open(path, false)?;
+            let actual = f.len()?;
+            if actual < len {
+                return Err(CorruptError {
+                    path: path.clone(),
+                    offset: actual,
+                    what: format!("segment is shorter than its committed length {len}"),
+                }
+                .into());
+            }
+            if actual > len {
+                f.set_len(len)?;
+            }
+            f.seek_to(len)?;
+            files.push(f);
+        }
+        let index = files.pop().ok_or_else(|| unreachable_io(&index_path))?;
+        let data = files.pop().ok_or_else(|| unreachable_io(&data_path))?;
+        Ok(Self {
+            data: BufWriter::with_capacity(1 << 20, data),
+            index: BufWriter::with_capacity(64 << 10, index),
+            data_path,
+            index_path,
+            data_len,
+            entries,
+        })
+    }
+
+    /// Writes the block at shard position `pos` (absent entries fill any gap before it).
+    pub fn push(
+        &mut self,
+        pos: u64,
+        lens: FrameLens,
+        frames: &[u8],
+        crc: u32,
+        hash: B256,
+    ) -> Result<(), IoError> {
+        while self.entries < pos {
+            self.index
+                .write_all(&IndexEntry::ABSENT.encode())
+                .ctx("write", &self.index_path)?;
+            self.entries += 1;
+        }
+        let entry = IndexEntry {
+            offset: self.data_len,
+            lens,
+            crc,
+            hash,
+        };
+        self.data.write_all(frames).ctx("write", &self.data_path)?;
+        self.index
+            .write_all(&entry.encode())
+            .ctx("write", &self.index_path)?;
+        self.data_len += frames.len() as u64;
+        self.entries += 1;
+        Ok(())
+    }
+
+    /// Flushes and fsyncs both files; returns `(data_len, entries)` to commit.
+    pub fn finish(self) -> Result<(u64, u64), IoError> {
+        for (w, path) in [(self.data, &self.data_path), (self.index, &self.index_path)] {
+            let f = w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx("write", path)?;
+            f.sync_data()?;
+        }
+        Ok((self.data_len, self.entries))
+    }
+}
+
+fn unreachable_io(path: &Path) -> IoError {
+    IoError {
+        op: "open",
+        path: path.to_path_buf(),
+        source: std::io::Error::other("segment file handle missing"),
+    }
+}
+
+/// Open handles on a committed segment generation, for positioned reads.
+pub struct SegmentReader {
+    data: File,
+    index: File,
+    data_path: PathBuf,
+    index_path: PathBuf,
+    entries: u64,
+}
+
+impl SegmentReader {
+    /// Opens generation `generation` of `dir`, committed with `entries` index entries.
+    pub fn open(
+        dir: &Path,
+        generation: u32,
+        entries: u64,
+        first_block: u64,
+    ) -> Result<Self, FileError> {
+        let data_path = seg_data_path(dir, generation);
+        let index_path = seg_index_path(dir, generation);
+        let data = File::open(&data_path).ctx("open", &data_path)?;
+        let index = File::open(&index_path).ctx("open", &index_path)?;
+        let mut header = [0u8; FILE_HEADER as usize];
+        for (f, p, magic) in [
+            (&data, &data_path, SEG_MAGIC),
+            (&index, &index_path, IDX_MAGIC),
+        ] {
+            fsio::read_exact_at(f, p, &mut header, 0)?;
+            check_file_header(&header, magic, first_block).map_err(|what| CorruptError {
+                path: p.clone(),
+                offset: 0,
+                what,
+            })?;
+        }
+        Ok(Self {
+            data,
+            index,
+            data_path,
+            index_path,
+            entries,
+        })
+    }
+
+    /// The entry at shard position `pos` (`ABSENT` past the committed entries).
+    pub fn entry(&self, pos: u64) -> Result<IndexEntry, FileError> {
+        if pos >= self.entries {
+            return Ok(IndexEntry::ABSENT);
+        }
+        let mut buf = [0u8; INDEX_ENTRY as usize];
+        fsio::read_exact_at(
+            &self.index,
+            &self.index_path,
+            &mut buf,
+            index_entry_offset(pos),
+        )?;
+        Ok(IndexEntry::decode(&buf))
+    }
+
+    /// The three frames of a present entry, crc-checked.
+    pub fn frames(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
+        let mut buf = vec![0u8; entry.lens.total() as usize];
+        fsio::read_exact_at(&self.data, &self.data_path, &mut buf, entry.offset)?;
+        if crc32fast::hash(&buf) != entry.crc {
+            return Err(CorruptError {
+                path: self.data_path.clone(),
+                offset: entry.offset,
+                what: "block frames checksum mismatch".into(),
+            }
+            .into());
+        }
+        Ok(buf)
+    }
+
+    /// Only the header frame of a present entry (not crc-checked: the crc spans all three frames;
+    /// zstd's own frame checks and RLP decoding still reject damage).
+    pub fn header_frame(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
+        let mut buf = vec![0u8; entry.lens.header as usize];
+        fsio::read_exact_at(&self.data, &self.data_path, &mut buf, entry.offset)?;
+        Ok(buf)
+    }
+}
+
+/// crc32 of a segment's committed bytes: data then index (the seal checksum).
+pub fn checksum(dir: &Path, generation: u32, data_len: u64, entries: u64) -> Result<u32, IoError> {
+    let mut h = crc32fast::Hasher::new();
+    for (path, len) in [
+        (seg_data_path(dir, generation), data_len),
+        (seg_index_path(dir, generation), index_entry_offset(entries)),
+    ] {
+        let file = File::open(&path).ctx("open", &path)?;
+        let mut input = file.take(len);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = input.read(&mut buf).ctx("read", &path)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(h.finalize())
+}

@@ -1,0 +1,205 @@
+//! A shard's write-ahead log: checksummed block records in arrival order.
+//!
+//! Owns appending records (then fsync), and streaming them back (heads only, or one record by
+//! offset). It must never read a WAL whole into memory and never decide what is committed: the
+//! committed length lives in the shard row in redb, and callers pass it in.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::error::{CorruptError, FileError, IoContext, IoError};
+use super::fsio::{self, TrackedFile};
+use super::layout::{
+    FILE_HEADER, MAX_RECORD, RECORD_HEAD, RECORD_PREFIX, RecordHead, WAL_MAGIC, check_file_header,
+    file_header,
+};
+use super::record::EncodedBlock;
+use super::shard::wal_path;
+
+/// Appends records to a WAL positioned at its committed length.
+pub struct WalAppender {
+    out: BufWriter<TrackedFile>,
+    path: PathBuf,
+    len: u64,
+}
+
+impl WalAppender {
+    /// Opens the WAL of `dir` for appending at `committed` bytes (0 = new WAL: any old file is
+    /// replaced by a fresh header, made durable with its directory entry).
+    pub fn open(dir: &Path, first_block: u64, committed: u64) -> Result<Self, FileError> {
+        let path = wal_path(dir);
+        let mut file = TrackedFile::open(&path, true)?;
+        let len = if committed == 0 {
+            file.set_len(0)?;
+            file.write_all(&file_header(WAL_MAGIC, first_block))
+                .ctx("write", &path)?;
+            file.sync_data()?;
+            fsio::fsync_dir(dir)?;
+            FILE_HEADER
+        } else {
+            let actual = file.len()?;
+            if actual < committed {
+                return Err(CorruptError {
+                    path,
+                    offset: actual,
+                    what: format!("WAL is shorter than its committed length {committed}"),
+                }
+                .into());
+            }
+            if actual > committed {
+                // Bytes of an append that never committed.
+                file.set_len(committed)?;
+            }
+            committed
+        };
+        file.seek_to(len)?;
+        Ok(Self {
+            out: BufWriter::with_capacity(1 << 20, file),
+            path,
+            len,
+        })
+    }
+
+    /// Buffers one record; returns its offset.
+    pub fn append(&mut self, block: &EncodedBlock) -> Result<u64, IoError> {
+        let offset = self.len;
+        let head = RecordHead {
+            number: block.number,
+            hash: block.hash,
+            lens: block.lens(),
+        }
+        .encode();
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head);
+        crc.update(&block.header);
+        crc.update(&block.txs);
+        crc.update(&block.receipts);
+        let payload_len = RECORD_HEAD + block.header.len() + block.txs.len() + block.receipts.len();
+        let w = &mut self.out;
+        let p = &self.path;
+        w.write_all(&(payload_len as u32).to_le_bytes())
+            .ctx("write", p)?;
+        w.write_all(&crc.finalize().to_le_bytes()).ctx("write", p)?;
+        w.write_all(&head).ctx("write", p)?;
+        w.write_all(&block.header).ctx("write", p)?;
+        w.write_all(&block.txs).ctx("write", p)?;
+        w.write_all(&block.receipts).ctx("write", p)?;
+        self.len += (RECORD_PREFIX + payload_len) as u64;
+        Ok(offset)
+    }
+
+    /// Flushes and fsyncs; returns the new length to commit.
+    pub fn sync(self) -> Result<u64, IoError> {
+        let path = self.path;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("write", &path)?;
+        file.sync_data()?;
+        Ok(self.len)
+    }
+}
+
+/// Streams record heads of a WAL up to its committed length, never holding more than a buffer.
+pub struct WalScanner {
+    input: BufReader<File>,
+    path: PathBuf,
+    pos: u64,
+    end: u64,
+}
+
+/// One record's place in the WAL.
+#[derive(Debug, Clone, Copy)]
+pub struct WalEntry {
+    /// Offset of the record (its length prefix).
+    pub offset: u64,
+    /// Its head.
+    pub head: RecordHead,
+}
+
+impl WalScanner {
+    /// Opens the WAL of `dir`, checking its header, to scan `committed` bytes.
+    pub fn open(dir: &Path, first_block: u64, committed: u64) -> Result<Self, FileError> {
+        let path = wal_path(dir);
+        let file = File::open(&path).ctx("open", &path)?;
+        let mut input = BufReader::with_capacity(256 << 10, file);
+        let mut header = [0u8; FILE_HEADER as usize];
+        input.read_exact(&mut header).ctx("read", &path)?;
+        check_file_header(&header, WAL_MAGIC, first_block).map_err(|what| CorruptError {
+            path: path.clone(),
+            offset: 0,
+            what,
+        })?;
+        Ok(Self {
+            input,
+            path,
+            pos: FILE_HEADER,
+            end: committed,
+        })
+    }
+
+    fn corrupt(&self, what: String) -> FileError {
+        CorruptError {
+            path: self.path.clone(),
+            offset: self.pos,
+            what,
+        }
+        .into()
+    }
+
+    /// The next record head, or `None` at the committed end.
+    pub fn next_head(&mut self) -> Result<Option<WalEntry>, FileError> {
+        if self.pos >= self.end {
+            return Ok(None);
+        }
+        let mut prefix = [0u8; RECORD_PREFIX + RECORD_HEAD];
+        if self.end - self.pos < prefix.len() as u64 {
+            return Err(self.corrupt("record straddles the committed end".into()));
+        }
+        self.input.read_exact(&mut prefix).ctx("read", &self.path)?;
+        let payload_len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let total = RECORD_PREFIX as u64 + u64::from(payload_len);
+        if payload_len > MAX_RECORD || self.pos + total > self.end {
+            return Err(self.corrupt(format!("record length {payload_len} out of bounds")));
+        }
+        let frames = u64::from(payload_len) - RECORD_HEAD as u64;
+        let head = RecordHead::decode_with_frames(&prefix[RECORD_PREFIX..], frames)
+            .ok_or_else(|| self.corrupt("record head lengths disagree".into()))?;
+        let entry = WalEntry {
+            offset: self.pos,
+            head,
+        };
+        self.input
+            .seek_relative(frames as i64)
+            .ctx("seek", &self.path)?;
+        self.pos += total;
+        Ok(Some(entry))
+    }
+}
+
+/// Reads one record's frames (header | txs | receipts) at `offset`, checking its crc.
+pub fn read_record(file: &File, path: &Path, entry: &WalEntry) -> Result<Vec<u8>, FileError> {
+    let frames = entry.head.lens.total() as usize;
+    let mut buf = vec![0u8; RECORD_PREFIX + RECORD_HEAD + frames];
+    fsio::read_exact_at(file, path, &mut buf, entry.offset)?;
+    let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    if crc32fast::hash(&buf[RECORD_PREFIX..]) != crc {
+        return Err(CorruptError {
+            path: path.to_path_buf(),
+            offset: entry.offset,
+            what: "WAL record checksum mismatch".into(),
+        }
+        .into());
+    }
+    buf.drain(..RECORD_PREFIX + RECORD_HEAD);
+    Ok(buf)
+}
+
+/// Opens a WAL for positioned reads.
+pub fn open_for_read(dir: &Path) -> Result<(File, PathBuf), IoError> {
+    let path = wal_path(dir);
+    let file = File::open(&path).ctx("open", &path)?;
+    Ok((file, path))
+}

@@ -1,0 +1,413 @@
+//! Write paths that add blocks: `put_unordered` (fast-sync, any order, into the WAL),
+//! `append_sorted` (follow mode, the next block only), `seal`, and `set_head_seen`.
+//!
+//! Every write: encode outside the lock → take the writer lock → write shard bytes → fsync →
+//! one redb commit (the commit point). It must never commit before the bytes it names are durable.
+
+use alloy_primitives::B256;
+use redb::{ReadableDatabase, ReadableTable, Table};
+
+use super::Storage;
+use super::error::WriteError;
+use super::fsio;
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::layout::ShardRow;
+use super::read::ShardFiles;
+use super::record::{self, EncodedBlock};
+use super::segment::{self, SegmentWriter};
+use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir};
+use super::wal::WalAppender;
+use crate::primitives::{BlockNumber, VerifiedBlock};
+
+/// What a `put_unordered` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PutOutcome {
+    /// Blocks newly stored.
+    pub stored: usize,
+    /// Blocks already stored (identical), skipped.
+    pub duplicates: usize,
+}
+
+impl Storage {
+    /// Stores verified blocks in any order (fast-sync). Blocks already stored are skipped; a
+    /// different block at a stored height is a [`WriteError::Conflict`] and nothing is written.
+    /// One fsync per touched WAL, then one redb commit.
+    pub fn put_unordered(&self, blocks: &[VerifiedBlock]) -> Result<PutOutcome, WriteError> {
+        let mut encoded: Vec<EncodedBlock> = blocks
+            .iter()
+            .map(|b| record::encode(b, self.retention))
+            .collect();
+        encoded.sort_by_key(|e| e.number);
+        let _w = self.write_lock();
+        let mut outcome = PutOutcome::default();
+        let txn = self.db.begin_write()?;
+        {
+            let mut shards = txn.open_table(SHARDS)?;
+            let mut hashes = txn.open_table(BLOCK_HASHES)?;
+            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut meta = txn.open_table(META)?;
+            let mut lowest_new: Option<u64> = None;
+            let mut start = 0;
+            while start < encoded.len() {
+                let shard = self.geo.shard_of(encoded[start].number);
+                let end = encoded[start..]
+                    .iter()
+                    .position(|e| self.geo.shard_of(e.number) != shard)
+                    .map_or(encoded.len(), |k| start + k);
+                let group = &encoded[start..end];
+                start = end;
+                let existing = self.row::<WriteError>(&shards, shard)?;
+                let mut row = existing
+                    .clone()
+                    .unwrap_or_else(|| ShardRow::new(ShardState::Empty, self.geo.shard_size));
+                let mut fresh: Vec<&EncodedBlock> = Vec::new();
+                for e in group {
+                    let pos = self.geo.pos_of(e.number);
+                    let dup_in_batch = fresh.last().is_some_and(|p| p.number == e.number);
+                    if row.has(pos) || dup_in_batch {
+                        let same = if dup_in_batch {
+                            fresh.last().is_some_and(|p| p.hash == e.hash)
+                        } else {
+                            index::block_number(&hashes, &e.hash)? == Some(e.number)
+                        };
+                        if !same {
+                            let stored = if dup_in_batch {
+                                fresh.last().map_or(B256::ZERO, |p| p.hash)
+                            } else {
+                                self.stored_hash(&shards, e.number)?
+                            };
+                            return Err(WriteError::Conflict {
+                                number: BlockNumber(e.number),
+                                stored,
+                                offered: e.hash,
+                            });
+                        }
+                        outcome.duplicates += 1;
+                        continue;
+                    }
+                    fresh.push(e);
+                }
+                if fresh.is_empty() {
+                    continue;
+                }
+                self.check_transition(shard, row.state, ShardState::Filling)?;
+                let first = self.geo.first_of(shard);
+                let dir = shard_dir(&self.dir, first);
+                fsio::create_dir_durable(&dir)?;
+                let mut wal = WalAppender::open(&dir, first, row.wal_len)?;
+                for e in &fresh {
+                    wal.append(e)?;
+                    row.set(self.geo.pos_of(e.number));
+                    index_block(&mut hashes, &mut txs, e)?;
+                    lowest_new = Some(lowest_new.map_or(e.number, |l: u64| l.min(e.number)));
+                }
+                row.wal_len = wal.sync()?;
+                row.state = ShardState::Filling;
+                shards.insert(shard, row.encode().as_slice())?;
+                outcome.stored += fresh.len();
+            }
+            if let Some(n) = lowest_new {
+                self.update_contiguity(&mut meta, &shards, n)?;
+            }
+        }
+        self.commit(txn)?;
+        Ok(outcome)
+    }
+
+    /// Appends the block after [`Self::last_contiguous`] (follow mode). It must be exactly the next
+    /// number and link to the stored tip by parent hash. An empty store accepts any block.
+    pub fn append_sorted(&self, block: &VerifiedBlock) -> Result<(), WriteError> {
+        let e = record::encode(block, self.retention);
+        let _w = self.write_lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut shards = txn.open_table(SHARDS)?;
+            let mut hashes = txn.open_table(BLOCK_HASHES)?;
+            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut meta = txn.open_table(META)?;
+            if let Some(tip) = index::meta_u64(&meta, key::CONTIG)? {
+                let expected = BlockNumber(tip).next();
+                if e.number != expected.get() {
+                    return Err(WriteError::NotNext {
+                        expected,
+                        got: BlockNumber(e.number),
+                    });
+                }
+                let tip_hash = self.stored_hash(&shards, tip)?;
+                if e.parent_hash != tip_hash {
+                    return Err(WriteError::NotLinked {
+                        number: BlockNumber(e.number),
+                        expected: tip_hash,
+                        got: e.parent_hash,
+                    });
+                }
+            }
+            let shard = self.geo.shard_of(e.number);
+            let pos = self.geo.pos_of(e.number);
+            let first = self.geo.first_of(shard);
+            let dir = shard_dir(&self.dir, first);
+            let mut row = self
+                .row::<WriteError>(&shards, shard)?
+                .unwrap_or_else(|| ShardRow::new(ShardState::Empty, self.geo.shard_size));
+            if row.has(pos) {
+                // Present but beyond the contiguous tip: only possible if contiguity is stale.
+                return Err(WriteError::Conflict {
+                    number: BlockNumber(e.number),
+                    stored: self.stored_hash(&shards, e.number)?,
+                    offered: e.hash,
+                });
+            }
+            let tail = match row.state {
+                ShardState::Empty => true,
+                ShardState::Sorted => u64::from(row.seg_entries) <= pos,
+                _ => false,
+            };
+            let frames = [&e.header[..], &e.txs[..], &e.receipts[..]].concat();
+            if tail {
+                self.check_transition(shard, row.state, ShardState::Sorted)?;
+                let mut w = if row.state == ShardState::Empty {
+                    fsio::create_dir_durable(&dir)?;
+                    row.seg_gen = 1;
+                    let w = SegmentWriter::create(
+                        seg_data_path(&dir, 1),
+                        seg_index_path(&dir, 1),
+                        first,
+                    )?;
+                    fsio::fsync_dir(&dir)?;
+                    w
+                } else {
+                    SegmentWriter::append_to(
+                        &dir,
+                        row.seg_gen,
+                        row.seg_data_len,
+                        u64::from(row.seg_entries),
+                    )?
+                };
+                w.push(pos, e.lens(), &frames, e.crc(), e.hash)?;
+                let (data_len, entries) = w.finish()?;
+                row.seg_data_len = data_len;
+                row.seg_entries = entries as u32;
+                row.state = ShardState::Sorted;
+            } else {
+                self.check_transition(shard, row.state, ShardState::Filling)?;
+                let mut wal = WalAppender::open(&dir, first, row.wal_len)?;
+                wal.append(&e)?;
+                row.wal_len = wal.sync()?;
+                row.state = ShardState::Filling;
+            }
+            row.set(pos);
+            index_block(&mut hashes, &mut txs, &e)?;
+            shards.insert(shard, row.encode().as_slice())?;
+            self.update_contiguity(&mut meta, &shards, e.number)?;
+        }
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    /// Records the highest head reported by peers; never moves it backwards.
+    pub fn set_head_seen(&self, n: BlockNumber) -> Result<(), WriteError> {
+        let _w = self.write_lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if index::meta_u64(&meta, key::HEAD_SEEN)?.is_some_and(|h| h >= n.get()) {
+                return Ok(());
+            }
+            meta.insert(key::HEAD_SEEN, &n.get().to_le_bytes()[..])?;
+        }
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    /// Persists the peer pool's cache (opaque bytes: the p2p layer owns their format).
+    pub fn set_peer_cache(&self, bytes: &[u8]) -> Result<(), WriteError> {
+        let _w = self.write_lock();
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(key::PEER_CACHE, bytes)?;
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    /// Seals a complete shard (compacting it first if needed): checksums its segment and makes it
+    /// immutable. Returns whether it was sealed now (`false`: already sealed).
+    pub fn seal(&self, shard: u64) -> Result<bool, WriteError> {
+        let _w = self.write_lock();
+        self.seal_locked(shard)
+    }
+
+    /// Seals every complete shard whose last block is at or below `up_to` (keep `up_to` below the
+    /// reorg window: sealed shards cannot be rolled back). Returns the shards sealed.
+    pub fn seal_complete(&self, up_to: BlockNumber) -> Result<Vec<u64>, WriteError> {
+        let _w = self.write_lock();
+        let candidates: Vec<u64> = {
+            let txn = self.db.begin_read()?;
+            let shards = txn.open_table(SHARDS)?;
+            let mut out = Vec::new();
+            for item in shards.range(0u64..)? {
+                let (k, _) = item?;
+                let s = k.value();
+                let last = self.geo.first_of(s) + self.geo.shard_size - 1;
+                if last > up_to.get() {
+                    break;
+                }
+                if let Some(row) = self.row::<WriteError>(&shards, s)?
+                    && row.state != ShardState::Sealed
+                    && u64::from(row.present) == self.geo.shard_size
+                {
+                    out.push(s);
+                }
+            }
+            out
+        };
+        let mut sealed = Vec::new();
+        for s in candidates {
+            if self.seal_locked(s)? {
+                sealed.push(s);
+            }
+        }
+        Ok(sealed)
+    }
+
+    fn seal_locked(&self, shard: u64) -> Result<bool, WriteError> {
+        let row = self.read_row(shard)?;
+        let Some(mut row) = row else {
+            return Err(WriteError::Incomplete {
+                shard,
+                present: 0,
+                size: self.geo.shard_size,
+            });
+        };
+        if row.state == ShardState::Sealed {
+            return Ok(false);
+        }
+        if u64::from(row.present) != self.geo.shard_size {
+            return Err(WriteError::Incomplete {
+                shard,
+                present: u64::from(row.present),
+                size: self.geo.shard_size,
+            });
+        }
+        if row.state == ShardState::Filling {
+            self.compact_locked(shard)?;
+            row = self.read_row(shard)?.ok_or(WriteError::Incomplete {
+                shard,
+                present: 0,
+                size: self.geo.shard_size,
+            })?;
+        }
+        self.check_transition(shard, row.state, ShardState::Sealed)?;
+        let dir = shard_dir(&self.dir, self.geo.first_of(shard));
+        row.seal_crc = segment::checksum(
+            &dir,
+            row.seg_gen,
+            row.seg_data_len,
+            u64::from(row.seg_entries),
+        )?;
+        row.state = ShardState::Sealed;
+        self.commit_row(shard, &row)?;
+        Ok(true)
+    }
+
+    pub(super) fn read_row(&self, shard: u64) -> Result<Option<ShardRow>, WriteError> {
+        let txn = self.db.begin_read()?;
+        let shards = txn.open_table(SHARDS)?;
+        self.row::<WriteError>(&shards, shard)
+    }
+
+    pub(super) fn commit_row(&self, shard: u64, row: &ShardRow) -> Result<(), WriteError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(SHARDS)?
+            .insert(shard, row.encode().as_slice())?;
+        self.commit(txn)?;
+        Ok(())
+    }
+
+    pub(super) fn check_transition(
+        &self,
+        shard: u64,
+        from: ShardState,
+        to: ShardState,
+    ) -> Result<(), WriteError> {
+        if from.can_become(to) {
+            Ok(())
+        } else {
+            Err(WriteError::IllegalTransition { shard, from, to })
+        }
+    }
+
+    /// Hash of stored block `n` as seen by the write transaction's shard table.
+    pub(super) fn stored_hash(
+        &self,
+        shards: &impl ReadableTable<u64, &'static [u8]>,
+        n: u64,
+    ) -> Result<B256, WriteError> {
+        let row = self.row::<WriteError>(shards, self.geo.shard_of(n))?;
+        let frames = match row {
+            Some(row) => ShardFiles::open(self, self.geo.shard_of(n), row).frames(n, true)?,
+            None => None,
+        };
+        frames.map(|f| f.hash).ok_or_else(|| {
+            super::error::CorruptError {
+                path: self.index_path.clone(),
+                offset: 0,
+                what: format!("block {n} is recorded as stored but cannot be found"),
+            }
+            .into()
+        })
+    }
+
+    /// Moves `low`/`last_contiguous` after blocks from `new_min` upwards became present.
+    pub(super) fn update_contiguity(
+        &self,
+        meta: &mut Table<&'static str, &'static [u8]>,
+        shards: &impl ReadableTable<u64, &'static [u8]>,
+        new_min: u64,
+    ) -> Result<(), WriteError> {
+        let low = index::meta_u64(meta, key::LOW)?;
+        let contig = index::meta_u64(meta, key::CONTIG)?;
+        let (low, from) = match (low, contig) {
+            (Some(l), Some(c)) if new_min >= l => (l, c),
+            _ => (new_min, new_min),
+        };
+        let end = self.run_end(shards, from)?;
+        meta.insert(key::LOW, &low.to_le_bytes()[..])?;
+        meta.insert(key::CONTIG, &end.to_le_bytes()[..])?;
+        Ok(())
+    }
+
+    /// The last block of the run of present blocks starting at present block `from`.
+    fn run_end(
+        &self,
+        shards: &impl ReadableTable<u64, &'static [u8]>,
+        from: u64,
+    ) -> Result<u64, WriteError> {
+        let mut n = from;
+        loop {
+            let Some(next) = n.checked_add(1) else {
+                return Ok(n);
+            };
+            let shard = self.geo.shard_of(next);
+            let Some(row) = self.row::<WriteError>(shards, shard)? else {
+                return Ok(n);
+            };
+            let first = self.geo.first_of(shard);
+            match row.first_absent(self.geo.pos_of(next), self.geo.shard_size) {
+                Some(p) if first + p == next => return Ok(n),
+                Some(p) => return Ok(first + p - 1),
+                None => n = first + self.geo.shard_size - 1,
+            }
+        }
+    }
+}
+
+fn index_block(
+    hashes: &mut Table<[u8; 32], u64>,
+    txs: &mut Table<[u8; 32], (u64, u32)>,
+    e: &EncodedBlock,
+) -> Result<(), WriteError> {
+    hashes.insert(e.hash.0, e.number)?;
+    for (i, h) in e.tx_hashes.iter().enumerate() {
+        txs.insert(h.0, (e.number, i as u32))?;
+    }
+    Ok(())
+}
