@@ -6,4 +6,5 @@ pub mod chain;
 pub mod discovery;
 pub mod history;
 pub mod mainnet;
+pub mod pool;
 pub mod storage;

@@ -5,8 +5,9 @@
 //! `k = min(head_quorum, usable peers)` (default quorum 2). Equivalently: the highest number
 //! that at least `k` peers report a head at or above. So once two peers are connected, no single
 //! peer can raise `head_seen` beyond what another peer confirms; a lying peer claiming block
-//! 10⁹ changes nothing. With one usable peer its head is all we know (the pool only reports heads
-//! once `min_peers` are usable, so with `min_peers >= 2` that case never reaches the daemon).
+//! 10⁹ changes nothing. The rule is applied only while the pool is ready (at least `min_peers`
+//! usable peers), so with `min_peers >= 2` a lone peer — the first to connect, or the last one
+//! left — never sets it; with `min_peers = 1` the operator chose to trust one peer.
 //! `head_seen` never moves down (heads of peers that leave stay seen).
 //!
 //! Pure arithmetic: no I/O, no peers.

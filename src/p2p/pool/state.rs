@@ -204,23 +204,31 @@ impl Shared {
         let usable = heads.len();
         let connected = st.peers.len();
         let was_ready = st.ready;
-        let rose = st.head.update(&heads, self.config.head_quorum);
         let ready = usable >= self.config.min_peers.max(1);
+        // Heads count only while ready: before that, the first peer to connect would be alone
+        // (k = 1) and could latch any number into the monotonic `head_seen`.
+        let rose = if ready {
+            st.head.update(&heads, self.config.head_quorum)
+        } else {
+            None
+        };
         st.ready = ready;
 
+        // Events go out after the snapshot, so a reader woken by one sees its state.
+        let mut events = Vec::new();
         if st.last_counts != (connected, usable) {
             st.last_counts = (connected, usable);
-            self.emit(PoolEvent::PeerCountChanged { connected, usable });
+            events.push(PoolEvent::PeerCountChanged { connected, usable });
         }
         match (was_ready, ready, st.head.get()) {
-            (false, true, Some(best_head)) => self.emit(PoolEvent::Ready {
+            (false, true, Some(best_head)) => events.push(PoolEvent::Ready {
                 peers: usable,
                 best_head,
             }),
-            (true, false, _) => self.emit(PoolEvent::Lost { peers: usable }),
+            (true, false, _) => events.push(PoolEvent::Lost { peers: usable }),
             (true, true, _) => {
                 if let Some(head_seen) = rose {
-                    self.emit(PoolEvent::HeadSeen { head_seen });
+                    events.push(PoolEvent::HeadSeen { head_seen });
                 }
             }
             _ => {}
@@ -257,6 +265,9 @@ impl Shared {
         };
         self.gauges(st, &snap);
         self.snapshot.send_replace(Arc::new(snap));
+        for e in events {
+            self.emit(e);
+        }
     }
 
     fn gauges(&self, st: &mut State, snap: &PoolSnapshot) {
