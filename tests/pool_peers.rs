@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use alloy_primitives::B256;
 use histd::p2p::discovery::{Discovered, NodeRecord, Source};
-use histd::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
+use histd::p2p::eth::{BlockHashOrNumber, BlockRange, EthVersion, GetBlockHeaders};
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::pool::{
-    BanKind, MemoryPeerCache, Misbehaviour, PeerPool, PoolConfig, PoolDeps, PoolEvent,
+    BanKind, Direction, MemoryPeerCache, Misbehaviour, PeerPool, PoolConfig, PoolDeps, PoolEvent,
     PoolSnapshot, RunningPool, Span,
 };
 use histd::p2p::session::{EmptyHistory, HistoryProvider, PeerConfig, RequestError, SessionConfig};
@@ -341,4 +341,41 @@ async fn head_seen_ignores_a_peer_lying_about_its_head() {
     wait_snapshot(&pool, "peer at 39 gone", |s| s.peers.len() == 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(pool.handle.head_seen(), Some(BlockNumber(LEN - 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eth68_heads_resolve_and_inbound_sessions_count() {
+    let chain = chain();
+    // eth/68 Status has no number: the session resolves the best hash with a header request.
+    let mut cfg = PeerConfig::new(NodeKey::random(), chain.inputs_at(LEN - 1));
+    cfg.versions = vec![EthVersion::Eth68];
+    let old = TestPeer::start_with(cfg, Arc::new(chain.history_to(LEN - 1))).await;
+    let key = NodeKey::random();
+    let pool_id = key.id();
+    let mut pool = start_pool_keyed(&chain, pool_config(4, 2), &[&old], key).await;
+    let snap = wait_snapshot(&pool, "eth/68 head", |s| s.usable == 1).await;
+    let info = snap.peer(&old.id()).unwrap();
+    assert_eq!(info.version, EthVersion::Eth68);
+    assert_eq!(info.head.unwrap().number, BlockNumber(LEN - 1));
+    assert_eq!(info.direction, Direction::Outbound);
+
+    // A node dialling in becomes a session; its eth/69 Status gives its head, so it is usable
+    // at once and the pool (min_peers 2) is ready.
+    let addr = pool.listen_addr.unwrap();
+    let me = NodeRecord::new(pool_id, addr.ip(), addr.port());
+    let inbound = honest(&chain).await;
+    let _session = inbound.dial(me).await.unwrap();
+    let snap = wait_snapshot(&pool, "inbound", |s| s.peers.len() == 2).await;
+    assert_eq!(snap.inbound, 1);
+    let info = snap.peer(&inbound.id()).unwrap();
+    assert_eq!(info.direction, Direction::Inbound);
+    assert_eq!(info.head.unwrap().number, BlockNumber(LEN - 1));
+    let ready = next_event(&mut pool, |e| matches!(e, PoolEvent::Ready { .. })).await;
+    assert_eq!(
+        ready,
+        PoolEvent::Ready {
+            peers: 2,
+            best_head: BlockNumber(LEN - 1)
+        }
+    );
 }

@@ -100,6 +100,9 @@ impl<P: HistoryProvider> HistoryProvider for DelayedHistory<P> {
     }
 }
 
+/// A running session of a test peer and its task.
+type Running = (SessionHandle, JoinHandle<Result<(), EthStreamError>>);
+
 /// An in-process peer accepting sessions on a loopback port until killed.
 #[derive(Debug)]
 pub struct TestPeer {
@@ -108,7 +111,7 @@ pub struct TestPeer {
     /// Its config (key, Status).
     pub config: PeerConfig,
     cancel: CancellationToken,
-    sessions: Arc<Mutex<Vec<(SessionHandle, JoinHandle<Result<(), EthStreamError>>)>>>,
+    sessions: Arc<Mutex<Vec<Running>>>,
     accepted: Arc<Mutex<usize>>,
     connections: Arc<Mutex<usize>>,
 }

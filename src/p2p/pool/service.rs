@@ -151,7 +151,8 @@ impl PeerPool {
 enum Internal {
     Dialed {
         record: NodeRecord,
-        result: Result<EthStream<TcpStream>, DialError>,
+        /// Boxed: an eth stream is large and this channel carries small messages otherwise.
+        result: Result<Box<EthStream<TcpStream>>, DialError>,
     },
     HeadKnown,
     Ended {
@@ -225,12 +226,11 @@ impl Service {
                     Some(d) => self.on_discovered(d),
                     None => self.discovered = None,
                 },
-                _ = dial_t.tick() => {}
+                _ = dial_t.tick() => self.dial_more(),
                 _ = head_t.tick() => self.on_head_tick(),
                 _ = cache_t.tick() => self.save_cache().await,
                 _ = log_t.tick() => self.log_status(),
             }
-            self.dial_more();
         }
         self.shutdown().await;
     }
@@ -285,7 +285,7 @@ impl Service {
             .filter(|g| !st.bans.is_banned(&g.record.id, now))
             .copied()
             .collect();
-        good.sort_by(|a, b| (b.last_seen, b.successes).cmp(&(a.last_seen, a.successes)));
+        good.sort_by_key(|g| std::cmp::Reverse((g.last_seen, g.successes)));
         good.truncate(self.config().cache_size);
         good
     }
@@ -361,7 +361,7 @@ impl Service {
             tokio::spawn(async move {
                 let result = tokio::select! {
                     _ = cancel.cancelled() => return,
-                    r = dialer::dial(record, &config, limit) => r,
+                    r = dialer::dial(record, &config, limit) => r.map(Box::new),
                 };
                 let _ = tx.send(Internal::Dialed { record, result });
             });
@@ -374,9 +374,15 @@ impl Service {
             Internal::HeadKnown => self.shared.publish(),
             Internal::Ended { id, serial, result } => self.on_ended(id, serial, result),
         }
+        // A slot may have freed up (a dial failed, a session ended): refill without waiting.
+        self.dial_more();
     }
 
-    fn on_dialed(&mut self, record: NodeRecord, result: Result<EthStream<TcpStream>, DialError>) {
+    fn on_dialed(
+        &mut self,
+        record: NodeRecord,
+        result: Result<Box<EthStream<TcpStream>>, DialError>,
+    ) {
         self.dialing.remove(&record.id);
         let now = Instant::now();
         match result {
@@ -386,7 +392,7 @@ impl Service {
                     tokio::spawn(eth.disconnect(reason));
                     return;
                 }
-                self.add_session(eth, Direction::Outbound, Some(record));
+                self.add_session(*eth, Direction::Outbound, Some(record));
             }
             Err(e) => {
                 ::metrics::counter!(names::POOL_DIAL_FAILURES).increment(1);
@@ -519,7 +525,8 @@ impl Service {
             Ok(Err(e)) => classify(e),
             Err(_) => None,
         };
-        let failed = verdict.is_some() || result.is_err();
+        // Any end we did not choose counts towards the redial backoff.
+        let failed = !matches!(result, Ok(Ok(())));
         if let (Some(e), Some(g)) = (&entry, st.good.get_mut(&id)) {
             g.last_seen = unix_now();
             g.successes = u32::try_from(e.stats.quality().successes).unwrap_or(u32::MAX);
@@ -599,4 +606,49 @@ fn fmt_counts(m: &std::collections::BTreeMap<String, usize>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use alloy_primitives::B256;
+
+    use super::*;
+    use crate::p2p::eth::StatusError;
+
+    #[test]
+    fn session_errors_map_to_verdicts() {
+        let genesis = EthStreamError::from(StatusError::GenesisMismatch {
+            ours: B256::ZERO,
+            theirs: B256::repeat_byte(1),
+        });
+        assert_eq!(classify(&genesis), Some(Misbehaviour::WrongChain));
+        let rejected = EthStreamError::P2p(P2pError::Disconnected {
+            reason: DisconnectReason::SubprotocolSpecific,
+        });
+        assert_eq!(classify(&rejected), Some(Misbehaviour::WrongChain));
+        let version = EthStreamError::from(StatusError::VersionMismatch {
+            ours: 69,
+            theirs: 68,
+        });
+        assert_eq!(classify(&version), Some(Misbehaviour::ProtocolBreach));
+        let mismatch = EthStreamError::MismatchedResponse {
+            request_id: 1,
+            expected: "BlockHeaders",
+            got: "Receipts",
+        };
+        assert_eq!(classify(&mismatch), Some(Misbehaviour::ProtocolBreach));
+        let timeout = EthStreamError::RequestTimeout {
+            what: "BlockHeaders",
+            request_id: 1,
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(classify(&timeout), Some(Misbehaviour::Timeout));
+        let quit = EthStreamError::P2p(P2pError::Disconnected {
+            reason: DisconnectReason::ClientQuitting,
+        });
+        assert_eq!(classify(&quit), None);
+        assert_eq!(classify(&EthStreamError::P2p(P2pError::Closed)), None);
+    }
 }
