@@ -164,15 +164,20 @@ async fn ranks_a_slow_peer_below_a_fast_one() {
         }),
     )
     .await;
-    let mut pool = start_pool(&chain, pool_config(4, 2), &[&slow, &fast]).await;
+    let mut config = pool_config(4, 2);
+    config.batch.initial = 8;
+    let mut pool = start_pool(&chain, config, &[&slow, &fast]).await;
     next_event(&mut pool, |e| matches!(e, PoolEvent::Ready { .. })).await;
+    // Each asked for its adaptive batch: complete, fast enough answers grow it by half.
     for _ in 0..3 {
         for id in [slow.id(), fast.id()] {
             let lease = pool.handle.lease(id).expect("connected");
-            let h = lease.get_headers(headers_req(1, 8)).await.unwrap();
-            assert_eq!(h.len(), 8);
+            let n = lease.batch_size() as u64;
+            let h = lease.get_headers(headers_req(1, n)).await.unwrap();
+            assert_eq!(h.len() as u64, n);
         }
     }
+    assert_eq!(pool.handle.lease(fast.id()).unwrap().batch_size(), 27);
     let span = Span::new(1u64, 8u64);
     let best = pool.handle.best_peer_for(span).expect("a peer");
     assert_eq!(best.id(), fast.id());
@@ -191,6 +196,15 @@ async fn ranks_a_slow_peer_below_a_fast_one() {
     let third = pool.handle.best_peer_for(span).expect("a peer");
     assert_eq!(third.id(), slow.id());
     drop((best, second, third));
+
+    // A partial answer (the chain ends at 39) sets the batch to what the peer delivered.
+    let lease = pool.handle.lease(fast.id()).unwrap();
+    assert_eq!(
+        lease.get_headers(headers_req(30, 27)).await.unwrap().len(),
+        10
+    );
+    drop(lease);
+    assert_eq!(pool.handle.lease(fast.id()).unwrap().batch_size(), 10);
 
     // A range above every head has no peer; a range a peer answered empty is not offered again.
     assert!(
@@ -378,4 +392,30 @@ async fn eth68_heads_resolve_and_inbound_sessions_count() {
             best_head: BlockNumber(LEN - 1)
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_temporary_ban_ends_and_the_peer_is_dialled_again() {
+    let chain = chain();
+    let (a, b) = (honest(&chain).await, honest(&chain).await);
+    let mut config = pool_config(4, 1);
+    config.temp_ban = Duration::from_millis(600);
+    config.backoff_base = Duration::from_millis(50);
+    let pool = start_pool(&chain, config, &[&a, &b]).await;
+    wait_snapshot(&pool, "both", |s| s.usable == 2).await;
+    pool.handle
+        .report(a.id(), Misbehaviour::ProtocolBreach)
+        .unwrap();
+    wait_snapshot(&pool, "a banned and gone", |s| {
+        s.is_banned(&a.id()) && s.peer(&a.id()).is_none()
+    })
+    .await;
+    assert_eq!(a.accepted(), 1);
+    let snap = wait_snapshot(&pool, "a back", |s| {
+        !s.is_banned(&a.id()) && s.peer(&a.id()).is_some()
+    })
+    .await;
+    assert_eq!(a.accepted_eventually(2).await, 2);
+    // Its stats start afresh with the new session.
+    assert_eq!(snap.peer(&a.id()).unwrap().quality.failures, 0);
 }

@@ -6,13 +6,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use histd::p2p::discovery::{Discovered, Source};
+use histd::p2p::discovery::dns::resolver::MapResolver;
+use histd::p2p::discovery::{DiscoverySettings, start_discovery};
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::pool::{PeerCache, PeerPool, PoolConfig, PoolDeps, StoragePeerCache};
 use histd::p2p::session::{EmptyHistory, PeerConfig};
 use histd::storage::{DEFAULT_SHARD_SIZE, OpenOptions, Retention, Storage, TxRetention};
 use histd::testkit::pool::{TestChain, TestPeer};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -56,24 +56,28 @@ async fn the_peer_cache_brings_back_the_previous_peers_without_discovery() {
     let dir = tempfile::tempdir().unwrap();
     let key = NodeKey::random();
 
-    // First run: peers come from discovery.
+    // First run: peers come from discovery (static peers of the config, through the real feed).
     let storage = open(dir.path(), &chain);
-    let (tx, rx) = mpsc::channel(8);
-    for p in [&a, &b] {
-        tx.send(Discovered {
-            record: p.record,
-            source: Source::Dns,
-        })
-        .await
-        .unwrap();
-    }
     let cancel = CancellationToken::new();
+    let discovery = start_discovery(
+        DiscoverySettings {
+            static_peers: vec![a.record, b.record],
+            dns: vec![],
+            dns_refresh: Duration::from_secs(3600),
+            discv4: None,
+            capacity: 8,
+        },
+        MapResolver::new(),
+        cancel.clone(),
+    )
+    .await
+    .unwrap();
     let pool = PeerPool::spawn(
         config(),
         PoolDeps {
             peer: PeerConfig::new(key.clone(), chain.inputs_at(0)),
             provider: Arc::new(EmptyHistory),
-            discovered: Some(rx),
+            discovered: Some(discovery.records),
             cache: Arc::new(StoragePeerCache(storage.clone())),
         },
         cancel.clone(),
@@ -87,7 +91,6 @@ async fn the_peer_cache_brings_back_the_previous_peers_without_discovery() {
         .unwrap()
         .unwrap();
     drop(pool.handle);
-    drop(tx);
     let saved = StoragePeerCache(storage.clone()).load().unwrap();
     assert_eq!(saved.len(), 2);
     drop(storage);
@@ -110,7 +113,13 @@ async fn the_peer_cache_brings_back_the_previous_peers_without_discovery() {
     let second = connected_ids(&pool, 2).await;
     assert_eq!(first, second);
     assert_eq!(pool.handle.snapshot().dials, 2);
-    assert_eq!((a.accepted(), b.accepted()), (2, 2));
+    assert_eq!(
+        (
+            a.accepted_eventually(2).await,
+            b.accepted_eventually(2).await
+        ),
+        (2, 2)
+    );
     cancel.cancel();
     tokio::time::timeout(WAIT, pool.task)
         .await

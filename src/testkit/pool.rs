@@ -186,6 +186,18 @@ impl TestPeer {
         *self.accepted.lock().expect("lock")
     }
 
+    /// Waits (up to 2 s) until this peer has accepted `n` sessions; returns the count then.
+    /// Its side of a handshake may finish a moment after the other side's.
+    pub async fn accepted_eventually(&self, n: usize) -> usize {
+        for _ in 0..200 {
+            if self.accepted() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.accepted()
+    }
+
     /// TCP connections received so far (handshake or not).
     pub fn connections(&self) -> usize {
         *self.connections.lock().expect("lock")
