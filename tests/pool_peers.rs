@@ -419,3 +419,52 @@ async fn a_temporary_ban_ends_and_the_peer_is_dialled_again() {
     // Its stats start afresh with the new session.
     assert_eq!(snap.peer(&a.id()).unwrap().quality.failures, 0);
 }
+
+/// Answers every header request with block 5's header, whatever was asked.
+struct WrongHeaders(
+    histd::testkit::history::MemoryHistory,
+    histd::primitives::Header,
+);
+
+impl HistoryProvider for WrongHeaders {
+    fn headers(&self, _: &GetBlockHeaders) -> Vec<histd::primitives::Header> {
+        vec![self.1.clone()]
+    }
+    fn bodies(&self, hashes: &[B256]) -> Vec<histd::primitives::Body> {
+        self.0.bodies(hashes)
+    }
+    fn receipts(&self, hashes: &[B256]) -> Vec<Vec<histd::primitives::Receipt>> {
+        self.0.receipts(hashes)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_breaking_the_protocol_mid_session_is_banned() {
+    let chain = chain();
+    let good = honest(&chain).await;
+    let liar = TestPeer::start(
+        chain.inputs_at(LEN - 1),
+        Arc::new(WrongHeaders(
+            chain.history_to(LEN - 1),
+            chain.blocks[5].header().clone(),
+        )),
+    )
+    .await;
+    let pool = start_pool(&chain, pool_config(4, 1), &[&good, &liar]).await;
+    wait_snapshot(&pool, "both", |s| s.usable == 2).await;
+    let lease = pool.handle.lease(liar.id()).unwrap();
+    // Asked for 1..=8, it answers block 5: the session ends as a breach of protocol.
+    let r = lease.get_headers(headers_req(1, 8)).await;
+    assert!(r.is_err(), "{r:?}");
+    drop(lease);
+    let snap = wait_snapshot(&pool, "liar banned", |s| {
+        s.is_banned(&liar.id()) && s.peer(&liar.id()).is_none()
+    })
+    .await;
+    let ban = snap.bans.iter().find(|(id, _)| *id == liar.id()).unwrap().1;
+    assert_eq!(
+        (ban.kind, ban.reason),
+        (BanKind::Temporary, Misbehaviour::ProtocolBreach)
+    );
+    assert!(snap.peer(&good.id()).is_some());
+}
