@@ -130,6 +130,11 @@ impl DialBook {
         }
     }
 
+    /// Consecutive dial failures of a node (0 if unknown).
+    pub fn failures(&self, id: &PeerId) -> u32 {
+        self.candidates.get(id).map_or(0, |c| c.failures)
+    }
+
     /// Forgets a node (banned for good).
     pub fn remove(&mut self, id: &PeerId) {
         self.candidates.remove(id);

@@ -273,6 +273,7 @@ impl Service {
             .iter()
             .map(|(id, e)| (*id, e.stats.quality().successes))
             .collect();
+        let connected_ids: HashSet<PeerId> = connected.iter().map(|(id, _)| *id).collect();
         for (id, successes) in connected {
             if let Some(g) = st.good.get_mut(&id) {
                 g.last_seen = seen;
@@ -287,6 +288,10 @@ impl Service {
             .collect();
         good.sort_by_key(|g| std::cmp::Reverse((g.last_seen, g.successes)));
         good.truncate(self.config().cache_size);
+        // Forget the rest, so churn over a long run does not grow the map.
+        let kept: HashSet<PeerId> = good.iter().map(|g| g.record.id).collect();
+        st.good
+            .retain(|id, _| kept.contains(id) || connected_ids.contains(id));
         good
     }
 
@@ -407,6 +412,10 @@ impl Service {
                 } else {
                     let shared = self.shared.clone();
                     self.book.failed(&record.id, now, &shared.config);
+                    // A cached peer that keeps failing is no longer worth remembering.
+                    if self.book.failures(&record.id) >= shared.config.max_dial_failures {
+                        self.shared.lock().good.remove(&record.id);
+                    }
                 }
                 self.shared.lock().counters.candidates = self.book.len();
             }
