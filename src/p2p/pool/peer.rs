@@ -100,7 +100,7 @@ impl PeerStats {
     }
 
     /// An answer with `got` of `asked` items after `latency`. Complete fast answers grow the
-    /// batch by half; partial answers set it to what the peer delivered (its own cap).
+    /// batch by half; partial answers bring it down towards what the peer delivered.
     pub fn record_answer(
         &mut self,
         asked: usize,
@@ -120,7 +120,9 @@ impl PeerStats {
         if got >= asked && asked >= self.batch && latency <= limits.fast {
             self.batch = (self.batch + self.batch / 2).max(self.batch + 1);
         } else if got < asked && got > 0 {
-            self.batch = got;
+            // A short answer is the peer's size cap, or just the end of its chain: move
+            // towards it, at most halving per answer, so one answer at the tip cannot collapse it.
+            self.batch = got.max(self.batch / 2);
         }
         self.batch = self.batch.clamp(limits.min, limits.max);
     }
@@ -221,6 +223,8 @@ mod tests {
         }
         assert_eq!(s.batch(), 1024);
         s.record_answer(1024, 300, Duration::from_millis(10), &l);
+        assert_eq!(s.batch(), 512);
+        s.record_answer(512, 300, Duration::from_millis(10), &l);
         assert_eq!(s.batch(), 300);
         // Slow but complete: no growth.
         s.record_answer(300, 300, Duration::from_secs(3), &l);
