@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use crate::p2p::rlpx::PeerId;
 
+/// Most bans kept. On mainnet discovery finds many nodes of other chains; forgetting one only
+/// costs a dial that fails again.
+pub const MAX_BANS: usize = 16_384;
+
 /// What a peer did wrong, as reported by the sync layer or seen by the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Misbehaviour {
@@ -82,6 +86,8 @@ pub struct Ban {
 #[derive(Debug, Default)]
 pub struct Bans {
     bans: HashMap<PeerId, Ban>,
+    /// Bumped on every change, so readers can cache [`Bans::list`].
+    changes: u64,
 }
 
 impl Bans {
@@ -106,9 +112,27 @@ impl Bans {
         match self.bans.get(&peer) {
             Some(old) if old.kind == BanKind::Permanent => Some(*old),
             _ => {
+                if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
+                    self.evict_one();
+                }
                 self.bans.insert(peer, ban);
+                self.changes += 1;
                 Some(ban)
             }
+        }
+    }
+
+    /// Makes room: the temporary ban ending first, else any permanent one.
+    fn evict_one(&mut self) {
+        let victim = self
+            .bans
+            .iter()
+            .filter_map(|(id, b)| b.until.map(|t| (t, *id)))
+            .min()
+            .map(|(_, id)| id)
+            .or_else(|| self.bans.keys().next().copied());
+        if let Some(id) = victim {
+            self.bans.remove(&id);
         }
     }
 
@@ -127,7 +151,16 @@ impl Bans {
 
     /// Forgets expired temporary bans.
     pub fn expire(&mut self, now: Instant) {
+        let before = self.bans.len();
         self.bans.retain(|_, b| b.until.is_none_or(|t| now < t));
+        if self.bans.len() != before {
+            self.changes += 1;
+        }
+    }
+
+    /// A counter that changes whenever a ban is added or expires.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Bans in force: `(temporary, permanent)`.
@@ -178,5 +211,21 @@ mod tests {
         assert!(!bans.is_banned(&c, now));
         bans.expire(later);
         assert_eq!(bans.list(later).len(), 1);
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut bans = Bans::default();
+        let now = Instant::now();
+        let t = Duration::from_secs(60);
+        let mut id = [0u8; 64];
+        for i in 0..MAX_BANS + 10 {
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            bans.ban(PeerId::from(id), Misbehaviour::WrongChain, now, t);
+        }
+        let last = PeerId::from(id);
+        bans.ban(last, Misbehaviour::BadData, now, t);
+        assert_eq!(bans.list(now).len(), MAX_BANS);
+        assert!(bans.is_banned(&last, now));
     }
 }

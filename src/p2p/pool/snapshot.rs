@@ -3,6 +3,7 @@
 //! Plain data: building and publishing them is the service's job.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::bans::Ban;
@@ -70,8 +71,8 @@ pub struct PoolSnapshot {
     pub head_seen: Option<BlockNumber>,
     /// At least `min_peers` usable peers.
     pub ready: bool,
-    /// Bans in force.
-    pub bans: Vec<(PeerId, Ban)>,
+    /// Bans in force (an expired temporary ban may linger here until the next head tick).
+    pub bans: Arc<Vec<(PeerId, Ban)>>,
     /// Dial attempts so far.
     pub dials: u64,
     /// Dial attempts that failed.

@@ -82,6 +82,9 @@ pub(super) struct State {
     pub good: HashMap<PeerId, CachedPeer>,
     /// `(client, version)` gauge labels set last time, so vanished ones are zeroed.
     metric_labels: BTreeSet<(String, String)>,
+    /// The ban list as last published, with the [`Bans::changes`] it reflects (thousands of
+    /// wrong-chain nodes get banned on mainnet: not worth copying on every publish).
+    bans_published: (u64, Arc<Vec<(PeerId, Ban)>>),
 }
 
 impl State {
@@ -257,7 +260,12 @@ impl Shared {
             usable,
             head_seen: st.head.get(),
             ready,
-            bans: st.bans.list(now),
+            bans: {
+                if st.bans_published.0 != st.bans.changes() {
+                    st.bans_published = (st.bans.changes(), Arc::new(st.bans.list(now)));
+                }
+                st.bans_published.1.clone()
+            },
             dials: st.counters.dials,
             dial_failures: st.counters.dial_failures,
             inbound: st.counters.inbound,
