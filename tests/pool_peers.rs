@@ -472,3 +472,36 @@ async fn a_peer_breaking_the_protocol_mid_session_is_banned() {
     );
     assert!(snap.peer(&good.id()).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_seen_rises_when_a_second_peer_confirms_it() {
+    let chain = chain();
+    let at_30 = |_| TestPeer::start(chain.inputs_at(30), Arc::new(chain.history_to(30)));
+    let (p1, p2) = (at_30(1).await, at_30(2).await);
+    let key = NodeKey::random();
+    let pool_id = key.id();
+    let mut pool = start_pool_keyed(&chain, pool_config(6, 2), &[&p1, &p2], key).await;
+    let ready = next_event(&mut pool, |e| matches!(e, PoolEvent::Ready { .. })).await;
+    assert!(matches!(ready, PoolEvent::Ready { best_head, .. } if best_head == BlockNumber(30)));
+    let addr = pool.listen_addr.unwrap();
+    let me = NodeRecord::new(pool_id, addr.ip(), addr.port());
+
+    // One peer at 39 dials in: alone above 30, it does not move head_seen.
+    let first = honest(&chain).await;
+    let _s1 = first.dial(me).await.unwrap();
+    wait_snapshot(&pool, "3 usable", |s| s.usable == 3).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(pool.handle.head_seen(), Some(BlockNumber(30)));
+
+    // A second one confirms 39.
+    let second = honest(&chain).await;
+    let _s2 = second.dial(me).await.unwrap();
+    let seen = next_event(&mut pool, |e| matches!(e, PoolEvent::HeadSeen { .. })).await;
+    assert_eq!(
+        seen,
+        PoolEvent::HeadSeen {
+            head_seen: BlockNumber(LEN - 1)
+        }
+    );
+    assert_eq!(pool.handle.head_seen(), Some(BlockNumber(LEN - 1)));
+}
