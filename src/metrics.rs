@@ -49,6 +49,23 @@ pub const REORGS: &str = "histd_reorgs_total";
 pub const RPC_REQUESTS: &str = "histd_rpc_requests_total";
 /// JSON-RPC request latency in seconds, label `method`.
 pub const RPC_LATENCY: &str = "histd_rpc_request_duration_seconds";
+/// Peer pool: sessions by client and eth version, labels `client` (Hello name before the first
+/// `/`, lowercased), `version` (`eth/68`, `eth/69`).
+pub const POOL_PEERS: &str = "histd_pool_peers";
+/// Peer pool: sessions whose head is known and that are not banned.
+pub const POOL_USABLE_PEERS: &str = "histd_pool_usable_peers";
+/// Peer pool: outbound dial attempts.
+pub const POOL_DIAL_ATTEMPTS: &str = "histd_pool_dial_attempts_total";
+/// Peer pool: outbound dials that failed (connect or handshake).
+pub const POOL_DIAL_FAILURES: &str = "histd_pool_dial_failures_total";
+/// Peer pool: inbound connections, label `result` (`accepted`, `refused`, `failed`).
+pub const POOL_INBOUND: &str = "histd_pool_inbound_total";
+/// Peer pool: bans, labels `kind` (`temporary`, `permanent`) and `reason`.
+pub const POOL_BANS: &str = "histd_pool_bans_total";
+/// Peer pool: node records received from discovery, label `source` (`static`, `dns`, `discv4`).
+pub const POOL_DISCOVERED: &str = "histd_pool_discovered_nodes_total";
+/// Peer pool: nodes known as dial candidates.
+pub const POOL_CANDIDATES: &str = "histd_pool_dial_candidates";
 
 /// Every metric: name, kind, help. The exporter describes them all at start.
 pub const ALL: &[(&str, Kind, &str)] = &[
@@ -117,6 +134,34 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         RPC_LATENCY,
         Kind::Histogram,
         "JSON-RPC request latency in seconds",
+    ),
+    (
+        POOL_PEERS,
+        Kind::Gauge,
+        "Peer sessions by client name and eth version",
+    ),
+    (
+        POOL_USABLE_PEERS,
+        Kind::Gauge,
+        "Peers with a known head that are not banned",
+    ),
+    (POOL_DIAL_ATTEMPTS, Kind::Counter, "Outbound dial attempts"),
+    (
+        POOL_DIAL_FAILURES,
+        Kind::Counter,
+        "Outbound dials that failed",
+    ),
+    (POOL_INBOUND, Kind::Counter, "Inbound connections by result"),
+    (POOL_BANS, Kind::Counter, "Peers banned, by kind and reason"),
+    (
+        POOL_DISCOVERED,
+        Kind::Counter,
+        "Node records received from discovery, by source",
+    ),
+    (
+        POOL_CANDIDATES,
+        Kind::Gauge,
+        "Nodes known as dial candidates",
     ),
 ];
 

@@ -11,5 +11,6 @@ pub mod discovery;
 pub mod enode;
 pub mod eth;
 pub mod node_key;
+pub mod pool;
 pub mod rlpx;
 pub mod session;

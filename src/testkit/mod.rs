@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod frontier;
 pub mod history;
 pub mod mainnet;
+pub mod pool;
 pub mod storage;
 
 use std::path::{Path, PathBuf};

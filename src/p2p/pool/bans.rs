@@ -1,0 +1,231 @@
+//! Bans: who the pool refuses to talk to, for how long, and why. Temporary bans for protocol
+//! breaches and data that fails verification; permanent bans (for this process) for peers on
+//! another chain. Pure bookkeeping: it never disconnects anyone itself (the service does).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::p2p::rlpx::PeerId;
+
+/// Most bans kept. On mainnet discovery finds many nodes of other chains; forgetting one only
+/// costs a dial that fails again.
+pub const MAX_BANS: usize = 16_384;
+
+/// What a peer did wrong, as reported by the sync layer or seen by the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Misbehaviour {
+    /// Data that failed verification (wrong roots, broken links): temporary ban.
+    BadData,
+    /// A request not answered in time: counted as a failure and backed off, no ban.
+    Timeout,
+    /// Malformed or mismatched messages: temporary ban.
+    ProtocolBreach,
+    /// Another genesis, network or fork: permanent ban.
+    WrongChain,
+}
+
+impl Misbehaviour {
+    /// The ban it earns, if any.
+    pub fn ban(self) -> Option<BanKind> {
+        match self {
+            Self::BadData | Self::ProtocolBreach => Some(BanKind::Temporary),
+            Self::WrongChain => Some(BanKind::Permanent),
+            Self::Timeout => None,
+        }
+    }
+
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadData => "bad_data",
+            Self::Timeout => "timeout",
+            Self::ProtocolBreach => "protocol_breach",
+            Self::WrongChain => "wrong_chain",
+        }
+    }
+}
+
+impl fmt::Display for Misbehaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How long a ban lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BanKind {
+    /// Until `PoolConfig::temp_ban` has passed.
+    Temporary,
+    /// Until the process exits.
+    Permanent,
+}
+
+impl BanKind {
+    /// Label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Temporary => "temporary",
+            Self::Permanent => "permanent",
+        }
+    }
+}
+
+/// One ban.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ban {
+    /// Why.
+    pub reason: Misbehaviour,
+    /// How long.
+    pub kind: BanKind,
+    /// When a temporary ban ends.
+    pub until: Option<Instant>,
+}
+
+/// The ban list.
+#[derive(Debug, Default)]
+pub struct Bans {
+    bans: HashMap<PeerId, Ban>,
+    /// Bumped on every change, so readers can cache [`Bans::list`].
+    changes: u64,
+}
+
+impl Bans {
+    /// Bans `peer` for `reason` if it earns a ban; returns the ban. A permanent ban is never
+    /// shortened by a later temporary one.
+    pub fn ban(
+        &mut self,
+        peer: PeerId,
+        reason: Misbehaviour,
+        now: Instant,
+        temp: Duration,
+    ) -> Option<Ban> {
+        let kind = reason.ban()?;
+        let ban = Ban {
+            reason,
+            kind,
+            until: match kind {
+                BanKind::Temporary => Some(now + temp),
+                BanKind::Permanent => None,
+            },
+        };
+        match self.bans.get(&peer) {
+            Some(old) if old.kind == BanKind::Permanent => Some(*old),
+            _ => {
+                if self.bans.len() >= MAX_BANS && !self.bans.contains_key(&peer) {
+                    self.evict_one();
+                }
+                self.bans.insert(peer, ban);
+                self.changes += 1;
+                Some(ban)
+            }
+        }
+    }
+
+    /// Makes room: the temporary ban ending first, else any permanent one.
+    fn evict_one(&mut self) {
+        let victim = self
+            .bans
+            .iter()
+            .filter_map(|(id, b)| b.until.map(|t| (t, *id)))
+            .min()
+            .map(|(_, id)| id)
+            .or_else(|| self.bans.keys().next().copied());
+        if let Some(id) = victim {
+            self.bans.remove(&id);
+        }
+    }
+
+    /// The ban on `peer` in force at `now`, if any.
+    pub fn get(&self, peer: &PeerId, now: Instant) -> Option<Ban> {
+        self.bans
+            .get(peer)
+            .filter(|b| b.until.is_none_or(|t| now < t))
+            .copied()
+    }
+
+    /// Whether `peer` is banned at `now`.
+    pub fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.get(peer, now).is_some()
+    }
+
+    /// Forgets expired temporary bans.
+    pub fn expire(&mut self, now: Instant) {
+        let before = self.bans.len();
+        self.bans.retain(|_, b| b.until.is_none_or(|t| now < t));
+        if self.bans.len() != before {
+            self.changes += 1;
+        }
+    }
+
+    /// A counter that changes whenever a ban is added or expires.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Bans in force: `(temporary, permanent)`.
+    pub fn counts(&self, now: Instant) -> (usize, usize) {
+        let live = self
+            .bans
+            .values()
+            .filter(|b| b.until.is_none_or(|t| now < t));
+        live.fold((0, 0), |(t, p), b| match b.kind {
+            BanKind::Temporary => (t + 1, p),
+            BanKind::Permanent => (t, p + 1),
+        })
+    }
+
+    /// Every ban in force.
+    pub fn list(&self, now: Instant) -> Vec<(PeerId, Ban)> {
+        self.bans
+            .iter()
+            .filter(|(_, b)| b.until.is_none_or(|t| now < t))
+            .map(|(id, b)| (*id, *b))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_bans_expire_permanent_ones_stay() {
+        let mut bans = Bans::default();
+        let now = Instant::now();
+        let t = Duration::from_secs(60);
+        let (a, b, c) = (
+            PeerId::repeat_byte(1),
+            PeerId::repeat_byte(2),
+            PeerId::repeat_byte(3),
+        );
+        assert!(bans.ban(a, Misbehaviour::BadData, now, t).is_some());
+        assert!(bans.ban(b, Misbehaviour::WrongChain, now, t).is_some());
+        assert!(bans.ban(c, Misbehaviour::Timeout, now, t).is_none());
+        // A later breach does not shorten the permanent ban.
+        bans.ban(b, Misbehaviour::ProtocolBreach, now, t);
+        assert_eq!(bans.counts(now), (1, 1));
+        let later = now + Duration::from_secs(61);
+        assert!(!bans.is_banned(&a, later));
+        assert!(bans.is_banned(&b, later));
+        assert!(!bans.is_banned(&c, now));
+        bans.expire(later);
+        assert_eq!(bans.list(later).len(), 1);
+    }
+
+    #[test]
+    fn the_list_is_bounded() {
+        let mut bans = Bans::default();
+        let now = Instant::now();
+        let t = Duration::from_secs(60);
+        let mut id = [0u8; 64];
+        for i in 0..MAX_BANS + 10 {
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            bans.ban(PeerId::from(id), Misbehaviour::WrongChain, now, t);
+        }
+        let last = PeerId::from(id);
+        bans.ban(last, Misbehaviour::BadData, now, t);
+        assert_eq!(bans.list(now).len(), MAX_BANS);
+        assert!(bans.is_banned(&last, now));
+    }
+}

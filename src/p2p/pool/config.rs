@@ -1,0 +1,166 @@
+//! [`PoolConfig`]: the pool's limits and timers. Plain values with defaults; the daemon builds it
+//! from `[p2p]` and `[sync]` (`max_peers`, `listen`, `min_peers`). It must never read files or
+//! environment itself.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::p2p::eth::limits::MAX_BLOCKS_PER_REQUEST;
+use crate::p2p::session::SessionConfig;
+
+/// Limits and timers of the peer pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Most sessions at once, inbound and outbound together (`p2p.max_peers`).
+    pub max_peers: usize,
+    /// Usable peers (head known, not banned) needed before [`PoolEvent::Ready`]
+    /// (`sync.min_peers`).
+    ///
+    /// [`PoolEvent::Ready`]: super::PoolEvent::Ready
+    pub min_peers: usize,
+    /// Where inbound sessions are accepted (`p2p.listen`); `None`: outbound only.
+    pub listen: Option<SocketAddr>,
+    /// Outbound handshakes in progress at once.
+    pub dial_concurrency: usize,
+    /// Inbound handshakes in progress at once (more wait in the kernel's backlog).
+    pub inbound_concurrency: usize,
+    /// TCP connect limit (the handshake steps have their own, in `PeerConfig::timeouts`).
+    pub connect_timeout: Duration,
+    /// Timers of each session.
+    pub session: SessionConfig,
+    /// First wait before redialing a node that failed; doubles per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest wait between redials.
+    pub backoff_max: Duration,
+    /// Dial failures after which a discovered node is forgotten (static and cached nodes stay).
+    pub max_dial_failures: u32,
+    /// Nodes remembered as dial candidates.
+    pub max_candidates: usize,
+    /// How long a temporary ban (bad data, protocol breach) lasts.
+    pub temp_ban: Duration,
+    /// Peers that must report a head at or above a number before `head_seen` reaches it
+    /// (capped at the number of usable peers); see [`super::head`].
+    pub head_quorum: usize,
+    /// How often peer heads are re-read and `head_seen` recomputed.
+    pub head_interval: Duration,
+    /// How often the pool looks for dial work besides its triggers.
+    pub dial_interval: Duration,
+    /// How often the peer cache is saved (it is also saved on shutdown).
+    pub cache_interval: Duration,
+    /// Most peers kept in the cache.
+    pub cache_size: usize,
+    /// How often the status line is logged.
+    pub log_interval: Duration,
+    /// Adaptive batch size: start, floor and ceiling (blocks per request).
+    pub batch: BatchLimits,
+    /// Requests one peer may have in flight through the pool's leases.
+    pub max_in_flight: usize,
+}
+
+/// Bounds of the per-peer adaptive batch size.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Size given to a new peer.
+    pub initial: usize,
+    /// Never below.
+    pub min: usize,
+    /// Never above (the protocol caps requests at 1024 items).
+    pub max: usize,
+    /// Answers faster than this that are complete grow the batch.
+    pub fast: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            initial: 128,
+            min: 8,
+            max: MAX_BLOCKS_PER_REQUEST,
+            fast: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_peers: 50,
+            min_peers: 3,
+            listen: None,
+            dial_concurrency: 16,
+            inbound_concurrency: 16,
+            connect_timeout: Duration::from_secs(5),
+            session: SessionConfig::default(),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+            max_dial_failures: 5,
+            max_candidates: 4096,
+            temp_ban: Duration::from_secs(30 * 60),
+            head_quorum: 2,
+            head_interval: Duration::from_secs(1),
+            dial_interval: Duration::from_secs(1),
+            cache_interval: Duration::from_secs(300),
+            cache_size: 64,
+            log_interval: Duration::from_secs(30),
+            batch: BatchLimits::default(),
+            max_in_flight: 2,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Defaults with the operator's peer limits and listen address.
+    pub fn new(max_peers: usize, min_peers: usize, listen: Option<SocketAddr>) -> Self {
+        Self {
+            max_peers,
+            min_peers,
+            listen,
+            ..Self::default()
+        }
+    }
+
+    /// From the operator's config: `p2p.max_peers`, `p2p.listen`, `sync.min_peers`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::new(
+            config.p2p.max_peers as usize,
+            config.sync.min_peers as usize,
+            Some(config.p2p.listen),
+        )
+    }
+
+    /// The redial wait after `failures` consecutive failures (0 → none).
+    pub fn backoff(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << (failures - 1).min(16);
+        self.backoff_base
+            .saturating_mul(factor)
+            .min(self.backoff_max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_the_operator_config() {
+        let cfg = crate::config::Config::from_toml_str(
+            "[p2p]\nmax_peers = 7\n[sync]\nmin_peers = 2\n",
+            &[],
+        );
+        let c = PoolConfig::from_config(&cfg.unwrap());
+        assert_eq!((c.max_peers, c.min_peers), (7, 2));
+        assert_eq!(c.listen, Some("0.0.0.0:30303".parse().unwrap()));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let c = PoolConfig::default();
+        assert_eq!(c.backoff(0), Duration::ZERO);
+        assert_eq!(c.backoff(1), Duration::from_secs(5));
+        assert_eq!(c.backoff(3), Duration::from_secs(20));
+        assert_eq!(c.backoff(40), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,211 @@
+//! [`PoolHandle`]: what the sync layer and the head tracker call — the snapshot, `head_seen`,
+//! choosing a peer for a range ([`PoolHandle::best_peer_for`]) and reporting misbehaviour — and
+//! [`PeerLease`], a peer lent for requests that records latency, answer sizes, timeouts and
+//! empty answers into the peer's stats. It never verifies data: the caller verifies and reports
+//! [`Misbehaviour::BadData`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy_primitives::B256;
+use tokio::sync::watch;
+
+use super::bans::{Ban, Misbehaviour};
+use super::peer::Span;
+use super::ranking::rank_for;
+use super::snapshot::PoolSnapshot;
+use super::state::Shared;
+use crate::p2p::eth::GetBlockHeaders;
+use crate::p2p::rlpx::PeerId;
+use crate::p2p::session::{RequestError, SessionHandle};
+use crate::primitives::{BlockNumber, Body, Header, Receipt};
+
+/// A cheap, cloneable handle to the running pool.
+#[derive(Debug, Clone)]
+pub struct PoolHandle {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl PoolHandle {
+    /// The latest snapshot (an `Arc` clone: cheap).
+    pub fn snapshot(&self) -> Arc<PoolSnapshot> {
+        self.shared.snapshot()
+    }
+
+    /// A receiver woken on every new snapshot (heads are re-read about once a second).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<PoolSnapshot>> {
+        self.shared.subscribe()
+    }
+
+    /// `head_seen` by the rule of [`super::head`].
+    pub fn head_seen(&self) -> Option<BlockNumber> {
+        self.shared.lock().head.get()
+    }
+
+    /// The best peer to ask for `span` now, lent until the lease is dropped: it can serve the
+    /// start of the range (its head, eth/69 `earliestBlock`, no earlier empty answer for it), is
+    /// not backing off after failures and has a free request slot. Peers covering the whole
+    /// range come first, then by score. `None`: nobody can serve it now.
+    pub fn best_peer_for(&self, span: Span) -> Option<PeerLease> {
+        self.ranked_for(span, 1).into_iter().next()
+    }
+
+    /// Up to `n` distinct peers for `span`, best first (the follow mode asks several).
+    pub fn ranked_for(&self, span: Span, n: usize) -> Vec<PeerLease> {
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        let order = {
+            let st = &*st;
+            let views = st
+                .peers
+                .iter()
+                .map(|(id, e)| e.view(*id, st.bans.is_banned(id, now)));
+            rank_for(views, &span, now, self.shared.config.max_in_flight)
+        };
+        order
+            .into_iter()
+            .take(n)
+            .filter_map(|id| {
+                let e = st.peers.get_mut(&id)?;
+                e.in_flight += 1;
+                Some(PeerLease {
+                    shared: self.shared.clone(),
+                    id,
+                    serial: e.serial,
+                    session: e.handle.clone(),
+                    span: Some(span),
+                    batch: e.stats.batch(),
+                })
+            })
+            .collect()
+    }
+
+    /// `peer`'s session, lent like [`Self::best_peer_for`] but without range checks (`None` if
+    /// not connected or banned).
+    pub fn lease(&self, peer: PeerId) -> Option<PeerLease> {
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        if st.bans.is_banned(&peer, now) {
+            return None;
+        }
+        let e = st.peers.get_mut(&peer)?;
+        e.in_flight += 1;
+        Some(PeerLease {
+            shared: self.shared.clone(),
+            id: peer,
+            serial: e.serial,
+            session: e.handle.clone(),
+            span: None,
+            batch: e.stats.batch(),
+        })
+    }
+
+    /// Reports what a peer did wrong (the sync layer after verification, or anyone who saw a
+    /// breach). Bad data and breaches ban it for `temp_ban` and end its session; wrong chain
+    /// bans it for good; a timeout backs it off. Returns the ban, if one was given.
+    pub fn report(&self, peer: PeerId, what: Misbehaviour) -> Option<Ban> {
+        self.shared.report(&peer, what)
+    }
+
+    /// `peer` answered `span` with nothing: it is not offered for that range again.
+    pub fn report_unserved(&self, peer: PeerId, span: Span) {
+        self.shared.unserved(&peer, span);
+    }
+}
+
+/// A peer lent by the pool for requests. Its request methods measure the answer and feed the
+/// peer's stats (latency, success, batch size; timeouts back off; empty answers mark the leased
+/// range unserved). Dropping it frees the request slot.
+#[derive(Debug)]
+pub struct PeerLease {
+    shared: Arc<Shared>,
+    id: PeerId,
+    /// The session it was lent from (a later session with the same peer is another slot).
+    serial: u64,
+    session: SessionHandle,
+    span: Option<Span>,
+    batch: usize,
+}
+
+impl PeerLease {
+    /// The peer.
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    /// How many blocks to ask this peer for in one request (adaptive).
+    pub fn batch_size(&self) -> usize {
+        self.batch
+    }
+
+    /// The range it was lent for.
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
+    /// The session, for requests the pool need not measure.
+    pub fn session(&self) -> &SessionHandle {
+        &self.session
+    }
+
+    /// `GetBlockHeaders`, measured.
+    pub async fn get_headers(&self, req: GetBlockHeaders) -> Result<Vec<Header>, RequestError> {
+        let asked = usize::try_from(req.limit).unwrap_or(usize::MAX);
+        let start = Instant::now();
+        let r = self.session.get_headers(req).await;
+        self.record(asked, &r, start.elapsed());
+        r
+    }
+
+    /// `GetBlockBodies`, measured.
+    pub async fn get_bodies(&self, hashes: Vec<B256>) -> Result<Vec<Body>, RequestError> {
+        let asked = hashes.len();
+        let start = Instant::now();
+        let r = self.session.get_bodies(hashes).await;
+        self.record(asked, &r, start.elapsed());
+        r
+    }
+
+    /// `GetReceipts`, measured.
+    pub async fn get_receipts(&self, hashes: Vec<B256>) -> Result<Vec<Vec<Receipt>>, RequestError> {
+        let asked = hashes.len();
+        let start = Instant::now();
+        let r = self.session.get_receipts(hashes).await;
+        self.record(asked, &r, start.elapsed());
+        r
+    }
+
+    /// Reports misbehaviour of this peer (e.g. its answer failed verification).
+    pub fn report(&self, what: Misbehaviour) -> Option<Ban> {
+        self.shared.report(&self.id, what)
+    }
+
+    fn record<T>(&self, asked: usize, r: &Result<Vec<T>, RequestError>, elapsed: Duration) {
+        match r {
+            Ok(items) if items.is_empty() && asked > 0 => {
+                if let Some(span) = self.span {
+                    self.shared.unserved(&self.id, span);
+                }
+            }
+            Ok(items) => self.shared.answered(&self.id, asked, items.len(), elapsed),
+            Err(RequestError::Timeout { .. }) => {
+                self.shared.report(&self.id, Misbehaviour::Timeout);
+            }
+            Err(RequestError::InvalidResponse { .. }) => {
+                self.shared.report(&self.id, Misbehaviour::ProtocolBreach);
+            }
+            // Gone (the service sees the session end) or our own oversized request.
+            Err(_) => {}
+        }
+    }
+}
+
+impl Drop for PeerLease {
+    fn drop(&mut self) {
+        if let Some(e) = self.shared.lock().peers.get_mut(&self.id)
+            && e.serial == self.serial
+        {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The peer pool: finds, keeps and ranks the peers that serve history (issue 4).
+//!
+//! Dials up to `max_peers` (cached peers first, then static and discovered ones), accepts inbound
+//! sessions on `p2p.listen`, and publishes a [`PoolSnapshot`] of every session (client, eth
+//! version, head, served range, quality) plus [`PoolEvent`]s (`Ready` once `min_peers` usable
+//! peers exist, `Lost`, peer counts, `head_seen`). The sync layer borrows peers for block ranges
+//! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success
+//! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
+//! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
+//! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
+//! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory).
+//!
+//! It must never verify or store block data (the sync layer verifies, storage stores) and never
+//! decide daemon phases (it reports events).
+//!
+//! ```ignore
+//! let pool = PeerPool::spawn(
+//!     PoolConfig::new(cfg.p2p.max_peers as usize, cfg.sync.min_peers as usize, Some(cfg.p2p.listen)),
+//!     PoolDeps { peer, provider, discovered: Some(discovery.records), cache: Arc::new(StoragePeerCache(storage)) },
+//!     cancel.child_token(),
+//! ).await?;
+//! while let Some(ev) = pool.events.recv().await { /* PoolEvent::Ready { .. } → Event::PeersReady */ }
+//! ```
+
+pub mod bans;
+pub mod cache;
+pub mod config;
+pub mod dialer;
+mod handle;
+pub mod head;
+mod listener;
+pub mod peer;
+pub mod ranking;
+mod service;
+pub mod snapshot;
+mod state;
+
+pub use bans::{Ban, BanKind, Misbehaviour};
+pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache, StoragePeerCache};
+pub use config::{BatchLimits, PoolConfig};
+pub use handle::{PeerLease, PoolHandle};
+pub use peer::{Quality, Span};
+pub use service::{PeerPool, PoolDeps, PoolError, RunningPool};
+pub use snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot};

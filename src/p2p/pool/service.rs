@@ -1,0 +1,663 @@
+//! The pool's task: keeps up to `max_peers` sessions. Feeds the dial book from the peer cache
+//! (first) and discovery, dials what is due, takes inbound sessions from the listener, starts a
+//! session per peer, watches each session until it ends (banning breaches, backing off
+//! failures), re-reads heads once a `head_interval`, saves the peer cache periodically and on
+//! shutdown, and logs a status line. It never verifies block data and never stores history.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::bans::Misbehaviour;
+use super::cache::{CachedPeer, PeerCache};
+use super::config::PoolConfig;
+use super::dialer::{self, DialBook, DialError, Origin};
+use super::handle::PoolHandle;
+use super::listener::{self, Inbound};
+use super::peer::PeerStats;
+use super::snapshot::{Direction, PoolEvent};
+use super::state::{Entry, Shared, unix_now};
+use crate::metrics as names;
+use crate::p2p::base::{DisconnectReason, P2pError};
+use crate::p2p::discovery::{Discovered, NodeRecord};
+use crate::p2p::rlpx::PeerId;
+use crate::p2p::session::{self, EthStream, EthStreamError, HistoryProvider, PeerConfig};
+
+/// Capacity of the event channel (events are also in the snapshot, so a slow reader loses
+/// nothing it cannot recover).
+const EVENT_CAPACITY: usize = 256;
+
+/// What the pool is built from.
+pub struct PoolDeps {
+    /// Our identity, Hello and Status inputs (`listen_port` is set from the bound listener).
+    pub peer: PeerConfig,
+    /// What sessions serve to peers.
+    pub provider: Arc<dyn HistoryProvider>,
+    /// Node records from discovery (`Discovery::records`); `None`: only cached peers.
+    pub discovered: Option<mpsc::Receiver<Discovered>>,
+    /// Where good peers are remembered.
+    pub cache: Arc<dyn PeerCache>,
+}
+
+impl std::fmt::Debug for PoolDeps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolDeps")
+            .field("peer", &self.peer.key.id())
+            .field("discovered", &self.discovered.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the pool could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// `p2p.listen` could not be bound.
+    #[error("binding p2p.listen {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A started pool.
+#[derive(Debug)]
+pub struct RunningPool {
+    /// Snapshot, leases, reports.
+    pub handle: PoolHandle,
+    /// Ready / Lost / counts / head.
+    pub events: mpsc::Receiver<PoolEvent>,
+    /// Ends after cancellation, once sessions are closed and the cache is saved.
+    pub task: JoinHandle<()>,
+    /// The bound listen address, if listening.
+    pub listen_addr: Option<SocketAddr>,
+}
+
+/// The peer pool.
+#[derive(Debug)]
+pub struct PeerPool;
+
+impl PeerPool {
+    /// Binds the listener (if any), loads the peer cache and starts the pool task. Cancel
+    /// `cancel` to stop it: sessions get "client quitting" and the cache is saved before the
+    /// task ends.
+    pub async fn spawn(
+        config: PoolConfig,
+        mut deps: PoolDeps,
+        cancel: CancellationToken,
+    ) -> Result<RunningPool, PoolError> {
+        let listener = match config.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| PoolError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
+        let listen_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(addr) = listen_addr {
+            deps.peer.listen_port = addr.port();
+        }
+        let peer_config = Arc::new(deps.peer);
+        let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        if let Some(l) = listener {
+            tokio::spawn(listener::run(
+                l,
+                peer_config.clone(),
+                config.inbound_concurrency,
+                inbound_tx,
+                cancel.child_token(),
+            ));
+        }
+        let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        let shared = Arc::new(Shared::new(config, events_tx));
+        let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let service = Service {
+            own_id: peer_config.key.id(),
+            shared: shared.clone(),
+            peer_config,
+            provider: deps.provider,
+            cache: deps.cache,
+            book: DialBook::default(),
+            dialing: HashSet::new(),
+            serial: 0,
+            internal_tx,
+            internal_rx,
+            inbound_rx,
+            discovered: deps.discovered,
+            cancel,
+        };
+        let task = tokio::spawn(service.run());
+        if let Some(addr) = listen_addr {
+            tracing::info!(%addr, "peer pool listening");
+        }
+        Ok(RunningPool {
+            handle: PoolHandle { shared },
+            events,
+            task,
+            listen_addr,
+        })
+    }
+}
+
+enum Internal {
+    Dialed {
+        record: NodeRecord,
+        /// Boxed: an eth stream is large and this channel carries small messages otherwise.
+        result: Result<Box<EthStream<TcpStream>>, DialError>,
+    },
+    HeadKnown,
+    Ended {
+        id: PeerId,
+        serial: u64,
+        result: Result<Result<(), EthStreamError>, JoinError>,
+    },
+}
+
+struct Service {
+    own_id: PeerId,
+    shared: Arc<Shared>,
+    peer_config: Arc<PeerConfig>,
+    provider: Arc<dyn HistoryProvider>,
+    cache: Arc<dyn PeerCache>,
+    book: DialBook,
+    dialing: HashSet<PeerId>,
+    serial: u64,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    internal_rx: mpsc::UnboundedReceiver<Internal>,
+    inbound_rx: mpsc::UnboundedReceiver<Inbound>,
+    discovered: Option<mpsc::Receiver<Discovered>>,
+    cancel: CancellationToken,
+}
+
+/// The pool's verdict on a session or handshake error.
+fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
+    match e {
+        EthStreamError::Status(s) if !s.is_protocol_breach() => Some(Misbehaviour::WrongChain),
+        // The peer rejected our Status as another chain/fork: useless to us for good.
+        EthStreamError::P2p(P2pError::Disconnected {
+            reason: DisconnectReason::SubprotocolSpecific,
+        }) => Some(Misbehaviour::WrongChain),
+        EthStreamError::RequestTimeout { .. } => Some(Misbehaviour::Timeout),
+        e if e.is_protocol_breach() => Some(Misbehaviour::ProtocolBreach),
+        _ => None,
+    }
+}
+
+fn ticker(period: std::time::Duration) -> Interval {
+    let mut t = tokio::time::interval(period.max(std::time::Duration::from_millis(10)));
+    t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    t
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Service {
+    fn config(&self) -> &PoolConfig {
+        &self.shared.config
+    }
+
+    async fn run(mut self) {
+        self.load_cache().await;
+        let c = self.config().clone();
+        let (mut dial_t, mut head_t) = (ticker(c.dial_interval), ticker(c.head_interval));
+        let (mut cache_t, mut log_t) = (ticker(c.cache_interval), ticker(c.log_interval));
+        cache_t.reset();
+        log_t.reset();
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                Some(m) = self.internal_rx.recv() => self.on_internal(m),
+                Some(i) = self.inbound_rx.recv() => self.on_inbound(i),
+                d = recv_opt(&mut self.discovered) => match d {
+                    Some(d) => self.on_discovered(d),
+                    None => self.discovered = None,
+                },
+                _ = dial_t.tick() => self.dial_more(),
+                _ = head_t.tick() => self.on_head_tick(),
+                _ = cache_t.tick() => self.save_cache().await,
+                _ = log_t.tick() => self.log_status(),
+            }
+        }
+        self.shutdown().await;
+    }
+
+    async fn load_cache(&mut self) {
+        let cache = self.cache.clone();
+        let loaded = tokio::task::spawn_blocking(move || cache.load()).await;
+        let peers = match loaded {
+            Ok(Ok(p)) => p,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "peer cache unusable; starting without it");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "loading the peer cache panicked");
+                return;
+            }
+        };
+        tracing::info!(peers = peers.len(), "peer cache loaded");
+        let now = Instant::now();
+        let cap = self.config().max_candidates;
+        let mut st = self.shared.lock();
+        for p in peers {
+            if p.record.id == self.own_id {
+                continue;
+            }
+            self.book.add(p.record, Origin::Cached, now, cap);
+            st.good.insert(p.record.id, p);
+        }
+        st.counters.candidates = self.book.len();
+    }
+
+    /// The good peers, most recently seen first, for the cache.
+    fn cache_entries(&self) -> Vec<CachedPeer> {
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        let seen = unix_now();
+        let connected: Vec<(PeerId, u64)> = st
+            .peers
+            .iter()
+            .map(|(id, e)| (*id, e.stats.quality().successes))
+            .collect();
+        let connected_ids: HashSet<PeerId> = connected.iter().map(|(id, _)| *id).collect();
+        for (id, successes) in connected {
+            if let Some(g) = st.good.get_mut(&id) {
+                g.last_seen = seen;
+                g.successes = u32::try_from(successes).unwrap_or(u32::MAX);
+            }
+        }
+        let mut good: Vec<CachedPeer> = st
+            .good
+            .values()
+            .filter(|g| !st.bans.is_banned(&g.record.id, now))
+            .copied()
+            .collect();
+        good.sort_by_key(|g| std::cmp::Reverse((g.last_seen, g.successes)));
+        good.truncate(self.config().cache_size);
+        // Forget the rest, so churn over a long run does not grow the map.
+        let kept: HashSet<PeerId> = good.iter().map(|g| g.record.id).collect();
+        st.good
+            .retain(|id, _| kept.contains(id) || connected_ids.contains(id));
+        good
+    }
+
+    async fn save_cache(&self) {
+        let peers = self.cache_entries();
+        let n = peers.len();
+        let cache = self.cache.clone();
+        match tokio::task::spawn_blocking(move || cache.save(&peers)).await {
+            Ok(Ok(())) => tracing::debug!(peers = n, "peer cache saved"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "saving the peer cache failed"),
+            Err(e) => tracing::warn!(error = %e, "saving the peer cache panicked"),
+        }
+    }
+
+    fn on_discovered(&mut self, d: Discovered) {
+        ::metrics::counter!(names::POOL_DISCOVERED, "source" => d.source.as_str()).increment(1);
+        if d.record.id == self.own_id {
+            return;
+        }
+        let cap = self.config().max_candidates;
+        let now = Instant::now();
+        if self
+            .shared
+            .lock()
+            .bans
+            .get(&d.record.id, now)
+            .is_some_and(|b| b.until.is_none())
+        {
+            return;
+        }
+        self.book
+            .add(d.record, Origin::from_source(d.source), now, cap);
+        self.shared.lock().counters.candidates = self.book.len();
+    }
+
+    /// Starts dials while there is room and something is due.
+    fn dial_more(&mut self) {
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let now = Instant::now();
+        let c = self.config().clone();
+        let mut st = self.shared.lock();
+        let busy = st.peers.len() + self.dialing.len();
+        let slots = c
+            .max_peers
+            .saturating_sub(busy)
+            .min(c.dial_concurrency.saturating_sub(self.dialing.len()));
+        if slots == 0 {
+            return;
+        }
+        let due = {
+            let st = &*st;
+            self.book.due(now, slots, |id| {
+                *id == self.own_id
+                    || self.dialing.contains(id)
+                    || st.peers.contains_key(id)
+                    || st.bans.is_banned(id, now)
+            })
+        };
+        st.counters.dials += due.len() as u64;
+        drop(st);
+        for record in due {
+            ::metrics::counter!(names::POOL_DIAL_ATTEMPTS).increment(1);
+            self.dialing.insert(record.id);
+            let (config, tx, cancel) = (
+                self.peer_config.clone(),
+                self.internal_tx.clone(),
+                self.cancel.clone(),
+            );
+            let limit = c.connect_timeout;
+            tokio::spawn(async move {
+                let result = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    r = dialer::dial(record, &config, limit) => r.map(Box::new),
+                };
+                let _ = tx.send(Internal::Dialed { record, result });
+            });
+        }
+    }
+
+    fn on_internal(&mut self, m: Internal) {
+        match m {
+            Internal::Dialed { record, result } => self.on_dialed(record, result),
+            Internal::HeadKnown => self.shared.publish(),
+            Internal::Ended { id, serial, result } => self.on_ended(id, serial, result),
+        }
+        // A slot may have freed up (a dial failed, a session ended): refill without waiting.
+        self.dial_more();
+    }
+
+    fn on_dialed(
+        &mut self,
+        record: NodeRecord,
+        result: Result<Box<EthStream<TcpStream>>, DialError>,
+    ) {
+        self.dialing.remove(&record.id);
+        let now = Instant::now();
+        match result {
+            Ok(eth) => {
+                if let Some(reason) = self.refusal(&record.id) {
+                    tracing::debug!(peer = %record.id, %reason, "dropping a dialled session");
+                    tokio::spawn(eth.disconnect(reason));
+                    return;
+                }
+                self.add_session(*eth, Direction::Outbound, Some(record));
+            }
+            Err(e) => {
+                ::metrics::counter!(names::POOL_DIAL_FAILURES).increment(1);
+                self.shared.lock().counters.dial_failures += 1;
+                tracing::debug!(peer = %record.id, error = %e, "dial failed");
+                let verdict = e.handshake_error().and_then(classify);
+                if let Some(what) = verdict {
+                    self.shared.report(&record.id, what);
+                }
+                if verdict == Some(Misbehaviour::WrongChain) {
+                    self.book.remove(&record.id);
+                } else {
+                    let shared = self.shared.clone();
+                    self.book.failed(&record.id, now, &shared.config);
+                    // A cached peer that keeps failing is no longer worth remembering.
+                    if self.book.failures(&record.id) >= shared.config.max_dial_failures {
+                        self.shared.lock().good.remove(&record.id);
+                    }
+                }
+                self.shared.lock().counters.candidates = self.book.len();
+            }
+        }
+    }
+
+    /// Why a finished handshake with `id` must not become a session, if it must not.
+    fn refusal(&self, id: &PeerId) -> Option<DisconnectReason> {
+        let st = self.shared.lock();
+        if self.cancel.is_cancelled() {
+            Some(DisconnectReason::ClientQuitting)
+        } else if *id == self.own_id {
+            Some(DisconnectReason::ConnectedToSelf)
+        } else if st.bans.is_banned(id, Instant::now()) {
+            Some(DisconnectReason::UselessPeer)
+        } else if st.peers.contains_key(id) {
+            Some(DisconnectReason::AlreadyConnected)
+        } else if st.peers.len() >= self.config().max_peers {
+            Some(DisconnectReason::TooManyPeers)
+        } else {
+            None
+        }
+    }
+
+    fn on_inbound(&mut self, i: Inbound) {
+        let eth = match i.result {
+            Ok(eth) => eth,
+            Err(e) => {
+                ::metrics::counter!(names::POOL_INBOUND, "result" => "failed").increment(1);
+                tracing::debug!(remote = %i.remote, error = %e, "inbound handshake failed");
+                if let Some(what) = classify(&e).filter(|w| *w == Misbehaviour::ProtocolBreach) {
+                    tracing::debug!(remote = %i.remote, reason = %what, "inbound peer misbehaved before its id was known");
+                }
+                return;
+            }
+        };
+        let id = eth.remote_id();
+        if let Some(reason) = self.refusal(&id) {
+            ::metrics::counter!(names::POOL_INBOUND, "result" => "refused").increment(1);
+            tracing::debug!(peer = %id, remote = %i.remote, %reason, "inbound session refused");
+            tokio::spawn(eth.disconnect(reason));
+            return;
+        }
+        ::metrics::counter!(names::POOL_INBOUND, "result" => "accepted").increment(1);
+        self.shared.lock().counters.inbound += 1;
+        self.add_session(eth, Direction::Inbound, None);
+    }
+
+    fn add_session(
+        &mut self,
+        eth: EthStream<TcpStream>,
+        direction: Direction,
+        record: Option<NodeRecord>,
+    ) {
+        let id = eth.remote_id();
+        let (handle, task) = session::spawn(eth, self.provider.clone(), self.config().session);
+        self.serial += 1;
+        let serial = self.serial;
+        let snap = handle.snapshot();
+        tracing::info!(peer = %id, client = %snap.client_id, version = %snap.version, direction = direction.as_str(), "peer connected");
+        let entry = Entry {
+            serial,
+            handle: handle.clone(),
+            client_id: snap.client_id,
+            version: snap.version,
+            direction,
+            record,
+            head: snap.head,
+            served: snap.served,
+            stats: PeerStats::new(&self.config().batch),
+            in_flight: 0,
+            connected_at: Instant::now(),
+        };
+        {
+            let mut st = self.shared.lock();
+            if let Some(r) = record {
+                let prev = st.good.get(&id).map(|g| g.successes).unwrap_or(0);
+                st.good.insert(
+                    id,
+                    CachedPeer {
+                        record: r,
+                        last_seen: unix_now(),
+                        successes: prev,
+                    },
+                );
+            }
+            st.peers.insert(id, entry);
+            self.shared.publish_locked(&mut st);
+        }
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            // The head of an eth/68 peer needs a round trip: tell the service when it is known.
+            if handle.head().await.is_some() {
+                let _ = tx.send(Internal::HeadKnown);
+            }
+            drop(handle);
+            let result = task.await;
+            let _ = tx.send(Internal::Ended { id, serial, result });
+        });
+    }
+
+    fn on_ended(
+        &mut self,
+        id: PeerId,
+        serial: u64,
+        result: Result<Result<(), EthStreamError>, JoinError>,
+    ) {
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        if st.peers.get(&id).is_none_or(|e| e.serial != serial) {
+            return;
+        }
+        let entry = st.peers.remove(&id);
+        let verdict = match &result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => classify(e),
+            Err(_) => None,
+        };
+        // Any end we did not choose counts towards the redial backoff.
+        let failed = !matches!(result, Ok(Ok(())));
+        if let (Some(e), Some(g)) = (&entry, st.good.get_mut(&id)) {
+            g.last_seen = unix_now();
+            g.successes = u32::try_from(e.stats.quality().successes).unwrap_or(u32::MAX);
+        }
+        self.shared.publish_locked(&mut st);
+        drop(st);
+        tracing::debug!(peer = %id, ?verdict, "peer session ended");
+        if let Some(what @ (Misbehaviour::ProtocolBreach | Misbehaviour::WrongChain)) = verdict {
+            self.shared.report(&id, what);
+        }
+        let shared = self.shared.clone();
+        self.book.ended(&id, failed, now, &shared.config);
+    }
+
+    /// Re-reads heads; drops peers whose head never resolves (useless to us).
+    fn on_head_tick(&mut self) {
+        let limit = self.config().session.request_timeout * 3;
+        let stale: Vec<_> = {
+            let st = self.shared.lock();
+            st.peers
+                .values()
+                .filter(|e| e.head.is_none() && e.connected_at.elapsed() > limit)
+                .map(|e| e.handle.clone())
+                .collect()
+        };
+        for h in stale {
+            tokio::spawn(async move { h.disconnect(DisconnectReason::UselessPeer).await });
+        }
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        st.bans.expire(now);
+        st.counters.candidates = self.book.len();
+        self.shared.publish_locked(&mut st);
+    }
+
+    fn log_status(&self) {
+        let snap = self.shared.snapshot();
+        let (temp, perm) = self.shared.lock().bans.counts(Instant::now());
+        let by_client = fmt_counts(&snap.by_client());
+        let by_version = fmt_counts(&snap.by_version());
+        tracing::info!(
+            peers = snap.peers.len(),
+            usable = snap.usable,
+            head_seen = ?snap.head_seen.map(|h| h.get()),
+            by_client = %by_client,
+            by_version = %by_version,
+            dials = snap.dials,
+            dial_failures = snap.dial_failures,
+            inbound = snap.inbound,
+            bans_temporary = temp,
+            bans_permanent = perm,
+            candidates = snap.candidates,
+            "peer pool"
+        );
+    }
+
+    async fn shutdown(self) {
+        self.save_cache().await;
+        let handles: Vec<_> = self
+            .shared
+            .lock()
+            .peers
+            .values()
+            .map(|e| e.handle.clone())
+            .collect();
+        let n = handles.len();
+        let bye = handles
+            .iter()
+            .map(|h| h.disconnect(DisconnectReason::ClientQuitting));
+        futures::future::join_all(bye).await;
+        tracing::info!(peers = n, "peer pool stopped");
+    }
+}
+
+fn fmt_counts(m: &std::collections::BTreeMap<String, usize>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use alloy_primitives::B256;
+
+    use super::*;
+    use crate::p2p::eth::StatusError;
+
+    #[test]
+    fn session_errors_map_to_verdicts() {
+        let genesis = EthStreamError::from(StatusError::GenesisMismatch {
+            ours: B256::ZERO,
+            theirs: B256::repeat_byte(1),
+        });
+        assert_eq!(classify(&genesis), Some(Misbehaviour::WrongChain));
+        let rejected = EthStreamError::P2p(P2pError::Disconnected {
+            reason: DisconnectReason::SubprotocolSpecific,
+        });
+        assert_eq!(classify(&rejected), Some(Misbehaviour::WrongChain));
+        let version = EthStreamError::from(StatusError::VersionMismatch {
+            ours: 69,
+            theirs: 68,
+        });
+        assert_eq!(classify(&version), Some(Misbehaviour::ProtocolBreach));
+        let mismatch = EthStreamError::MismatchedResponse {
+            request_id: 1,
+            expected: "BlockHeaders",
+            got: "Receipts",
+        };
+        assert_eq!(classify(&mismatch), Some(Misbehaviour::ProtocolBreach));
+        let timeout = EthStreamError::RequestTimeout {
+            what: "BlockHeaders",
+            request_id: 1,
+            after: Duration::from_secs(1),
+        };
+        assert_eq!(classify(&timeout), Some(Misbehaviour::Timeout));
+        let quit = EthStreamError::P2p(P2pError::Disconnected {
+            reason: DisconnectReason::ClientQuitting,
+        });
+        assert_eq!(classify(&quit), None);
+        assert_eq!(classify(&EthStreamError::P2p(P2pError::Closed)), None);
+    }
+}

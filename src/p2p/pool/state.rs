@@ -1,0 +1,303 @@
+//! The pool's shared state: sessions with their stats, bans, `head_seen` and readiness, behind
+//! one short-held mutex that both the service task and [`super::PoolHandle`] use. Publishing
+//! (snapshot, events, gauges) happens here so every change is seen the same way. It must never
+//! hold the lock across an `.await`, and never do network or disk I/O.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+
+use super::bans::{Ban, Bans, Misbehaviour};
+use super::cache::CachedPeer;
+use super::config::PoolConfig;
+use super::head::HeadSeen;
+use super::peer::{PeerStats, Span};
+use super::ranking::PeerView;
+use super::snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot, client_name};
+use crate::metrics as names;
+use crate::p2p::base::DisconnectReason;
+use crate::p2p::discovery::NodeRecord;
+use crate::p2p::eth::{BlockRange, EthVersion};
+use crate::p2p::rlpx::PeerId;
+use crate::p2p::session::{PeerHead, SessionHandle};
+
+/// One live session.
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// Tells this session from a later one with the same peer.
+    pub serial: u64,
+    pub handle: SessionHandle,
+    pub client_id: String,
+    pub version: EthVersion,
+    pub direction: Direction,
+    pub record: Option<NodeRecord>,
+    pub head: Option<PeerHead>,
+    pub served: Option<BlockRange>,
+    pub stats: PeerStats,
+    pub in_flight: usize,
+    pub connected_at: Instant,
+}
+
+impl Entry {
+    /// Re-reads head and served range from the session.
+    fn refresh(&mut self) {
+        let s = self.handle.snapshot();
+        self.head = s.head;
+        self.served = s.served;
+    }
+
+    pub fn view(&self, id: PeerId, banned: bool) -> PeerView<'_> {
+        PeerView {
+            id,
+            head: self.head.map(|h| h.number),
+            served: self.served,
+            stats: &self.stats,
+            in_flight: self.in_flight,
+            banned,
+        }
+    }
+}
+
+/// Counters shown in the snapshot.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Counters {
+    pub dials: u64,
+    pub dial_failures: u64,
+    pub inbound: u64,
+    pub candidates: usize,
+}
+
+/// Everything behind the lock.
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub peers: HashMap<PeerId, Entry>,
+    pub bans: Bans,
+    pub head: HeadSeen,
+    pub ready: bool,
+    pub last_counts: (usize, usize),
+    pub counters: Counters,
+    /// Peers worth remembering (dialled successfully, not banned), for the cache.
+    pub good: HashMap<PeerId, CachedPeer>,
+    /// `(client, version)` gauge labels set last time, so vanished ones are zeroed.
+    metric_labels: BTreeSet<(String, String)>,
+    /// The ban list as last published, with the [`Bans::changes`] it reflects (thousands of
+    /// wrong-chain nodes get banned on mainnet: not worth copying on every publish).
+    bans_published: (u64, Arc<Vec<(PeerId, Ban)>>),
+}
+
+impl State {
+    fn usable(&self, id: &PeerId, e: &Entry, now: Instant) -> bool {
+        e.head.is_some() && !self.bans.is_banned(id, now)
+    }
+}
+
+/// Shared between the service task and every handle.
+#[derive(Debug)]
+pub(super) struct Shared {
+    pub config: PoolConfig,
+    state: Mutex<State>,
+    snapshot: watch::Sender<Arc<PoolSnapshot>>,
+    events: mpsc::Sender<PoolEvent>,
+}
+
+/// Seconds since the epoch (0 if the clock is before it).
+pub(super) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Shared {
+    pub fn new(config: PoolConfig, events: mpsc::Sender<PoolEvent>) -> Self {
+        Self {
+            config,
+            state: Mutex::new(State::default()),
+            snapshot: watch::Sender::new(Arc::new(PoolSnapshot::default())),
+            events,
+        }
+    }
+
+    /// The state; a panic elsewhere while holding it leaves data that is still consistent
+    /// enough for bookkeeping, so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Arc<PoolSnapshot>> {
+        self.snapshot.subscribe()
+    }
+
+    pub fn snapshot(&self) -> Arc<PoolSnapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    fn emit(&self, event: PoolEvent) {
+        if self.events.try_send(event).is_err() {
+            tracing::debug!(?event, "pool event not delivered (receiver full or gone)");
+        }
+    }
+
+    /// A complete answer of `got` of `asked` items after `latency`.
+    pub fn answered(&self, peer: &PeerId, asked: usize, got: usize, latency: Duration) {
+        let mut st = self.lock();
+        if let Some(e) = st.peers.get_mut(peer) {
+            e.stats
+                .record_answer(asked, got, latency, &self.config.batch);
+        }
+    }
+
+    /// `peer` answered `span` with nothing.
+    pub fn unserved(&self, peer: &PeerId, span: Span) {
+        let mut st = self.lock();
+        if let Some(e) = st.peers.get_mut(peer) {
+            e.stats.record_unserved(span);
+        }
+    }
+
+    /// Counts a failure, bans if it earns one, and disconnects a banned peer. Returns the ban.
+    pub fn report(&self, peer: &PeerId, what: Misbehaviour) -> Option<Ban> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        if let Some(e) = st.peers.get_mut(peer) {
+            let config = &self.config;
+            e.stats
+                .record_failure(now, |n| config.backoff(n), &config.batch);
+        }
+        let ban = st.bans.ban(*peer, what, now, self.config.temp_ban)?;
+        st.good.remove(peer);
+        let handle = st.peers.get(peer).map(|e| e.handle.clone());
+        self.publish_locked(&mut st);
+        drop(st);
+        ::metrics::counter!(names::POOL_BANS, "kind" => ban.kind.as_str(), "reason" => what.as_str())
+            .increment(1);
+        tracing::info!(%peer, reason = %what, kind = ban.kind.as_str(), "peer banned");
+        if let Some(handle) = handle {
+            let reason = match what {
+                Misbehaviour::WrongChain => DisconnectReason::SubprotocolSpecific,
+                _ => DisconnectReason::ProtocolBreach,
+            };
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { handle.disconnect(reason).await });
+            }
+        }
+        Some(ban)
+    }
+
+    /// Re-reads heads, applies the head rule, updates readiness, emits events, publishes the
+    /// snapshot and the gauges.
+    pub fn publish(&self) {
+        let mut st = self.lock();
+        self.publish_locked(&mut st);
+    }
+
+    pub fn publish_locked(&self, st: &mut State) {
+        let now = Instant::now();
+        for e in st.peers.values_mut() {
+            e.refresh();
+        }
+        let heads: Vec<_> = st
+            .peers
+            .iter()
+            .filter(|(id, e)| st.usable(id, e, now))
+            .filter_map(|(_, e)| e.head.map(|h| h.number))
+            .collect();
+        let usable = heads.len();
+        let connected = st.peers.len();
+        let was_ready = st.ready;
+        let ready = usable >= self.config.min_peers.max(1);
+        // Heads count only while ready: before that, the first peer to connect would be alone
+        // (k = 1) and could latch any number into the monotonic `head_seen`.
+        let rose = if ready {
+            st.head.update(&heads, self.config.head_quorum)
+        } else {
+            None
+        };
+        st.ready = ready;
+
+        // Events go out after the snapshot, so a reader woken by one sees its state.
+        let mut events = Vec::new();
+        if st.last_counts != (connected, usable) {
+            st.last_counts = (connected, usable);
+            events.push(PoolEvent::PeerCountChanged { connected, usable });
+        }
+        match (was_ready, ready, st.head.get()) {
+            (false, true, Some(best_head)) => events.push(PoolEvent::Ready {
+                peers: usable,
+                best_head,
+            }),
+            (true, false, _) => events.push(PoolEvent::Lost { peers: usable }),
+            (true, true, _) => {
+                if let Some(head_seen) = rose {
+                    events.push(PoolEvent::HeadSeen { head_seen });
+                }
+            }
+            _ => {}
+        }
+
+        let mut peers: Vec<PeerInfo> = st
+            .peers
+            .iter()
+            .map(|(id, e)| PeerInfo {
+                id: *id,
+                client_id: e.client_id.clone(),
+                version: e.version,
+                direction: e.direction,
+                record: e.record,
+                head: e.head,
+                served: e.served,
+                quality: e.stats.quality(),
+                in_flight: e.in_flight,
+                usable: st.usable(id, e, now),
+                connected_at: e.connected_at,
+            })
+            .collect();
+        peers.sort_by(|a, b| b.quality.score.total_cmp(&a.quality.score));
+        let snap = PoolSnapshot {
+            peers,
+            usable,
+            head_seen: st.head.get(),
+            ready,
+            bans: {
+                if st.bans_published.0 != st.bans.changes() {
+                    st.bans_published = (st.bans.changes(), Arc::new(st.bans.list(now)));
+                }
+                st.bans_published.1.clone()
+            },
+            dials: st.counters.dials,
+            dial_failures: st.counters.dial_failures,
+            inbound: st.counters.inbound,
+            candidates: st.counters.candidates,
+        };
+        self.gauges(st, &snap);
+        self.snapshot.send_replace(Arc::new(snap));
+        for e in events {
+            self.emit(e);
+        }
+    }
+
+    fn gauges(&self, st: &mut State, snap: &PoolSnapshot) {
+        ::metrics::gauge!(names::PEERS).set(snap.peers.len() as f64);
+        ::metrics::gauge!(names::POOL_USABLE_PEERS).set(snap.usable as f64);
+        ::metrics::gauge!(names::POOL_CANDIDATES).set(snap.candidates as f64);
+        let mut counts: HashMap<(String, String), usize> = HashMap::new();
+        for p in &snap.peers {
+            *counts
+                .entry((client_name(&p.client_id), p.version.to_string()))
+                .or_insert(0) += 1;
+        }
+        for label in &st.metric_labels {
+            if !counts.contains_key(label) {
+                ::metrics::gauge!(names::POOL_PEERS, "client" => label.0.clone(), "version" => label.1.clone())
+                    .set(0.0);
+            }
+        }
+        for ((client, version), n) in &counts {
+            ::metrics::gauge!(names::POOL_PEERS, "client" => client.clone(), "version" => version.clone())
+                .set(*n as f64);
+        }
+        st.metric_labels = counts.into_keys().collect();
+    }
+}
