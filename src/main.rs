@@ -77,7 +77,7 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
         Err(code) => return code,
     };
     daemon::logging::init(config.log.format, verbose);
-    let workers = match select_workers() {
+    let workers = match select_workers(&config) {
         Ok(w) => w,
         Err(message) => {
             tracing::error!(%message, "cannot start");
@@ -106,7 +106,7 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
 }
 
 /// The product's workers; in testkit builds, scripted ones when `HISTD_TESTKIT_SCRIPT` is set.
-fn select_workers() -> Result<Box<dyn PhaseWorkers>, String> {
+fn select_workers(config: &Config) -> Result<Box<dyn PhaseWorkers>, String> {
     #[cfg(feature = "testkit")]
     if let Ok(text) = std::env::var(daemon::scripted::SCRIPT_ENV) {
         let script = daemon::scripted::Script::from_json(&text).map_err(|e| {
@@ -121,9 +121,5 @@ fn select_workers() -> Result<Box<dyn PhaseWorkers>, String> {
         );
         return Ok(Box::new(daemon::scripted::ScriptedWorkers::new(script)));
     }
-    tracing::error!(
-        "histd cannot sync yet: {}. The daemon will start its metrics endpoint, then stop with an error.",
-        daemon::unbuilt::MISSING
-    );
-    Ok(Box::new(daemon::unbuilt::UnbuiltWorkers))
+    Ok(Box::new(daemon::node::NodeWorkers::new(config.clone())))
 }

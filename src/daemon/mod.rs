@@ -11,6 +11,7 @@ pub mod head;
 pub mod intent;
 pub mod logging;
 pub mod machine;
+pub mod node;
 pub mod phase;
 pub mod runner;
 #[cfg(any(test, feature = "testkit"))]

@@ -1,73 +1,61 @@
-//! The product's phase workers until the sync and p2p layers exist: they say so and fail.
+//! The honest answer for the parts of histd that do not exist yet: fast-sync, follow and the RPC
+//! server (the fetch → verify → store pipeline and the JSON-RPC server are future work).
 //!
-//! Owns the honest answer "not built yet". The daemon starts (metrics endpoint, signal handler,
-//! Startup), the startup worker reports that the peer pool and sync pipeline are missing, and the
-//! machine shuts down with an error (exit 1). It must never pretend to sync.
+//! Owns the "not built yet" workers: they fail at once with a plain sentence, so the machine goes
+//! to ShuttingDown and the process exits non-zero. They must never pretend to sync or serve.
 
-use super::event::Event;
-use super::workers::{
-    FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
-    StoppedWorker, WorkerContext, WorkerError, WorkerHandle,
-};
+use super::workers::{WorkerContext, WorkerError, WorkerHandle};
 
-/// What is missing, in one line.
-pub const MISSING: &str =
-    "the devp2p peer pool and the fetch/verify/store pipeline are not wired into the daemon yet";
-
-/// Workers for a build without the sync layer.
-#[derive(Debug, Default)]
-pub struct UnbuiltWorkers;
-
-fn not_built(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
-    WorkerHandle::spawn(name, ctx, |_| async {
-        Err(WorkerError::NotBuilt { what: MISSING })
-    })
+/// A part of histd that is not built, and what that means for the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Missing {
+    /// The worker name (`fast_sync`, `follow`, `rpc`).
+    pub worker: &'static str,
+    /// What is missing (`fast-sync`).
+    pub what: &'static str,
+    /// Why, and that histd stops.
+    pub detail: &'static str,
 }
 
-impl PhaseWorkers for UnbuiltWorkers {
-    fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        // The startup worker reports what is missing; this one just holds its slot until cancelled.
-        WorkerHandle::spawn("peer_pool", ctx, |ctx| async move {
-            ctx.cancel.cancelled().await;
-            Ok(())
-        })
-    }
+const PIPELINE: &str =
+    "the fetch → verify → store pipeline is the next piece of work; histd stops here";
 
-    fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        WorkerHandle::spawn("head_tracker", ctx, |ctx| async move {
-            ctx.cancel.cancelled().await;
-            Ok(())
-        })
-    }
+/// Fast-sync (backfill).
+pub const FAST_SYNC: Missing = Missing {
+    worker: "fast_sync",
+    what: "fast-sync",
+    detail: PIPELINE,
+};
 
-    fn start_startup(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        not_built("startup", ctx)
-    }
+/// Follow (in-order sync at the head).
+pub const FOLLOW: Missing = Missing {
+    worker: "follow",
+    what: "follow",
+    detail: PIPELINE,
+};
 
-    fn start_fastsync(&mut self, ctx: WorkerContext, _target: FastSyncTarget) -> WorkerHandle {
-        not_built("fast_sync", ctx)
-    }
+/// The JSON-RPC server.
+pub const RPC: Missing = Missing {
+    worker: "rpc",
+    what: "the JSON-RPC server",
+    detail: "serving stored history over JSON-RPC is future work; histd stops here",
+};
 
-    fn start_finalizing(&mut self, ctx: WorkerContext, _plan: FinalizePlan) -> WorkerHandle {
-        not_built("finalizing", ctx)
+impl Missing {
+    /// The error line: "fast-sync is not built yet: ...".
+    pub fn error(&self) -> WorkerError {
+        WorkerError::Failed {
+            context: format!("{} is not built yet", self.what),
+            source: self.detail.into(),
+        }
     }
+}
 
-    fn start_follow(&mut self, ctx: WorkerContext, _plan: FollowPlan) -> WorkerHandle {
-        not_built("follow", ctx)
-    }
-
-    fn start_rpc(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        not_built("rpc", ctx)
-    }
-
-    fn start_shutdown(&mut self, ctx: WorkerContext, _cause: ShutdownCause) -> WorkerHandle {
-        WorkerHandle::spawn(SHUTDOWN_WORKER, ctx, |ctx| async move {
-            let WorkerContext {
-                events, previous, ..
-            } = ctx;
-            StoppedWorker::join_all(previous).await;
-            events.send(Event::Stopped).await;
-            Ok(())
-        })
-    }
+/// Spawns a worker that fails at once with `missing`'s error (reported as `Fatal`).
+pub fn spawn(missing: Missing, ctx: WorkerContext) -> WorkerHandle {
+    WorkerHandle::spawn(
+        missing.worker,
+        ctx,
+        move |_| async move { Err(missing.error()) },
+    )
 }

@@ -32,6 +32,7 @@ mod index;
 mod layout;
 mod lock;
 mod missing;
+mod provider;
 mod read;
 mod record;
 mod repair;
@@ -53,6 +54,7 @@ pub use error::{
     WriteError,
 };
 pub use missing::MissingRanges;
+pub use provider::StorageHistory;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};
 pub use repair::RepairReport;

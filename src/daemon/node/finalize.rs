@@ -1,0 +1,80 @@
+//! The finalizing worker: compacts dirty shards and seals the complete ones below the safe point,
+//! then reports `Finalized`.
+//!
+//! Owns choosing what may be sealed: only shards entirely at or below the end block (range mode)
+//! or the safe head (`head_seen − rollback_window`, follow mode), since a sealed shard cannot be
+//! rolled back. Storage work runs on the blocking pool. It never fetches and never decides phases.
+
+use std::sync::Arc;
+
+use super::open::Opened;
+use crate::daemon::event::{Event, EventSender};
+use crate::daemon::intent::SyncMode;
+use crate::daemon::workers::{FinalizePlan, StoppedWorker, WorkerError};
+use crate::primitives::BlockNumber;
+use crate::storage::Storage;
+
+/// The highest block whose shard may be sealed now, if any.
+pub fn seal_bound(
+    mode: SyncMode,
+    head_seen: Option<BlockNumber>,
+    rollback_window: u64,
+) -> Option<BlockNumber> {
+    match mode {
+        SyncMode::Range { end } => Some(end),
+        SyncMode::Follow => head_seen
+            .and_then(|h| h.get().checked_sub(rollback_window))
+            .map(BlockNumber),
+    }
+}
+
+fn failed(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> WorkerError {
+    WorkerError::Failed {
+        context: context.to_string(),
+        source: Box::new(e),
+    }
+}
+
+/// Compact, seal, report. `opened` is `None` when storage never opened (nothing to finalize).
+pub async fn run(
+    opened: Option<Arc<Opened>>,
+    previous: Vec<StoppedWorker>,
+    mode: SyncMode,
+    rollback_window: u64,
+    plan: FinalizePlan,
+    events: EventSender,
+) -> Result<(), WorkerError> {
+    // Nothing may still be writing when we compact.
+    StoppedWorker::join_all(previous).await;
+    let Some(node) = opened else {
+        return Err(WorkerError::Failed {
+            context: "finalizing".into(),
+            source: "the data directory was never opened".into(),
+        });
+    };
+    let storage: Arc<Storage> = node.storage.clone();
+    drop(node);
+    let s = storage.clone();
+    let (compacted, sealed, last) = tokio::task::spawn_blocking(move || {
+        let compacted = s
+            .compact_dirty()
+            .map_err(|e| failed("compacting dirty shards", e))?;
+        let head_seen = s.head_seen().map_err(|e| failed("reading head_seen", e))?;
+        let sealed = match seal_bound(mode, head_seen, rollback_window) {
+            Some(bound) => s
+                .seal_complete(bound)
+                .map_err(|e| failed("sealing complete shards", e))?,
+            None => Vec::new(),
+        };
+        let last = s
+            .last_contiguous()
+            .map_err(|e| failed("reading the last stored block", e))?;
+        Ok::<_, WorkerError>((compacted.len(), sealed, last))
+    })
+    .await
+    .map_err(|e| failed("finalizing task", e))??;
+    tracing::info!(compacted, sealed = ?sealed, switch_tip = ?plan.switch_tip, "finalized");
+    let last_indexed = last.or(plan.switch_tip).unwrap_or(BlockNumber(0));
+    events.send(Event::Finalized { last_indexed }).await;
+    Ok(())
+}

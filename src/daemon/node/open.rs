@@ -1,0 +1,98 @@
+//! Opening what the node runs on: the chain spec, the data directory (storage, repaired on open)
+//! and the node key. Used by the startup worker.
+//!
+//! Owns turning config values into an [`Opened`] node, with errors that name the file or
+//! directory concerned. It must never touch the network.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{ChainChoice, Config, TxRetention as ConfigTxRetention};
+use crate::p2p::chain::{ChainSpec, ChainSpecError};
+use crate::p2p::node_key::{NodeKey, NodeKeyError};
+use crate::storage::{OpenError, OpenOptions, Retention, Storage, TxRetention};
+
+/// What the startup worker opened, shared with the other workers.
+#[derive(Debug)]
+pub struct Opened {
+    /// The chain we follow.
+    pub spec: ChainSpec,
+    /// The data directory's store (holds the directory lock while any clone lives).
+    pub storage: Arc<Storage>,
+    /// Our devp2p identity (`data_dir/nodekey`).
+    pub key: NodeKey,
+}
+
+/// Why the node could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenNodeError {
+    /// `chain` names no known chain or a bad spec file.
+    #[error("chain `{chain}`: {source}")]
+    Chain {
+        chain: String,
+        #[source]
+        source: ChainSpecError,
+    },
+    /// The data directory cannot be used (lock held, another chain, damaged...).
+    #[error("opening data directory {}: {source}", dir.display())]
+    Storage {
+        dir: PathBuf,
+        #[source]
+        source: OpenError,
+    },
+    /// The node key cannot be read or created.
+    #[error(transparent)]
+    NodeKey(#[from] NodeKeyError),
+    /// The blocking task running the open was lost (panicked or cancelled by the runtime).
+    #[error("opening data directory {}: the blocking task failed: {reason}", dir.display())]
+    Task { dir: PathBuf, reason: String },
+}
+
+/// Resolves the configured chain (built-in name or spec file).
+pub fn chain_spec(choice: &ChainChoice) -> Result<ChainSpec, OpenNodeError> {
+    let value = choice.as_config_value();
+    ChainSpec::resolve(&value).map_err(|source| OpenNodeError::Chain {
+        chain: value,
+        source,
+    })
+}
+
+/// Resolves the chain, opens storage and loads (or creates) the node key, on the blocking pool.
+pub async fn open(config: &Config) -> Result<Opened, OpenNodeError> {
+    let spec = chain_spec(&config.chain)?;
+    let dir = config.data_dir.clone();
+    let opts = OpenOptions {
+        chain_id: spec.chain_id,
+        genesis_hash: spec.genesis_hash,
+        shard_size: config.storage.shard_size,
+        retention: Retention {
+            transactions: match config.storage.retention.transactions {
+                ConfigTxRetention::Full => TxRetention::Full,
+                ConfigTxRetention::Hashes => TxRetention::Hashes,
+            },
+        },
+    };
+    let task_dir = dir.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let storage = Storage::open(&task_dir, opts).map_err(|source| OpenNodeError::Storage {
+            dir: task_dir.clone(),
+            source,
+        })?;
+        // The key lives in the locked directory: read it only once the lock is ours.
+        let key = NodeKey::load_or_create(&task_dir)?;
+        Ok::<_, OpenNodeError>((storage, key))
+    })
+    .await
+    .map_err(|e| OpenNodeError::Task {
+        dir: dir.clone(),
+        reason: e.to_string(),
+    })??;
+    let (storage, key) = opened;
+    let repair = storage.repair_report();
+    tracing::info!(dir = %dir.display(), chain = %spec.name, repair = ?repair, "data directory open");
+    Ok(Opened {
+        spec,
+        storage: Arc::new(storage),
+        key,
+    })
+}
