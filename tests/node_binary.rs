@@ -1,0 +1,286 @@
+//! The real `histd` binary with its product workers (no script): a custom chain spec file, an
+//! in-process testkit peer on a real loopback RLPx session as its static peer, real redb files in
+//! a temporary data directory, real signals. Checks what exists works (storage, node key, peer
+//! pool, peer cache, lock) and that fast-sync says plainly that it is not built.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use histd::testkit::pool::{TestChain, TestPeer};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A data directory, a chain spec file and the config pointing at them.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(chain: &TestChain) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = format!(
+            "name = \"nodetest\"\nchain_id = {}\nnetwork_id = {}\ngenesis_hash = \"{}\"\ngenesis_timestamp = {}\ntotal_difficulty = \"0x1\"\n",
+            chain.spec.chain_id,
+            chain.spec.network_id,
+            chain.spec.genesis_hash,
+            chain.spec.genesis_timestamp
+        );
+        std::fs::write(dir.path().join("chain.toml"), spec).unwrap();
+        Self { dir }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Writes a config with `static_peers` and `min_peers`; returns its path.
+    fn config(&self, static_peers: &[String], min_peers: u32) -> PathBuf {
+        let peers: Vec<String> = static_peers.iter().map(|p| format!("\"{p}\"")).collect();
+        let text = format!(
+            "chain = \"{}\"\ndata_dir = \"{}\"\n[sync]\nmin_peers = {min_peers}\n[p2p]\nlisten = \"127.0.0.1:0\"\nstatic_peers = [{}]\n[p2p.discovery]\ndns = false\ndiscv4 = false\n[metrics]\nbind = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n",
+            self.dir.path().join("chain.toml").display(),
+            self.data_dir().display(),
+            peers.join(", ")
+        );
+        let path = self.dir.path().join("histd.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// The running binary and its JSON log lines.
+struct Histd {
+    child: Child,
+    lines: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Histd {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_histd"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .env_remove("HISTD_CONFIG")
+            .env_remove("HISTD_TESTKIT_SCRIPT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn histd");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let v = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": line, "raw": true }));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: vec![],
+        }
+    }
+
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    panic!("no log line for {what:?}; seen:\n{:#?}", self.seen)
+                }
+            }
+        }
+    }
+
+    fn wait_transition(&mut self, from: &str, to: &str) -> Value {
+        self.wait_for(&format!("{from} -> {to}"), |v| {
+            v["message"] == "phase transition" && v["from"] == from && v["to"] == to
+        })
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(300)) {
+                    self.seen.push(v);
+                }
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("histd did not exit; seen:\n{:#?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn logged(&self, text: &str) -> bool {
+        self.seen.iter().any(|v| v.to_string().contains(text))
+    }
+}
+
+impl Drop for Histd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A runtime for the in-process peer (its tasks run on the worker threads while the test
+/// thread waits on the binary).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start_peer(rt: &tokio::runtime::Runtime, chain: &TestChain, head: u64) -> TestPeer {
+    rt.block_on(TestPeer::start(
+        chain.inputs_at(head),
+        Arc::new(chain.history_to(head)),
+    ))
+}
+
+fn expect_not_built(h: &mut Histd) {
+    h.wait_transition("startup", "fast_sync");
+    h.wait_for("fast-sync not built", |v| {
+        v.to_string().contains("fast-sync is not built yet")
+    });
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(1), "{:#?}", h.seen);
+    assert!(
+        !h.seen
+            .iter()
+            .any(|v| v["message"] == "phase transition" && v["to"] == "follow"),
+        "must never pretend to sync: {:#?}",
+        h.seen
+    );
+}
+
+#[test]
+fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_it() {
+    let rt = runtime();
+    let chain = TestChain::new(71, 40);
+    let peer = start_peer(&rt, &chain, 39);
+    let setup = Setup::new(&chain);
+
+    let mut h = Histd::start(&setup.config(&[peer.record.to_string()], 1));
+    let enode = h.wait_for("our enode", |v| v["message"] == "our enode");
+    assert!(enode["enode"].as_str().unwrap().starts_with("enode://"));
+    let ready = h.wait_transition("startup", "fast_sync");
+    assert!(
+        ready["reason"].as_str().unwrap().contains("1 peers ready"),
+        "{ready}"
+    );
+    expect_not_built(&mut h);
+    assert!(h.logged("data directory closed"), "{:#?}", h.seen);
+    drop(h);
+
+    let data = setup.data_dir();
+    assert!(data.join("index.redb").is_file());
+    let key = data.join("nodekey");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "nodekey mode {mode:o}");
+    let first_key = std::fs::read(&key).unwrap();
+
+    // Restart with no static peer: the peer cache in index.redb leads back to the same peer,
+    // with the same node key.
+    let before = peer.accepted();
+    let mut h = Histd::start(&setup.config(&[], 1));
+    expect_not_built(&mut h);
+    assert!(
+        peer.accepted() > before,
+        "the cached peer was dialled again"
+    );
+    assert_eq!(
+        std::fs::read(&key).unwrap(),
+        first_key,
+        "the node key is kept"
+    );
+}
+
+#[test]
+fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock() {
+    let chain = TestChain::new(72, 4);
+    let setup = Setup::new(&chain);
+    let config = setup.config(&[], 1);
+    let mut h = Histd::start(&config);
+    h.wait_for("waiting for peers", |v| v["message"] == "waiting for peers");
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit();
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(
+        !h.seen
+            .iter()
+            .any(|v| v["message"] == "phase transition" && v["to"] == "fast_sync"),
+        "{:#?}",
+        h.seen
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["db", "stats", "--config"])
+        .arg(&config)
+        .env_remove("HISTD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "db stats after a clean stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chain 1337"));
+}
+
+#[test]
+fn a_second_node_on_the_same_data_dir_fails_fast_naming_the_lock() {
+    let chain = TestChain::new(73, 4);
+    let setup = Setup::new(&chain);
+    let config = setup.config(&[], 1);
+    let mut first = Histd::start(&config);
+    first.wait_for("waiting for peers", |v| v["message"] == "waiting for peers");
+
+    let started = Instant::now();
+    let mut second = Histd::start(&config);
+    let status = second.wait_exit();
+    assert_eq!(status.code(), Some(1), "{:#?}", second.seen);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        second.logged("in use by another histd process"),
+        "{:#?}",
+        second.seen
+    );
+    assert!(second.logged(&setup.data_dir().display().to_string()));
+
+    // The first one is unharmed and stops cleanly.
+    first.signal(libc::SIGTERM);
+    assert_eq!(first.wait_exit().code(), Some(0), "{:#?}", first.seen);
+}
