@@ -1,11 +1,16 @@
 //! Log output of the real binary: JSON lines or human lines on request, `-v` for debug, `RUST_LOG`
-//! wins over both. Uses the product workers (no script), which stop at once with exit code 1.
+//! wins over both. Uses the product workers (no script) on a data directory that cannot be opened
+//! (a regular file), so startup fails at once with exit code 1.
 
 use std::process::Command;
 
 fn run(args: &[&str], rust_log: Option<&str>) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, b"not a data directory").expect("write file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_histd"));
-    cmd.args(["run", "--metrics-bind", "127.0.0.1:0"])
+    cmd.args(["run", "--metrics-bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&not_a_dir)
         .args(args)
         .env_remove("HISTD_TESTKIT_SCRIPT")
         .env_remove("HISTD_CONFIG");

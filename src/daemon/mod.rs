@@ -2,8 +2,9 @@
 //! interfaces its phase workers implement.
 //!
 //! `machine` is the statig wiring, `states` the per-phase logic, `transitions` the table both are
-//! checked against. Entry point: [`run`]. This module must never contain fetch, storage or p2p
-//! logic: those arrive through [`PhaseWorkers`].
+//! checked against, `node` the product's [`PhaseWorkers`] (it wires storage and p2p into workers;
+//! `unbuilt` says what is missing). Entry point: [`run`]. The machine must never contain fetch,
+//! storage or p2p logic: those arrive through [`PhaseWorkers`].
 
 pub mod event;
 pub mod exporter;
