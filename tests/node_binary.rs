@@ -170,6 +170,22 @@ fn start_peer(rt: &tokio::runtime::Runtime, chain: &TestChain, head: u64) -> Tes
     ))
 }
 
+/// `histd db stats` on the config's data directory (fails if the directory is still locked).
+fn db_stats(config: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["db", "stats", "--config"])
+        .arg(config)
+        .env_remove("HISTD_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "db stats after a stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn expect_not_built(h: &mut Histd) {
     h.wait_transition("startup", "fast_sync");
     h.wait_for("fast-sync not built", |v| {
@@ -212,6 +228,9 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "nodekey mode {mode:o}");
     let first_key = std::fs::read(&key).unwrap();
+    // The head the peer announced is persisted as head_seen (the lock is released: db works).
+    let stats = db_stats(&setup.config(&[], 1));
+    assert!(stats.contains("head_seen 39"), "{stats}");
 
     // Restart with no static peer: the peer cache in index.redb leads back to the same peer,
     // with the same node key.
@@ -246,18 +265,7 @@ fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock() {
         "{:#?}",
         h.seen
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
-        .args(["db", "stats", "--config"])
-        .arg(&config)
-        .env_remove("HISTD_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "db stats after a clean stop: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("chain 1337"));
+    assert!(db_stats(&config).contains("chain 1337"));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The head tracker worker: reports `head_seen` rises to the machine (`HeadAdvanced`) and
-//! persists `head_seen` in storage, at most once a second.
+//! persists `head_seen` in storage, at most once a second (and once more when stopped, so the
+//! last rise is kept).
 //!
 //! Owns the throttle and the persistence of `head_seen`. The value itself comes from the peer
 //! pool (which already requires a second peer to confirm a new head). It never decides phases and
@@ -16,6 +17,7 @@ use super::open::Opened;
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::workers::WorkerError;
 use crate::primitives::BlockNumber;
+use crate::storage::Storage;
 
 /// At most one report (and one redb commit) per this period.
 pub const HEAD_PERIOD: Duration = Duration::from_secs(1);
@@ -32,17 +34,23 @@ pub async fn run(
     };
     let storage = node.storage.clone();
     drop(node);
-    let mut last: Option<BlockNumber> = match storage.head_seen() {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the persisted head_seen");
-            None
-        }
-    };
+    let s = storage.clone();
+    let mut last: Option<BlockNumber> =
+        match tokio::task::spawn_blocking(move || s.head_seen()).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the persisted head_seen");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading head_seen: task lost");
+                None
+            }
+        };
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            r = heads.changed() => if r.is_err() { return Ok(()) },
+            _ = cancel.cancelled() => break,
+            r = heads.changed() => if r.is_err() { break },
         }
         let Some(head) = *heads.borrow_and_update() else {
             continue;
@@ -52,17 +60,27 @@ pub async fn run(
         }
         last = Some(head);
         if !events.send(Event::HeadAdvanced { head_seen: head }).await {
-            return Ok(());
+            break;
         }
-        let s = storage.clone();
-        match tokio::task::spawn_blocking(move || s.set_head_seen(head)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(head = %head, error = %e, "cannot persist head_seen"),
-            Err(e) => tracing::warn!(head = %head, error = %e, "persisting head_seen: task lost"),
-        }
+        persist(&storage, head).await;
         tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
+            _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(HEAD_PERIOD) => {}
         }
+    }
+    // A rise seen during the last throttle period (or just before the stop) is kept too.
+    let pending = *heads.borrow();
+    if let Some(head) = pending.filter(|h| last.is_none_or(|l| *h > l)) {
+        persist(&storage, head).await;
+    }
+    Ok(())
+}
+
+async fn persist(storage: &Arc<Storage>, head: BlockNumber) {
+    let s = storage.clone();
+    match tokio::task::spawn_blocking(move || s.set_head_seen(head)).await {
+        Ok(Ok(())) => tracing::debug!(head = %head, "head_seen persisted"),
+        Ok(Err(e)) => tracing::warn!(head = %head, error = %e, "cannot persist head_seen"),
+        Err(e) => tracing::warn!(head = %head, error = %e, "persisting head_seen: task lost"),
     }
 }

@@ -148,6 +148,15 @@ fn enode_url(opened: &Opened, listen: SocketAddr) -> String {
     NodeRecord::new(opened.key.id(), ip, listen.port()).to_string()
 }
 
+/// Raises `current` to `head`; whether it moved (the head never goes down).
+fn raise(current: &mut Option<BlockNumber>, head: BlockNumber) -> bool {
+    if current.is_some_and(|c| c >= head) {
+        return false;
+    }
+    *current = Some(head);
+    true
+}
+
 /// The peer pool worker's body. `heads` receives `head_seen` for the head tracker.
 pub async fn run(
     config: Arc<Config>,
@@ -199,15 +208,19 @@ pub async fn run(
             ev = pool.events.recv() => match ev { Some(ev) => ev, None => break },
         };
         let event = match ev {
-            PoolEvent::Ready { peers, best_head } => Event::PeersReady {
-                peers: u32::try_from(peers).unwrap_or(u32::MAX),
-                best_head,
-            },
+            PoolEvent::Ready { peers, best_head } => {
+                // `best_head` is `head_seen` at that moment: the head tracker persists it too.
+                heads.send_if_modified(|h| raise(h, best_head));
+                Event::PeersReady {
+                    peers: u32::try_from(peers).unwrap_or(u32::MAX),
+                    best_head,
+                }
+            }
             PoolEvent::Lost { peers } => Event::PeersLost {
                 peers: u32::try_from(peers).unwrap_or(u32::MAX),
             },
             PoolEvent::HeadSeen { head_seen } => {
-                heads.send_replace(Some(head_seen));
+                heads.send_if_modified(|h| raise(h, head_seen));
                 continue;
             }
             PoolEvent::PeerCountChanged { .. } => continue,
