@@ -249,7 +249,7 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
 }
 
 #[test]
-fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock() {
+fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock_another_chain_is_refused() {
     let chain = TestChain::new(72, 4);
     let setup = Setup::new(&chain);
     let config = setup.config(&[], 1);
@@ -266,6 +266,19 @@ fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock() {
         h.seen
     );
     assert!(db_stats(&config).contains("chain 1337"));
+
+    // Another chain's genesis on the same data directory: a clear error naming it, exit 1.
+    let other = TestChain::new(74, 4);
+    let spec = Setup::new(&other);
+    std::fs::copy(
+        spec.dir.path().join("chain.toml"),
+        setup.dir.path().join("chain.toml"),
+    )
+    .unwrap();
+    let mut h = Histd::start(&config);
+    assert_eq!(h.wait_exit().code(), Some(1), "{:#?}", h.seen);
+    assert!(h.logged("holds genesis"), "{:#?}", h.seen);
+    assert!(h.logged(&setup.data_dir().display().to_string()));
 }
 
 #[test]
