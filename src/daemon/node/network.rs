@@ -169,17 +169,28 @@ pub async fn run(
         return Ok(());
     };
     let spec = node.spec.clone();
-    let settings = discovery_settings(&config, &spec, &node)?;
+    let mut settings = discovery_settings(&config, &spec, &node)?;
     let resolver = if settings.dns.is_empty() {
         UdpTxtResolver::new(Vec::new())
     } else {
-        UdpTxtResolver::from_system().map_err(|e| failed("DNS discovery", e))?
+        match UdpTxtResolver::from_system() {
+            Ok(r) => r,
+            Err(e) => {
+                // The other sources still work: run without DNS lists rather than not at all.
+                tracing::warn!(error = %e, "DNS discovery off: no usable name server");
+                settings.dns.clear();
+                UdpTxtResolver::new(Vec::new())
+            }
+        }
     };
     let discovery = start_discovery(settings, resolver, cancel.child_token())
         .await
         .map_err(|e| failed(format!("discv4 on {}", config.p2p.listen), e))?;
 
-    let served = served_range(&node.storage, &spec);
+    let (storage, range_spec) = (node.storage.clone(), spec.clone());
+    let served = tokio::task::spawn_blocking(move || served_range(&storage, &range_spec))
+        .await
+        .unwrap_or_else(|_| BlockRange::genesis(&spec));
     let status = StatusInputs {
         filter: spec.fork_filter(spec.latest_fork_head()),
         served,
