@@ -1,29 +1,40 @@
 //! The real `histd` binary (testkit build) with scripted phase workers: real signals (libc::kill),
 //! its JSON log lines on stderr, and its real `/metrics` endpoint scraped over TCP.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use serde_json::Value;
+mod common;
 
-const TIMEOUT: Duration = Duration::from_secs(20);
+use common::process::HistdProcess;
 
+/// `histd run` with a temporary data directory and its metrics endpoint's address.
 struct Histd {
-    child: Child,
-    lines: Receiver<Value>,
-    seen: Vec<Value>,
+    process: HistdProcess,
     metrics: SocketAddr,
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Histd {
+    type Target = HistdProcess;
+    fn deref(&self) -> &HistdProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Histd {
+    fn deref_mut(&mut self) -> &mut HistdProcess {
+        &mut self.process
+    }
 }
 
 impl Histd {
     /// Start `histd run` with `script` (None: the product workers) and extra flags.
     fn start(script: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_histd"));
+        let mut cmd = HistdProcess::command();
         cmd.args([
             "run",
             "--metrics-bind",
@@ -33,73 +44,20 @@ impl Histd {
         ])
         .arg("--data-dir")
         .arg(dir.path())
-        .args(extra)
-        .env_remove("RUST_LOG")
-        .env_remove("HISTD_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-        match script {
-            Some(s) => cmd.env("HISTD_TESTKIT_SCRIPT", s),
-            None => cmd.env_remove("HISTD_TESTKIT_SCRIPT"),
-        };
-        let mut child = cmd.spawn().expect("spawn histd");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({ "message": line, "raw": true }));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut h = Histd {
-            child,
-            lines,
-            seen: vec![],
-            metrics: "127.0.0.1:1".parse().unwrap(),
-            _dir: dir,
-        };
-        let l = h.wait_for("metrics endpoint listening", |v| {
+        .args(extra);
+        if let Some(s) = script {
+            cmd.env("HISTD_TESTKIT_SCRIPT", s);
+        }
+        let mut process = HistdProcess::spawn(cmd);
+        let l = process.wait_for("metrics endpoint listening", |v| {
             v["message"] == "metrics endpoint listening"
         });
-        h.metrics = l["addr"].as_str().unwrap().parse().unwrap();
-        h
-    }
-
-    /// Wait for a log line matching `pred` (lines already seen count too).
-    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return v.clone();
+        let metrics = l["addr"].as_str().unwrap().parse().unwrap();
+        Histd {
+            process,
+            metrics,
+            _dir: dir,
         }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!("no log line for {what:?}; seen:\n{:#?}", self.seen)
-                }
-            }
-        }
-    }
-
-    fn wait_transition(&mut self, from: &str, to: &str) -> Value {
-        self.wait_for(&format!("{from} -> {to}"), |v| {
-            v["message"] == "phase transition" && v["from"] == from && v["to"] == to
-        })
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill failed");
     }
 
     /// GET /metrics over a plain TCP connection.
@@ -128,37 +86,6 @@ impl Histd {
             .collect();
         assert_eq!(phases.len(), 1, "exactly one current phase in:\n{body}");
         phases[0].clone()
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Collect the remaining log lines.
-                while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(500)) {
-                    self.seen.push(v);
-                }
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("histd did not exit; seen:\n{:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn entered(&self, phase: &str) -> bool {
-        self.seen
-            .iter()
-            .any(|v| v["message"] == "phase transition" && v["to"] == phase)
-    }
-}
-
-impl Drop for Histd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,17 +3,12 @@
 //! a temporary data directory, real signals. Checks what exists works (storage, node key, peer
 //! pool, peer cache, lock) and that fast-sync says plainly that it is not built.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use histd::testkit::pool::{TestChain, TestPeer};
-use serde_json::Value;
-
-const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A data directory, a chain spec file and the config pointing at them.
 struct Setup {
@@ -53,104 +48,15 @@ impl Setup {
     }
 }
 
-/// The running binary and its JSON log lines.
-struct Histd {
-    child: Child,
-    lines: Receiver<Value>,
-    seen: Vec<Value>,
-}
+mod common;
 
-impl Histd {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_histd"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env_remove("HISTD_CONFIG")
-            .env_remove("HISTD_TESTKIT_SCRIPT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn histd");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let v = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| serde_json::json!({ "message": line, "raw": true }));
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: vec![],
-        }
-    }
+use common::process::HistdProcess as Histd;
 
-    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
-            return v.clone();
-        }
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!("no log line for {what:?}; seen:\n{:#?}", self.seen)
-                }
-            }
-        }
-    }
-
-    fn wait_transition(&mut self, from: &str, to: &str) -> Value {
-        self.wait_for(&format!("{from} -> {to}"), |v| {
-            v["message"] == "phase transition" && v["from"] == from && v["to"] == to
-        })
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill failed");
-    }
-
-    fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(300)) {
-                    self.seen.push(v);
-                }
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("histd did not exit; seen:\n{:#?}", self.seen);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn logged(&self, text: &str) -> bool {
-        self.seen.iter().any(|v| v.to_string().contains(text))
-    }
-}
-
-impl Drop for Histd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `histd run --config <config>` with the product workers.
+fn start_histd(config: &Path) -> Histd {
+    let mut cmd = Histd::command();
+    cmd.arg("run").arg("--config").arg(config);
+    Histd::spawn(cmd)
 }
 
 /// A runtime for the in-process peer (its tasks run on the worker threads while the test
@@ -209,7 +115,7 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     let peer = start_peer(&rt, &chain, 39);
     let setup = Setup::new(&chain);
 
-    let mut h = Histd::start(&setup.config(&[peer.record.to_string()], 1));
+    let mut h = start_histd(&setup.config(&[peer.record.to_string()], 1));
     let enode = h.wait_for("our enode", |v| v["message"] == "our enode");
     assert!(enode["enode"].as_str().unwrap().starts_with("enode://"));
     let ready = h.wait_transition("startup", "fast_sync");
@@ -235,7 +141,7 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     // Restart with no static peer: the peer cache in index.redb leads back to the same peer,
     // with the same node key.
     let before = peer.accepted();
-    let mut h = Histd::start(&setup.config(&[], 1));
+    let mut h = start_histd(&setup.config(&[], 1));
     expect_not_built(&mut h);
     assert!(
         peer.accepted() > before,
@@ -253,7 +159,7 @@ fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock_another_chain
     let chain = TestChain::new(72, 4);
     let setup = Setup::new(&chain);
     let config = setup.config(&[], 1);
-    let mut h = Histd::start(&config);
+    let mut h = start_histd(&config);
     h.wait_for("waiting for peers", |v| v["message"] == "waiting for peers");
     h.signal(libc::SIGINT);
     let status = h.wait_exit();
@@ -275,7 +181,7 @@ fn sigint_while_waiting_for_peers_exits_zero_and_releases_the_lock_another_chain
         setup.dir.path().join("chain.toml"),
     )
     .unwrap();
-    let mut h = Histd::start(&config);
+    let mut h = start_histd(&config);
     assert_eq!(h.wait_exit().code(), Some(1), "{:#?}", h.seen);
     assert!(h.logged("holds genesis"), "{:#?}", h.seen);
     assert!(h.logged(&setup.data_dir().display().to_string()));
@@ -286,11 +192,11 @@ fn a_second_node_on_the_same_data_dir_fails_fast_naming_the_lock() {
     let chain = TestChain::new(73, 4);
     let setup = Setup::new(&chain);
     let config = setup.config(&[], 1);
-    let mut first = Histd::start(&config);
+    let mut first = start_histd(&config);
     first.wait_for("waiting for peers", |v| v["message"] == "waiting for peers");
 
     let started = Instant::now();
-    let mut second = Histd::start(&config);
+    let mut second = start_histd(&config);
     let status = second.wait_exit();
     assert_eq!(status.code(), Some(1), "{:#?}", second.seen);
     assert!(started.elapsed() < Duration::from_secs(10));
