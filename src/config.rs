@@ -16,7 +16,7 @@ use toml::{Table, Value};
 
 use crate::primitives::BlockNumber;
 
-/// Default shard size in blocks (DESIGN.md §5).
+/// Default shard size in blocks (docs/architecture.md §4).
 pub const DEFAULT_SHARD_SIZE: u64 = 10_000;
 
 /// The built-in chains; anything else is a path to a custom genesis spec.

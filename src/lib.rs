@@ -1,7 +1,7 @@
 //! histd: a verified local copy of Ethereum history (headers, transactions, receipts), fetched from
 //! devp2p peers and served over JSON-RPC to event indexers.
 //!
-//! The module tree follows `DESIGN.md`: `daemon` owns phases, `p2p` speaks devp2p, `sync` fetches and
+//! The module tree follows `docs/architecture.md`: `daemon` owns phases, `p2p` speaks devp2p, `sync` fetches and
 //! verifies, `storage` keeps shards indexed by redb, `rpc` serves, `metrics` names every metric.
 
 pub mod cli;

@@ -1,6 +1,6 @@
 //! Metric names, defined in one place; components record, the exporter lives in the daemon.
 //!
-//! Every Prometheus series histd exports is named here, with its kind and help text (DESIGN.md §7).
+//! Every Prometheus series histd exports is named here, with its kind and help text (docs/architecture.md).
 //! Components record with the `metrics` macros using these constants (`gauge!(metrics::HEAD_SEEN)`);
 //! they never install a recorder or serve anything. This module must never do I/O.
 

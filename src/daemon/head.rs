@@ -1,4 +1,4 @@
-//! The machine's view of the chain head: `head_seen` and `safe_head`, both monotonic (DESIGN.md §3).
+//! The machine's view of the chain head: `head_seen` and `safe_head`, both monotonic (docs/architecture.md §3).
 //!
 //! Owns the arithmetic `safe_head = head_seen - rollback_window`, the head gauges, and the watch
 //! channel through which a fast-sync worker follows its moving target. It must never ask peers

@@ -1,4 +1,4 @@
-//! The daemon's phase machine (statig, async): states, superstate, hooks. Thin on purpose.
+//! The daemon's phase machine (statig, async): states, superstates, hooks. Thin on purpose.
 //!
 //! Owns the wiring only: which state forwards to which `states::*` function, which entry/exit
 //! action starts/cancels which worker, and the transition hook that logs every transition once
@@ -14,8 +14,8 @@ use super::event::{Event, EventSender};
 use super::intent::AfterFinalize;
 use super::phase::Phase;
 use super::states::{
-    DaemonSettings, ExitStatus, Shared, Step, Taken, Target, backfill, fast_sync, finalizing,
-    follow, shutting_down, startup,
+    DaemonSettings, ExitStatus, Shared, Step, Taken, Target, fast_sync, finalizing, follow,
+    running, shutting_down, startup, syncing,
 };
 use super::transitions;
 use super::workers::{PhaseWorkers, ShutdownCause, WorkerSlot};
@@ -49,8 +49,12 @@ fn outcome(s: &mut Shared, step: Step) -> Outcome<State> {
     after_transition = "Self::after_transition"
 )]
 impl Daemon {
-    /// Waiting for peers. `PeersReady` ⇒ FastSync; `ShutdownRequested`, `Fatal` ⇒ ShuttingDown.
-    #[state(entry_action = "enter_startup", exit_action = "exit_phase")]
+    /// Waiting for peers. `PeersReady` ⇒ FastSync; `ShutdownRequested` ⇒ ShuttingDown; rest ⇒ Running.
+    #[state(
+        superstate = "running",
+        entry_action = "enter_startup",
+        exit_action = "exit_phase"
+    )]
     async fn startup(&mut self, worker: &mut WorkerSlot, event: &Event) -> Outcome<State> {
         // `worker` declares the state-local slot; only the entry/exit actions touch it.
         let _ = worker;
@@ -58,9 +62,9 @@ impl Daemon {
         outcome(&mut self.s, step)
     }
 
-    /// Backfilling. `CaughtUp`, `ShutdownRequested` ⇒ Finalizing; rest ⇒ Backfill.
+    /// Backfilling. `CaughtUp`, `ShutdownRequested` ⇒ Finalizing; rest ⇒ Syncing.
     #[state(
-        superstate = "backfill",
+        superstate = "syncing",
         entry_action = "enter_fast_sync",
         exit_action = "exit_phase"
     )]
@@ -70,9 +74,10 @@ impl Daemon {
         outcome(&mut self.s, step)
     }
 
-    /// Compacting. `Finalized` ⇒ Follow (intent follow) or ShuttingDown (intent exit); rest ⇒ Backfill.
+    /// Compacting. `Finalized` ⇒ Follow (intent follow) or ShuttingDown (intent exit);
+    /// `ShutdownRequested` downgrades the intent; rest ⇒ Syncing.
     #[state(
-        superstate = "backfill",
+        superstate = "syncing",
         entry_action = "enter_finalizing",
         exit_action = "exit_phase"
     )]
@@ -82,15 +87,26 @@ impl Daemon {
         outcome(&mut self.s, step)
     }
 
-    /// FastSync + Finalizing. `Fatal` ⇒ ShuttingDown; head, progress and late stop requests handled.
-    #[superstate]
-    async fn backfill(&mut self, event: &Event) -> Outcome<State> {
-        let step = backfill::on_event(&mut self.s, event);
+    /// FastSync + Finalizing + Follow (inside Running): progress and peer loss; rest ⇒ Running.
+    #[superstate(superstate = "running")]
+    async fn syncing(&mut self, event: &Event) -> Outcome<State> {
+        let step = syncing::on_event(&mut self.s, event);
         outcome(&mut self.s, step)
     }
 
-    /// At the head. `ShutdownRequested`, `ReorgTooDeep`, `Fatal` ⇒ ShuttingDown.
-    #[state(entry_action = "enter_follow", exit_action = "exit_phase")]
+    /// Every phase but ShuttingDown. `Fatal` ⇒ ShuttingDown; head reports; logs the unhandled.
+    #[superstate]
+    async fn running(&mut self, event: &Event) -> Outcome<State> {
+        let step = running::on_event(&mut self.s, event);
+        outcome(&mut self.s, step)
+    }
+
+    /// At the head. `ShutdownRequested`, `ReorgTooDeep` ⇒ ShuttingDown; rest ⇒ Syncing.
+    #[state(
+        superstate = "syncing",
+        entry_action = "enter_follow",
+        exit_action = "exit_phase"
+    )]
     async fn follow(&mut self, worker: &mut WorkerSlot, event: &Event) -> Outcome<State> {
         let _ = worker;
         let step = follow::on_event(&mut self.s, event);
@@ -154,6 +170,7 @@ impl Daemon {
 
     async fn after_transition(&mut self, source: &State, target: &State) {
         let (from, to) = (phase_of(source), phase_of(target));
+        self.s.phase = to;
         let on = self.s.current_event;
         let reason = std::mem::take(&mut self.s.reason);
         let event = on.map(|k| k.diagram_name()).unwrap_or("-");
@@ -235,4 +252,34 @@ impl DaemonMachine {
     pub fn cancel_all(&self) {
         self.sm.inner().s.root.cancel();
     }
+}
+
+/// The superstates enclosing `phase`'s statig state, innermost first, by diagram name. Read from
+/// the generated machine itself, so the unit tests can hold `transitions::SUPERSTATES` to it.
+#[cfg(test)]
+pub(crate) fn enclosing_superstates(phase: Phase) -> Vec<&'static str> {
+    use statig::awaitable::{State as _, Superstate as _};
+
+    let mut state = match phase {
+        Phase::Startup => State::startup(WorkerSlot::idle()),
+        Phase::FastSync => State::fast_sync(WorkerSlot::idle()),
+        Phase::Finalizing => State::finalizing(WorkerSlot::idle()),
+        Phase::Follow => State::follow(WorkerSlot::idle()),
+        Phase::ShuttingDown => State::shutting_down(
+            WorkerSlot::idle(),
+            ShutdownCause::Failed {
+                reason: String::new(),
+            },
+        ),
+    };
+    let mut names = Vec::new();
+    let mut current = state.superstate();
+    while let Some(mut superstate) = current {
+        names.push(match superstate {
+            Superstate::Running { .. } => "Running",
+            Superstate::Syncing { .. } => "Syncing",
+        });
+        current = superstate.superstate();
+    }
+    names
 }

@@ -12,7 +12,7 @@ use super::machine::DaemonMachine;
 use super::phase::Phase;
 use super::scripted::{Script, ScriptedWorkers};
 use super::states::{DaemonSettings, ExitStatus};
-use super::transitions::{Guard, Row, TRANSITIONS};
+use super::transitions::{Guard, Row, SUPERSTATES, TRANSITIONS};
 use super::workers::*;
 use crate::primitives::BlockNumber;
 
@@ -446,4 +446,23 @@ async fn range_mode_starts_no_head_tracker() {
     let _m = DaemonMachine::start(settings(RANGE), Box::new(rec.clone()), tx).await;
     assert_eq!(rec.count("peer_pool"), 1);
     assert_eq!(rec.count("head_tracker"), 0);
+}
+
+/// `transitions::SUPERSTATES` (which the diagram is checked against) is the statig machine's real
+/// nesting: each phase sits in exactly the superstates listed for it, innermost last in the list.
+#[test]
+fn superstate_table_is_the_machines_nesting() {
+    for phase in Phase::ALL {
+        let mut expected: Vec<&str> = SUPERSTATES
+            .iter()
+            .filter(|g| g.phases.contains(&phase))
+            .map(|g| g.name)
+            .collect();
+        expected.reverse();
+        assert_eq!(
+            super::machine::enclosing_superstates(phase),
+            expected,
+            "superstates of {phase:?}"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-/// One phase of the daemon (DESIGN.md §2).
+/// One phase of the daemon (docs/architecture.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Phase {
     Startup,

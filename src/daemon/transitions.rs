@@ -1,9 +1,13 @@
-//! The transition table as data: every edge the machine can take, and nothing else.
+//! The transition table as data: every edge the machine can take, and nothing else, plus the
+//! superstates that group the phases.
 //!
 //! Owns the list that `state-diagrams/daemon.mmd` is compared against (tests/daemon_diagram.rs)
 //! and that the machine checks every transition it takes against (`after_transition` logs an error
-//! on a transition missing here; unit and property tests fail on it). It must never drive the
-//! machine: the states decide, this records what they may decide.
+//! on a transition missing here; unit and property tests fail on it). A transition written once in
+//! a superstate still has one row per phase it leaves from: the rows are what the machine does,
+//! the superstates only how it is written (the diagram draws such an edge once, from the
+//! superstate). It must never drive the machine: the states decide, this records what they may
+//! decide.
 
 use super::event::EventKind;
 use super::phase::Phase;
@@ -52,6 +56,28 @@ use EventKind as E;
 use Guard as G;
 use Phase as P;
 
+/// A superstate: a name (as in the diagram) and the phases inside it, however deeply nested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateGroup {
+    pub name: &'static str,
+    pub phases: &'static [Phase],
+}
+
+/// The machine's superstates (checked against the statig machine by the unit tests and against
+/// the diagram's composite states by tests/daemon_diagram.rs).
+pub const SUPERSTATES: &[StateGroup] = &[
+    // Fatal ⇒ ShuttingDown and head reports, alike in every phase before ShuttingDown.
+    StateGroup {
+        name: "Running",
+        phases: &[P::Startup, P::FastSync, P::Finalizing, P::Follow],
+    },
+    // Progress and peer loss, alike in the phases that move blocks (inside Running).
+    StateGroup {
+        name: "Syncing",
+        phases: &[P::FastSync, P::Finalizing, P::Follow],
+    },
+];
+
 /// Every transition of the daemon machine. Events not listed for a phase are handled in place.
 pub const TRANSITIONS: &[Row] = &[
     row(P::Startup, E::PeersReady, G::Always, P::FastSync),
@@ -59,7 +85,7 @@ pub const TRANSITIONS: &[Row] = &[
     row(P::Startup, E::Fatal, G::Always, P::ShuttingDown),
     row(P::FastSync, E::CaughtUp, G::Always, P::Finalizing),
     row(P::FastSync, E::ShutdownRequested, G::Always, P::Finalizing),
-    // Written once in the Backfill superstate, so it applies to FastSync and Finalizing alike.
+    // `Fatal` is written once, in the Running superstate; it has a row for each phase in it.
     row(P::FastSync, E::Fatal, G::Always, P::ShuttingDown),
     row(P::Finalizing, E::Fatal, G::Always, P::ShuttingDown),
     row(P::Finalizing, E::Finalized, G::IntentFollow, P::Follow),

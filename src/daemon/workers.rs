@@ -153,14 +153,20 @@ impl WorkerSlot {
         Self(None)
     }
 
-    /// Hold `handle`; a worker already held is cancelled and returned.
-    pub fn fill(&mut self, handle: WorkerHandle) -> Option<StoppedWorker> {
-        self.0.replace(handle).map(WorkerHandle::cancel)
+    /// Hold `handle`, the worker just started. A worker already held is cancelled and handed
+    /// over to `stopped`, so the next worker to start waits for it instead of racing it.
+    pub fn fill(&mut self, handle: WorkerHandle, stopped: &mut Vec<StoppedWorker>) {
+        if let Some(old) = self.0.replace(handle) {
+            stopped.push(old.cancel());
+        }
     }
 
-    /// Cancel the held worker, if any.
-    pub fn cancel(&mut self) -> Option<StoppedWorker> {
-        self.0.take().map(WorkerHandle::cancel)
+    /// Cancel the held worker, if any, and hand it over to `stopped` (to be awaited by the next
+    /// worker to start).
+    pub fn cancel_into(&mut self, stopped: &mut Vec<StoppedWorker>) {
+        if let Some(old) = self.0.take() {
+            stopped.push(old.cancel());
+        }
     }
 
     /// Whether a worker is held.

@@ -1,4 +1,4 @@
-//! Storage: the verified history, in shard files indexed by redb (DESIGN.md §5).
+//! Storage: the verified history, in shard files indexed by redb (docs/architecture.md §4).
 //!
 //! Owns everything under the data directory. Callers see [`Storage`] and its typed errors only;
 //! file formats live in `layout.rs`. It must never accept unverified data: write paths take

@@ -1,7 +1,8 @@
 //! FastSync: backfill up to the target (fixed `end_block`, or the moving safe head).
 //!
 //! Transitions: `CaughtUp` ⇒ Finalizing; `ShutdownRequested` ⇒ Finalizing with the intent
-//! downgraded to exit (never Follow); everything else goes to the Backfill superstate.
+//! downgraded to exit (never Follow); everything else goes to the Syncing superstate (progress,
+//! peer loss) and on to Running (`Fatal` ⇒ ShuttingDown, head reports moving the target).
 
 use super::{Shared, Step, Target};
 use crate::daemon::event::Event;
@@ -19,9 +20,7 @@ pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
         },
     };
     let ctx = s.worker_context();
-    if let Some(old) = worker.fill(s.workers.start_fastsync(ctx, target)) {
-        s.stopped.push(old);
-    }
+    worker.fill(s.workers.start_fastsync(ctx, target), &mut s.stopped);
 }
 
 /// Events in FastSync.

@@ -1,8 +1,9 @@
 //! Finalizing: drain fast-sync, flush, compact and seal; then follow or exit per the intent.
 //!
-//! Transitions: `Finalized` ⇒ Follow when the intent is still follow, ⇒ ShuttingDown otherwise;
-//! everything else goes to the Backfill superstate (`ShutdownRequested` downgrades the intent,
-//! `Fatal` ⇒ ShuttingDown).
+//! Transitions: `Finalized` ⇒ Follow when the intent is still follow, ⇒ ShuttingDown otherwise.
+//! `ShutdownRequested` downgrades the intent and stays: what was written is finalized first.
+//! Everything else goes to the Syncing superstate (progress, peer loss) and on to Running
+//! (`Fatal` ⇒ ShuttingDown; head reports, which no longer move the frozen switch tip).
 
 use super::{Shared, Step, Target};
 use crate::daemon::event::Event;
@@ -15,9 +16,7 @@ pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
         switch_tip: s.switch_tip,
     };
     let ctx = s.worker_context();
-    if let Some(old) = worker.fill(s.workers.start_finalizing(ctx, plan)) {
-        s.stopped.push(old);
-    }
+    worker.fill(s.workers.start_finalizing(ctx, plan), &mut s.stopped);
 }
 
 /// Events in Finalizing.
@@ -41,6 +40,11 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
                     ),
                 ),
             }
+        }
+        Event::ShutdownRequested { signal } => {
+            s.intent.downgrade(*signal);
+            tracing::info!(%signal, "stop requested while finalizing: will exit after finalizing (Ctrl-C again forces exit)");
+            Step::Stay
         }
         _ => Step::Super,
     }

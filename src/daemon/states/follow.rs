@@ -1,11 +1,12 @@
 //! Follow: in-order sync at the real head; RPC starts on the first `UpToDate`.
 //!
 //! Transitions: `ShutdownRequested` ⇒ ShuttingDown; `ReorgTooDeep` ⇒ ShuttingDown (error);
-//! `Fatal` ⇒ ShuttingDown (error). Only reachable from Finalizing with a follow intent.
+//! everything else goes to the Syncing superstate (progress, peer loss) and on to Running
+//! (`Fatal` ⇒ ShuttingDown (error), head reports). Only reachable from Finalizing with a follow
+//! intent.
 
-use super::{Shared, Step, Target, ignored};
+use super::{Shared, Step, Target};
 use crate::daemon::event::Event;
-use crate::daemon::phase::Phase;
 use crate::daemon::workers::{FollowPlan, ShutdownCause, WorkerSlot};
 use crate::primitives::BlockNumber;
 
@@ -16,9 +17,7 @@ pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
         rollback_window: s.settings.rollback_window,
     };
     let ctx = s.worker_context();
-    if let Some(old) = worker.fill(s.workers.start_follow(ctx, plan)) {
-        s.stopped.push(old);
-    }
+    worker.fill(s.workers.start_follow(ctx, plan), &mut s.stopped);
 }
 
 /// Events in Follow.
@@ -38,36 +37,15 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
                 reason,
             )
         }
-        Event::Fatal(e) => Step::Go(
-            Target::ShuttingDown(ShutdownCause::Failed {
-                reason: e.to_string(),
-            }),
-            format!("fatal: {e}"),
-        ),
         Event::UpToDate { head } => {
             if !s.rpc.is_running() {
                 tracing::info!(%head, "up to date with the network for the first time: starting JSON-RPC");
                 let ctx = s.side_context();
                 let rpc = s.workers.start_rpc(ctx);
-                s.rpc.fill(rpc);
+                s.rpc.fill(rpc, &mut s.stopped);
             }
             Step::Stay
         }
-        Event::HeadAdvanced { head_seen } => {
-            s.observe_head(*head_seen);
-            Step::Stay
-        }
-        Event::Progress { last_indexed } => {
-            s.observe_progress(*last_indexed);
-            Step::Stay
-        }
-        Event::PeersLost { peers } => {
-            tracing::warn!(
-                peers,
-                "peers lost while following; waiting for peers to return"
-            );
-            Step::Stay
-        }
-        other => ignored(Phase::Follow, other),
+        _ => Step::Super,
     }
 }

@@ -3,14 +3,19 @@
 //! The statig machine (`machine.rs`) stays thin: each handler forwards to one function here that
 //! returns a [`Step`]. These functions never await, never do I/O and never unwrap: they update the
 //! shared bookkeeping, start workers through [`PhaseWorkers`](super::workers::PhaseWorkers), and
-//! decide the next phase.
+//! decide the next phase. A phase handles what is its own and defers the rest ([`Step::Super`]) to
+//! its superstates, where handling shared by several phases is written once:
+//! Running ([`running`]: Startup and Syncing) ⊃ Syncing ([`syncing`]: FastSync, Finalizing,
+//! Follow). ShuttingDown stands alone. The grouping is recorded as data in
+//! [`SUPERSTATES`](super::transitions::SUPERSTATES).
 
-pub mod backfill;
 pub mod fast_sync;
 pub mod finalizing;
 pub mod follow;
+pub mod running;
 pub mod shutting_down;
 pub mod startup;
+pub mod syncing;
 
 use tokio_util::sync::CancellationToken;
 
@@ -50,7 +55,7 @@ impl DaemonSettings {
 pub enum Step {
     /// Handled here; stay.
     Stay,
-    /// Not this phase's business: let the superstate handle it.
+    /// Not this phase's business: let the superstate handle it (Running logs what nobody handles).
     Super,
     /// Leave for `Target`, because of `reason` (logged with the transition).
     Go(Target, String),
@@ -81,6 +86,8 @@ pub struct Shared {
     pub head: HeadState,
     pub workers: Box<dyn PhaseWorkers>,
     pub events: EventSender,
+    /// The phase the machine is in (so superstates can name it in their logs).
+    pub phase: Phase,
     /// Parent of every worker's token.
     pub root: CancellationToken,
     /// Peer pool: Startup until ShuttingDown.
@@ -116,6 +123,7 @@ impl Shared {
             head: HeadState::new(settings.rollback_window),
             workers,
             events,
+            phase: Phase::Startup,
             root: CancellationToken::new(),
             peer_pool: WorkerSlot::idle(),
             head_tracker: WorkerSlot::idle(),
@@ -153,9 +161,7 @@ impl Shared {
 
     /// The exit action shared by every phase: cancel the phase worker, keep it to be awaited.
     pub fn exit_phase(&mut self, worker: &mut WorkerSlot) {
-        if let Some(stopped) = worker.cancel() {
-            self.stopped.push(stopped);
-        }
+        worker.cancel_into(&mut self.stopped);
     }
 
     /// Record a head report (ignored in range mode: no head tracking there).

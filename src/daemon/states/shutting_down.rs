@@ -29,19 +29,11 @@ impl ExitStatus {
 
 /// Entry: cancel RPC, head tracker and peer pool; hand every stopped worker to the shutdown worker.
 pub fn enter(s: &mut Shared, worker: &mut WorkerSlot, cause: &ShutdownCause) {
-    if let Some(rpc) = s.rpc.cancel() {
-        s.stopped.push(rpc);
-    }
-    if let Some(tracker) = s.head_tracker.cancel() {
-        s.stopped.push(tracker);
-    }
-    if let Some(pool) = s.peer_pool.cancel() {
-        s.stopped.push(pool);
-    }
+    s.rpc.cancel_into(&mut s.stopped);
+    s.head_tracker.cancel_into(&mut s.stopped);
+    s.peer_pool.cancel_into(&mut s.stopped);
     let ctx = s.worker_context();
-    if let Some(old) = worker.fill(s.workers.start_shutdown(ctx, cause.clone())) {
-        s.stopped.push(old);
-    }
+    worker.fill(s.workers.start_shutdown(ctx, cause.clone()), &mut s.stopped);
 }
 
 /// Events in ShuttingDown.

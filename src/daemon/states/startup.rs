@@ -1,13 +1,13 @@
 //! Startup: start the peer pool, the head tracker (follow mode) and the startup worker; wait for
 //! peers.
 //!
-//! Transitions: `PeersReady` ⇒ FastSync; `ShutdownRequested` ⇒ ShuttingDown; `Fatal` ⇒ ShuttingDown.
-//! It must never start syncing itself.
+//! Transitions: `PeersReady` ⇒ FastSync; `ShutdownRequested` ⇒ ShuttingDown; everything else goes
+//! to the Running superstate (`Fatal` ⇒ ShuttingDown, head reports). It must never start syncing
+//! itself.
 
-use super::{Shared, Step, Target, ignored};
+use super::{Shared, Step, Target};
 use crate::daemon::event::Event;
 use crate::daemon::intent::SyncMode;
-use crate::daemon::phase::Phase;
 use crate::daemon::workers::{ShutdownCause, WorkerSlot};
 
 /// Entry: the long-running services first (peer pool; head tracker only in follow mode: range
@@ -15,20 +15,14 @@ use crate::daemon::workers::{ShutdownCause, WorkerSlot};
 pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
     let ctx = s.side_context();
     let pool = s.workers.start_peer_pool(ctx);
-    if let Some(old) = s.peer_pool.fill(pool) {
-        s.stopped.push(old);
-    }
+    s.peer_pool.fill(pool, &mut s.stopped);
     if s.settings.mode == SyncMode::Follow {
         let ctx = s.side_context();
         let tracker = s.workers.start_head_tracker(ctx);
-        if let Some(old) = s.head_tracker.fill(tracker) {
-            s.stopped.push(old);
-        }
+        s.head_tracker.fill(tracker, &mut s.stopped);
     }
     let ctx = s.worker_context();
-    if let Some(old) = worker.fill(s.workers.start_startup(ctx)) {
-        s.stopped.push(old);
-    }
+    worker.fill(s.workers.start_startup(ctx), &mut s.stopped);
 }
 
 /// Events in Startup.
@@ -45,16 +39,6 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
             Target::ShuttingDown(ShutdownCause::Requested { signal: *signal }),
             format!("{signal} before sync started"),
         ),
-        Event::Fatal(e) => Step::Go(
-            Target::ShuttingDown(ShutdownCause::Failed {
-                reason: e.to_string(),
-            }),
-            format!("fatal: {e}"),
-        ),
-        Event::HeadAdvanced { head_seen } => {
-            s.observe_head(*head_seen);
-            Step::Stay
-        }
-        other => ignored(Phase::Startup, other),
+        _ => Step::Super,
     }
 }
