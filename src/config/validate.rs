@@ -293,7 +293,11 @@ impl Reader {
             match item {
                 Value::String(s) => match s.parse::<NodeRecord>() {
                     Ok(node) => out.push(node),
-                    Err(e) => self.problem(&item_key, format!("{s:?}"), format!("{shape} ({e})")),
+                    Err(e) => self.problem(
+                        &item_key,
+                        format!("{s:?}"),
+                        format!("{shape} ({})", e.reason),
+                    ),
                 },
                 other => self.problem(&item_key, other, shape),
             }
