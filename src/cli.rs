@@ -64,8 +64,8 @@ pub enum ConfigCommand {
 /// Flags that override config-file values. Each names its key in `--help`.
 #[derive(Debug, Default, Args)]
 pub struct OverrideFlags {
-    /// chain: mainnet | sepolia | hoodi | path to a genesis spec.
-    #[arg(long, global = true)]
+    /// chain: mainnet | sepolia | hoodi | path to a .toml/.json chain spec (checked to load).
+    #[arg(long, global = true, value_name = "NAME|PATH")]
     pub chain: Option<String>,
     /// data_dir.
     #[arg(long, global = true, value_name = "DIR")]
@@ -91,6 +91,13 @@ pub struct OverrideFlags {
     /// p2p.max_peers.
     #[arg(long, global = true, value_name = "N")]
     pub max_peers: Option<u64>,
+    /// p2p.static_peers: adds one peer to the file's list (repeatable).
+    #[arg(long = "peer", global = true, value_name = "ENODE")]
+    pub peers: Vec<String>,
+    /// p2p.discovery.dns = false and p2p.discovery.discv4 = false (so no bootnodes either):
+    /// only static peers are dialled.
+    #[arg(long, global = true)]
+    pub no_discovery: bool,
     /// rpc.bind.
     #[arg(long, global = true, value_name = "ADDR")]
     pub rpc_bind: Option<String>,
@@ -113,7 +120,7 @@ impl OverrideFlags {
         let mut out = Vec::new();
         let mut push = |key, flag, value: Option<Value>| {
             if let Some(value) = value {
-                out.push(Override { key, value, flag });
+                out.push(Override::set(key, value, flag));
             }
         };
         push("chain", "--chain", self.chain.clone().map(Value::String));
@@ -147,6 +154,18 @@ impl OverrideFlags {
             self.p2p_listen.clone().map(Value::String),
         );
         push("p2p.max_peers", "--max-peers", self.max_peers.map(int));
+        if self.no_discovery {
+            push(
+                "p2p.discovery.dns",
+                "--no-discovery",
+                Some(Value::Boolean(false)),
+            );
+            push(
+                "p2p.discovery.discv4",
+                "--no-discovery",
+                Some(Value::Boolean(false)),
+            );
+        }
         push(
             "rpc.bind",
             "--rpc-bind",
@@ -162,6 +181,9 @@ impl OverrideFlags {
             "--log-format",
             self.log_format.clone().map(Value::String),
         );
+        out.extend(self.peers.iter().map(|enode| {
+            Override::append("p2p.static_peers", Value::String(enode.clone()), "--peer")
+        }));
         out
     }
 }
@@ -169,6 +191,7 @@ impl OverrideFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OverrideAction;
 
     #[test]
     fn flags_parse_anywhere_and_become_overrides() {
@@ -189,5 +212,44 @@ mod tests {
         let cli = Cli::try_parse_from(["histd", "-vv", "config", "check"]).unwrap();
         assert_eq!(cli.verbose, 2);
         assert!(matches!(cli.command, Command::Config(ConfigCommand::Check)));
+    }
+
+    #[test]
+    fn testnet_flags_become_overrides() {
+        let cli = Cli::try_parse_from([
+            "histd",
+            "run",
+            "--chain",
+            "net/chain.toml",
+            "--peer",
+            "enode://a",
+            "--no-discovery",
+            "--peer",
+            "enode://b",
+            "--end-block",
+            "64",
+        ])
+        .unwrap();
+        let o = cli.overrides.to_overrides();
+        let find = |key: &'static str| o.iter().filter(move |o| o.key == key);
+        assert_eq!(
+            find("chain").next().map(|o| &o.value),
+            Some(&Value::String("net/chain.toml".into()))
+        );
+        for key in ["p2p.discovery.dns", "p2p.discovery.discv4"] {
+            let off: Vec<_> = find(key).collect();
+            assert_eq!(off.len(), 1, "{key}");
+            assert_eq!(off[0].value, Value::Boolean(false));
+            assert_eq!(off[0].flag, "--no-discovery");
+        }
+        let peers: Vec<_> = find("p2p.static_peers").collect();
+        assert_eq!(peers.len(), 2);
+        assert!(peers.iter().all(|p| p.action == OverrideAction::Append));
+        assert_eq!(peers[1].value, Value::String("enode://b".into()));
+        assert_eq!(find("sync.end_block").count(), 1);
+
+        // Without them, nothing is overridden.
+        let cli = Cli::try_parse_from(["histd", "run"]).unwrap();
+        assert!(cli.overrides.to_overrides().is_empty());
     }
 }

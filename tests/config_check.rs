@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use histd::config::Config;
+use histd::config::{ChainChoice, Config};
+use histd::p2p::discovery::NodeRecord;
+use histd::p2p::node_key::NodeKey;
 
 fn histd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_histd"))
@@ -139,4 +141,110 @@ fn run_refuses_a_broken_config_before_starting_anything() {
         "{stderr}"
     );
     assert!(!stderr.contains("metrics endpoint listening"), "{stderr}");
+}
+
+/// A dialable enode URL (a real public key) on `port`.
+fn enode(port: u16) -> String {
+    NodeRecord::new(NodeKey::random().id(), [127, 0, 0, 1].into(), port).to_string()
+}
+
+fn stderr_lines(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bad_enodes_are_refused_by_check_and_run_alike_naming_key_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    // Right shape, but not a public key: the old shape check let it through to `run`.
+    let not_a_point = format!("enode://{}@127.0.0.1:30303", "ab".repeat(64));
+    let path = write(
+        dir.path(),
+        &format!(
+            "[p2p]\nstatic_peers = [\"{}\", \"enode://abc\"]\nbootnodes = [\"{not_a_point}\"]\n",
+            enode(30303)
+        ),
+    );
+    let check = histd(&["config", "check", "--config", &path]);
+    let run = histd(&["run", "--config", &path]);
+    for out in [&check, &run] {
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let lines = stderr_lines(out);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with(&format!(
+            "config error: p2p.bootnodes[0]: got {not_a_point:?}, expected an enode URL"
+        )));
+        assert!(lines[1].starts_with(
+            "config error: p2p.static_peers[1]: got \"enode://abc\", expected an enode URL"
+        ));
+    }
+    assert_eq!(
+        check.stderr, run.stderr,
+        "check refuses exactly what run does"
+    );
+
+    let out = histd(&["config", "check", "--peer", "enode://flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_lines(&out)[0]
+            .starts_with("config error: p2p.static_peers[0] (from --peer): got \"enode://flag\""),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn testnet_flags_chain_file_peers_and_no_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = dir.path().join("chain.toml");
+    std::fs::write(
+        &chain,
+        format!(
+            "name = \"testnet\"\nchain_id = 1337\ngenesis_hash = \"0x{}\"\ngenesis_timestamp = 0\n",
+            "11".repeat(32)
+        ),
+    )
+    .unwrap();
+    let chain_arg = chain.display().to_string();
+    let (a, b) = (enode(30303), enode(30304));
+    let out = histd(&[
+        "config",
+        "check",
+        "--chain",
+        &chain_arg,
+        "--peer",
+        &a,
+        "--no-discovery",
+        "--peer",
+        &b,
+        "--end-block",
+        "64",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let effective = Config::from_toml_str(&String::from_utf8(out.stdout).unwrap(), &[])
+        .expect("output is a valid config");
+    assert_eq!(effective.chain, ChainChoice::Custom(chain.clone()));
+    let peers: Vec<String> = effective
+        .p2p
+        .static_peers
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(peers, [a, b]);
+    assert!(!effective.p2p.discovery.dns && !effective.p2p.discovery.discv4);
+    assert_eq!(effective.sync.end_block.map(|b| b.get()), Some(64));
+
+    // A chain file that does not load is refused by `config check` too, naming the flag.
+    let missing = dir.path().join("missing.toml").display().to_string();
+    let out = histd(&["config", "check", "--chain", &missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "config error: chain (from --chain): got {missing:?}"
+        )),
+        "{lines:#?}"
+    );
 }

@@ -13,6 +13,7 @@ pub mod finalize;
 pub mod head;
 pub mod network;
 pub mod open;
+pub mod settings;
 
 use std::sync::Arc;
 

@@ -9,31 +9,23 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::open::Opened;
+use super::settings;
 use crate::config::Config;
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::workers::WorkerError;
 use crate::p2p::chain::ChainSpec;
-use crate::p2p::discovery::bootnodes;
-use crate::p2p::discovery::dns::records::TreeLink;
 use crate::p2p::discovery::dns::udp_resolver::UdpTxtResolver;
-use crate::p2p::discovery::v4::Discv4Config;
-use crate::p2p::discovery::{DiscoverySettings, NodeRecord, start_discovery};
+use crate::p2p::discovery::{NodeRecord, start_discovery};
 use crate::p2p::eth::BlockRange;
-use crate::p2p::pool::{PeerPool, PoolConfig, PoolDeps, PoolEvent, StoragePeerCache};
+use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent, StoragePeerCache};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
 use crate::storage::{Storage, StorageHistory};
-
-/// How often DNS node lists are resolved again.
-const DNS_REFRESH: Duration = Duration::from_secs(30 * 60);
-/// Capacity of the merged discovery channel.
-const DISCOVERY_CAPACITY: usize = 1024;
 
 fn failed(
     context: impl Into<String>,
@@ -42,13 +34,6 @@ fn failed(
     WorkerError::Failed {
         context: context.into(),
         source: Box::new(e),
-    }
-}
-
-fn invalid(context: String, message: String) -> WorkerError {
-    WorkerError::Failed {
-        context,
-        source: message.into(),
     }
 }
 
@@ -73,57 +58,6 @@ fn served_range(storage: &Storage, spec: &ChainSpec) -> BlockRange {
             BlockRange::genesis(spec)
         }
     }
-}
-
-fn parse_enodes(key: &str, list: &[String]) -> Result<Vec<NodeRecord>, WorkerError> {
-    list.iter()
-        .map(|s| {
-            s.parse::<NodeRecord>()
-                .map_err(|e| invalid(format!("{key}: `{s}`"), e.to_string()))
-        })
-        .collect()
-}
-
-/// Discovery sources from the config and the chain's built-in lists.
-fn discovery_settings(
-    config: &Config,
-    spec: &ChainSpec,
-    opened: &Opened,
-) -> Result<DiscoverySettings, WorkerError> {
-    let static_peers = parse_enodes("p2p.static_peers", &config.p2p.static_peers)?;
-    let (builtin_boot, builtin_dns): (&[&str], Option<&str>) = match spec.name.as_str() {
-        "mainnet" => (bootnodes::MAINNET_BOOTNODES, Some(bootnodes::MAINNET_DNS)),
-        "sepolia" => (bootnodes::SEPOLIA_BOOTNODES, Some(bootnodes::SEPOLIA_DNS)),
-        "hoodi" => (bootnodes::HOODI_BOOTNODES, Some(bootnodes::HOODI_DNS)),
-        _ => (&[], None),
-    };
-    let dns = match (config.p2p.discovery.dns, builtin_dns) {
-        (true, Some(link)) => vec![
-            link.parse::<TreeLink>()
-                .map_err(|e| invalid(format!("built-in DNS list `{link}`"), e.to_string()))?,
-        ],
-        _ => Vec::new(),
-    };
-    let discv4 = if config.p2p.discovery.discv4 {
-        let boot = if config.p2p.bootnodes.is_empty() {
-            let owned: Vec<String> = builtin_boot.iter().map(|s| s.to_string()).collect();
-            parse_enodes("built-in bootnodes", &owned)?
-        } else {
-            parse_enodes("p2p.bootnodes", &config.p2p.bootnodes)?
-        };
-        let mut v4 = Discv4Config::new(*opened.key.secret(), config.p2p.listen);
-        v4.bootnodes = boot;
-        Some(v4)
-    } else {
-        None
-    };
-    Ok(DiscoverySettings {
-        static_peers,
-        dns,
-        dns_refresh: DNS_REFRESH,
-        discv4,
-        capacity: DISCOVERY_CAPACITY,
-    })
 }
 
 /// Waits until the startup worker has opened the node; `None` if cancelled first (or startup
@@ -169,7 +103,7 @@ pub async fn run(
         return Ok(());
     };
     let spec = node.spec.clone();
-    let mut settings = discovery_settings(&config, &spec, &node)?;
+    let mut settings = settings::discovery_settings(&config, &spec, &node.key);
     let resolver = if settings.dns.is_empty() {
         UdpTxtResolver::new(Vec::new())
     } else {
@@ -203,7 +137,7 @@ pub async fn run(
         cache: Arc::new(StoragePeerCache(node.storage.clone())),
     };
     // The pool lives as long as this worker: it stops (saving the cache) when we are cancelled.
-    let mut pool = PeerPool::spawn(PoolConfig::from_config(&config), deps, cancel.clone())
+    let mut pool = PeerPool::spawn(settings::pool_config(&config), deps, cancel.clone())
         .await
         .map_err(|e| failed("peer pool", e))?;
     if let Some(addr) = pool.listen_addr {

@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::config::{ChainChoice, Config, TxRetention as ConfigTxRetention};
+use super::settings;
+use crate::config::{ChainChoice, Config};
 use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::node_key::{NodeKey, NodeKeyError};
-use crate::storage::{OpenError, OpenOptions, Retention, Storage, TxRetention};
+use crate::storage::{OpenError, RepairReport, Storage};
 
 /// What the startup worker opened, shared with the other workers.
 #[derive(Debug)]
@@ -61,17 +62,7 @@ pub fn chain_spec(choice: &ChainChoice) -> Result<ChainSpec, OpenNodeError> {
 pub async fn open(config: &Config) -> Result<Opened, OpenNodeError> {
     let spec = chain_spec(&config.chain)?;
     let dir = config.data_dir.clone();
-    let opts = OpenOptions {
-        chain_id: spec.chain_id,
-        genesis_hash: spec.genesis_hash,
-        shard_size: config.storage.shard_size,
-        retention: Retention {
-            transactions: match config.storage.retention.transactions {
-                ConfigTxRetention::Full => TxRetention::Full,
-                ConfigTxRetention::Hashes => TxRetention::Hashes,
-            },
-        },
-    };
+    let opts = settings::open_options(config, &spec);
     let task_dir = dir.clone();
     let opened = tokio::task::spawn_blocking(move || {
         let storage = Storage::open(&task_dir, opts).map_err(|source| OpenNodeError::Storage {
@@ -88,11 +79,31 @@ pub async fn open(config: &Config) -> Result<Opened, OpenNodeError> {
         reason: e.to_string(),
     })??;
     let (storage, key) = opened;
-    let repair = storage.repair_report();
-    tracing::info!(dir = %dir.display(), chain = %spec.name, repair = ?repair, "data directory open");
+    log_repair(storage.repair_report());
+    tracing::info!(dir = %dir.display(), chain = %spec.name, "data directory open");
     Ok(Opened {
         spec,
         storage: Arc::new(storage),
         key,
     })
+}
+
+/// What the open-time repair did, as log fields (one line per change, so a JSON log can be
+/// searched by file), instead of a Debug dump of the report.
+fn log_repair(report: &RepairReport) {
+    if report.is_clean() {
+        return;
+    }
+    for shard in &report.interrupted_compactions {
+        tracing::warn!(shard, "repair: interrupted compaction undone");
+    }
+    for (file, bytes_cut) in &report.truncated {
+        tracing::warn!(file = %file.display(), bytes_cut, "repair: file truncated to its committed length");
+    }
+    for file in &report.removed_files {
+        tracing::warn!(file = %file.display(), "repair: uncommitted file removed");
+    }
+    for dir in &report.removed_dirs {
+        tracing::warn!(dir = %dir.display(), "repair: uncommitted shard directory removed");
+    }
 }

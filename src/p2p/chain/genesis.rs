@@ -11,7 +11,11 @@
 //! total_difficulty = "0x0"        # optional, announced in eth/68 Status
 //! fork_blocks = [1150000]         # optional, block-number forks
 //! fork_timestamps = [1681338455]  # optional, timestamp forks (EIP-6122)
+//! bootnodes = ["enode://…@10.0.0.1:30303"]  # optional, discv4 entry points of this chain
+//! dns_networks = ["enrtree://…@nodes.example.org"]  # optional, EIP-1459 node lists
 //! ```
+//!
+//! A custom chain has no bootnodes and no DNS lists unless its file lists them.
 //!
 //! Every mistake is reported with the key it concerns; nothing is guessed.
 
@@ -24,6 +28,8 @@ use alloy_rlp::Decodable;
 use serde::Deserialize;
 
 use super::ChainSpec;
+use crate::p2p::discovery::NodeRecord;
+use crate::p2p::discovery::dns::records::TreeLink;
 
 /// Why a chain description could not be turned into a [`ChainSpec`].
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +105,12 @@ pub struct GenesisDescription {
     /// Timestamp fork activations.
     #[serde(default)]
     pub fork_timestamps: Vec<u64>,
+    /// discv4 bootnodes of this chain, as enode URLs.
+    #[serde(default)]
+    pub bootnodes: Vec<String>,
+    /// EIP-1459 node lists of this chain, as `enrtree://` links.
+    #[serde(default)]
+    pub dns_networks: Vec<String>,
 }
 
 impl GenesisDescription {
@@ -172,6 +184,12 @@ impl GenesisDescription {
                 (header.hash_slow(), header.timestamp)
             }
         };
+        let bootnodes = parse_each("bootnodes", &self.bootnodes, |s| {
+            s.parse::<NodeRecord>().map_err(|e| e.to_string())
+        })?;
+        let dns_networks = parse_each("dns_networks", &self.dns_networks, |s| {
+            s.parse::<TreeLink>().map_err(|e| e.to_string())
+        })?;
         let forks = self
             .fork_blocks
             .iter()
@@ -185,7 +203,8 @@ impl GenesisDescription {
             genesis_timestamp,
             self.total_difficulty.unwrap_or(U256::ZERO),
             forks,
-        ))
+        )
+        .with_discovery(bootnodes, dns_networks))
     }
 }
 
@@ -232,9 +251,67 @@ impl ChainSpec {
     }
 }
 
+/// Parses every entry of a list; the first bad one is reported with its index and text.
+fn parse_each<T>(
+    key: &'static str,
+    list: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Vec<T>, ChainSpecError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, s)| parse(s).map_err(|e| invalid(key, format!("[{i}] {s:?}: {e}"))))
+        .collect()
+}
+
 fn invalid(key: &'static str, problem: impl Into<String>) -> ChainSpecError {
     ChainSpecError::Invalid {
         key,
         problem: problem.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "chain_id = 1337\ngenesis_hash = \"0x0000000000000000000000000000000000000000000000000000000000000001\"\ngenesis_timestamp = 0\n";
+
+    fn enode(port: u16) -> String {
+        // The generator point G: a valid secp256k1 public key.
+        let id = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798\
+                  483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8";
+        format!("enode://{id}@127.0.0.1:{port}")
+    }
+
+    #[test]
+    fn a_custom_chain_has_no_discovery_lists_unless_its_file_names_them() {
+        let bare = ChainSpec::from_toml_str(BASE).unwrap();
+        assert!(bare.bootnodes().is_empty() && bare.dns_networks().is_empty());
+
+        let dns =
+            "enrtree://AKA3AM6LPBYEUDMVNU3BSVQJ5AD45Y7YPOHJLEF6W26QOE4VTUDPE@nodes.example.org";
+        let text = format!(
+            "{BASE}bootnodes = [\"{}\", \"{}\"]\ndns_networks = [\"{dns}\"]\n",
+            enode(30303),
+            enode(30304)
+        );
+        let spec = ChainSpec::from_toml_str(&text).unwrap();
+        assert_eq!(spec.bootnodes().len(), 2);
+        assert_eq!(spec.bootnodes()[1].tcp_port, 30304);
+        assert_eq!(spec.dns_networks()[0].domain, "nodes.example.org");
+    }
+
+    #[test]
+    fn a_bad_list_entry_is_named_by_key_and_index() {
+        let text = format!("{BASE}bootnodes = [\"{}\", \"enode://abc\"]\n", enode(1));
+        let err = ChainSpec::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("`bootnodes`: [1] \"enode://abc\""), "{err}");
+
+        let text = format!("{BASE}dns_networks = [\"enrtree://nope\"]\n");
+        let err = ChainSpec::from_toml_str(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("`dns_networks`: [0] \"enrtree://nope\""),
+            "{err}"
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! histd knows (mainnet, sepolia, hoodi) and of custom chains described in a small TOML/JSON file.
 //!
 //! Owns "which chain are we on and which peers share it": [`ChainSpec::fork_filter`] builds the
-//! `alloy-eip2124` filter the eth handshake validates remote fork ids with. It must never do network
+//! `alloy-eip2124` filter the eth handshake validates remote fork ids with, and each chain carries
+//! its own discovery entry points ([`ChainSpec::bootnodes`], [`ChainSpec::dns_networks`]: the
+//! built-in lists for mainnet, sepolia and hoodi; a custom chain's only if its file lists them). It must never do network
 //! I/O, and never invent fork data: built-in schedules come from `alloy-hardforks`, genesis hashes from
 //! `alloy-consensus`.
 //!

@@ -5,6 +5,9 @@ use alloy_eip2124::{ForkFilter, ForkFilterKey, ForkId, Head};
 use alloy_hardforks::{EthereumHardfork, ForkCondition};
 use alloy_primitives::{B256, U256};
 
+use crate::p2p::discovery::NodeRecord;
+use crate::p2p::discovery::bootnodes;
+use crate::p2p::discovery::dns::records::TreeLink;
 use crate::primitives::BlockNumber;
 
 /// Genesis timestamps are in no crate (DEPENDENCIES.md); they matter because EIP-6122 drops
@@ -59,6 +62,11 @@ pub struct ChainSpec {
     pub total_difficulty: U256,
     /// Fork activation points, ascending (block forks first, then timestamp forks).
     forks: Vec<ForkFilterKey>,
+    /// Where discv4 starts on this chain (the chain's own list: a custom chain has none unless
+    /// its spec file names some).
+    bootnodes: Vec<NodeRecord>,
+    /// EIP-1459 node lists published for this chain.
+    dns_networks: Vec<TreeLink>,
 }
 
 impl ChainSpec {
@@ -72,6 +80,10 @@ impl ChainSpec {
             alloy_hardforks::mainnet::MAINNET_PARIS_FINAL_TD,
             &EthereumHardfork::mainnet(),
         )
+        .with_discovery(
+            bootnodes::builtin_records(bootnodes::MAINNET_BOOTNODES),
+            vec![bootnodes::builtin_tree(bootnodes::MAINNET_DNS)],
+        )
     }
 
     /// Sepolia testnet (chain id 11155111).
@@ -84,6 +96,10 @@ impl ChainSpec {
             alloy_hardforks::sepolia::SEPOLIA_PARIS_FINAL_TD,
             &EthereumHardfork::sepolia(),
         )
+        .with_discovery(
+            bootnodes::builtin_records(bootnodes::SEPOLIA_BOOTNODES),
+            vec![bootnodes::builtin_tree(bootnodes::SEPOLIA_DNS)],
+        )
     }
 
     /// Hoodi testnet (chain id 560048), proof of stake from genesis.
@@ -95,6 +111,10 @@ impl ChainSpec {
             HOODI_GENESIS_TIMESTAMP,
             U256::ZERO,
             &EthereumHardfork::hoodi(),
+        )
+        .with_discovery(
+            bootnodes::builtin_records(bootnodes::HOODI_BOOTNODES),
+            vec![bootnodes::builtin_tree(bootnodes::HOODI_DNS)],
         )
     }
 
@@ -159,7 +179,30 @@ impl ChainSpec {
             genesis_timestamp,
             total_difficulty,
             forks,
+            bootnodes: Vec::new(),
+            dns_networks: Vec::new(),
         }
+    }
+
+    /// The same chain with its discovery entry points: discv4 bootnodes and EIP-1459 DNS lists.
+    pub fn with_discovery(
+        mut self,
+        bootnodes: Vec<NodeRecord>,
+        dns_networks: Vec<TreeLink>,
+    ) -> Self {
+        self.bootnodes = bootnodes;
+        self.dns_networks = dns_networks;
+        self
+    }
+
+    /// The chain's discv4 bootnodes (used when the operator names none).
+    pub fn bootnodes(&self) -> &[NodeRecord] {
+        &self.bootnodes
+    }
+
+    /// The chain's EIP-1459 DNS node lists.
+    pub fn dns_networks(&self) -> &[TreeLink] {
+        &self.dns_networks
     }
 
     /// Fork activation points that count for the fork id, ascending.
@@ -264,6 +307,33 @@ mod tests {
                 .forks()
                 .contains(&ForkFilterKey::Block(1_735_371))
         );
+    }
+
+    #[test]
+    fn built_in_chains_carry_their_discovery_lists() {
+        for (spec, boot, dns) in [
+            (
+                ChainSpec::mainnet(),
+                bootnodes::MAINNET_BOOTNODES,
+                bootnodes::MAINNET_DNS,
+            ),
+            (
+                ChainSpec::sepolia(),
+                bootnodes::SEPOLIA_BOOTNODES,
+                bootnodes::SEPOLIA_DNS,
+            ),
+            (
+                ChainSpec::hoodi(),
+                bootnodes::HOODI_BOOTNODES,
+                bootnodes::HOODI_DNS,
+            ),
+        ] {
+            assert_eq!(spec.bootnodes().len(), boot.len(), "{}", spec.name);
+            assert_eq!(spec.dns_networks().len(), 1, "{}", spec.name);
+            assert!(dns.ends_with(&format!("@{}", spec.dns_networks()[0].domain)));
+        }
+        let custom = ChainSpec::new("devnet", 9, 9, B256::ZERO, 0, U256::ZERO, []);
+        assert!(custom.bootnodes().is_empty() && custom.dns_networks().is_empty());
     }
 
     #[test]

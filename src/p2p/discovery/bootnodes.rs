@@ -2,8 +2,11 @@
 //! lists published for each network (`enrtree://...@all.<network>.ethdisco.net`, the lists geth and
 //! reth use by default).
 //!
-//! Owns constants only; a test keeps every entry parseable.
+//! Owns the constants; [`crate::p2p::chain::ChainSpec`] attaches them, parsed, to each built-in
+//! chain (so a chain's discovery lists belong to the chain, not to a `match` on its name). A test
+//! keeps every entry parseable.
 
+use super::dns::records::TreeLink;
 use super::node_record::{EnodeParseError, NodeRecord};
 
 /// Mainnet bootnodes (Ethereum Foundation).
@@ -48,10 +51,20 @@ pub fn parse_enodes(list: &[&str]) -> Result<Vec<NodeRecord>, (usize, EnodeParse
         .collect()
 }
 
+/// A built-in bootnode list, parsed. The lists are constants of this file and
+/// `every_built_in_entry_parses` parses each one, so a failure here is a bug in this file.
+pub(crate) fn builtin_records(list: &[&str]) -> Vec<NodeRecord> {
+    parse_enodes(list).expect("built-in bootnodes parse (tested)")
+}
+
+/// A built-in DNS list link, parsed (tested like [`builtin_records`]).
+pub(crate) fn builtin_tree(link: &str) -> TreeLink {
+    link.parse().expect("built-in DNS links parse (tested)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p2p::discovery::dns::records::TreeLink;
 
     #[test]
     fn every_built_in_entry_parses() {

@@ -1,6 +1,6 @@
-//! [`PoolConfig`]: the pool's limits and timers. Plain values with defaults; the daemon builds it
-//! from `[p2p]` and `[sync]` (`max_peers`, `listen`, `min_peers`). It must never read files or
-//! environment itself.
+//! [`PoolConfig`]: the pool's limits and timers. Plain values with defaults; the daemon's wiring
+//! (`daemon::node::settings`) builds it from `[p2p]` and `[sync]` (`max_peers`, `listen`,
+//! `min_peers`). It must never read files, environment or the operator's config type itself.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -119,15 +119,6 @@ impl PoolConfig {
         }
     }
 
-    /// From the operator's config: `p2p.max_peers`, `p2p.listen`, `sync.min_peers`.
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        Self::new(
-            config.p2p.max_peers as usize,
-            config.sync.min_peers as usize,
-            Some(config.p2p.listen),
-        )
-    }
-
     /// The redial wait after `failures` consecutive failures (0 → none).
     pub fn backoff(&self, failures: u32) -> Duration {
         if failures == 0 {
@@ -143,17 +134,6 @@ impl PoolConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn from_the_operator_config() {
-        let cfg = crate::config::Config::from_toml_str(
-            "[p2p]\nmax_peers = 7\n[sync]\nmin_peers = 2\n",
-            &[],
-        );
-        let c = PoolConfig::from_config(&cfg.unwrap());
-        assert_eq!((c.max_peers, c.min_peers), (7, 2));
-        assert_eq!(c.listen, Some("0.0.0.0:30303".parse().unwrap()));
-    }
 
     #[test]
     fn backoff_doubles_and_caps() {
