@@ -11,7 +11,7 @@ use histd::p2p::eth::{
     validate_status,
 };
 use histd::primitives::{BlockNumber, Receipt};
-use histd::sync::verify::{self, SealedHeader};
+use histd::verify::{self, SealedHeader};
 use histd::testkit::mainnet::load_blocks;
 
 fn round_trip(version: EthVersion, msg: &EthMessage) -> Vec<u8> {

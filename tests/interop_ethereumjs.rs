@@ -44,7 +44,7 @@ use histd::p2p::session::{
     self, EmptyHistory, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
 use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
-use histd::sync::verify::{self, SealedHeader, VerifyError};
+use histd::verify::{self, SealedHeader, VerifyError};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
 

@@ -1,7 +1,7 @@
 //! The verifier against real mainnet blocks nobody here produced: every root must match exactly, and
 //! any single-bit change to the data must be caught.
 
-use histd::sync::verify::{self, SealedHeader, VerifyError};
+use histd::verify::{self, SealedHeader, VerifyError};
 use histd::testkit::mainnet::load_blocks;
 
 #[test]

@@ -9,7 +9,7 @@ use histd::storage::{
     DbCommand, LockError, OpenError, OpenOptions, Retention, ShardState, Storage, StorageError,
     TRANSITIONS, TxRetention, WriteError, admin,
 };
-use histd::sync::verify::{self, SealedHeader};
+use histd::verify::{self, SealedHeader};
 use histd::testkit::chain::ChainGen;
 use histd::testkit::mainnet::load_blocks;
 

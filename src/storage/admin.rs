@@ -20,7 +20,7 @@ use super::repair::RepairReport;
 use super::segment;
 use super::shard::{ShardState, shard_dir};
 use crate::primitives::BlockNumber;
-use crate::sync::verify::{self, SealedHeader};
+use crate::verify::{self, SealedHeader};
 
 /// `histd db ...` subcommands.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]

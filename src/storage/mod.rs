@@ -2,7 +2,7 @@
 //!
 //! Owns everything under the data directory. Callers see [`Storage`] and its typed errors only;
 //! file formats live in `layout.rs`. It must never accept unverified data: write paths take
-//! [`VerifiedBlock`] only, produced by `sync::verify`.
+//! [`VerifiedBlock`] only, produced by `verify`.
 //!
 //! ```text
 //! data_dir/
@@ -32,7 +32,6 @@ mod index;
 mod layout;
 mod lock;
 mod missing;
-mod provider;
 mod read;
 mod record;
 mod repair;
@@ -54,7 +53,6 @@ pub use error::{
     WriteError,
 };
 pub use missing::MissingRanges;
-pub use provider::StorageHistory;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};
 pub use repair::RepairReport;

@@ -11,8 +11,10 @@
 
 pub mod finalize;
 pub mod head;
+pub mod history;
 pub mod network;
 pub mod open;
+pub mod peer_cache;
 
 use std::sync::Arc;
 

@@ -25,10 +25,12 @@ use crate::p2p::discovery::dns::udp_resolver::UdpTxtResolver;
 use crate::p2p::discovery::v4::Discv4Config;
 use crate::p2p::discovery::{DiscoverySettings, NodeRecord, start_discovery};
 use crate::p2p::eth::BlockRange;
-use crate::p2p::pool::{PeerPool, PoolConfig, PoolDeps, PoolEvent, StoragePeerCache};
+use crate::p2p::pool::{PeerPool, PoolConfig, PoolDeps, PoolEvent};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
-use crate::storage::{Storage, StorageHistory};
+use crate::storage::Storage;
+use super::history::StorageHistory;
+use super::peer_cache::StoragePeerCache;
 
 /// How often DNS node lists are resolved again.
 const DNS_REFRESH: Duration = Duration::from_secs(30 * 60);

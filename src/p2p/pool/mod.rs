@@ -8,10 +8,10 @@
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
 //! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
-//! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory).
+//! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory).
 //!
-//! It must never verify or store block data (the sync layer verifies, storage stores) and never
-//! decide daemon phases (it reports events).
+//! It must never verify or store block data (the sync layer verifies, storage stores), never
+//! import storage (the node's wiring adapts it) and never decide daemon phases (it reports events).
 //!
 //! ```ignore
 //! let pool = PeerPool::spawn(
@@ -36,7 +36,7 @@ pub mod snapshot;
 mod state;
 
 pub use bans::{Ban, BanKind, Misbehaviour};
-pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache, StoragePeerCache};
+pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache};
 pub use config::{BatchLimits, PoolConfig};
 pub use handle::{PeerLease, PoolHandle};
 pub use peer::{Quality, Span};
