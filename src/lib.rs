@@ -8,6 +8,8 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
 pub mod p2p;
 pub mod primitives;

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
+use histd::daemon::node::history::StorageHistory;
 use histd::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::session::{PeerConfig, SessionHandle};
 use histd::primitives::BlockNumber;
-use histd::daemon::node::history::StorageHistory;
 use histd::storage::{OpenOptions, Retention, Storage, TxRetention};
 use histd::testkit::pool::{TestChain, TestPeer};
 

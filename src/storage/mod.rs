@@ -18,7 +18,7 @@
 //! directory) before the redb commit that names their lengths; anything on disk beyond what redb
 //! names is garbage, removed on open (`repair.rs`). In test builds a durability ledger
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
-//! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (`histd db`),
+//! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
 //! schema), `shard` (lifecycle), `lock`, `fsio`, `error`.
 //!
@@ -42,7 +42,7 @@ mod store;
 mod wal;
 mod write;
 
-pub use admin::{DbCommand, ShardStats, StoreStats, VerifyReport};
+pub use admin::{ShardContents, ShardStats, StoreStats};
 pub use compact::CompactOutcome;
 /// Test-only fault injection for shard files (feature `testkit`).
 #[cfg(feature = "testkit")]

@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::history::StorageHistory;
 use super::open::Opened;
+use super::peer_cache::StoragePeerCache;
 use crate::config::Config;
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::workers::WorkerError;
@@ -29,8 +31,6 @@ use crate::p2p::pool::{PeerPool, PoolConfig, PoolDeps, PoolEvent};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
 use crate::storage::Storage;
-use super::history::StorageHistory;
-use super::peer_cache::StoragePeerCache;
 
 /// How often DNS node lists are resolved again.
 const DNS_REFRESH: Duration = Duration::from_secs(30 * 60);
