@@ -7,7 +7,7 @@
 //! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
-//! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
+//! follows the rule in [`head_quorum`]: no single peer raises it beyond what another confirms. Good
 //! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory).
 //!
 //! It must never verify or store block data (the sync layer verifies, storage stores), never
@@ -27,7 +27,7 @@ pub mod cache;
 pub mod config;
 pub mod dialer;
 mod handle;
-pub mod head;
+pub mod head_quorum;
 mod listener;
 pub mod peer;
 pub mod ranking;
