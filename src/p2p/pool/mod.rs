@@ -16,7 +16,7 @@
 //! ```ignore
 //! let pool = PeerPool::spawn(
 //!     PoolConfig::new(cfg.p2p.max_peers as usize, cfg.sync.min_peers as usize, Some(cfg.p2p.listen)),
-//!     PoolDeps { peer, provider, discovered: Some(discovery.records), cache: Arc::new(StoragePeerCache(storage)) },
+//!     PoolDeps { peer, provider, discovered: Some(discovery.records), cache /* a PeerCache: the node's is storage-backed */ },
 //!     cancel.child_token(),
 //! ).await?;
 //! while let Some(ev) = pool.events.recv().await { /* PoolEvent::Ready { .. } → Event::PeersReady */ }
