@@ -2,7 +2,8 @@
 //!
 //! Owns everything under the data directory. Callers see [`Storage`] and its typed errors only;
 //! file formats live in `layout.rs`. It must never accept unverified data: write paths take
-//! [`VerifiedBlock`] only, produced by `verify`.
+//! [`VerifiedBlock`] only, produced by `verify`. It knows nothing of p2p, sync or the CLI (the
+//! layer test in `layers.rs` checks): callers above it adapt its data to their needs.
 //!
 //! ```text
 //! data_dir/
