@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use histd::cli::db::DbCommand;
 use histd::cli::{Cli, Command, ConfigCommand};
 use histd::config::{Config, ConfigError, Override};
 use histd::daemon::{self, PhaseWorkers};
-use histd::storage::admin::DbCommand;
 
 /// Exit code for a configuration that cannot be used.
 const EXIT_CONFIG: u8 = 2;
@@ -29,7 +29,7 @@ fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode 
         Ok(c) => c,
         Err(code) => return code,
     };
-    match histd::storage::admin::run(&config.data_dir, cmd) {
+    match histd::cli::db::run(&config.data_dir, cmd) {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS

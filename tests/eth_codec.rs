@@ -11,8 +11,8 @@ use histd::p2p::eth::{
     validate_status,
 };
 use histd::primitives::{BlockNumber, Receipt};
-use histd::sync::verify::{self, SealedHeader};
 use histd::testkit::mainnet::load_blocks;
+use histd::verify::{self, SealedHeader};
 
 fn round_trip(version: EthVersion, msg: &EthMessage) -> Vec<u8> {
     let (id, payload) = msg.encode(version).expect("encodable");

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use alloy_primitives::{B256, Bytes};
 use histd::p2p::chain::ChainSpec;
 use histd::p2p::eth::limits::{
-    MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MESSAGE_SIZE, MAX_POOLED_TRANSACTIONS,
+    MAX_BLOCKS_PER_REQUEST, MAX_ETH_MESSAGE_SIZE, MAX_HEADERS, MAX_POOLED_TRANSACTIONS,
     MAX_TRANSACTIONS_PER_BLOCK, MAX_TRANSACTIONS_PER_MESSAGE,
 };
 use histd::p2p::eth::{
@@ -265,7 +265,7 @@ fn lengths_claiming_more_than_present_are_refused() {
         assert!(
             EthMessage::decode(v, 0x05, &[0xc7, 0x01, 0xfb, 0xff, 0xff, 0xff, 0xff, 0x00]).is_err()
         );
-        let huge = vec![0xc0; MAX_MESSAGE_SIZE + 1];
+        let huge = vec![0xc0; MAX_ETH_MESSAGE_SIZE + 1];
         let err = EthMessage::decode(v, 0x02, &huge).unwrap_err();
         assert!(
             matches!(err.kind, EthDecodeErrorKind::TooLarge { .. }),

@@ -44,9 +44,9 @@ use histd::p2p::session::{
     self, EmptyHistory, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
 use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
-use histd::sync::verify::{self, SealedHeader, VerifyError};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
+use histd::verify::{self, SealedHeader, VerifyError};
 
 /// Generous: the node process starts in ~0.3 s, a whole fetch takes ~1 s; CI machines are slow.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,8 +1,8 @@
 //! The verifier against real mainnet blocks nobody here produced: every root must match exactly, and
 //! any single-bit change to the data must be caught.
 
-use histd::sync::verify::{self, SealedHeader, VerifyError};
 use histd::testkit::mainnet::load_blocks;
+use histd::verify::{self, SealedHeader, VerifyError};
 
 #[test]
 fn every_mainnet_block_verifies() {

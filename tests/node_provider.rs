@@ -6,11 +6,12 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
+use histd::daemon::node::history::StorageHistory;
 use histd::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::session::{PeerConfig, SessionHandle};
 use histd::primitives::BlockNumber;
-use histd::storage::{OpenOptions, Retention, Storage, StorageHistory, TxRetention};
+use histd::storage::{OpenOptions, Retention, Storage, TxRetention};
 use histd::testkit::pool::{TestChain, TestPeer};
 
 fn open(dir: &std::path::Path, chain: &TestChain, tx: TxRetention) -> Storage {

@@ -10,9 +10,9 @@ use histd::p2p::eth::{BlockHashOrNumber, BlockRange, EthVersion, GetBlockHeaders
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::session::{self, EmptyHistory, PeerConfig, SessionConfig, StatusInputs};
 use histd::primitives::BlockNumber;
-use histd::sync::verify::{SealedHeader, verify_block};
 use histd::testkit::history::MemoryHistory;
 use histd::testkit::mainnet::load_blocks;
+use histd::verify::{SealedHeader, verify_block};
 use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]

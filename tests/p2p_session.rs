@@ -177,9 +177,9 @@ async fn every_request_type(
     assert!(receipts.iter().any(|r| !r.is_empty()));
     // Every answer still verifies against its header.
     for (i, b) in blocks[10..20].iter().enumerate() {
-        let sealed = histd::sync::verify::SealedHeader::seal(b.header().clone());
-        histd::sync::verify::check_body(&sealed, &bodies[i]).unwrap();
-        histd::sync::verify::check_receipts(&sealed, &bodies[i], &receipts[i]).unwrap();
+        let sealed = histd::verify::SealedHeader::seal(b.header().clone());
+        histd::verify::check_body(&sealed, &bodies[i]).unwrap();
+        histd::verify::check_receipts(&sealed, &bodies[i], &receipts[i]).unwrap();
     }
 
     // The other way round: the client serves nothing, and empty is a valid answer.

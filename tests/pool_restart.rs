@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use histd::daemon::node::peer_cache::StoragePeerCache;
 use histd::p2p::discovery::dns::resolver::MapResolver;
 use histd::p2p::discovery::{DiscoverySettings, start_discovery};
 use histd::p2p::node_key::NodeKey;
-use histd::p2p::pool::{PeerCache, PeerPool, PoolConfig, PoolDeps, StoragePeerCache};
+use histd::p2p::pool::{PeerCache, PeerPool, PoolConfig, PoolDeps};
 use histd::p2p::session::{EmptyHistory, PeerConfig};
 use histd::storage::{DEFAULT_SHARD_SIZE, OpenOptions, Retention, Storage, TxRetention};
 use histd::testkit::pool::{TestChain, TestPeer};

@@ -4,14 +4,15 @@
 use std::collections::BTreeSet;
 
 use alloy_primitives::B256;
+use histd::cli::db::{self as admin, DbCommand, VerifyStore};
 use histd::primitives::{BlockNumber, VerifiedBlock};
 use histd::storage::{
-    DbCommand, LockError, OpenError, OpenOptions, Retention, ShardState, Storage, StorageError,
-    TRANSITIONS, TxRetention, WriteError, admin,
+    LockError, OpenError, OpenOptions, Retention, ShardState, Storage, StorageError, TRANSITIONS,
+    TxRetention, WriteError,
 };
-use histd::sync::verify::{self, SealedHeader};
 use histd::testkit::chain::ChainGen;
 use histd::testkit::mainnet::load_blocks;
+use histd::verify::{self, SealedHeader};
 
 fn opts(shard_size: u64) -> OpenOptions {
     OpenOptions {

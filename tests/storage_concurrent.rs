@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use alloy_primitives::B256;
+use histd::cli::db::VerifyStore;
 use histd::primitives::BlockNumber;
 use histd::storage::{OpenOptions, Retention, Storage};
 use histd::testkit::storage::{Op, Rng, crash_workload};

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
+use histd::cli::db::VerifyStore;
 use histd::storage::{OpenOptions, Retention, Storage};
 use histd::testkit::storage::{
     Model, Op, Rng, check_store, check_store_window, crash_workload, decode_ops, encode_ops,

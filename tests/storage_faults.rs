@@ -4,6 +4,7 @@
 //! after the operation, and reopens clean and verified.
 
 use alloy_primitives::B256;
+use histd::cli::db::VerifyStore;
 use histd::storage::{OpenOptions, Retention, Storage, WriteError, fault};
 use histd::testkit::storage::{Model, Rng, check_store, crash_workload};
 

@@ -2,6 +2,7 @@
 //! forks), seals and reopens give the same reads as a plain in-memory model, after every step.
 
 use alloy_primitives::B256;
+use histd::cli::db::VerifyStore;
 use histd::primitives::BlockNumber;
 use histd::storage::{OpenOptions, Retention, Storage, WriteError};
 use histd::testkit::storage::{Canon, Model, check_store};

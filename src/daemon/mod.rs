@@ -8,7 +8,7 @@
 
 pub mod event;
 pub mod exporter;
-pub mod head;
+pub mod head_state;
 pub mod intent;
 pub mod logging;
 pub mod machine;

@@ -86,7 +86,7 @@ pub fn decode_body(buf: &mut &[u8]) -> alloy_rlp::Result<Body> {
 }
 
 /// A block whose header hash, body and receipts have been checked against each other by
-/// `sync::verify`. Storage accepts nothing else, so unverified peer data cannot be stored.
+/// `verify`. Storage accepts nothing else, so unverified peer data cannot be stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedBlock {
     header: Header,

@@ -2,7 +2,7 @@
 //!
 //! Owns the in-memory shapes of headers, bodies and receipts, their RLP encodings (wire and consensus
 //! forms), and the `BlockNumber` unit. It must never do I/O and never decide what is trustworthy: that is
-//! `sync::verify`'s job, the only producer of [`VerifiedBlock`].
+//! `verify`'s job, the only producer of [`VerifiedBlock`].
 
 mod block;
 mod number;

@@ -2,7 +2,8 @@
 //!
 //! Owns everything under the data directory. Callers see [`Storage`] and its typed errors only;
 //! file formats live in `layout.rs`. It must never accept unverified data: write paths take
-//! [`VerifiedBlock`] only, produced by `sync::verify`.
+//! [`VerifiedBlock`] only, produced by `verify`. It knows nothing of p2p, sync or the CLI (the
+//! layer test in `layers.rs` checks): callers above it adapt its data to their needs.
 //!
 //! ```text
 //! data_dir/
@@ -18,7 +19,7 @@
 //! directory) before the redb commit that names their lengths; anything on disk beyond what redb
 //! names is garbage, removed on open (`repair.rs`). In test builds a durability ledger
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
-//! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (`histd db`),
+//! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
 //! schema), `shard` (lifecycle), `lock`, `fsio`, `error`.
 //!
@@ -32,7 +33,6 @@ mod index;
 mod layout;
 mod lock;
 mod missing;
-mod provider;
 mod read;
 mod record;
 mod repair;
@@ -43,7 +43,7 @@ mod store;
 mod wal;
 mod write;
 
-pub use admin::{DbCommand, ShardStats, StoreStats, VerifyReport};
+pub use admin::{ShardContents, ShardStats, StoreStats};
 pub use compact::CompactOutcome;
 /// Test-only fault injection for shard files (feature `testkit`).
 #[cfg(feature = "testkit")]
@@ -54,7 +54,6 @@ pub use error::{
     WriteError,
 };
 pub use missing::MissingRanges;
-pub use provider::StorageHistory;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};
 pub use repair::RepairReport;

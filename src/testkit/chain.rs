@@ -12,7 +12,7 @@ use alloy_eips::eip4895::{Withdrawal, Withdrawals};
 use alloy_primitives::{Address, B256, Bloom, Bytes, Log, LogData, Signature, TxKind, U256};
 
 use crate::primitives::{BlockNumber, Body, Receipt, Transaction, VerifiedBlock};
-use crate::sync::verify::{self, SealedHeader};
+use crate::verify::{self, SealedHeader};
 
 /// Deterministic generator of synthetic blocks (splitmix64; no external RNG so seeds are stable).
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use alloy_primitives::{B256, keccak256};
 use alloy_rlp::{Decodable, Header as RlpHeader};
 
 use crate::primitives::{Body, Header, Receipt, VerifiedBlock, decode_body};
-use crate::sync::verify::{self, SealedHeader};
+use crate::verify::{self, SealedHeader};
 
 /// First block number in the frontier test data.
 pub const FIRST: u64 = 1_000_001;

@@ -5,14 +5,16 @@
 //! the opened node (chain spec, storage, node key — published by the startup worker, released by
 //! the shutdown worker) and `head_seen` (from the peer pool to the head tracker). Each job lives
 //! in its own module: `open` (chain, data directory, node key), `network` (discovery + peer pool),
-//! `head` (head tracker), `finalize` (compact + seal); fast-sync, follow and RPC are
+//! `head_tracker`, `finalize` (compact + seal); fast-sync, follow and RPC are
 //! [`unbuilt`](super::unbuilt) and say so.
 //! Workers report only through events; nothing here decides a phase.
 
 pub mod finalize;
-pub mod head;
+pub mod head_tracker;
+pub mod history;
 pub mod network;
 pub mod open;
+pub mod peer_cache;
 pub mod settings;
 
 use std::sync::Arc;
@@ -66,7 +68,7 @@ impl PhaseWorkers for NodeWorkers {
     fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
         let (opened, heads) = (self.opened.subscribe(), self.heads.subscribe());
         WorkerHandle::spawn("head_tracker", ctx, move |ctx| {
-            head::run(opened, heads, ctx.events, ctx.cancel)
+            head_tracker::run(opened, heads, ctx.events, ctx.cancel)
         })
     }
 

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::history::StorageHistory;
 use super::open::Opened;
+use super::peer_cache::StoragePeerCache;
 use super::settings;
 use crate::config::Config;
 use crate::daemon::event::{Event, EventSender};
@@ -22,10 +24,10 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::discovery::dns::udp_resolver::UdpTxtResolver;
 use crate::p2p::discovery::{NodeRecord, start_discovery};
 use crate::p2p::eth::BlockRange;
-use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent, StoragePeerCache};
+use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
-use crate::storage::{Storage, StorageHistory};
+use crate::storage::Storage;
 
 fn failed(
     context: impl Into<String>,

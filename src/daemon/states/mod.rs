@@ -20,7 +20,7 @@ pub mod syncing;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{EventKind, EventSender};
-use super::head::HeadState;
+use super::head_state::HeadState;
 use super::intent::{PostFinalize, SyncMode};
 use super::phase::Phase;
 use super::workers::{PhaseWorkers, ShutdownCause, StoppedWorker, WorkerContext, WorkerSlot};

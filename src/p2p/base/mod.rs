@@ -15,4 +15,4 @@ pub use hello::{
     BASE_PROTOCOL_LEN, Capability, Hello, HelloDecodeError, P2P_VERSION, SharedCapability,
     message_count, negotiate,
 };
-pub use stream::{DEFAULT_HELLO_TIMEOUT, MAX_MESSAGE_SIZE, P2pStream, SubMessage};
+pub use stream::{DEFAULT_HELLO_TIMEOUT, MAX_RLPX_MESSAGE_SIZE, P2pStream, SubMessage};

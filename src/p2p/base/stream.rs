@@ -22,8 +22,9 @@ const EMPTY_LIST: &[u8] = &[0xc0];
 
 /// Default limit for the Hello exchange.
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest decompressed message we accept (same as the frame cap).
-pub const MAX_MESSAGE_SIZE: usize = MAX_FRAME_SIZE;
+/// Largest decompressed message of any sub-protocol we accept on the connection (same as the
+/// frame cap). Each sub-protocol may be stricter: eth's is `MAX_ETH_MESSAGE_SIZE` (10 MiB).
+pub const MAX_RLPX_MESSAGE_SIZE: usize = MAX_FRAME_SIZE;
 
 /// One sub-protocol message; `id` is relative to the capability's offset (eth Status = 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +70,11 @@ fn decompress(id: u64, data: &[u8]) -> Result<Vec<u8>, P2pError> {
     };
     // The claimed length is checked before a single byte is allocated for it.
     let size = snap::raw::decompress_len(data).map_err(snappy_err)?;
-    if size > MAX_MESSAGE_SIZE {
+    if size > MAX_RLPX_MESSAGE_SIZE {
         return Err(P2pError::MessageTooLarge {
             id,
             size,
-            max: MAX_MESSAGE_SIZE,
+            max: MAX_RLPX_MESSAGE_SIZE,
         });
     }
     snap::raw::Decoder::new()
@@ -259,11 +260,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             let payload = if self.snappy {
                 decompress(id, body)?
             } else {
-                if body.len() > MAX_MESSAGE_SIZE {
+                if body.len() > MAX_RLPX_MESSAGE_SIZE {
                     return Err(P2pError::MessageTooLarge {
                         id,
                         size: body.len(),
-                        max: MAX_MESSAGE_SIZE,
+                        max: MAX_RLPX_MESSAGE_SIZE,
                     });
                 }
                 body.to_vec()

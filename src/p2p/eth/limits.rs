@@ -1,8 +1,9 @@
 //! Size and count caps on what a peer may send, checked before anything is allocated.
 
-/// Largest eth message payload (uncompressed) we accept. The eth spec: "the actual limit of the
+/// Largest eth message payload (uncompressed) we accept; below the base protocol's
+/// `MAX_RLPX_MESSAGE_SIZE` (16 MiB), which bounds any message on the connection. The eth spec: "the actual limit of the
 /// eth protocol is lower [than RLPx's 16.7 MiB], usually 10 MiB".
-pub const MAX_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
+pub const MAX_ETH_MESSAGE_SIZE: usize = 10 * 1024 * 1024;
 
 /// Most headers in one `BlockHeaders` response, and the most a `GetBlockHeaders` we serve
 /// returns (geth's `maxHeadersServe`).

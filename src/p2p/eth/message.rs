@@ -6,7 +6,7 @@ use alloy_rlp::Decodable;
 
 use super::headers::GetBlockHeaders;
 use super::limits::{
-    MAX_BLOCKS_PER_REQUEST, MAX_HEADERS, MAX_MESSAGE_SIZE, MAX_POOLED_TRANSACTIONS,
+    MAX_BLOCKS_PER_REQUEST, MAX_ETH_MESSAGE_SIZE, MAX_HEADERS, MAX_POOLED_TRANSACTIONS,
     MAX_TRANSACTIONS_PER_BLOCK, MAX_TRANSACTIONS_PER_MESSAGE,
 };
 use super::rlp::{
@@ -96,10 +96,10 @@ impl EthMessage {
     pub fn decode(version: EthVersion, id: u8, payload: &[u8]) -> Result<Self, EthDecodeError> {
         let err = |kind| EthDecodeError { version, id, kind };
         let msg_id = EthMessageId::from_u8(version, id).ok_or_else(|| err(Kind::UnknownId))?;
-        if payload.len() > MAX_MESSAGE_SIZE {
+        if payload.len() > MAX_ETH_MESSAGE_SIZE {
             return Err(err(Kind::TooLarge {
                 size: payload.len(),
-                max: MAX_MESSAGE_SIZE,
+                max: MAX_ETH_MESSAGE_SIZE,
             }));
         }
         decode_payload(version, msg_id, payload).map_err(err)

@@ -11,7 +11,7 @@
 //! - [`EthMessage::decode`]`(version, id, payload)` → [`EthMessage`] or [`EthDecodeError`]
 //!   (names version, id and what failed; `disconnect_reason()` is always breach of protocol).
 //!   `id` is relative to the eth offset; `payload` is uncompressed. Counts are capped
-//!   ([`limits`]) before anything is allocated; payloads over [`limits::MAX_MESSAGE_SIZE`] fail.
+//!   ([`limits`]) before anything is allocated; payloads over [`limits::MAX_ETH_MESSAGE_SIZE`] fail.
 //! - [`EthMessage::encode`]`(version)` → `(id, payload)`, or [`EthEncodeError`] if the message
 //!   does not exist in that version (`BlockRangeUpdate` on eth/68, a Status of the other layout).
 //! - [`Status::ours`] builds our Status from a [`ChainSpec`](crate::p2p::chain::ChainSpec), the

@@ -1,6 +1,6 @@
 //! Does a response fit the request it answers? Pure checks the session applies before handing
 //! data on: header numbers, steps and count; body/receipt counts. (Roots and parent links are
-//! checked by `sync::verify`.)
+//! checked by `verify`.)
 
 use alloy_consensus::Header;
 

@@ -1,10 +1,12 @@
 //! The peer cache: good peers saved in the data directory so a restart dials them first.
 //!
-//! Owns the [`PeerCache`] interface (narrow: load and save a list), its byte format, the
-//! redb-backed [`StoragePeerCache`] and the in-memory [`MemoryPeerCache`]. It must never decide
-//! which peers are good (the service picks them) and never dial.
+//! Owns the [`PeerCache`] interface (narrow: load and save a list), its byte format ([`encode`],
+//! [`decode`]) and the in-memory [`MemoryPeerCache`]. It must never decide which peers are good
+//! (the service picks them) and never dial. It knows nothing of where the bytes are kept: the
+//! node's wiring implements [`PeerCache`] over storage (`daemon::node::peer_cache`), since p2p
+//! must not import storage.
 //!
-//! # Byte layout (version 1), stored as one value in the storage index
+//! # Byte layout (version 1), stored as one value wherever the implementation keeps it
 //! ```text
 //! magic  "HPC1"                      4 bytes
 //! count  u32 big-endian              4 bytes
@@ -25,7 +27,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::rlpx::PeerId;
-use crate::storage::{ReadError, Storage, WriteError};
 
 const MAGIC: &[u8; 4] = b"HPC1";
 
@@ -43,12 +44,12 @@ pub struct CachedPeer {
 /// Why the cache could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The index could not be read.
+    /// The store behind the cache could not be read (its own error: the pool does not know it).
     #[error("reading the peer cache: {0}")]
-    Read(#[from] ReadError),
-    /// The index could not be written.
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    /// The store behind the cache could not be written.
     #[error("writing the peer cache: {0}")]
-    Write(#[from] WriteError),
+    Write(Box<dyn std::error::Error + Send + Sync>),
     /// The stored bytes do not follow the layout.
     #[error("peer cache is corrupt at byte {offset}: {reason}")]
     Corrupt {
@@ -65,23 +66,6 @@ pub trait PeerCache: Send + Sync + 'static {
     fn load(&self) -> Result<Vec<CachedPeer>, CacheError>;
     /// Replaces the saved peers.
     fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError>;
-}
-
-/// The cache in the storage index (`index.redb`), committed durably on every save.
-#[derive(Debug, Clone)]
-pub struct StoragePeerCache(pub Arc<Storage>);
-
-impl PeerCache for StoragePeerCache {
-    fn load(&self) -> Result<Vec<CachedPeer>, CacheError> {
-        match self.0.peer_cache()? {
-            Some(bytes) => decode(&bytes),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError> {
-        Ok(self.0.set_peer_cache(&encode(peers))?)
-    }
 }
 
 /// A cache in memory (unit tests; or no data directory).

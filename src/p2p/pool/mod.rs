@@ -7,16 +7,16 @@
 //! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
-//! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
-//! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory).
+//! follows the rule in [`head_quorum`]: no single peer raises it beyond what another confirms. Good
+//! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory).
 //!
-//! It must never verify or store block data (the sync layer verifies, storage stores) and never
-//! decide daemon phases (it reports events).
+//! It must never verify or store block data (the sync layer verifies, storage stores), never
+//! import storage (the node's wiring adapts it) and never decide daemon phases (it reports events).
 //!
 //! ```ignore
 //! let pool = PeerPool::spawn(
 //!     PoolConfig::new(cfg.p2p.max_peers as usize, cfg.sync.min_peers as usize, Some(cfg.p2p.listen)),
-//!     PoolDeps { peer, provider, discovered: Some(discovery.records), cache: Arc::new(StoragePeerCache(storage)) },
+//!     PoolDeps { peer, provider, discovered: Some(discovery.records), cache /* a PeerCache: the node's is storage-backed */ },
 //!     cancel.child_token(),
 //! ).await?;
 //! while let Some(ev) = pool.events.recv().await { /* PoolEvent::Ready { .. } → Event::PeersReady */ }
@@ -27,7 +27,7 @@ pub mod cache;
 pub mod config;
 pub mod dialer;
 mod handle;
-pub mod head;
+pub mod head_quorum;
 mod listener;
 pub mod peer;
 pub mod ranking;
@@ -36,7 +36,7 @@ pub mod snapshot;
 mod state;
 
 pub use bans::{Ban, BanKind, Misbehaviour};
-pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache, StoragePeerCache};
+pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache};
 pub use config::{BatchLimits, PoolConfig};
 pub use handle::{PeerLease, PoolHandle};
 pub use peer::{Quality, Span};

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use super::bans::{Ban, Bans, Misbehaviour};
 use super::cache::CachedPeer;
 use super::config::PoolConfig;
-use super::head::HeadSeen;
+use super::head_quorum::HeadSeen;
 use super::peer::{PeerStats, Span};
 use super::ranking::PeerView;
 use super::snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot, client_name};

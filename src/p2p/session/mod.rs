@@ -5,7 +5,7 @@
 //! start, step and direction), answering peers from a [`HistoryProvider`] (capped at
 //! [`SOFT_RESPONSE_LIMIT`]), keep-alive Pings, ignoring gossip (an empty `PooledTransactions` for
 //! `GetPooledTransactions`) and the peer's head. It must never verify or store peer data: answers
-//! go to the caller, who verifies them (`sync::verify`) before anything is stored.
+//! go to the caller, who verifies them (`verify`) before anything is stored.
 //!
 //! # How to get a session
 //! ```ignore

@@ -2,7 +2,7 @@
 //! timeouts and response item caps, answers the peer's history requests from a
 //! [`HistoryProvider`], ignores gossip, keeps the connection alive, resolves the peer's head, and
 //! ends with one clear log line. It must never store peer data or judge it beyond the protocol
-//! (verification is `sync::verify`'s job).
+//! (verification is `verify`'s job).
 
 use std::collections::HashMap;
 use std::sync::Arc;

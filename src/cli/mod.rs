@@ -1,12 +1,15 @@
 //! Command-line interface: flags that override the config file, and subcommands.
 //!
-//! Owns argument parsing only (clap derive). Every override flag maps to one dotted config key and
-//! is validated by `config` like a file value. It must never run anything: `main.rs` dispatches.
+//! Owns argument parsing (clap derive) and, for subcommands that are not the daemon, their
+//! parsing, rendering and checks over data the lower layers return (`db`: `histd db ...` over
+//! storage). Every override flag maps to one dotted config key and is validated by `config` like
+//! a file value. The daemon is not run from here: `main.rs` dispatches.
 //!
-//! Adding a subcommand: add a variant to [`Command`] (its args can be a struct defined in the
-//! owning module, e.g. `Db(crate::storage::cli::DbArgs)` with `#[command(subcommand)]` inside),
-//! then one match arm in `main.rs` calling the owning module's entry function and returning its
-//! exit code. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
+//! Adding a subcommand: add a variant to [`Command`] (its args a subcommand enum in its own file
+//! here, like [`db::DbCommand`]), then one match arm in `main.rs` calling that file's entry
+//! function and returning its exit code. Lower layers return data and never import this module. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
+
+pub mod db;
 
 use std::path::PathBuf;
 
@@ -50,7 +53,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Inspect or maintain the data directory of a stopped node.
     #[command(subcommand)]
-    Db(crate::storage::admin::DbCommand),
+    Db(db::DbCommand),
 }
 
 /// `histd config ...`

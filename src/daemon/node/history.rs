@@ -4,15 +4,18 @@
 //! or number, skip, reverse, stop at the first block we do not have). It must never write, and
 //! never serve what it cannot read back whole: a read error or a block stored with transaction
 //! hashes only ends the answer there (logged), as the eth protocol allows.
+//!
+//! It lives in the node's wiring, not in `storage` or `p2p`, because it is the adapter between the
+//! two: storage knows nothing of the eth protocol and p2p knows nothing of storage.
 
 use std::sync::Arc;
 
 use alloy_primitives::B256;
 
-use super::Storage;
 use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
 use crate::p2p::session::{HistoryProvider, SOFT_RESPONSE_LIMIT};
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
+use crate::storage::Storage;
 
 /// Most blocks read for one bodies/receipts request (the session caps the answer by size too,
 /// but this bounds the disk work a single request can cause).

@@ -1,0 +1,238 @@
+//! `histd db stats | compact | repair | verify` on a stopped node's data directory.
+//!
+//! Owns the subcommand definitions, the integrity walk of `db verify` (storage's per-block input
+//! checked with the block rules of [`crate::verify`]) and the reports (text or JSON). `main.rs`
+//! calls [`run`] and prints the string. Storage only returns data; it must never learn these
+//! formats. It must never run against a live node: opening takes the directory lock, so a running
+//! histd makes these fail fast.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use alloy_primitives::Bloom;
+
+use crate::primitives::BlockNumber;
+use crate::storage::{RepairReport, Storage, StorageError, StoreStats, StoredTransactions};
+use crate::verify::{self, SealedHeader};
+
+/// `histd db ...` subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum DbCommand {
+    /// Per-shard state, sizes and block counts.
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compact every dirty shard and seal every complete one.
+    Compact,
+    /// Bring shard files back to the committed state (also done on every open) and report it.
+    Repair,
+    /// Recompute roots and parent links of every stored block; report the first bad block.
+    Verify,
+}
+
+/// Runs a `db` subcommand on `data_dir` and returns the report to print.
+pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
+    let store = Storage::open_existing(data_dir)?;
+    match cmd {
+        DbCommand::Stats { json } => {
+            let stats = store.stats()?;
+            if *json {
+                serde_json::to_string_pretty(&stats)
+                    .map_err(|e| StorageError::Render(e.to_string()))
+            } else {
+                Ok(render_stats(&stats))
+            }
+        }
+        DbCommand::Compact => {
+            let compacted = store.compact_dirty()?;
+            let sealed = store.seal_complete(BlockNumber(u64::MAX))?;
+            let mut out = String::new();
+            for c in &compacted {
+                let _ = writeln!(
+                    out,
+                    "compacted shard {}: {} blocks, {} WAL bytes -> {} segment bytes",
+                    c.shard, c.blocks, c.wal_bytes, c.bytes
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{} shards compacted, {} sealed",
+                compacted.len(),
+                sealed.len()
+            );
+            Ok(out)
+        }
+        DbCommand::Repair => Ok(render_repair(store.repair_report())),
+        DbCommand::Verify => {
+            let r = verify_store(&store)?;
+            Ok(format!(
+                "ok: {} blocks in {} shards verified (roots, parent links, checksums)\n",
+                r.blocks, r.shards
+            ))
+        }
+    }
+}
+
+fn render_repair(r: &RepairReport) -> String {
+    if r.is_clean() {
+        return "clean: shard files match the committed index\n".into();
+    }
+    let mut out = String::new();
+    for s in &r.interrupted_compactions {
+        let _ = writeln!(out, "shard {s}: interrupted compaction rolled back");
+    }
+    for (p, n) in &r.truncated {
+        let _ = writeln!(out, "truncated {n} uncommitted bytes from {}", p.display());
+    }
+    for p in &r.removed_files {
+        let _ = writeln!(out, "removed uncommitted file {}", p.display());
+    }
+    for p in &r.removed_dirs {
+        let _ = writeln!(out, "removed uncommitted shard directory {}", p.display());
+    }
+    out
+}
+
+/// `db stats` as a human-readable table.
+pub fn render_stats(stats: &StoreStats) -> String {
+    let mut out = String::new();
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    let _ = writeln!(
+        out,
+        "chain {} genesis {} shard size {}\nhead_seen {} lowest {} last_contiguous {}\n{} blocks, {} WAL bytes, {} segment bytes, {} index bytes",
+        stats.chain_id,
+        stats.genesis_hash,
+        stats.shard_size,
+        opt(stats.head_seen),
+        opt(stats.lowest),
+        opt(stats.last_contiguous),
+        stats.blocks,
+        stats.wal_bytes,
+        stats.segment_bytes,
+        stats.index_bytes
+    );
+    let _ = writeln!(
+        out,
+        "{:>8} {:>12} {:>10} {:>8} {:>12} {:>14}",
+        "shard", "first", "state", "blocks", "wal", "segment"
+    );
+    for s in &stats.shards {
+        let _ = writeln!(
+            out,
+            "{:>8} {:>12} {:>10} {:>8} {:>12} {:>14}",
+            s.shard,
+            s.first_block,
+            s.state.name(),
+            s.blocks,
+            s.wal_bytes,
+            s.segment_bytes
+        );
+    }
+    out
+}
+
+/// `db verify` result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Blocks checked.
+    pub blocks: u64,
+    /// Shards checked.
+    pub shards: u64,
+}
+
+/// `db verify` as a method on [`Storage`], so tests and tools read `store.verify()`.
+pub trait VerifyStore {
+    /// See [`verify_store`].
+    fn verify(&self) -> Result<VerifyReport, StorageError>;
+}
+
+impl VerifyStore for Storage {
+    fn verify(&self) -> Result<VerifyReport, StorageError> {
+        verify_store(self)
+    }
+}
+
+/// Recomputes every stored block's hash, roots and bloom, checks parent links between
+/// consecutive stored blocks, the hash index and sealed checksums. The first bad block is an
+/// error naming it.
+pub fn verify_store(store: &Storage) -> Result<VerifyReport, StorageError> {
+    let shards = store.shard_contents()?;
+    let mut report = VerifyReport {
+        blocks: 0,
+        shards: 0,
+    };
+    let mut prev: Option<SealedHeader> = None;
+    for contents in &shards {
+        report.shards += 1;
+        store.check_seal(contents)?;
+        for &n in &contents.present {
+            let sealed = verify_stored_block(store, n, prev.as_ref())?;
+            prev = Some(sealed);
+            report.blocks += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Checks one stored block (after `prev`, the last block checked) and returns its sealed header.
+fn verify_stored_block(
+    store: &Storage,
+    n: BlockNumber,
+    prev: Option<&SealedHeader>,
+) -> Result<SealedHeader, StorageError> {
+    let bad = |reason: String| StorageError::Verify { number: n, reason };
+    let block = store
+        .stored_block(n)
+        .map_err(|e| bad(e.to_string()))?
+        .ok_or_else(|| bad("marked present but unreadable".into()))?;
+    let sealed = SealedHeader::seal(block.header.clone());
+    if sealed.hash != block.hash {
+        return Err(bad(format!(
+            "header hashes to {}, stored as {}",
+            sealed.hash, block.hash
+        )));
+    }
+    if store.block_number(&block.hash)? != Some(n) {
+        return Err(bad("hash index does not point at this block".into()));
+    }
+    if let Some(p) = prev
+        && p.number().next() == n
+    {
+        verify::check_link(p, &sealed).map_err(|e| bad(e.to_string()))?;
+    }
+    match block.clone().into_verified() {
+        Some(v) => {
+            let (_, _, body, receipts) = v.into_parts();
+            verify::verify_block(sealed.clone(), body, receipts).map_err(|e| bad(e.to_string()))?;
+        }
+        None => {
+            // Hashes only: the transactions root cannot be recomputed; receipts can.
+            if let StoredTransactions::Hashes(h) = &block.body.transactions
+                && h.len() != block.receipts.len()
+            {
+                return Err(bad(format!(
+                    "{} receipts for {} transactions",
+                    block.receipts.len(),
+                    h.len()
+                )));
+            }
+            let root = verify::receipts_root(&block.receipts);
+            if root != block.header.receipts_root {
+                return Err(bad(format!(
+                    "receiptsRoot {root}, header says {}",
+                    block.header.receipts_root
+                )));
+            }
+            let mut bloom = Bloom::ZERO;
+            for r in &block.receipts {
+                bloom |= r.bloom();
+            }
+            if bloom != block.header.logs_bloom {
+                return Err(bad("logsBloom differs from the receipts' logs".into()));
+            }
+        }
+    }
+    Ok(sealed)
+}

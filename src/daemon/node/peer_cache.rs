@@ -1,0 +1,35 @@
+//! [`StoragePeerCache`]: the pool's [`PeerCache`] kept in the storage index (`index.redb`).
+//!
+//! Owns only the adaptation: the pool's byte format ([`encode`]/[`decode`]) stored through
+//! storage's neutral bytes API (`peer_cache` / `set_peer_cache`, the `peer_cache` redb table,
+//! unchanged so existing data directories load their cache). It lives in the node's wiring because
+//! p2p must not import storage and storage must not know p2p's records. It never picks peers.
+
+use std::sync::Arc;
+
+use crate::p2p::pool::cache::{decode, encode};
+use crate::p2p::pool::{CacheError, CachedPeer, PeerCache};
+use crate::storage::Storage;
+
+/// The cache in the storage index, committed durably on every save.
+#[derive(Debug, Clone)]
+pub struct StoragePeerCache(pub Arc<Storage>);
+
+impl PeerCache for StoragePeerCache {
+    fn load(&self) -> Result<Vec<CachedPeer>, CacheError> {
+        match self
+            .0
+            .peer_cache()
+            .map_err(|e| CacheError::Read(Box::new(e)))?
+        {
+            Some(bytes) => decode(&bytes),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError> {
+        self.0
+            .set_peer_cache(&encode(peers))
+            .map_err(|e| CacheError::Write(Box::new(e)))
+    }
+}

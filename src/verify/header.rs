@@ -1,0 +1,33 @@
+//! Header rules: a header's hash, and the number/hash link from one header to the next.
+
+use alloy_consensus::Header;
+
+use super::{SealedHeader, VerifyError};
+
+/// Checks that `child` directly follows `parent` (number and hash link).
+pub fn check_link(parent: &SealedHeader, child: &SealedHeader) -> Result<(), VerifyError> {
+    let expected = parent.number().next();
+    if child.number() != expected {
+        return Err(VerifyError::NotConsecutive {
+            expected,
+            got: child.number(),
+        });
+    }
+    if child.header.parent_hash != parent.hash {
+        return Err(VerifyError::ParentLink {
+            number: child.number(),
+            expected: parent.hash,
+            got: child.header.parent_hash,
+        });
+    }
+    Ok(())
+}
+
+/// Seals headers and checks they form one ascending, hash-linked chain.
+pub fn seal_chain(headers: Vec<Header>) -> Result<Vec<SealedHeader>, VerifyError> {
+    let sealed: Vec<SealedHeader> = headers.into_iter().map(SealedHeader::seal).collect();
+    for pair in sealed.windows(2) {
+        check_link(&pair[0], &pair[1])?;
+    }
+    Ok(sealed)
+}
