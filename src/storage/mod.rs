@@ -28,6 +28,7 @@ pub mod admin;
 mod compact;
 mod error;
 mod fsio;
+mod handle;
 mod index;
 mod layout;
 mod lock;
@@ -53,6 +54,7 @@ pub use error::{
     CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
     WriteError,
 };
+pub use handle::{StoreError, StoreHandle};
 pub use missing::MissingRanges;
 pub use provider::StorageHistory;
 pub use read::TxLookup;

@@ -40,5 +40,5 @@ pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache, StoragePeerC
 pub use config::{BatchLimits, PoolConfig};
 pub use handle::{PeerLease, PoolHandle};
 pub use peer::{Quality, Span};
-pub use service::{PeerPool, PoolDeps, PoolError, RunningPool};
+pub use service::{PeerPool, PoolDeps, PoolError, RunningPool, TASKS_STOP_LIMIT};
 pub use snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot};
