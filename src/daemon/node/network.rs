@@ -249,7 +249,8 @@ pub async fn run(
             }
         }
     };
-    let discovery = start_discovery(settings, resolver, cancel.child_token())
+    let discovery_cancel = cancel.child_token();
+    let discovery = start_discovery(settings, resolver, discovery_cancel.clone())
         .await
         .map_err(|e| failed(format!("discv4 on {}", config.p2p.listen), e))?;
 
@@ -276,9 +277,16 @@ pub async fn run(
         cache: Arc::new(HandlePeerCache(node.store.clone())),
     };
     // The pool lives as long as this worker: it stops (saving the cache) when we are cancelled.
-    let mut pool = PeerPool::spawn(PoolConfig::from_config(&config), deps, cancel.clone())
-        .await
-        .map_err(|e| failed("peer pool", e))?;
+    let mut pool =
+        match PeerPool::spawn(PoolConfig::from_config(&config), deps, cancel.clone()).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                // Discovery is already running: stop it and wait for its tasks before failing.
+                discovery_cancel.cancel();
+                discovery.tasks.shutdown(TASKS_STOP_LIMIT).await;
+                return Err(failed("peer pool", e));
+            }
+        };
     if let Some(addr) = pool.listen_addr {
         tracing::info!(enode = %enode_url(&node, addr), "our enode");
     }
