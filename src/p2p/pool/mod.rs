@@ -8,7 +8,9 @@
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
 //! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
-//! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory).
+//! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory). Every
+//! task the pool starts runs on its [`Tasks`](crate::p2p::tasks::Tasks) ([`RunningPool::tasks`]);
+//! when the pool's task returns, all of them have ended.
 //!
 //! It must never verify or store block data (the sync layer verifies, storage stores) and never
 //! decide daemon phases (it reports events).
