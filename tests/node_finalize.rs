@@ -1,18 +1,14 @@
 //! The finalizing worker on a real store: dirty shards are compacted, only complete shards below
 //! the safe point are sealed, and `Finalized` reports the last contiguous block.
 
-use std::sync::Arc;
-
 use histd::daemon::event::{self, Event};
 use histd::daemon::node::finalize;
-use histd::daemon::node::open::Opened;
 use histd::daemon::{FinalizePlan, SyncMode};
-use histd::p2p::node_key::NodeKey;
 use histd::primitives::BlockNumber;
-use histd::storage::{OpenOptions, Retention, ShardState, Storage};
+use histd::storage::{OpenOptions, Retention, ShardState, Storage, StoreHandle};
 use histd::testkit::pool::TestChain;
 
-fn opened(dir: &std::path::Path, chain: &TestChain) -> Arc<Opened> {
+fn opened(dir: &std::path::Path, chain: &TestChain) -> StoreHandle {
     let storage = Storage::open(
         dir,
         OpenOptions {
@@ -24,20 +20,27 @@ fn opened(dir: &std::path::Path, chain: &TestChain) -> Arc<Opened> {
     )
     .unwrap();
     storage.put_unordered(&chain.blocks).unwrap();
-    Arc::new(Opened {
-        spec: chain.spec.clone(),
-        storage: Arc::new(storage),
-        key: NodeKey::random(),
-    })
+    StoreHandle::new(storage)
 }
 
-async fn finalize(node: Arc<Opened>, mode: SyncMode, window: u64) -> Event {
+/// Finalizes, then closes the store and opens it again (the lock must be free at once) for the
+/// checks.
+async fn finalize(
+    store: StoreHandle,
+    dir: &std::path::Path,
+    mode: SyncMode,
+    window: u64,
+) -> (Event, Storage) {
     let (tx, mut rx) = event::channel();
     let plan = FinalizePlan { switch_tip: None };
-    finalize::run(Some(node), vec![], mode, window, plan, tx)
+    finalize::run(Some(store.clone()), vec![], mode, window, plan, tx)
         .await
         .unwrap();
-    rx.recv().await.unwrap()
+    store.close().await;
+    (
+        rx.recv().await.unwrap(),
+        Storage::open_existing(dir).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -45,8 +48,9 @@ async fn range_mode_seals_complete_shards_up_to_the_end_block() {
     let chain = TestChain::new(91, 40);
     let dir = tempfile::tempdir().unwrap();
     let node = opened(dir.path(), &chain);
-    let ev = finalize(
-        node.clone(),
+    let (ev, s) = finalize(
+        node,
+        dir.path(),
         SyncMode::Range {
             end: BlockNumber(39),
         },
@@ -59,7 +63,6 @@ async fn range_mode_seals_complete_shards_up_to_the_end_block() {
             last_indexed: BlockNumber(39)
         }
     );
-    let s = &node.storage;
     assert_eq!(
         s.shard_state(s.shard_of(BlockNumber(0))).unwrap(),
         ShardState::Sealed
@@ -81,15 +84,16 @@ async fn follow_mode_seals_only_shards_below_the_safe_head() {
     let dir = tempfile::tempdir().unwrap();
     let node = opened(dir.path(), &chain);
     // head_seen 39, window 20: safe head 19, so only shard 0 (0 ..= 15) may be sealed.
-    node.storage.set_head_seen(BlockNumber(39)).unwrap();
-    let ev = finalize(node.clone(), SyncMode::Follow, 20).await;
+    node.write("persisting head_seen", |s| s.set_head_seen(BlockNumber(39)))
+        .await
+        .unwrap();
+    let (ev, s) = finalize(node, dir.path(), SyncMode::Follow, 20).await;
     assert_eq!(
         ev,
         Event::Finalized {
             last_indexed: BlockNumber(39)
         }
     );
-    let s = &node.storage;
     assert_eq!(
         s.shard_state(s.shard_of(BlockNumber(0))).unwrap(),
         ShardState::Sealed

@@ -14,3 +14,4 @@ pub mod node_key;
 pub mod pool;
 pub mod rlpx;
 pub mod session;
+pub mod tasks;

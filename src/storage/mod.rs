@@ -29,6 +29,7 @@ pub mod admin;
 mod compact;
 mod error;
 mod fsio;
+mod handle;
 mod index;
 mod layout;
 mod lock;
@@ -53,6 +54,7 @@ pub use error::{
     CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
     WriteError,
 };
+pub use handle::{StoreError, StoreHandle};
 pub use missing::MissingRanges;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};

@@ -3,16 +3,14 @@
 //!
 //! Owns choosing what may be sealed: only shards entirely at or below the end block (range mode)
 //! or the safe head (`head_seen − rollback_window`, follow mode), since a sealed shard cannot be
-//! rolled back. Storage work runs on the blocking pool. It never fetches and never decides phases.
+//! rolled back. The work is one write through the [`StoreHandle`] (so no other writer runs
+//! meanwhile). It never fetches and never decides phases.
 
-use std::sync::Arc;
-
-use super::open::Opened;
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::intent::SyncMode;
 use crate::daemon::workers::{FinalizePlan, StoppedWorker, WorkerError};
 use crate::primitives::BlockNumber;
-use crate::storage::Storage;
+use crate::storage::{StoreError, StoreHandle};
 
 /// The highest block whose shard may be sealed now, if any.
 pub fn seal_bound(
@@ -35,9 +33,9 @@ fn failed(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> W
     }
 }
 
-/// Compact, seal, report. `opened` is `None` when storage never opened (nothing to finalize).
+/// Compact, seal, report. `store` is `None` when storage never opened (nothing to finalize).
 pub async fn run(
-    opened: Option<Arc<Opened>>,
+    store: Option<StoreHandle>,
     previous: Vec<StoppedWorker>,
     mode: SyncMode,
     rollback_window: u64,
@@ -46,33 +44,35 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     // Nothing may still be writing when we compact.
     StoppedWorker::join_all(previous).await;
-    let Some(node) = opened else {
+    let Some(store) = store else {
         return Err(WorkerError::Failed {
             context: "finalizing".into(),
             source: "the data directory was never opened".into(),
         });
     };
-    let storage: Arc<Storage> = node.storage.clone();
-    drop(node);
-    let s = storage.clone();
-    let (compacted, sealed, last) = tokio::task::spawn_blocking(move || {
-        let compacted = s
-            .compact_dirty()
-            .map_err(|e| failed("compacting dirty shards", e))?;
-        let head_seen = s.head_seen().map_err(|e| failed("reading head_seen", e))?;
-        let sealed = match seal_bound(mode, head_seen, rollback_window) {
-            Some(bound) => s
-                .seal_complete(bound)
-                .map_err(|e| failed("sealing complete shards", e))?,
-            None => Vec::new(),
-        };
-        let last = s
-            .last_contiguous()
-            .map_err(|e| failed("reading the last stored block", e))?;
-        Ok::<_, WorkerError>((compacted.len(), sealed, last))
-    })
-    .await
-    .map_err(|e| failed("finalizing task", e))??;
+    let finalized = store
+        .write("finalizing", move |s| {
+            let compacted = s
+                .compact_dirty()
+                .map_err(|e| failed("compacting dirty shards", e))?;
+            let head_seen = s.head_seen().map_err(|e| failed("reading head_seen", e))?;
+            let sealed = match seal_bound(mode, head_seen, rollback_window) {
+                Some(bound) => s
+                    .seal_complete(bound)
+                    .map_err(|e| failed("sealing complete shards", e))?,
+                None => Vec::new(),
+            };
+            let last = s
+                .last_contiguous()
+                .map_err(|e| failed("reading the last stored block", e))?;
+            Ok::<_, WorkerError>((compacted.len(), sealed, last))
+        })
+        .await;
+    let (compacted, sealed, last) = match finalized {
+        Ok(done) => done,
+        Err(StoreError::Storage { source, .. }) => return Err(source),
+        Err(e) => return Err(failed("finalizing", e)),
+    };
     tracing::info!(compacted, sealed = ?sealed, switch_tip = ?plan.switch_tip, "finalized");
     let last_indexed = last.or(plan.switch_tip).unwrap_or(BlockNumber(0));
     events.send(Event::Finalized { last_indexed }).await;

@@ -3,50 +3,48 @@
 //! last rise is kept).
 //!
 //! Owns the throttle and the persistence of `head_seen`. The value itself comes from the peer
-//! pool (which already requires a second peer to confirm a new head). It never decides phases and
-//! never lowers a head.
+//! pool (which already requires a second peer to confirm a new head), through
+//! [`NodeServices::head_seen`]; storage is reached through [`NodeServices::store`]. It never
+//! decides phases and never lowers a head.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::network::wait_opened;
-use super::open::Opened;
+use super::services::{NodeServices, wait_services};
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::workers::WorkerError;
 use crate::primitives::BlockNumber;
-use crate::storage::Storage;
+use crate::storage::StoreHandle;
 
 /// At most one report (and one redb commit) per this period.
 pub const HEAD_PERIOD: Duration = Duration::from_secs(1);
 
 /// The head tracker's body.
 pub async fn run(
-    mut opened: watch::Receiver<Option<Arc<Opened>>>,
-    mut heads: watch::Receiver<Option<BlockNumber>>,
+    mut services: watch::Receiver<Option<NodeServices>>,
     events: EventSender,
     cancel: CancellationToken,
 ) -> Result<(), WorkerError> {
-    let Some(node) = wait_opened(&mut opened, &cancel).await else {
+    let Some(NodeServices {
+        store,
+        head_seen: mut heads,
+        ..
+    }) = wait_services(&mut services, &cancel).await
+    else {
         return Ok(());
     };
-    let storage = node.storage.clone();
-    drop(node);
-    let s = storage.clone();
-    let mut last: Option<BlockNumber> =
-        match tokio::task::spawn_blocking(move || s.head_seen()).await {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read the persisted head_seen");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading head_seen: task lost");
-                None
-            }
-        };
+    let mut last: Option<BlockNumber> = match store
+        .read("reading the persisted head_seen", |s| s.head_seen())
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the persisted head_seen");
+            None
+        }
+    };
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -62,7 +60,7 @@ pub async fn run(
         if !events.send(Event::HeadAdvanced { head_seen: head }).await {
             break;
         }
-        persist(&storage, head).await;
+        persist(&store, head).await;
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(HEAD_PERIOD) => {}
@@ -71,16 +69,17 @@ pub async fn run(
     // A rise seen during the last throttle period (or just before the stop) is kept too.
     let pending = *heads.borrow();
     if let Some(head) = pending.filter(|h| last.is_none_or(|l| *h > l)) {
-        persist(&storage, head).await;
+        persist(&store, head).await;
     }
     Ok(())
 }
 
-async fn persist(storage: &Arc<Storage>, head: BlockNumber) {
-    let s = storage.clone();
-    match tokio::task::spawn_blocking(move || s.set_head_seen(head)).await {
-        Ok(Ok(())) => tracing::debug!(head = %head, "head_seen persisted"),
-        Ok(Err(e)) => tracing::warn!(head = %head, error = %e, "cannot persist head_seen"),
-        Err(e) => tracing::warn!(head = %head, error = %e, "persisting head_seen: task lost"),
+async fn persist(store: &StoreHandle, head: BlockNumber) {
+    match store
+        .write("persisting head_seen", move |s| s.set_head_seen(head))
+        .await
+    {
+        Ok(()) => tracing::debug!(head = %head, "head_seen persisted"),
+        Err(e) => tracing::warn!(head = %head, error = %e, "cannot persist head_seen"),
     }
 }

@@ -15,7 +15,7 @@ use alloy_primitives::B256;
 use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
 use crate::p2p::session::{HistoryProvider, SOFT_RESPONSE_LIMIT};
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
-use crate::storage::Storage;
+use crate::storage::{Storage, StoreHandle};
 
 /// Most blocks read for one bodies/receipts request (the session caps the answer by size too,
 /// but this bounds the disk work a single request can cause).
@@ -115,5 +115,35 @@ impl HistoryProvider for StorageHistory {
             }
         }
         out
+    }
+}
+
+/// [`StorageHistory`] reached through the store handle: each answer holds the handle's gate, so
+/// closing the store waits for answers in progress, and after the close peers get nothing.
+#[derive(Debug, Clone)]
+pub struct HandleHistory(pub StoreHandle);
+
+impl HandleHistory {
+    fn serve<T>(&self, what: &'static str, f: impl FnOnce(&StorageHistory) -> Vec<T>) -> Vec<T> {
+        self.0
+            .blocking_shared(what, false, |s| f(&StorageHistory(s.clone())))
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "not serving peers");
+                Vec::new()
+            })
+    }
+}
+
+impl HistoryProvider for HandleHistory {
+    fn headers(&self, req: &GetBlockHeaders) -> Vec<Header> {
+        self.serve("serving headers", |h| h.headers(req))
+    }
+
+    fn bodies(&self, hashes: &[B256]) -> Vec<Body> {
+        self.serve("serving bodies", |h| h.bodies(hashes))
+    }
+
+    fn receipts(&self, hashes: &[B256]) -> Vec<Vec<Receipt>> {
+        self.serve("serving receipts", |h| h.receipts(hashes))
     }
 }

@@ -2,11 +2,14 @@
 //! failure for what does not.
 //!
 //! Owns [`NodeWorkers`], the [`PhaseWorkers`] of `histd run`, and the values its workers share:
-//! the opened node (chain spec, storage, node key — published by the startup worker, released by
-//! the shutdown worker) and `head_seen` (from the peer pool to the head tracker). Each job lives
-//! in its own module: `open` (chain, data directory, node key), `network` (discovery + peer pool),
-//! `head_tracker`, `finalize` (compact + seal); fast-sync, follow and RPC are
-//! [`unbuilt`](super::unbuilt) and say so.
+//! the opened node (chain spec, store, node key — opened by the startup worker for the network
+//! worker) and the [`NodeServices`] every phase worker gets (store, pool, `head_seen`, spec,
+//! settings — published by the peer pool worker once the pool runs, released by the shutdown
+//! worker, which closes the store so the data-directory lock is free when it reports
+//! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key),
+//! `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
+//! `finalize` (compact + seal); fast-sync, follow and RPC are [`unbuilt`](super::unbuilt) and
+//! say so, but already receive the services.
 //! Workers report only through events; nothing here decides a phase.
 
 pub mod finalize;
@@ -15,6 +18,7 @@ pub mod history;
 pub mod network;
 pub mod open;
 pub mod peer_cache;
+pub mod services;
 pub mod settings;
 
 use std::sync::Arc;
@@ -29,17 +33,21 @@ use super::workers::{
 };
 use crate::config::Config;
 use crate::primitives::BlockNumber;
+use crate::storage::StoreHandle;
 use open::Opened;
+use services::NodeServices;
 
 /// The workers of `histd run`.
 #[derive(Debug)]
 pub struct NodeWorkers {
     config: Arc<Config>,
-    /// Set by the startup worker once storage and the node key are open; cleared by the shutdown
-    /// worker so the data directory lock is released.
+    /// Set by the startup worker once storage and the node key are open (the network worker
+    /// starts on it); cleared by the shutdown worker, which closes the store.
     opened: watch::Sender<Option<Arc<Opened>>>,
-    /// `head_seen` from the peer pool, for the head tracker.
+    /// `head_seen` from the peer pool (read through [`NodeServices::head_seen`]).
     heads: watch::Sender<Option<BlockNumber>>,
+    /// What every phase worker gets; set by the peer pool worker, cleared at shutdown.
+    services: watch::Sender<Option<NodeServices>>,
 }
 
 impl NodeWorkers {
@@ -49,26 +57,47 @@ impl NodeWorkers {
             config: Arc::new(config),
             opened: watch::Sender::new(None),
             heads: watch::Sender::new(None),
+            services: watch::Sender::new(None),
         }
     }
+
+    /// The services, if published (always, once peers were ready).
+    fn services(&self) -> Option<NodeServices> {
+        self.services.borrow().clone()
+    }
+}
+
+/// A worker of a part that is not built yet: it gets the services it will run on, and fails at
+/// once with [`unbuilt::Missing::error`].
+fn unbuilt_with(
+    missing: unbuilt::Missing,
+    ctx: WorkerContext,
+    services: Option<NodeServices>,
+) -> WorkerHandle {
+    WorkerHandle::spawn(missing.worker, ctx, move |_ctx| async move {
+        // The next issue fills the body here, from `services` and `_ctx`.
+        drop(services);
+        Err(missing.error())
+    })
 }
 
 impl PhaseWorkers for NodeWorkers {
     fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        let (config, opened, heads) = (
+        let (config, opened, heads, services) = (
             self.config.clone(),
             self.opened.subscribe(),
             self.heads.clone(),
+            self.services.clone(),
         );
         WorkerHandle::spawn("peer_pool", ctx, move |ctx| {
-            network::run(config, opened, heads, ctx.events, ctx.cancel)
+            network::run(config, opened, heads, services, ctx.events, ctx.cancel)
         })
     }
 
     fn start_head_tracker(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        let (opened, heads) = (self.opened.subscribe(), self.heads.subscribe());
+        let services = self.services.subscribe();
         WorkerHandle::spawn("head_tracker", ctx, move |ctx| {
-            head_tracker::run(opened, heads, ctx.events, ctx.cancel)
+            head_tracker::run(services, ctx.events, ctx.cancel)
         })
     }
 
@@ -95,56 +124,46 @@ impl PhaseWorkers for NodeWorkers {
     }
 
     fn start_fastsync(&mut self, ctx: WorkerContext, _target: FastSyncTarget) -> WorkerHandle {
-        unbuilt::spawn(unbuilt::FAST_SYNC, ctx)
+        unbuilt_with(unbuilt::FAST_SYNC, ctx, self.services())
     }
 
     fn start_finalizing(&mut self, ctx: WorkerContext, plan: FinalizePlan) -> WorkerHandle {
-        let opened = self.opened.borrow().clone();
+        // The store as the services carry it; the opened node's while they are not published
+        // (a stop before the pool ran), so finalizing always runs on the real store.
+        let store: Option<StoreHandle> = self
+            .services()
+            .map(|s| s.store)
+            .or_else(|| self.opened.borrow().as_ref().map(|o| o.store.clone()));
         let window = self.config.sync.rollback_window;
         WorkerHandle::spawn("finalizing", ctx, move |ctx| {
-            finalize::run(opened, ctx.previous, ctx.mode, window, plan, ctx.events)
+            finalize::run(store, ctx.previous, ctx.mode, window, plan, ctx.events)
         })
     }
 
     fn start_follow(&mut self, ctx: WorkerContext, _plan: FollowPlan) -> WorkerHandle {
-        unbuilt::spawn(unbuilt::FOLLOW, ctx)
+        unbuilt_with(unbuilt::FOLLOW, ctx, self.services())
     }
 
     fn start_rpc(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        unbuilt::spawn(unbuilt::RPC, ctx)
+        unbuilt_with(unbuilt::RPC, ctx, self.services())
     }
 
     fn start_shutdown(&mut self, ctx: WorkerContext, _cause: ShutdownCause) -> WorkerHandle {
-        let opened = self.opened.clone();
+        let (opened, services) = (self.opened.clone(), self.services.clone());
         WorkerHandle::spawn(SHUTDOWN_WORKER, ctx, move |ctx| async move {
             let WorkerContext {
                 events, previous, ..
             } = ctx;
-            // The pool closes its sessions and saves the peer cache before its worker returns.
+            // The pool closes its sessions, saves the peer cache and ends its tasks before its
+            // worker returns.
             StoppedWorker::join_all(previous).await;
+            services.send_replace(None);
             if let Some(node) = opened.send_replace(None) {
-                release(node).await;
+                // Waits for any storage call still in flight, then releases the lock.
+                node.store.close().await;
             }
             events.send(Event::Stopped).await;
             Ok(())
         })
     }
-}
-
-/// Drops the last reference to storage (closing redb and releasing the directory lock) on the
-/// blocking pool. A session task finishing its last answer may still hold a reference for a
-/// moment: wait briefly for it rather than exit with the lock held.
-async fn release(node: Arc<Opened>) {
-    let storage = node.storage.clone();
-    let dir = storage.data_dir().to_path_buf();
-    drop(node);
-    for _ in 0..100 {
-        if Arc::strong_count(&storage) == 1 {
-            let _ = tokio::task::spawn_blocking(move || drop(storage)).await;
-            tracing::info!(dir = %dir.display(), "data directory closed");
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    tracing::warn!(dir = %dir.display(), "storage still in use at shutdown; it closes when the process exits");
 }

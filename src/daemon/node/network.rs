@@ -3,9 +3,11 @@
 //!
 //! Owns the network side of the node for its whole life (Startup to ShuttingDown): discovery
 //! sources from the config (static peers, bootnodes, DNS, discv4), the pool (serving our history
-//! through [`StorageHistory`], remembering peers through [`StoragePeerCache`]) and the mapping
-//! `Ready` → `PeersReady`, `Lost` → `PeersLost`, `HeadSeen` → the head tracker. On cancel it
-//! waits for the pool to close its sessions and save the peer cache. It never decides phases.
+//! through [`StorageHistory`], remembering peers through [`StoragePeerCache`], both reaching the
+//! store only through the [`StoreHandle`]), publishing the [`NodeServices`] once the pool runs
+//! (before any `PeersReady`), and the mapping `Ready` → `PeersReady`, `Lost` → `PeersLost`,
+//! `HeadSeen` → `head_seen`. On cancel it waits for the pool to close its sessions, save the
+//! peer cache and end its tasks, then for discovery's tasks. It never decides phases.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,9 +15,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::history::StorageHistory;
 use super::open::Opened;
-use super::peer_cache::StoragePeerCache;
+use super::history::HandleHistory;
+use super::peer_cache::HandlePeerCache;
+use super::services::{NodeServices, NodeSettings, ServicesSlot};
 use super::settings;
 use crate::config::Config;
 use crate::daemon::event::{Event, EventSender};
@@ -24,7 +27,7 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::discovery::dns::udp_resolver::UdpTxtResolver;
 use crate::p2p::discovery::{NodeRecord, start_discovery};
 use crate::p2p::eth::BlockRange;
-use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent};
+use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent, TASKS_STOP_LIMIT};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
 use crate::storage::Storage;
@@ -93,11 +96,13 @@ fn raise(current: &mut Option<BlockNumber>, head: BlockNumber) -> bool {
     true
 }
 
-/// The peer pool worker's body. `heads` receives `head_seen` for the head tracker.
+/// The peer pool worker's body. `heads` receives `head_seen`; `services` is where the node's
+/// services are published once the pool runs.
 pub async fn run(
     config: Arc<Config>,
     mut opened: watch::Receiver<Option<Arc<Opened>>>,
     heads: watch::Sender<Option<BlockNumber>>,
+    services: ServicesSlot,
     events: EventSender,
     cancel: CancellationToken,
 ) -> Result<(), WorkerError> {
@@ -119,14 +124,22 @@ pub async fn run(
             }
         }
     };
-    let discovery = start_discovery(settings, resolver, cancel.child_token())
+    let discovery_cancel = cancel.child_token();
+    let discovery = start_discovery(settings, resolver, discovery_cancel.clone())
         .await
         .map_err(|e| failed(format!("discv4 on {}", config.p2p.listen), e))?;
 
-    let (storage, range_spec) = (node.storage.clone(), spec.clone());
-    let served = tokio::task::spawn_blocking(move || served_range(&storage, &range_spec))
+    let range_spec = spec.clone();
+    let served = node
+        .store
+        .read("reading the stored range", move |s| {
+            Ok::<_, std::convert::Infallible>(served_range(s, &range_spec))
+        })
         .await
-        .unwrap_or_else(|_| BlockRange::genesis(&spec));
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the stored range; announcing genesis only");
+            BlockRange::genesis(&spec)
+        });
     let status = StatusInputs {
         filter: spec.fork_filter(spec.latest_fork_head()),
         served,
@@ -134,18 +147,33 @@ pub async fn run(
     };
     let deps = PoolDeps {
         peer: PeerConfig::new(node.key.clone(), status),
-        provider: Arc::new(StorageHistory(node.storage.clone())),
+        provider: Arc::new(HandleHistory(node.store.clone())),
         discovered: Some(discovery.records),
-        cache: Arc::new(StoragePeerCache(node.storage.clone())),
+        cache: Arc::new(HandlePeerCache(node.store.clone())),
     };
     // The pool lives as long as this worker: it stops (saving the cache) when we are cancelled.
-    let mut pool = PeerPool::spawn(settings::pool_config(&config), deps, cancel.clone())
-        .await
-        .map_err(|e| failed("peer pool", e))?;
+    let mut pool =
+        match PeerPool::spawn(settings::pool_config(&config), deps, cancel.clone()).await {
+            Ok(pool) => pool,
+            Err(e) => {
+                // Discovery is already running: stop it and wait for its tasks before failing.
+                discovery_cancel.cancel();
+                discovery.tasks.shutdown(TASKS_STOP_LIMIT).await;
+                return Err(failed("peer pool", e));
+            }
+        };
     if let Some(addr) = pool.listen_addr {
         tracing::info!(enode = %enode_url(&node, addr), "our enode");
     }
-    // Keep no reference of our own: storage is released once the pool and its sessions end.
+    // Published before the first pool event is forwarded, so every worker started after
+    // `PeersReady` finds the services in place.
+    services.send_replace(Some(NodeServices {
+        spec: Arc::new(spec.clone()),
+        store: node.store.clone(),
+        pool: pool.handle.clone(),
+        head_seen: heads.subscribe(),
+        settings: NodeSettings::from_config(&config),
+    }));
     drop(node);
     let _discv4 = discovery.discv4;
 
@@ -176,11 +204,141 @@ pub async fn run(
             break;
         }
     }
-    // Sessions get "client quitting" and the peer cache is saved before the task ends.
+    // Sessions get "client quitting", the peer cache is saved and every pool task has ended
+    // before the pool's task ends; discovery's tasks end on the same cancel.
     cancel.cancel();
     if let Err(e) = pool.task.await {
         tracing::warn!(error = %e, "peer pool task ended abnormally");
     }
+    discovery.tasks.shutdown(TASKS_STOP_LIMIT).await;
     tracing::info!("peer pool stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::p2p::discovery::{Discovered, Source};
+    use crate::daemon::node::peer_cache::StoragePeerCache;
+    use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
+    use crate::p2p::node_key::NodeKey;
+    use crate::p2p::pool::{PeerCache, PoolConfig};
+    use crate::p2p::session::EmptyHistory;
+    use crate::storage::{OpenOptions, Retention, StoreHandle};
+    use crate::testkit::pool::{TestChain, TestPeer};
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn options(chain: &TestChain) -> OpenOptions {
+        OpenOptions {
+            chain_id: chain.spec.chain_id,
+            genesis_hash: chain.spec.genesis_hash,
+            shard_size: 16,
+            retention: Retention::default(),
+        }
+    }
+
+    /// A pool serving a real store through the handle, with one outbound and one inbound peer:
+    /// once its task has returned, none of its tasks is running, and the store closes at once
+    /// (the data directory can be opened again right away, with the peer cache saved).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_the_pool_stops_no_task_runs_and_the_store_closes_at_once() {
+        let chain = TestChain::new(71, 20);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StoreHandle::open(dir.path(), options(&chain))
+            .await
+            .expect("open");
+        let blocks = chain.blocks.clone();
+        store
+            .write("storing the test chain", move |s| s.put_unordered(&blocks))
+            .await
+            .expect("put");
+
+        let outbound = TestPeer::start(chain.inputs_at(19), Arc::new(EmptyHistory)).await;
+        let (found_tx, found) = mpsc::channel(4);
+        found_tx
+            .send(Discovered {
+                record: outbound.record,
+                source: Source::Static,
+            })
+            .await
+            .expect("feed");
+        let cancel = CancellationToken::new();
+        let config = PoolConfig {
+            dial_interval: Duration::from_millis(20),
+            head_interval: Duration::from_millis(50),
+            ..PoolConfig::new(10, 1, Some("127.0.0.1:0".parse().expect("addr")))
+        };
+        let key = NodeKey::random();
+        let mut pool = PeerPool::spawn(
+            config,
+            PoolDeps {
+                peer: PeerConfig::new(key.clone(), chain.inputs_at(19)),
+                provider: Arc::new(HandleHistory(store.clone())),
+                discovered: Some(found),
+                cache: Arc::new(HandlePeerCache(store.clone())),
+            },
+            cancel.clone(),
+        )
+        .await
+        .expect("pool");
+        let ready = tokio::time::timeout(WAIT, async {
+            loop {
+                match pool.events.recv().await {
+                    Some(PoolEvent::Ready { .. }) | None => break,
+                    Some(_) => {}
+                }
+            }
+        });
+        ready.await.expect("the outbound peer connects");
+
+        // An inbound peer asks for history: it is read from the store through the handle.
+        let inbound = TestPeer::start(chain.inputs_at(0), Arc::new(EmptyHistory)).await;
+        let addr = pool.listen_addr.expect("listening");
+        let ours = NodeRecord::new(key.id(), addr.ip(), addr.port());
+        let session = inbound.dial(ours).await.expect("inbound session");
+        let headers = session
+            .get_headers(GetBlockHeaders {
+                start: BlockHashOrNumber::Number(BlockNumber(3)),
+                limit: 5,
+                skip: 0,
+                reverse: false,
+            })
+            .await
+            .expect("headers");
+        let numbers: Vec<u64> = headers.iter().map(|h| h.number).collect();
+        assert_eq!(numbers, vec![3, 4, 5, 6, 7]);
+        assert!(
+            pool.tasks.running() >= 2,
+            "listener and sessions run as pool tasks: {:?}",
+            pool.tasks.running_names()
+        );
+
+        cancel.cancel();
+        tokio::time::timeout(WAIT, &mut pool.task)
+            .await
+            .expect("the pool stops in time")
+            .expect("the pool task ends normally");
+        assert_eq!(pool.tasks.running(), 0, "{:?}", pool.tasks.running_names());
+        assert!(pool.tasks.running_names().is_empty());
+
+        // Nothing of the pool holds the store any more: close returns at once and the lock is
+        // free right after.
+        tokio::time::timeout(Duration::from_secs(2), store.close())
+            .await
+            .expect("close does not wait");
+        let reopened = Storage::open(dir.path(), options(&chain)).expect("the lock is free");
+        let cached = StoragePeerCache(Arc::new(reopened))
+            .load()
+            .expect("peer cache");
+        assert!(
+            cached.iter().any(|p| p.record.id == outbound.record.id),
+            "the outbound peer was saved on shutdown: {cached:?}"
+        );
+        drop(session);
+    }
 }

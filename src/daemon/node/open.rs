@@ -2,24 +2,24 @@
 //! and the node key. Used by the startup worker.
 //!
 //! Owns turning config values into an [`Opened`] node, with errors that name the file or
-//! directory concerned. It must never touch the network.
+//! directory concerned. Storage is opened through [`StoreHandle::open`], which decides how that
+//! work leaves the async runtime. It must never touch the network.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::settings;
 use crate::config::{ChainChoice, Config};
 use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::node_key::{NodeKey, NodeKeyError};
-use crate::storage::{OpenError, RepairReport, Storage};
+use crate::storage::{OpenError, RepairReport, StoreError, StoreHandle};
 
 /// What the startup worker opened, shared with the other workers.
 #[derive(Debug)]
 pub struct Opened {
     /// The chain we follow.
     pub spec: ChainSpec,
-    /// The data directory's store (holds the directory lock while any clone lives).
-    pub storage: Arc<Storage>,
+    /// The data directory's store (holds the directory lock until [`StoreHandle::close`]).
+    pub store: StoreHandle,
     /// Our devp2p identity (`data_dir/nodekey`).
     pub key: NodeKey,
 }
@@ -47,6 +47,9 @@ pub enum OpenNodeError {
     /// The blocking task running the open was lost (panicked or cancelled by the runtime).
     #[error("opening data directory {}: the blocking task failed: {reason}", dir.display())]
     Task { dir: PathBuf, reason: String },
+    /// The node key task was lost (panicked or cancelled by the runtime).
+    #[error("loading the node key in {}: the blocking task failed: {reason}", dir.display())]
+    KeyTask { dir: PathBuf, reason: String },
 }
 
 /// Resolves the configured chain (built-in name or spec file).
@@ -63,29 +66,42 @@ pub async fn open(config: &Config) -> Result<Opened, OpenNodeError> {
     let spec = chain_spec(&config.chain)?;
     let dir = config.data_dir.clone();
     let opts = settings::open_options(config, &spec);
-    let task_dir = dir.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        let storage = Storage::open(&task_dir, opts).map_err(|source| OpenNodeError::Storage {
-            dir: task_dir.clone(),
+    let store = StoreHandle::open(&dir, opts).await.map_err(|e| match e {
+        StoreError::Storage { source, .. } => OpenNodeError::Storage {
+            dir: dir.clone(),
             source,
-        })?;
-        // The key lives in the locked directory: read it only once the lock is ours.
-        let key = NodeKey::load_or_create(&task_dir)?;
-        Ok::<_, OpenNodeError>((storage, key))
-    })
-    .await
-    .map_err(|e| OpenNodeError::Task {
-        dir: dir.clone(),
-        reason: e.to_string(),
-    })??;
-    let (storage, key) = opened;
-    log_repair(storage.repair_report());
+        },
+        other => OpenNodeError::Task {
+            dir: dir.clone(),
+            reason: other.to_string(),
+        },
+    })?;
+    // The key lives in the locked directory: read it only once the lock is ours. It is not
+    // storage, so it does not go through the store handle.
+    let key_dir = dir.clone();
+    let key = match tokio::task::spawn_blocking(move || NodeKey::load_or_create(&key_dir)).await {
+        Ok(Ok(key)) => key,
+        Ok(Err(e)) => {
+            store.close().await;
+            return Err(e.into());
+        }
+        Err(e) => {
+            store.close().await;
+            return Err(OpenNodeError::KeyTask {
+                dir,
+                reason: e.to_string(),
+            });
+        }
+    };
+    let repair = store
+        .read("reading the repair report", |s| {
+            Ok::<_, std::convert::Infallible>(s.repair_report().clone())
+        })
+        .await
+        .unwrap_or_default();
+    log_repair(&repair);
     tracing::info!(dir = %dir.display(), chain = %spec.name, "data directory open");
-    Ok(Opened {
-        spec,
-        storage: Arc::new(storage),
-        key,
-    })
+    Ok(Opened { spec, store, key })
 }
 
 /// What the open-time repair did, as log fields (one line per change, so a JSON log can be

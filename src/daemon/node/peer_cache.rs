@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::p2p::pool::cache::{decode, encode};
 use crate::p2p::pool::{CacheError, CachedPeer, PeerCache};
-use crate::storage::Storage;
+use crate::storage::{Storage, StoreHandle};
 
 /// The cache in the storage index, committed durably on every save.
 #[derive(Debug, Clone)]
@@ -31,5 +31,33 @@ impl PeerCache for StoragePeerCache {
         self.0
             .set_peer_cache(&encode(peers))
             .map_err(|e| CacheError::Write(Box::new(e)))
+    }
+}
+
+/// [`StoragePeerCache`] reached through the store handle; saves take the single writer's turn.
+#[derive(Debug, Clone)]
+pub struct HandlePeerCache(pub StoreHandle);
+
+impl PeerCache for HandlePeerCache {
+    fn load(&self) -> Result<Vec<CachedPeer>, CacheError> {
+        self.0
+            .blocking_shared("loading the peer cache", false, |s| {
+                StoragePeerCache(s.clone()).load()
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "peer cache not loaded");
+                Ok(Vec::new())
+            })
+    }
+
+    fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError> {
+        self.0
+            .blocking_shared("saving the peer cache", true, |s| {
+                StoragePeerCache(s.clone()).save(peers)
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "peer cache not saved");
+                Ok(())
+            })
     }
 }

@@ -2,8 +2,9 @@
 //! peers from the config, EIP-1459 DNS lists (re-resolved periodically) and discv4 (seeded with the
 //! bootnodes). Each source can be switched off; each record is tagged with where it came from.
 //!
-//! Owns starting and merging the sources. It never dials, never ranks and never deduplicates
-//! across sources (the pool knows which peers it already has).
+//! Owns starting and merging the sources; their tasks run on [`Discovery::tasks`] so the owner
+//! can await them after cancelling. It never dials, never ranks and never deduplicates across
+//! sources (the pool knows which peers it already has).
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use super::{
     node_record::NodeRecord,
     v4::{Discv4, Discv4Config, Discv4Error, Discv4Handle},
 };
+use crate::p2p::tasks::Tasks;
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +72,9 @@ pub struct Discovery {
     pub records: mpsc::Receiver<Discovered>,
     /// The discv4 service, when running.
     pub discv4: Option<Discv4Handle>,
+    /// Every task of every source: cancel the token given to [`start_discovery`], then
+    /// [`Tasks::shutdown`] to await them.
+    pub tasks: Tasks,
 }
 
 /// Starts every enabled source. Fails only if discv4 cannot bind its socket; DNS failures are
@@ -83,13 +88,15 @@ where
     R: TxtResolver + 'static,
 {
     let (tx, rx) = mpsc::channel(settings.capacity.max(1));
+    let tasks = Tasks::new("discovery");
 
     let discv4 = match settings.discv4 {
         Some(config) => {
-            let (handle, mut found) = Discv4::spawn(config, cancel.child_token()).await?;
+            let (handle, mut found) =
+                Discv4::spawn_tracked(config, cancel.child_token(), &tasks).await?;
             let tx = tx.clone();
             let cancel = cancel.clone();
-            tokio::spawn(async move {
+            tasks.spawn("discv4 feed", async move {
                 loop {
                     let record = tokio::select! {
                         _ = cancel.cancelled() => break,
@@ -117,7 +124,7 @@ where
         let cancel = cancel.clone();
         let walker = DnsDiscovery::new(resolver);
         let (links, refresh) = (settings.dns, settings.dns_refresh);
-        tokio::spawn(async move {
+        tasks.spawn("dns lists", async move {
             let work = async {
                 loop {
                     for link in &links {
@@ -148,7 +155,7 @@ where
     }
 
     let statics = settings.static_peers;
-    tokio::spawn(async move {
+    tasks.spawn("static peers", async move {
         for record in statics {
             if tx
                 .send(Discovered {
@@ -166,5 +173,6 @@ where
     Ok(Discovery {
         records: rx,
         discv4,
+        tasks,
     })
 }

@@ -1,6 +1,7 @@
 //! Inbound connections on `p2p.listen`: accept, run the handshake as recipient (a bounded number
 //! at once), and hand the finished eth stream to the service. It never decides whether to keep
 //! a peer (capacity, bans and duplicates are the service's call, made once the id is known).
+//! Handshakes run on the pool's [`Tasks`], so the pool's shutdown awaits them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::p2p::session::{self, EthStream, EthStreamError, PeerConfig};
+use crate::p2p::tasks::Tasks;
 
 /// A finished inbound handshake.
 #[derive(Debug)]
@@ -26,6 +28,7 @@ pub async fn run(
     config: Arc<PeerConfig>,
     concurrency: usize,
     out: mpsc::UnboundedSender<Inbound>,
+    tasks: Tasks,
     cancel: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -51,7 +54,7 @@ pub async fn run(
         };
         let _ = tcp.set_nodelay(true);
         let (config, out, cancel) = (config.clone(), out.clone(), cancel.clone());
-        tokio::spawn(async move {
+        tasks.spawn(format!("inbound handshake {remote}"), async move {
             let _permit = permit;
             let result = tokio::select! {
                 _ = cancel.cancelled() => return,

@@ -8,7 +8,9 @@
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
 //! follows the rule in [`head_quorum`]: no single peer raises it beyond what another confirms. Good
-//! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory).
+//! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory). Every
+//! task the pool starts runs on its [`Tasks`](crate::p2p::tasks::Tasks) ([`RunningPool::tasks`]);
+//! when the pool's task returns, all of them have ended.
 //!
 //! It must never verify or store block data (the sync layer verifies, storage stores), never
 //! import storage (the node's wiring adapts it) and never decide daemon phases (it reports events).
@@ -40,5 +42,5 @@ pub use cache::{CacheError, CachedPeer, MemoryPeerCache, PeerCache};
 pub use config::{BatchLimits, PoolConfig};
 pub use handle::{PeerLease, PoolHandle};
 pub use peer::{Quality, Span};
-pub use service::{PeerPool, PoolDeps, PoolError, RunningPool};
+pub use service::{PeerPool, PoolDeps, PoolError, RunningPool, TASKS_STOP_LIMIT};
 pub use snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot};

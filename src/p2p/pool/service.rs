@@ -2,18 +2,22 @@
 //! (first) and discovery, dials what is due, takes inbound sessions from the listener, starts a
 //! session per peer, watches each session until it ends (banning breaches, backing off
 //! failures), re-reads heads once a `head_interval`, saves the peer cache periodically and on
-//! shutdown, and logs a status line. It never verifies block data and never stores history.
+//! shutdown, and logs a status line. Every task it starts (listener, inbound handshakes, dials,
+//! session watchers, disconnects, cache loads and saves) runs on the pool's [`Tasks`], which its
+//! shutdown closes and awaits (bounded by [`TASKS_STOP_LIMIT`]), so nothing of the pool outlives
+//! its task. It never verifies block data and never stores history.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use super::bans::Misbehaviour;
 use super::cache::{CachedPeer, PeerCache};
@@ -23,16 +27,21 @@ use super::handle::PoolHandle;
 use super::listener::{self, Inbound};
 use super::peer::PeerStats;
 use super::snapshot::{Direction, PoolEvent};
-use super::state::{Entry, Shared, unix_now};
+use super::state::{Entry, Shared, short_id, unix_now};
 use crate::metrics as names;
 use crate::p2p::base::{DisconnectReason, P2pError};
 use crate::p2p::discovery::{Discovered, NodeRecord};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::{self, EthStream, EthStreamError, HistoryProvider, PeerConfig};
+use crate::p2p::tasks::Tasks;
 
 /// Capacity of the event channel (events are also in the snapshot, so a slow reader loses
 /// nothing it cannot recover).
 const EVENT_CAPACITY: usize = 256;
+
+/// How long the pool's shutdown waits for its tasks (after telling sessions "client quitting")
+/// before it names and aborts the ones still running.
+pub const TASKS_STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// What the pool is built from.
 pub struct PoolDeps {
@@ -75,8 +84,11 @@ pub struct RunningPool {
     pub handle: PoolHandle,
     /// Ready / Lost / counts / head.
     pub events: mpsc::Receiver<PoolEvent>,
-    /// Ends after cancellation, once sessions are closed and the cache is saved.
+    /// Ends after cancellation, once sessions are closed, the cache is saved and every task
+    /// of the pool has ended.
     pub task: JoinHandle<()>,
+    /// The pool's tasks (empty once `task` has ended).
+    pub tasks: Tasks,
     /// The bound listen address, if listening.
     pub listen_addr: Option<SocketAddr>,
 }
@@ -107,18 +119,23 @@ impl PeerPool {
             deps.peer.listen_port = addr.port();
         }
         let peer_config = Arc::new(deps.peer);
+        let tasks = Tasks::new("peer pool");
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
         if let Some(l) = listener {
-            tokio::spawn(listener::run(
-                l,
-                peer_config.clone(),
-                config.inbound_concurrency,
-                inbound_tx,
-                cancel.child_token(),
-            ));
+            tasks.spawn(
+                "listener",
+                listener::run(
+                    l,
+                    peer_config.clone(),
+                    config.inbound_concurrency,
+                    inbound_tx,
+                    tasks.clone(),
+                    cancel.child_token(),
+                ),
+            );
         }
         let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        let shared = Arc::new(Shared::new(config, events_tx));
+        let shared = Arc::new(Shared::new(config, events_tx, tasks.clone()));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let service = Service {
             own_id: peer_config.key.id(),
@@ -133,6 +150,7 @@ impl PeerPool {
             internal_rx,
             inbound_rx,
             discovered: deps.discovered,
+            tasks: tasks.clone(),
             cancel,
         };
         let task = tokio::spawn(service.run());
@@ -143,6 +161,7 @@ impl PeerPool {
             handle: PoolHandle { shared },
             events,
             task,
+            tasks,
             listen_addr,
         })
     }
@@ -175,6 +194,7 @@ struct Service {
     internal_rx: mpsc::UnboundedReceiver<Internal>,
     inbound_rx: mpsc::UnboundedReceiver<Inbound>,
     discovered: Option<mpsc::Receiver<Discovered>>,
+    tasks: Tasks,
     cancel: CancellationToken,
 }
 
@@ -237,7 +257,10 @@ impl Service {
 
     async fn load_cache(&mut self) {
         let cache = self.cache.clone();
-        let loaded = tokio::task::spawn_blocking(move || cache.load()).await;
+        let loaded = self
+            .tasks
+            .spawn_blocking("peer cache load", move || cache.load())
+            .await;
         let peers = match loaded {
             Ok(Ok(p)) => p,
             Ok(Err(e)) => {
@@ -299,7 +322,10 @@ impl Service {
         let peers = self.cache_entries();
         let n = peers.len();
         let cache = self.cache.clone();
-        match tokio::task::spawn_blocking(move || cache.save(&peers)).await {
+        let saving = self
+            .tasks
+            .spawn_blocking("peer cache save", move || cache.save(&peers));
+        match saving.await {
             Ok(Ok(())) => tracing::debug!(peers = n, "peer cache saved"),
             Ok(Err(e)) => tracing::warn!(error = %e, "saving the peer cache failed"),
             Err(e) => tracing::warn!(error = %e, "saving the peer cache panicked"),
@@ -363,13 +389,14 @@ impl Service {
                 self.cancel.clone(),
             );
             let limit = c.connect_timeout;
-            tokio::spawn(async move {
-                let result = tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    r = dialer::dial(record, &config, limit) => r.map(Box::new),
-                };
-                let _ = tx.send(Internal::Dialed { record, result });
-            });
+            self.tasks
+                .spawn(format!("dial {}", short_id(&record.id)), async move {
+                    let result = tokio::select! {
+                        _ = cancel.cancelled() => return,
+                        r = dialer::dial(record, &config, limit) => r.map(Box::new),
+                    };
+                    let _ = tx.send(Internal::Dialed { record, result });
+                });
         }
     }
 
@@ -394,7 +421,10 @@ impl Service {
             Ok(eth) => {
                 if let Some(reason) = self.refusal(&record.id) {
                     tracing::debug!(peer = %record.id, %reason, "dropping a dialled session");
-                    tokio::spawn(eth.disconnect(reason));
+                    self.tasks.spawn(
+                        format!("disconnect dialled {}", short_id(&record.id)),
+                        eth.disconnect(reason),
+                    );
                     return;
                 }
                 self.add_session(*eth, Direction::Outbound, Some(record));
@@ -456,7 +486,10 @@ impl Service {
         if let Some(reason) = self.refusal(&id) {
             ::metrics::counter!(names::POOL_INBOUND, "result" => "refused").increment(1);
             tracing::debug!(peer = %id, remote = %i.remote, %reason, "inbound session refused");
-            tokio::spawn(eth.disconnect(reason));
+            self.tasks.spawn(
+                format!("disconnect inbound {}", short_id(&id)),
+                eth.disconnect(reason),
+            );
             return;
         }
         ::metrics::counter!(names::POOL_INBOUND, "result" => "accepted").increment(1);
@@ -506,15 +539,19 @@ impl Service {
             self.shared.publish_locked(&mut st);
         }
         let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            // The head of an eth/68 peer needs a round trip: tell the service when it is known.
-            if handle.head().await.is_some() {
-                let _ = tx.send(Internal::HeadKnown);
-            }
-            drop(handle);
-            let result = task.await;
-            let _ = tx.send(Internal::Ended { id, serial, result });
-        });
+        // The session task itself is spawned by the session layer; this watcher owns its handle,
+        // so aborting the watcher (a session that would not stop) aborts the session too.
+        let task = AbortOnDropHandle::new(task);
+        self.tasks
+            .spawn(format!("session {}", short_id(&id)), async move {
+                // The head of an eth/68 peer needs a round trip: tell the service when it is known.
+                if handle.head().await.is_some() {
+                    let _ = tx.send(Internal::HeadKnown);
+                }
+                drop(handle);
+                let result = task.await;
+                let _ = tx.send(Internal::Ended { id, serial, result });
+            });
     }
 
     fn on_ended(
@@ -556,13 +593,16 @@ impl Service {
         let stale: Vec<_> = {
             let st = self.shared.lock();
             st.peers
-                .values()
-                .filter(|e| e.head.is_none() && e.connected_at.elapsed() > limit)
-                .map(|e| e.handle.clone())
+                .iter()
+                .filter(|(_, e)| e.head.is_none() && e.connected_at.elapsed() > limit)
+                .map(|(id, e)| (*id, e.handle.clone()))
                 .collect()
         };
-        for h in stale {
-            tokio::spawn(async move { h.disconnect(DisconnectReason::UselessPeer).await });
+        for (id, h) in stale {
+            self.tasks.spawn(
+                format!("disconnect headless {}", short_id(&id)),
+                async move { h.disconnect(DisconnectReason::UselessPeer).await },
+            );
         }
         let now = Instant::now();
         let mut st = self.shared.lock();
@@ -606,7 +646,9 @@ impl Service {
             .iter()
             .map(|h| h.disconnect(DisconnectReason::ClientQuitting));
         futures::future::join_all(bye).await;
-        tracing::info!(peers = n, "peer pool stopped");
+        // Sessions end on "client quitting"; dials and handshakes end on the cancel.
+        let aborted = self.tasks.shutdown(TASKS_STOP_LIMIT).await;
+        tracing::info!(peers = n, aborted = aborted.len(), "peer pool stopped");
     }
 }
 

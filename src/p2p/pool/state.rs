@@ -22,6 +22,7 @@ use crate::p2p::discovery::NodeRecord;
 use crate::p2p::eth::{BlockRange, EthVersion};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::{PeerHead, SessionHandle};
+use crate::p2p::tasks::Tasks;
 
 /// One live session.
 #[derive(Debug)]
@@ -100,6 +101,13 @@ pub(super) struct Shared {
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<PoolSnapshot>>,
     events: mpsc::Sender<PoolEvent>,
+    /// The pool's tracked tasks (disconnects of banned peers run there too).
+    pub tasks: Tasks,
+}
+
+/// The first bytes of a node id, enough to tell peers apart in task names and logs.
+pub(super) fn short_id(id: &PeerId) -> String {
+    alloy_primitives::hex::encode(&id.as_slice()[..8])
 }
 
 /// Seconds since the epoch (0 if the clock is before it).
@@ -111,12 +119,13 @@ pub(super) fn unix_now() -> u64 {
 }
 
 impl Shared {
-    pub fn new(config: PoolConfig, events: mpsc::Sender<PoolEvent>) -> Self {
+    pub fn new(config: PoolConfig, events: mpsc::Sender<PoolEvent>, tasks: Tasks) -> Self {
         Self {
             config,
             state: Mutex::new(State::default()),
             snapshot: watch::Sender::new(Arc::new(PoolSnapshot::default())),
             events,
+            tasks,
         }
     }
 
@@ -179,8 +188,13 @@ impl Shared {
                 Misbehaviour::WrongChain => DisconnectReason::SubprotocolSpecific,
                 _ => DisconnectReason::ProtocolBreach,
             };
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(async move { handle.disconnect(reason).await });
+            // Outside a runtime (a unit test calling `report` directly) there is no session task
+            // to tell either.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                self.tasks.spawn(
+                    format!("disconnect banned {}", short_id(peer)),
+                    async move { handle.disconnect(reason).await },
+                );
             }
         }
         Some(ban)

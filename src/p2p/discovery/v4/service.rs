@@ -41,6 +41,7 @@ use crate::p2p::discovery::{
     enr::{Enr, build_enr},
     node_record::{NodeRecord, PeerId, peer_id_from_pubkey},
 };
+use crate::p2p::tasks::Tasks;
 
 /// How long our packets stay valid (geth uses 20 s).
 const EXPIRATION: Duration = Duration::from_secs(20);
@@ -157,6 +158,16 @@ impl Discv4 {
         config: Discv4Config,
         cancel: CancellationToken,
     ) -> Result<(Discv4Handle, mpsc::Receiver<NodeRecord>), Discv4Error> {
+        Self::spawn_tracked(config, cancel, &Tasks::new("discv4")).await
+    }
+
+    /// [`Self::spawn`] with the service and lookup tasks on `tasks`, so their owner can await
+    /// them after cancelling.
+    pub async fn spawn_tracked(
+        config: Discv4Config,
+        cancel: CancellationToken,
+        tasks: &Tasks,
+    ) -> Result<(Discv4Handle, mpsc::Receiver<NodeRecord>), Discv4Error> {
         let socket = UdpSocket::bind(config.listen)
             .await
             .map_err(|source| Discv4Error::Bind {
@@ -213,12 +224,11 @@ impl Discv4 {
             reported: HashSet::new(),
             stats: Discv4Stats::default(),
         };
-        tokio::spawn(service.run(cmd_rx, cancel.clone()));
-        tokio::spawn(background(
-            handle.clone(),
-            config.bootnodes,
-            config.lookup_interval,
-        ));
+        tasks.spawn("discv4 service", service.run(cmd_rx, cancel.clone()));
+        tasks.spawn(
+            "discv4 lookups",
+            background(handle.clone(), config.bootnodes, config.lookup_interval),
+        );
         Ok((handle, disc_rx))
     }
 }
