@@ -20,6 +20,7 @@ use super::cache::{CachedPeer, PeerCache};
 use super::config::PoolConfig;
 use super::dialer::{self, DialBook, DialError, Origin};
 use super::handle::PoolHandle;
+use super::head::HeadBound;
 use super::listener::{self, Inbound};
 use super::peer::PeerStats;
 use super::snapshot::{Direction, PoolEvent};
@@ -118,7 +119,8 @@ impl PeerPool {
             ));
         }
         let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        let shared = Arc::new(Shared::new(config, events_tx));
+        let bound = HeadBound::for_chain(&peer_config.status.spec, config.head_slack_blocks);
+        let shared = Arc::new(Shared::new(config, bound, events_tx));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let service = Service {
             own_id: peer_config.key.id(),
@@ -397,7 +399,7 @@ impl Service {
                     tokio::spawn(eth.disconnect(reason));
                     return;
                 }
-                self.add_session(*eth, Direction::Outbound, Some(record));
+                self.add_session(*eth, Direction::Outbound, Some(record), record.ip);
             }
             Err(e) => {
                 ::metrics::counter!(names::POOL_DIAL_FAILURES).increment(1);
@@ -461,7 +463,7 @@ impl Service {
         }
         ::metrics::counter!(names::POOL_INBOUND, "result" => "accepted").increment(1);
         self.shared.lock().counters.inbound += 1;
-        self.add_session(eth, Direction::Inbound, None);
+        self.add_session(eth, Direction::Inbound, None, i.remote.ip());
     }
 
     fn add_session(
@@ -469,6 +471,7 @@ impl Service {
         eth: EthStream<TcpStream>,
         direction: Direction,
         record: Option<NodeRecord>,
+        ip: std::net::IpAddr,
     ) {
         let id = eth.remote_id();
         let (handle, task) = session::spawn(eth, self.provider.clone(), self.config().session);
@@ -483,6 +486,7 @@ impl Service {
             version: snap.version,
             direction,
             record,
+            ip,
             head: snap.head,
             served: snap.served,
             stats: PeerStats::new(&self.config().batch),
