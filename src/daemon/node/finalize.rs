@@ -3,7 +3,8 @@
 //!
 //! Owns choosing what may be sealed: only shards entirely at or below the end block (range mode)
 //! or the safe head (`head_seen − rollback_window`, follow mode), since a sealed shard cannot be
-//! rolled back. Storage work runs on the blocking pool. It never fetches and never decides phases.
+//! rolled back. `head_seen` there is this run's live value from the peer pool, never the persisted
+//! one (a hint that a liar may have raised in an earlier run). Storage work runs on the blocking pool. It never fetches and never decides phases.
 
 use std::sync::Arc;
 
@@ -35,11 +36,14 @@ fn failed(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> W
     }
 }
 
-/// Compact, seal, report. `opened` is `None` when storage never opened (nothing to finalize).
+/// Compact, seal, report. `opened` is `None` when storage never opened (nothing to finalize);
+/// `head_seen` is the pool's live head of this run (`None`: no live evidence, nothing sealed in
+/// follow mode).
 pub async fn run(
     opened: Option<Arc<Opened>>,
     previous: Vec<StoppedWorker>,
     mode: SyncMode,
+    head_seen: Option<BlockNumber>,
     rollback_window: u64,
     plan: FinalizePlan,
     events: EventSender,
@@ -59,7 +63,6 @@ pub async fn run(
         let compacted = s
             .compact_dirty()
             .map_err(|e| failed("compacting dirty shards", e))?;
-        let head_seen = s.head_seen().map_err(|e| failed("reading head_seen", e))?;
         let sealed = match seal_bound(mode, head_seen, rollback_window) {
             Some(bound) => s
                 .seal_complete(bound)

@@ -3,8 +3,10 @@
 //! last rise is kept).
 //!
 //! Owns the throttle and the persistence of `head_seen`. The value itself comes from the peer
-//! pool (which already requires a second peer to confirm a new head). It never decides phases and
-//! never lowers a head.
+//! pool (which already requires a second network to confirm a new head). The persisted value is
+//! only a hint (logged at start): a liar's head persisted by an older run must not hold back the
+//! live head, so every live rise of this run is reported, even below it. It never decides phases
+//! and never lowers the persisted head.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,18 +37,12 @@ pub async fn run(
     let storage = node.storage.clone();
     drop(node);
     let s = storage.clone();
-    let mut last: Option<BlockNumber> =
-        match tokio::task::spawn_blocking(move || s.head_seen()).await {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read the persisted head_seen");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "reading head_seen: task lost");
-                None
-            }
-        };
+    match tokio::task::spawn_blocking(move || s.head_seen()).await {
+        Ok(Ok(h)) => tracing::debug!(hint = ?h.map(|h| h.get()), "persisted head_seen (a hint: the head comes from live peers)"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the persisted head_seen"),
+        Err(e) => tracing::warn!(error = %e, "reading head_seen: task lost"),
+    }
+    let mut last: Option<BlockNumber> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,

@@ -98,8 +98,10 @@ impl PhaseWorkers for NodeWorkers {
     fn start_finalizing(&mut self, ctx: WorkerContext, plan: FinalizePlan) -> WorkerHandle {
         let opened = self.opened.borrow().clone();
         let window = self.config.sync.rollback_window;
+        // The live head of this run, never the persisted hint.
+        let head_seen = *self.heads.borrow();
         WorkerHandle::spawn("finalizing", ctx, move |ctx| {
-            finalize::run(opened, ctx.previous, ctx.mode, window, plan, ctx.events)
+            finalize::run(opened, ctx.previous, ctx.mode, head_seen, window, plan, ctx.events)
         })
     }
 
