@@ -177,11 +177,7 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         Kind::Counter,
         "Head claims refused, by reason",
     ),
-    (
-        POOL_HEAD_NETWORKS,
-        Kind::Gauge,
-        "Networks with a head vote",
-    ),
+    (POOL_HEAD_NETWORKS, Kind::Gauge, "Networks with a head vote"),
     (
         POOL_HEAD_VOTES_AT_SEEN,
         Kind::Gauge,

@@ -38,7 +38,9 @@ pub async fn run(
     drop(node);
     let s = storage.clone();
     match tokio::task::spawn_blocking(move || s.head_seen()).await {
-        Ok(Ok(h)) => tracing::debug!(hint = ?h.map(|h| h.get()), "persisted head_seen (a hint: the head comes from live peers)"),
+        Ok(Ok(h)) => {
+            tracing::debug!(hint = ?h.map(|h| h.get()), "persisted head_seen (a hint: the head comes from live peers)")
+        }
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the persisted head_seen"),
         Err(e) => tracing::warn!(error = %e, "reading head_seen: task lost"),
     }

@@ -101,7 +101,15 @@ impl PhaseWorkers for NodeWorkers {
         // The live head of this run, never the persisted hint.
         let head_seen = *self.heads.borrow();
         WorkerHandle::spawn("finalizing", ctx, move |ctx| {
-            finalize::run(opened, ctx.previous, ctx.mode, head_seen, window, plan, ctx.events)
+            finalize::run(
+                opened,
+                ctx.previous,
+                ctx.mode,
+                head_seen,
+                window,
+                plan,
+                ctx.events,
+            )
         })
     }
 

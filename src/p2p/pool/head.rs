@@ -200,7 +200,10 @@ mod tests {
     fn networks_not_ids_vote() {
         assert_eq!(network_of(ip("10.1.2.3"), 24, 48), ip("10.1.2.0"));
         assert_eq!(network_of(ip("::ffff:10.1.2.3"), 24, 48), ip("10.1.2.0"));
-        assert_eq!(network_of(ip("2001:db8:1:2::5"), 24, 48), ip("2001:db8:1::"));
+        assert_eq!(
+            network_of(ip("2001:db8:1:2::5"), 24, 48),
+            ip("2001:db8:1::")
+        );
         assert_eq!(network_of(ip("10.1.2.3"), 0, 0), ip("0.0.0.0"));
         assert_eq!(network_of(ip("10.1.2.3"), 40, 200), ip("10.1.2.3"));
         // Ten ids on one /24 claiming a far head are one vote; two honest networks outvote it.

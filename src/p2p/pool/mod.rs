@@ -7,7 +7,9 @@
 //! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
-//! follows the rule in [`head`]: no single peer raises it beyond what another confirms. Good
+//! follows the rule in [`head`]: votes are counted per network (IPv4 /24, IPv6 /48), not per
+//! node id, no single network raises it beyond what another confirms, and a peer claiming more
+//! than the chain can have produced by now is banned. Good
 //! peers are saved through a narrow [`PeerCache`] (redb-backed in the data directory).
 //!
 //! It must never verify or store block data (the sync layer verifies, storage stores) and never
