@@ -1,6 +1,7 @@
 //! EIP-1459 DNS discovery against trees built and signed in the test and served by an injected
 //! resolver: a tree resolves to exactly its leaves; bad signatures, wrong keys, malformed or
-//! tampered records, link loops and oversized trees each give a clear error.
+//! tampered records, link loops and oversized trees each give a clear error. The lenient walk
+//! discovery uses keeps every verified node when one lookup or one linked tree fails.
 
 use std::{collections::HashSet, net::IpAddr};
 
@@ -231,4 +232,83 @@ async fn leaves_of_the_wrong_kind_and_oversized_trees_are_refused() {
             max: 10
         })
     );
+}
+
+/// A resolver that fails (as a lost DNS answer would) at the names in `fail`.
+struct Flaky {
+    inner: MapResolver,
+    fail: HashSet<String>,
+}
+
+impl histd::p2p::discovery::dns::TxtResolver for Flaky {
+    async fn txt(
+        &self,
+        name: &str,
+    ) -> Result<Vec<String>, histd::p2p::discovery::dns::ResolveError> {
+        if self.fail.contains(name) {
+            return Err(histd::p2p::discovery::dns::ResolveError::Failed {
+                name: name.to_string(),
+                reason: "no answer".to_string(),
+            });
+        }
+        histd::p2p::discovery::dns::TxtResolver::txt(&self.inner, name).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_lookup_loses_only_its_branch() {
+    let (texts, want) = leaves(40, 300);
+    let (linked_texts, _) = leaves(3, 400);
+    let mut r = MapResolver::new();
+    let linked = publish_tree(&mut r, "b.example", &test_key(2), 1, &linked_texts, &[]);
+    let link = publish_tree(
+        &mut r,
+        "a.example",
+        &test_key(1),
+        1,
+        &texts,
+        &[linked.to_string()],
+    );
+    // One leaf of the main tree and the linked tree's root do not answer.
+    let lost_leaf = {
+        let hash = histd::p2p::discovery::dns::records::record_hash(&texts[7]);
+        format!(
+            "{}.a.example",
+            histd::p2p::discovery::dns::records::hash_label(&hash)
+        )
+    };
+    let flaky = Flaky {
+        inner: r,
+        fail: [lost_leaf.clone(), "b.example".to_string()].into(),
+    };
+    let walker = DnsDiscovery::new(flaky);
+    // The strict walk fails on the first loss ...
+    assert!(walker.resolve(&link).await.is_err());
+    // ... the lenient one keeps the other 39 nodes and says what it skipped.
+    let walked = walker.resolve_partial(&link).await;
+    assert_eq!(walked.nodes.len(), 39, "{:?}", walked.errors);
+    let got: HashSet<_> = walked.nodes.into_iter().collect();
+    assert!(got.is_subset(&want));
+    assert_eq!(walked.errors.len(), 2, "{:?}", walked.errors);
+    assert!(
+        walked
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains(&lost_leaf))
+    );
+    assert!(
+        walked
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains("b.example"))
+    );
+
+    // A root that does not answer gives nothing, and says so.
+    let dead = DnsDiscovery::new(Flaky {
+        inner: MapResolver::new(),
+        fail: ["a.example".to_string()].into(),
+    });
+    let walked = dead.resolve_partial(&link).await;
+    assert!(walked.nodes.is_empty());
+    assert_eq!(walked.errors.len(), 1);
 }

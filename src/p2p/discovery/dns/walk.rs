@@ -5,6 +5,11 @@
 //! Owns the walk. Every record it returns is covered by a verified root signature. A walk is
 //! bounded: at most `max_records` TXT lookups and `max_link_depth` nested trees; a link back to a
 //! tree on the current path is an error, a tree reached twice by different paths is walked once.
+//!
+//! [`DnsDiscovery::resolve`] is strict (any error fails the walk, for checking a tree);
+//! [`DnsDiscovery::resolve_partial`] is what discovery uses: a branch, leaf or linked tree that
+//! fails is skipped and reported, and everything verified elsewhere in the tree is kept, so one
+//! lost DNS answer does not throw a whole walk away.
 
 use std::{collections::HashSet, future::Future, pin::Pin};
 
@@ -38,6 +43,30 @@ struct Walk {
     walked: HashSet<String>,
     path: Vec<String>,
     budget: usize,
+    /// Skip what fails (recording it in `errors`) instead of failing the walk.
+    lenient: bool,
+    errors: Vec<DnsError>,
+}
+
+impl Walk {
+    /// In a lenient walk, records `e` and returns `Ok` (skip that part); else returns `Err(e)`.
+    fn skip(&mut self, e: DnsError) -> Result<(), DnsError> {
+        if self.lenient {
+            self.errors.push(e);
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+}
+
+/// The result of [`DnsDiscovery::resolve_partial`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartialWalk {
+    /// Every verified, dialable node found, each once.
+    pub nodes: Vec<NodeRecord>,
+    /// What failed and was skipped (empty: the whole tree was walked).
+    pub errors: Vec<DnsError>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,15 +97,36 @@ impl<R: TxtResolver> DnsDiscovery<R> {
     /// Every dialable node of the tree at `link` and of the trees it links to, each once.
     /// ENRs without a TCP endpoint are left out (they cannot be dialed).
     pub async fn resolve(&self, link: &TreeLink) -> Result<Vec<NodeRecord>, DnsError> {
-        let mut walk = Walk {
+        let mut walk = self.new_walk(false);
+        self.walk_tree(link, &mut walk).await?;
+        Ok(walk.nodes)
+    }
+
+    /// Like [`Self::resolve`], but a part of the tree that fails (a lookup that failed after the
+    /// resolver's retries, a missing or tampered record, a bad linked tree, the record budget) is
+    /// skipped and reported, and every node verified elsewhere is kept. A root that cannot be
+    /// fetched or verified gives no nodes and its error.
+    pub async fn resolve_partial(&self, link: &TreeLink) -> PartialWalk {
+        let mut walk = self.new_walk(true);
+        if let Err(e) = self.walk_tree(link, &mut walk).await {
+            walk.errors.push(e);
+        }
+        PartialWalk {
+            nodes: walk.nodes,
+            errors: walk.errors,
+        }
+    }
+
+    fn new_walk(&self, lenient: bool) -> Walk {
+        Walk {
             nodes: Vec::new(),
             ids: HashSet::new(),
             walked: HashSet::new(),
             path: Vec::new(),
             budget: self.max_records,
-        };
-        self.walk_tree(link, &mut walk).await?;
-        Ok(walk.nodes)
+            lenient,
+            errors: Vec::new(),
+        }
     }
 
     fn walk_tree<'a>(
@@ -102,10 +152,23 @@ impl<R: TxtResolver> DnsDiscovery<R> {
                 });
             }
             walk.path.push(domain.clone());
+            let result = self.walk_root(link, &domain, walk).await;
+            walk.path.pop();
+            result
+        })
+    }
 
+    /// The body of [`Self::walk_tree`] once `link` is on the path.
+    fn walk_root<'a>(
+        &'a self,
+        link: &'a TreeLink,
+        domain: &'a str,
+        walk: &'a mut Walk,
+    ) -> Pin<Box<dyn Future<Output = Result<(), DnsError>> + Send + 'a>> {
+        Box::pin(async move {
             let root = self.root(link, walk).await?;
             let (enrs, _) = self
-                .subtree(&domain, root.enr_root.clone(), Subtree::Enr, walk)
+                .subtree(domain, root.enr_root.clone(), Subtree::Enr, walk)
                 .await?;
             for n in enrs {
                 if walk.ids.insert(n.id) {
@@ -113,12 +176,13 @@ impl<R: TxtResolver> DnsDiscovery<R> {
                 }
             }
             let (_, links) = self
-                .subtree(&domain, root.link_root.clone(), Subtree::Link, walk)
+                .subtree(domain, root.link_root.clone(), Subtree::Link, walk)
                 .await?;
             for l in &links {
-                self.walk_tree(l, walk).await?;
+                if let Err(e) = self.walk_tree(l, walk).await {
+                    walk.skip(e)?;
+                }
             }
-            walk.path.pop();
             Ok(())
         })
     }
@@ -181,30 +245,42 @@ impl<R: TxtResolver> DnsDiscovery<R> {
         while !frontier.is_empty() {
             let take = frontier.len().min(CONCURRENCY);
             let batch: Vec<Vec<u8>> = frontier.drain(..take).collect();
-            self.spend(walk, domain, batch.len())?;
+            if let Err(e) = self.spend(walk, domain, batch.len()) {
+                // Out of budget: keep what this subtree gave so far.
+                walk.skip(e)?;
+                break;
+            }
             let entries = join_all(batch.iter().map(|h| self.entry(domain, h))).await;
             for (hash, entry) in batch.iter().zip(entries) {
-                let entry = entry?;
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    // This branch or leaf is lost; its siblings are not.
+                    Err(e) => {
+                        walk.skip(e)?;
+                        continue;
+                    }
+                };
                 let name = || format!("{}.{domain}", hash_label(hash));
                 match (entry, kind) {
                     (TreeEntry::Branch(children), _) => {
                         // Children are queued, not fetched: the record budget bounds them.
                         if children.len() > walk.budget {
-                            return Err(DnsError::TooManyRecords {
+                            walk.skip(DnsError::TooManyRecords {
                                 domain: domain.to_string(),
                                 max: self.max_records,
-                            });
+                            })?;
+                            continue;
                         }
                         frontier.extend(children);
                     }
                     (TreeEntry::Enr(enr), Subtree::Enr) => nodes.extend(enr.node_record()),
                     (TreeEntry::Link(link), Subtree::Link) => links.push(link),
                     (other, _) => {
-                        return Err(DnsError::WrongSubtree {
+                        walk.skip(DnsError::WrongSubtree {
                             name: name(),
                             found: other.kind(),
                             subtree: kind.name(),
-                        });
+                        })?;
                     }
                 }
             }
