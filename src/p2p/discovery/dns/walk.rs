@@ -10,8 +10,18 @@
 //! [`DnsDiscovery::resolve_partial`] is what discovery uses: a branch, leaf or linked tree that
 //! fails is skipped and reported, and everything verified elsewhere in the tree is kept, so one
 //! lost DNS answer does not throw a whole walk away.
+//!
+//! Refreshes fetch only what changed: records are named by their hash, so a verified record is
+//! valid under its name for good and is kept (for the records of the last walk only); the newest
+//! verified root of each tree is kept too, and a root with a lower sequence number than it (a
+//! stale cache or server) is ignored in favour of the one already seen.
 
-use std::{collections::HashSet, future::Future, pin::Pin};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
 use alloy_primitives::keccak256;
 use futures::future::join_all;
@@ -34,6 +44,17 @@ pub struct DnsDiscovery<R> {
     pub max_records: usize,
     /// Most trees nested through links.
     pub max_link_depth: usize,
+    /// What earlier walks verified (shared by clones).
+    cache: Arc<Mutex<Cache>>,
+}
+
+/// Verified records and roots of the last walks.
+#[derive(Debug, Default)]
+struct Cache {
+    /// Verified records by DNS name (`<hash>.<domain>`): content-addressed, so never stale.
+    entries: HashMap<String, TreeEntry>,
+    /// The newest verified root per tree link (key and domain).
+    roots: HashMap<String, RootRecord>,
 }
 
 /// What a walk accumulates.
@@ -43,6 +64,9 @@ struct Walk {
     walked: HashSet<String>,
     path: Vec<String>,
     budget: usize,
+    /// Record names and tree links this walk used: what the cache keeps afterwards.
+    used_names: HashSet<String>,
+    used_roots: HashSet<String>,
     /// Skip what fails (recording it in `errors`) instead of failing the walk.
     lenient: bool,
     errors: Vec<DnsError>,
@@ -91,6 +115,7 @@ impl<R: TxtResolver> DnsDiscovery<R> {
             resolver,
             max_records: 20_000,
             max_link_depth: 4,
+            cache: Arc::default(),
         }
     }
 
@@ -98,7 +123,9 @@ impl<R: TxtResolver> DnsDiscovery<R> {
     /// ENRs without a TCP endpoint are left out (they cannot be dialed).
     pub async fn resolve(&self, link: &TreeLink) -> Result<Vec<NodeRecord>, DnsError> {
         let mut walk = self.new_walk(false);
-        self.walk_tree(link, &mut walk).await?;
+        let result = self.walk_tree(link, &mut walk).await;
+        self.keep_used(&walk);
+        result?;
         Ok(walk.nodes)
     }
 
@@ -111,6 +138,7 @@ impl<R: TxtResolver> DnsDiscovery<R> {
         if let Err(e) = self.walk_tree(link, &mut walk).await {
             walk.errors.push(e);
         }
+        self.keep_used(&walk);
         PartialWalk {
             nodes: walk.nodes,
             errors: walk.errors,
@@ -124,6 +152,8 @@ impl<R: TxtResolver> DnsDiscovery<R> {
             walked: HashSet::new(),
             path: Vec::new(),
             budget: self.max_records,
+            used_names: HashSet::new(),
+            used_roots: HashSet::new(),
             lenient,
             errors: Vec::new(),
         }
@@ -187,6 +217,18 @@ impl<R: TxtResolver> DnsDiscovery<R> {
         })
     }
 
+    fn cache(&self) -> MutexGuard<'_, Cache> {
+        // Only plain inserts happen under the lock: a panic elsewhere leaves it consistent.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets cached records and roots the last walk did not use (so the cache holds one tree).
+    fn keep_used(&self, walk: &Walk) {
+        let mut c = self.cache();
+        c.entries.retain(|name, _| walk.used_names.contains(name));
+        c.roots.retain(|link, _| walk.used_roots.contains(link));
+    }
+
     fn spend(&self, walk: &mut Walk, domain: &str, n: usize) -> Result<(), DnsError> {
         walk.budget = walk
             .budget
@@ -212,12 +254,27 @@ impl<R: TxtResolver> DnsDiscovery<R> {
             })?;
         let root = RootRecord::parse(text, &link.domain)?;
         root.verify(&link.public_key, &link.domain)?;
-        Ok(root)
+        let key = link.to_string();
+        walk.used_roots.insert(key.clone());
+        let mut c = self.cache();
+        match c.roots.get(&key) {
+            Some(known) if known.seq > root.seq => {
+                tracing::debug!(tree = %link.domain, seq = root.seq, known = known.seq, "stale DNS tree root ignored");
+                Ok(known.clone())
+            }
+            _ => {
+                c.roots.insert(key, root.clone());
+                Ok(root)
+            }
+        }
     }
 
     /// Fetches the record whose hash is `hash` under `domain`.
     async fn entry(&self, domain: &str, hash: &[u8]) -> Result<TreeEntry, DnsError> {
         let name = format!("{}.{domain}", hash_label(hash));
+        if let Some(known) = self.cache().entries.get(&name) {
+            return Ok(known.clone());
+        }
         let txts = match self.resolver.txt(&name).await {
             Err(ResolveError::NotFound { .. }) => Vec::new(),
             other => other?,
@@ -230,7 +287,9 @@ impl<R: TxtResolver> DnsDiscovery<R> {
             .iter()
             .find(|t| keccak256(t.as_bytes()).starts_with(hash))
             .ok_or_else(|| DnsError::HashMismatch { name: name.clone() })?;
-        TreeEntry::parse(text, &name)
+        let entry = TreeEntry::parse(text, &name)?;
+        self.cache().entries.insert(name, entry.clone());
+        Ok(entry)
     }
 
     async fn subtree(
@@ -252,6 +311,8 @@ impl<R: TxtResolver> DnsDiscovery<R> {
             }
             let entries = join_all(batch.iter().map(|h| self.entry(domain, h))).await;
             for (hash, entry) in batch.iter().zip(entries) {
+                walk.used_names
+                    .insert(format!("{}.{domain}", hash_label(hash)));
                 let entry = match entry {
                     Ok(entry) => entry,
                     // This branch or leaf is lost; its siblings are not.
