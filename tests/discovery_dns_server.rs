@@ -183,7 +183,7 @@ async fn lossy_relay(
                 continue;
             }
             seen += 1;
-            if seen % nth == 0 {
+            if seen.is_multiple_of(nth) {
                 d.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

@@ -258,7 +258,7 @@ async fn a_ping_flood_does_not_make_our_own_pings_busy() {
     for seed in 1_000..2_100u32 {
         let (bytes, _) = encode_packet(&ping(from, svc, now() + 20), &test_key(seed));
         flood.send_to(&bytes, svc).await.unwrap();
-        if seed % 64 == 0 {
+        if seed.is_multiple_of(64) {
             // Let the service keep up (its socket buffer is finite).
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(2)).await;
