@@ -64,6 +64,15 @@ pub const POOL_INBOUND: &str = "histd_pool_inbound_total";
 pub const POOL_BANS: &str = "histd_pool_bans_total";
 /// Peer pool: node records received from discovery, label `source` (`static`, `dns`, `discv4`).
 pub const POOL_DISCOVERED: &str = "histd_pool_discovered_nodes_total";
+/// Peer pool: head claims refused, label `reason` (`impossible`: above the chain's physical
+/// bound; the peer is banned).
+pub const POOL_HEAD_CLAIMS_REFUSED: &str = "histd_pool_head_claims_refused_total";
+/// Peer pool: networks (IPv4 /24, IPv6 /48) with a head vote now.
+pub const POOL_HEAD_NETWORKS: &str = "histd_pool_head_networks";
+/// Peer pool: networks whose vote is at or above `head_seen` (the votes behind the head).
+pub const POOL_HEAD_VOTES_AT_SEEN: &str = "histd_pool_head_votes_at_seen";
+/// Peer pool: head claims not counted because another peer of the same network already votes.
+pub const POOL_HEAD_CLAIMS_SAME_NETWORK: &str = "histd_pool_head_claims_same_network";
 /// Peer pool: nodes known as dial candidates.
 pub const POOL_CANDIDATES: &str = "histd_pool_dial_candidates";
 
@@ -162,6 +171,22 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         POOL_CANDIDATES,
         Kind::Gauge,
         "Nodes known as dial candidates",
+    ),
+    (
+        POOL_HEAD_CLAIMS_REFUSED,
+        Kind::Counter,
+        "Head claims refused, by reason",
+    ),
+    (POOL_HEAD_NETWORKS, Kind::Gauge, "Networks with a head vote"),
+    (
+        POOL_HEAD_VOTES_AT_SEEN,
+        Kind::Gauge,
+        "Network votes at or above head_seen",
+    ),
+    (
+        POOL_HEAD_CLAIMS_SAME_NETWORK,
+        Kind::Gauge,
+        "Head claims not counted: their network already votes",
     ),
 ];
 

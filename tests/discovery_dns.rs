@@ -1,6 +1,8 @@
 //! EIP-1459 DNS discovery against trees built and signed in the test and served by an injected
 //! resolver: a tree resolves to exactly its leaves; bad signatures, wrong keys, malformed or
-//! tampered records, link loops and oversized trees each give a clear error.
+//! tampered records, link loops and oversized trees each give a clear error. The lenient walk
+//! discovery uses keeps every verified node when one lookup or one linked tree fails. A refresh
+//! fetches only the root and what changed, and a root older than one already seen is ignored.
 
 use std::{collections::HashSet, net::IpAddr};
 
@@ -231,4 +233,151 @@ async fn leaves_of_the_wrong_kind_and_oversized_trees_are_refused() {
             max: 10
         })
     );
+}
+
+/// A resolver that fails (as a lost DNS answer would) at the names in `fail`.
+struct Flaky {
+    inner: MapResolver,
+    fail: HashSet<String>,
+}
+
+impl histd::p2p::discovery::dns::TxtResolver for Flaky {
+    async fn txt(
+        &self,
+        name: &str,
+    ) -> Result<Vec<String>, histd::p2p::discovery::dns::ResolveError> {
+        if self.fail.contains(name) {
+            return Err(histd::p2p::discovery::dns::ResolveError::Failed {
+                name: name.to_string(),
+                reason: "no answer".to_string(),
+            });
+        }
+        histd::p2p::discovery::dns::TxtResolver::txt(&self.inner, name).await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_lookup_loses_only_its_branch() {
+    let (texts, want) = leaves(40, 300);
+    let (linked_texts, _) = leaves(3, 400);
+    let mut r = MapResolver::new();
+    let linked = publish_tree(&mut r, "b.example", &test_key(2), 1, &linked_texts, &[]);
+    let link = publish_tree(
+        &mut r,
+        "a.example",
+        &test_key(1),
+        1,
+        &texts,
+        &[linked.to_string()],
+    );
+    // One leaf of the main tree and the linked tree's root do not answer.
+    let lost_leaf = {
+        let hash = histd::p2p::discovery::dns::records::record_hash(&texts[7]);
+        format!(
+            "{}.a.example",
+            histd::p2p::discovery::dns::records::hash_label(&hash)
+        )
+    };
+    let flaky = Flaky {
+        inner: r,
+        fail: [lost_leaf.clone(), "b.example".to_string()].into(),
+    };
+    let walker = DnsDiscovery::new(flaky);
+    // The strict walk fails on the first loss ...
+    assert!(walker.resolve(&link).await.is_err());
+    // ... the lenient one keeps the other 39 nodes and says what it skipped.
+    let walked = walker.resolve_partial(&link).await;
+    assert_eq!(walked.nodes.len(), 39, "{:?}", walked.errors);
+    let got: HashSet<_> = walked.nodes.into_iter().collect();
+    assert!(got.is_subset(&want));
+    assert_eq!(walked.errors.len(), 2, "{:?}", walked.errors);
+    assert!(
+        walked
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains(&lost_leaf))
+    );
+    assert!(
+        walked
+            .errors
+            .iter()
+            .any(|e| e.to_string().contains("b.example"))
+    );
+
+    // A root that does not answer gives nothing, and says so.
+    let dead = DnsDiscovery::new(Flaky {
+        inner: MapResolver::new(),
+        fail: ["a.example".to_string()].into(),
+    });
+    let walked = dead.resolve_partial(&link).await;
+    assert!(walked.nodes.is_empty());
+    assert_eq!(walked.errors.len(), 1);
+}
+
+/// A resolver over a tree the test can replace, counting the lookups made.
+#[derive(Clone, Default)]
+struct Counting(
+    std::sync::Arc<(
+        std::sync::Mutex<MapResolver>,
+        std::sync::atomic::AtomicUsize,
+    )>,
+);
+
+impl Counting {
+    fn set(&self, tree: MapResolver) {
+        *self.0.0.lock().unwrap() = tree;
+    }
+    fn asked(&self) -> usize {
+        self.0.1.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl histd::p2p::discovery::dns::TxtResolver for Counting {
+    async fn txt(
+        &self,
+        name: &str,
+    ) -> Result<Vec<String>, histd::p2p::discovery::dns::ResolveError> {
+        self.0.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tree = self.0.0.lock().unwrap().clone();
+        histd::p2p::discovery::dns::TxtResolver::txt(&tree, name).await
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_fetches_only_what_changed_and_ignores_an_older_root() {
+    let (texts, want) = leaves(40, 500);
+    let key = test_key(9);
+    let mut v1 = MapResolver::new();
+    let link = publish_tree(&mut v1, "r.example", &key, 5, &texts, &[]);
+    let counting = Counting::default();
+    counting.set(v1.clone());
+    let walker = DnsDiscovery::new(counting.clone());
+    let first = walker.resolve_partial(&link).await;
+    assert!(first.errors.is_empty(), "{:?}", first.errors);
+    assert_eq!(first.nodes.iter().cloned().collect::<HashSet<_>>(), want);
+    let full = counting.asked();
+    // Root, two subtree roots' worth of branches and 40 leaves.
+    assert!(full > 40, "{full}");
+
+    // Unchanged: only the root is asked again.
+    let again = walker.resolve_partial(&link).await;
+    assert_eq!(again.nodes.len(), 40);
+    assert_eq!(counting.asked(), 1);
+
+    // One more leaf, new sequence number: the new leaf and the branches above it, not the rest.
+    let (more, more_want) = leaves(41, 500);
+    let mut v2 = MapResolver::new();
+    publish_tree(&mut v2, "r.example", &key, 6, &more, &[]);
+    counting.set(v2);
+    let grown = walker.resolve_partial(&link).await;
+    assert!(grown.errors.is_empty(), "{:?}", grown.errors);
+    assert_eq!(grown.nodes.into_iter().collect::<HashSet<_>>(), more_want);
+    let changed = counting.asked();
+    assert!(changed < 10, "{changed} lookups for one new leaf");
+
+    // A server still serving the old tree (seq 5 < 6) does not take us back.
+    counting.set(v1);
+    let stale = walker.resolve_partial(&link).await;
+    assert!(stale.errors.is_empty(), "{:?}", stale.errors);
+    assert_eq!(stale.nodes.len(), 41);
 }

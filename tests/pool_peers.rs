@@ -2,7 +2,11 @@
 //! limit and refuses more, ranks a slow peer below a fast one, bans a peer on another chain for
 //! good and one reported for bad data for a while, survives a peer cut off mid-request, and
 //! keeps `head_seen` where a second peer confirms it when one peer lies about its head.
+//! Head evidence counts per network: test peers each get their own loopback /24 (all of 127/8 is
+//! loopback), ten identities sharing one /24 are one vote, and a head the chain cannot have
+//! reached yet is refused and its peer banned.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +20,7 @@ use histd::p2p::pool::{
 };
 use histd::p2p::session::{EmptyHistory, HistoryProvider, PeerConfig, RequestError, SessionConfig};
 use histd::primitives::BlockNumber;
-use histd::testkit::pool::{DelayedHistory, TestChain, TestPeer};
+use histd::testkit::pool::{DelayedHistory, TestChain, TestPeer, fresh_loopback};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -504,4 +508,124 @@ async fn head_seen_rises_when_a_second_peer_confirms_it() {
         }
     );
     assert_eq!(pool.handle.head_seen(), Some(BlockNumber(LEN - 1)));
+}
+
+/// `n` identities on one /24 (a network of their own), each claiming `latest` as its head.
+async fn sybils(chain: &TestChain, n: u8, latest: u64) -> Vec<TestPeer> {
+    let IpAddr::V4(base) = fresh_loopback() else {
+        unreachable!("test peers are on IPv4 loopback")
+    };
+    let [a, b, c, _] = base.octets();
+    let mut peers = Vec::new();
+    for i in 0..n {
+        let ip = IpAddr::V4(Ipv4Addr::new(a, b, c, 2 + i));
+        let claim = chain.inputs_claiming(BlockRange {
+            earliest: BlockNumber(0),
+            latest: BlockNumber(latest),
+            latest_hash: B256::repeat_byte(0x42),
+        });
+        let cfg = PeerConfig::new(NodeKey::random(), claim);
+        peers.push(TestPeer::start_at(ip, cfg, Arc::new(chain.history_to(LEN - 1))).await);
+    }
+    peers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_identities_on_one_network_do_not_move_head_seen_honest_networks_do() {
+    let chain = chain();
+    let at_30 = |_| TestPeer::start(chain.inputs_at(30), Arc::new(chain.history_to(30)));
+    let (a, b) = (at_30(1).await, at_30(2).await);
+    let far = sybils(&chain, 10, 1_000_000).await;
+    let mut dialled: Vec<&TestPeer> = far.iter().collect();
+    dialled.extend([&a, &b]);
+    let key = NodeKey::random();
+    let pool_id = key.id();
+    let pool = start_pool_keyed(&chain, pool_config(20, 2), &dialled, key).await;
+    let snap = wait_snapshot(&pool, "all 12 usable", |s| s.usable == 12).await;
+    assert!(
+        far.iter()
+            .all(|p| snap.peer(&p.id()).unwrap().head.unwrap().number == BlockNumber(1_000_000))
+    );
+    // Twelve ids, three networks: the ten agreeing ids are one vote, the honest two the others.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.handle.head_seen(), Some(BlockNumber(30)));
+    assert!(snap.bans.is_empty(), "{:?}", snap.bans);
+
+    // Two honest peers at 39, each from its own network, dial in: 39 is confirmed.
+    let addr = pool.listen_addr.unwrap();
+    let me = NodeRecord::new(pool_id, addr.ip(), addr.port());
+    let (c, d) = (honest(&chain).await, honest(&chain).await);
+    let _sc = c.dial(me).await.unwrap();
+    let _sd = d.dial(me).await.unwrap();
+    wait_snapshot(&pool, "14 usable", |s| s.usable == 14).await;
+    wait_snapshot(&pool, "head_seen 39", |s| {
+        s.head_seen == Some(BlockNumber(LEN - 1))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pool.handle.head_seen(), Some(BlockNumber(LEN - 1)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alone_one_network_of_many_identities_is_not_enough_the_prefix_is_configurable() {
+    let chain = chain();
+    // Only the ten identities of one /24: enough peers, not enough networks.
+    let far = sybils(&chain, 10, 1_000_000).await;
+    let dialled: Vec<&TestPeer> = far.iter().collect();
+    let pool = start_pool(&chain, pool_config(20, 2), &dialled).await;
+    let snap = wait_snapshot(&pool, "all 10 usable", |s| s.usable == 10).await;
+    assert!(!snap.ready);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let snap = pool.handle.snapshot();
+    assert_eq!((snap.head_seen, snap.ready), (None, false));
+
+    // Counting every address as its own network (/32) makes them ten votes again.
+    let mut per_address = pool_config(20, 2);
+    per_address.head_vote_prefix_v4 = 32;
+    let pool = start_pool(&chain, per_address, &dialled).await;
+    wait_snapshot(&pool, "head_seen from ten /32s", |s| {
+        s.ready && s.head_seen == Some(BlockNumber(1_000_000))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_impossible_head_is_refused_and_its_peer_banned() {
+    let chain = chain();
+    let (a, b) = (honest(&chain).await, honest(&chain).await);
+    // The test chain's genesis is at unix time 0: 12 s slots since then are ~1.5e8 blocks.
+    let liar = sybils(&chain, 1, 1_000_000_000_000_000).await;
+    let mut pool = start_pool(&chain, pool_config(5, 2), &[&liar[0], &a, &b]).await;
+    let snap = wait_snapshot(&pool, "liar banned and gone", |s| {
+        s.is_banned(&liar[0].id()) && s.peer(&liar[0].id()).is_none()
+    })
+    .await;
+    let ban = snap
+        .bans
+        .iter()
+        .find(|(id, _)| *id == liar[0].id())
+        .unwrap()
+        .1;
+    assert_eq!(
+        (ban.kind, ban.reason),
+        (BanKind::Temporary, Misbehaviour::ProtocolBreach)
+    );
+    let ready = next_event(&mut pool, |e| matches!(e, PoolEvent::Ready { .. })).await;
+    assert_eq!(
+        ready,
+        PoolEvent::Ready {
+            peers: 2,
+            best_head: BlockNumber(LEN - 1)
+        }
+    );
+    // Its claim never counted: nothing above the honest head was ever seen.
+    while let Ok(e) = pool.events.try_recv() {
+        assert!(
+            !matches!(e, PoolEvent::HeadSeen { head_seen } if head_seen > BlockNumber(LEN - 1)),
+            "{e:?}"
+        );
+    }
+    let now = pool.handle.snapshot();
+    assert_eq!(now.head_seen, Some(BlockNumber(LEN - 1)));
+    assert!(now.peer(&a.id()).is_some() && now.peer(&b.id()).is_some());
 }

@@ -5,12 +5,13 @@
 //! Peers here are real sessions (`session::accept` + `session::spawn`); only their behaviour is
 //! chosen by the test.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy_primitives::{B256, U256};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -116,6 +117,19 @@ pub struct TestPeer {
     connections: Arc<Mutex<usize>>,
 }
 
+/// Peers started so far in this process: numbers their networks.
+static NETWORKS: AtomicU32 = AtomicU32::new(0);
+
+/// A loopback address on a /24 no other test peer of this process uses (until 65 024 peers have
+/// started): the pool counts head evidence per network, so peers meant to be independent must
+/// not share one. All of 127/8 is loopback on Linux; 127.0.0.0/24 is left to the code under test.
+pub fn fresh_loopback() -> IpAddr {
+    let n = NETWORKS.fetch_add(1, Ordering::Relaxed);
+    let a = 1 + (n / 256) % 254;
+    let b = n % 256;
+    IpAddr::V4(Ipv4Addr::new(127, a as u8, b as u8, 1))
+}
+
 /// Session timers for test peers: quick requests, no idle drop during a test.
 pub fn test_session_config() -> SessionConfig {
     SessionConfig {
@@ -131,13 +145,22 @@ impl TestPeer {
         Self::start_with(config, provider).await
     }
 
-    /// Starts a peer with `config`.
+    /// Starts a peer with `config` on its own loopback network ([`fresh_loopback`]).
     pub async fn start_with(config: PeerConfig, provider: Arc<dyn HistoryProvider>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        Self::start_at(fresh_loopback(), config, provider).await
+    }
+
+    /// Starts a peer with `config` listening on (and dialling from) loopback address `ip`.
+    pub async fn start_at(
+        ip: IpAddr,
+        config: PeerConfig,
+        provider: Arc<dyn HistoryProvider>,
+    ) -> Self {
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0))
             .await
             .expect("bind loopback");
         let port = listener.local_addr().expect("local addr").port();
-        let record = NodeRecord::new(config.key.id(), IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let record = NodeRecord::new(config.key.id(), ip, port);
         let cancel = CancellationToken::new();
         let sessions = Arc::new(Mutex::new(Vec::new()));
         let accepted = Arc::new(Mutex::new(0));
@@ -224,9 +247,17 @@ impl TestPeer {
 
     /// Dials `to` as this peer (e.g. into the pool's listener) and returns the session.
     pub async fn dial(&self, to: NodeRecord) -> Result<SessionHandle, EthStreamError> {
-        let tcp = TcpStream::connect(to.tcp_addr())
-            .await
-            .map_err(|_| EthStreamError::P2p(crate::p2p::base::P2pError::Closed))?;
+        // From its own address, so the other side sees this peer's network.
+        let closed = |_| EthStreamError::P2p(crate::p2p::base::P2pError::Closed);
+        let socket = match self.record.ip {
+            IpAddr::V4(_) => TcpSocket::new_v4(),
+            IpAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(closed)?;
+        socket
+            .bind(SocketAddr::new(self.record.ip, 0))
+            .map_err(closed)?;
+        let tcp = socket.connect(to.tcp_addr()).await.map_err(closed)?;
         let eth = session::dial(tcp, to.id, &self.config).await?;
         Ok(session::spawn(eth, Arc::new(EmptyHistory), test_session_config()).0)
     }

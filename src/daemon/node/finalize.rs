@@ -3,8 +3,9 @@
 //!
 //! Owns choosing what may be sealed: only shards entirely at or below the end block (range mode)
 //! or the safe head (`head_seen − rollback_window`, follow mode), since a sealed shard cannot be
-//! rolled back. The work is one write through the [`StoreHandle`] (so no other writer runs
-//! meanwhile). It never fetches and never decides phases.
+//! rolled back. `head_seen` there is this run's live value from the peer pool, never the persisted
+//! one (a hint that a liar may have raised in an earlier run). The work is one write through the
+//! [`StoreHandle`] (so no other writer runs meanwhile). It never fetches and never decides phases.
 
 use crate::daemon::event::{Event, EventSender};
 use crate::daemon::intent::SyncMode;
@@ -33,11 +34,14 @@ fn failed(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> W
     }
 }
 
-/// Compact, seal, report. `store` is `None` when storage never opened (nothing to finalize).
+/// Compact, seal, report. `store` is `None` when storage never opened (nothing to finalize);
+/// `head_seen` is the pool's live head of this run (`None`: no live evidence, nothing sealed in
+/// follow mode).
 pub async fn run(
     store: Option<StoreHandle>,
     previous: Vec<StoppedWorker>,
     mode: SyncMode,
+    head_seen: Option<BlockNumber>,
     rollback_window: u64,
     plan: FinalizePlan,
     events: EventSender,
@@ -55,7 +59,6 @@ pub async fn run(
             let compacted = s
                 .compact_dirty()
                 .map_err(|e| failed("compacting dirty shards", e))?;
-            let head_seen = s.head_seen().map_err(|e| failed("reading head_seen", e))?;
             let sealed = match seal_bound(mode, head_seen, rollback_window) {
                 Some(bound) => s
                     .seal_complete(bound)

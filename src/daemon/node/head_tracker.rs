@@ -3,9 +3,11 @@
 //! last rise is kept).
 //!
 //! Owns the throttle and the persistence of `head_seen`. The value itself comes from the peer
-//! pool (which already requires a second peer to confirm a new head), through
-//! [`NodeServices::head_seen`]; storage is reached through [`NodeServices::store`]. It never
-//! decides phases and never lowers a head.
+//! pool (which already requires a second network to confirm a new head), through
+//! [`NodeServices::head_seen`]; storage is reached through [`NodeServices::store`]. The persisted
+//! value is only a hint (logged at start): a liar's head persisted by an older run must not hold
+//! back the live head, so every live rise of this run is reported, even below it. It never
+//! decides phases and never lowers the persisted head.
 
 use std::time::Duration;
 
@@ -29,22 +31,35 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let Some(NodeServices {
         store,
-        head_seen: mut heads,
+        head_seen: heads,
         ..
     }) = wait_services(&mut services, &cancel).await
     else {
         return Ok(());
     };
-    let mut last: Option<BlockNumber> = match store
+    track(store, heads, events, cancel).await;
+    Ok(())
+}
+
+/// Reports every live rise of `heads` (at most one per [`HEAD_PERIOD`]) and persists it as a
+/// hint in `store`, until `cancel` fires or the head source or the machine is gone.
+pub async fn track(
+    store: StoreHandle,
+    mut heads: watch::Receiver<Option<BlockNumber>>,
+    events: EventSender,
+    cancel: CancellationToken,
+) {
+    match store
         .read("reading the persisted head_seen", |s| s.head_seen())
         .await
     {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the persisted head_seen");
-            None
-        }
-    };
+        Ok(h) => tracing::debug!(
+            hint = ?h.map(|h| h.get()),
+            "persisted head_seen (a hint: the head comes from live peers)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read the persisted head_seen"),
+    }
+    let mut last: Option<BlockNumber> = None;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -71,7 +86,6 @@ pub async fn run(
     if let Some(head) = pending.filter(|h| last.is_none_or(|l| *h > l)) {
         persist(&store, head).await;
     }
-    Ok(())
 }
 
 async fn persist(store: &StoreHandle, head: BlockNumber) {

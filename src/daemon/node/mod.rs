@@ -135,8 +135,18 @@ impl PhaseWorkers for NodeWorkers {
             .map(|s| s.store)
             .or_else(|| self.opened.borrow().as_ref().map(|o| o.store.clone()));
         let window = self.config.sync.rollback_window;
+        // The live head of this run, never the persisted hint.
+        let head_seen = *self.heads.borrow();
         WorkerHandle::spawn("finalizing", ctx, move |ctx| {
-            finalize::run(store, ctx.previous, ctx.mode, window, plan, ctx.events)
+            finalize::run(
+                store,
+                ctx.previous,
+                ctx.mode,
+                head_seen,
+                window,
+                plan,
+                ctx.events,
+            )
         })
     }
 

@@ -128,20 +128,20 @@ where
             let work = async {
                 loop {
                     for link in &links {
-                        match walker.resolve(link).await {
-                            Ok(nodes) => {
-                                info!(tree = %link.domain, nodes = nodes.len(), "DNS list resolved");
-                                for record in nodes {
-                                    let d = Discovered {
-                                        record,
-                                        source: Source::Dns,
-                                    };
-                                    if tx.send(d).await.is_err() {
-                                        return;
-                                    }
-                                }
+                        // What failed is skipped; every verified node found is kept.
+                        let walked = walker.resolve_partial(link).await;
+                        for e in &walked.errors {
+                            warn!(tree = %link.domain, error = %e, "part of a DNS list skipped");
+                        }
+                        info!(tree = %link.domain, nodes = walked.nodes.len(), skipped = walked.errors.len(), "DNS list resolved");
+                        for record in walked.nodes {
+                            let d = Discovered {
+                                record,
+                                source: Source::Dns,
+                            };
+                            if tx.send(d).await.is_err() {
+                                return;
                             }
-                            Err(e) => warn!(tree = %link.domain, error = %e, "DNS list unusable"),
                         }
                     }
                     tokio::time::sleep(refresh).await;

@@ -38,9 +38,16 @@ pub struct PoolConfig {
     pub max_candidates: usize,
     /// How long a temporary ban (bad data, protocol breach) lasts.
     pub temp_ban: Duration,
-    /// Peers that must report a head at or above a number before `head_seen` reaches it
-    /// (capped at the number of usable peers); see [`super::head`].
+    /// Networks (not node ids) that must report a head at or above a number before `head_seen`
+    /// reaches it (capped at `min_peers`); see [`super::head`].
     pub head_quorum: usize,
+    /// Head votes: IPv4 addresses sharing this many leading bits are one network (one vote).
+    pub head_vote_prefix_v4: u8,
+    /// Head votes: IPv6 addresses sharing this many leading bits are one network (one vote).
+    pub head_vote_prefix_v6: u8,
+    /// Blocks of tolerance above the chain's physical head bound (our clock may be behind):
+    /// a claim above bound + slack is impossible and its peer penalised; see [`super::head`].
+    pub head_slack_blocks: u64,
     /// How often peer heads are re-read and `head_seen` recomputed.
     pub head_interval: Duration,
     /// How often the pool looks for dial work besides its triggers.
@@ -97,6 +104,10 @@ impl Default for PoolConfig {
             max_candidates: 4096,
             temp_ban: Duration::from_secs(30 * 60),
             head_quorum: 2,
+            head_vote_prefix_v4: 24,
+            head_vote_prefix_v6: 48,
+            // 300 slots: an hour of clock skew.
+            head_slack_blocks: 300,
             head_interval: Duration::from_secs(1),
             dial_interval: Duration::from_secs(1),
             cache_interval: Duration::from_secs(300),

@@ -7,10 +7,12 @@
 //! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success
 //! stats and an adaptive batch size) and reports bad data ([`PoolHandle::report`]). Bans:
 //! temporary for protocol breaches and bad data, permanent for another chain. `head_seen`
-//! follows the rule in [`head_quorum`]: no single peer raises it beyond what another confirms. Good
-//! peers are saved through a narrow [`PeerCache`] (the node backs it with its data directory). Every
-//! task the pool starts runs on its [`Tasks`](crate::p2p::tasks::Tasks) ([`RunningPool::tasks`]);
-//! when the pool's task returns, all of them have ended.
+//! follows the rule in [`head_quorum`]: votes are counted per network (IPv4 /24, IPv6 /48), not
+//! per node id, no single network raises it beyond what another confirms, and a peer claiming
+//! more than the chain can have produced by now is banned. Good peers are saved through a narrow
+//! [`PeerCache`] (the node backs it with its data directory). Every task the pool starts runs on
+//! its [`Tasks`](crate::p2p::tasks::Tasks) ([`RunningPool::tasks`]); when the pool's task
+//! returns, all of them have ended.
 //!
 //! It must never verify or store block data (the sync layer verifies, storage stores), never
 //! import storage (the node's wiring adapts it) and never decide daemon phases (it reports events).

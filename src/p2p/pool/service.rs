@@ -24,6 +24,7 @@ use super::cache::{CachedPeer, PeerCache};
 use super::config::PoolConfig;
 use super::dialer::{self, DialBook, DialError, Origin};
 use super::handle::PoolHandle;
+use super::head_quorum::HeadBound;
 use super::listener::{self, Inbound};
 use super::peer::PeerStats;
 use super::snapshot::{Direction, PoolEvent};
@@ -135,7 +136,8 @@ impl PeerPool {
             );
         }
         let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        let shared = Arc::new(Shared::new(config, events_tx, tasks.clone()));
+        let bound = HeadBound::for_chain(&peer_config.status.spec, config.head_slack_blocks);
+        let shared = Arc::new(Shared::new(config, bound, events_tx, tasks.clone()));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let service = Service {
             own_id: peer_config.key.id(),
@@ -427,7 +429,7 @@ impl Service {
                     );
                     return;
                 }
-                self.add_session(*eth, Direction::Outbound, Some(record));
+                self.add_session(*eth, Direction::Outbound, Some(record), record.ip);
             }
             Err(e) => {
                 ::metrics::counter!(names::POOL_DIAL_FAILURES).increment(1);
@@ -494,7 +496,7 @@ impl Service {
         }
         ::metrics::counter!(names::POOL_INBOUND, "result" => "accepted").increment(1);
         self.shared.lock().counters.inbound += 1;
-        self.add_session(eth, Direction::Inbound, None);
+        self.add_session(eth, Direction::Inbound, None, i.remote.ip());
     }
 
     fn add_session(
@@ -502,6 +504,7 @@ impl Service {
         eth: EthStream<TcpStream>,
         direction: Direction,
         record: Option<NodeRecord>,
+        ip: std::net::IpAddr,
     ) {
         let id = eth.remote_id();
         let (handle, task) = session::spawn(eth, self.provider.clone(), self.config().session);
@@ -516,6 +519,7 @@ impl Service {
             version: snap.version,
             direction,
             record,
+            ip,
             head: snap.head,
             served: snap.served,
             stats: PeerStats::new(&self.config().batch),

@@ -4,6 +4,7 @@
 //! hold the lock across an `.await`, and never do network or disk I/O.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use super::bans::{Ban, Bans, Misbehaviour};
 use super::cache::CachedPeer;
 use super::config::PoolConfig;
-use super::head_quorum::HeadSeen;
+use super::head_quorum::{HeadBound, HeadSeen, network_votes, votes_needed};
 use super::peer::{PeerStats, Span};
 use super::ranking::PeerView;
 use super::snapshot::{Direction, PeerInfo, PoolEvent, PoolSnapshot, client_name};
@@ -23,6 +24,7 @@ use crate::p2p::eth::{BlockRange, EthVersion};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::{PeerHead, SessionHandle};
 use crate::p2p::tasks::Tasks;
+use crate::primitives::BlockNumber;
 
 /// One live session.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub(super) struct Entry {
     pub version: EthVersion,
     pub direction: Direction,
     pub record: Option<NodeRecord>,
+    /// Where the session comes from: its head counts as one vote of this address's network.
+    pub ip: IpAddr,
     pub head: Option<PeerHead>,
     pub served: Option<BlockRange>,
     pub stats: PeerStats,
@@ -98,6 +102,8 @@ impl State {
 #[derive(Debug)]
 pub(super) struct Shared {
     pub config: PoolConfig,
+    /// The highest head the chain can have now; claims above it are refused.
+    bound: HeadBound,
     state: Mutex<State>,
     snapshot: watch::Sender<Arc<PoolSnapshot>>,
     events: mpsc::Sender<PoolEvent>,
@@ -119,9 +125,15 @@ pub(super) fn unix_now() -> u64 {
 }
 
 impl Shared {
-    pub fn new(config: PoolConfig, events: mpsc::Sender<PoolEvent>, tasks: Tasks) -> Self {
+    pub fn new(
+        config: PoolConfig,
+        bound: HeadBound,
+        events: mpsc::Sender<PoolEvent>,
+        tasks: Tasks,
+    ) -> Self {
         Self {
             config,
+            bound,
             state: Mutex::new(State::default()),
             snapshot: watch::Sender::new(Arc::new(PoolSnapshot::default())),
             events,
@@ -168,8 +180,20 @@ impl Shared {
 
     /// Counts a failure, bans if it earns one, and disconnects a banned peer. Returns the ban.
     pub fn report(&self, peer: &PeerId, what: Misbehaviour) -> Option<Ban> {
-        let now = Instant::now();
         let mut st = self.lock();
+        let ban = self.penalise_locked(&mut st, peer, what, Instant::now())?;
+        self.publish_locked(&mut st);
+        Some(ban)
+    }
+
+    /// [`Self::report`] without publishing (the caller holds the lock and publishes).
+    fn penalise_locked(
+        &self,
+        st: &mut State,
+        peer: &PeerId,
+        what: Misbehaviour,
+        now: Instant,
+    ) -> Option<Ban> {
         if let Some(e) = st.peers.get_mut(peer) {
             let config = &self.config;
             e.stats
@@ -178,8 +202,6 @@ impl Shared {
         let ban = st.bans.ban(*peer, what, now, self.config.temp_ban)?;
         st.good.remove(peer);
         let handle = st.peers.get(peer).map(|e| e.handle.clone());
-        self.publish_locked(&mut st);
-        drop(st);
         ::metrics::counter!(names::POOL_BANS, "kind" => ban.kind.as_str(), "reason" => what.as_str())
             .increment(1);
         tracing::info!(%peer, reason = %what, kind = ban.kind.as_str(), "peer banned");
@@ -200,6 +222,25 @@ impl Shared {
         Some(ban)
     }
 
+    /// Bans every usable peer whose head is above what the chain can have produced by now: a
+    /// lie, whatever else the peer does (its claim is then no longer counted, as it is not usable).
+    fn refuse_impossible_heads(&self, st: &mut State, now: Instant) {
+        let max_head = self.bound.max_head(unix_now());
+        let liars: Vec<(PeerId, BlockNumber)> = st
+            .peers
+            .iter()
+            .filter(|(id, e)| st.usable(id, e, now))
+            .filter_map(|(id, e)| e.head.map(|h| (*id, h.number)))
+            .filter(|(_, head)| *head > max_head)
+            .collect();
+        for (peer, claimed) in liars {
+            ::metrics::counter!(names::POOL_HEAD_CLAIMS_REFUSED, "reason" => "impossible")
+                .increment(1);
+            tracing::info!(%peer, %claimed, max = %max_head, "peer claims a head the chain cannot have reached");
+            self.penalise_locked(st, &peer, Misbehaviour::ProtocolBreach, now);
+        }
+    }
+
     /// Re-reads heads, applies the head rule, updates readiness, emits events, publishes the
     /// snapshot and the gauges.
     pub fn publish(&self) {
@@ -212,24 +253,35 @@ impl Shared {
         for e in st.peers.values_mut() {
             e.refresh();
         }
-        let heads: Vec<_> = st
+        self.refuse_impossible_heads(st, now);
+        let claims: Vec<(IpAddr, BlockNumber)> = st
             .peers
             .iter()
             .filter(|(id, e)| st.usable(id, e, now))
-            .filter_map(|(_, e)| e.head.map(|h| h.number))
+            .filter_map(|(_, e)| e.head.map(|h| (e.ip, h.number)))
             .collect();
-        let usable = heads.len();
+        let usable = claims.len();
+        let c = &self.config;
+        let votes: Vec<BlockNumber> =
+            network_votes(claims, c.head_vote_prefix_v4, c.head_vote_prefix_v6)
+                .into_values()
+                .collect();
         let connected = st.peers.len();
         let was_ready = st.ready;
-        let ready = usable >= self.config.min_peers.max(1);
-        // Heads count only while ready: before that, the first peer to connect would be alone
-        // (k = 1) and could latch any number into the monotonic `head_seen`.
-        let rose = if ready {
-            st.head.update(&heads, self.config.head_quorum)
+        let enough = usable >= c.min_peers.max(1);
+        // Heads count only with enough peers: before that, the first peer to connect would be
+        // alone and could latch any number into the monotonic `head_seen`.
+        let rose = if enough {
+            st.head
+                .update(&votes, votes_needed(c.head_quorum, c.min_peers))
         } else {
             None
         };
+        // Ready needs a head confirmed by enough networks too: many ids on one network are
+        // enough peers but not enough evidence.
+        let ready = enough && st.head.get().is_some();
         st.ready = ready;
+        self.head_gauges(&votes, usable, st.head.get());
 
         // Events go out after the snapshot, so a reader woken by one sees its state.
         let mut events = Vec::new();
@@ -290,6 +342,14 @@ impl Shared {
         for e in events {
             self.emit(e);
         }
+    }
+
+    fn head_gauges(&self, votes: &[BlockNumber], claims: usize, seen: Option<BlockNumber>) {
+        ::metrics::gauge!(names::POOL_HEAD_NETWORKS).set(votes.len() as f64);
+        ::metrics::gauge!(names::POOL_HEAD_CLAIMS_SAME_NETWORK)
+            .set(claims.saturating_sub(votes.len()) as f64);
+        let at_seen = seen.map_or(0, |h| votes.iter().filter(|v| **v >= h).count());
+        ::metrics::gauge!(names::POOL_HEAD_VOTES_AT_SEEN).set(at_seen as f64);
     }
 
     fn gauges(&self, st: &mut State, snap: &PoolSnapshot) {

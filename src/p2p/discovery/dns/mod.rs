@@ -12,7 +12,7 @@ pub mod walk;
 
 use super::enr::EnrError;
 pub use resolver::{ResolveError, TxtResolver};
-pub use walk::DnsDiscovery;
+pub use walk::{DnsDiscovery, PartialWalk};
 
 /// Why a DNS tree could not be used. Every variant names the link, domain or record concerned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

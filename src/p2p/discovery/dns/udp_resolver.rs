@@ -1,5 +1,8 @@
 //! A minimal DNS client for TXT records (RFC 1035): one question over UDP with an EDNS0 buffer of
-//! 4096 bytes, TCP when the answer is truncated, name servers from `/etc/resolv.conf`.
+//! 4096 bytes, TCP when the answer is truncated, name servers from `/etc/resolv.conf`. A failed
+//! question (timeout, server error) is asked of the next server, and the servers again after a
+//! doubling backoff, up to `attempts` rounds: UDP loses packets, and one lost answer must not cost
+//! a whole tree walk.
 //!
 //! Owns only "ask a name server for TXT records". It does no caching and no DNSSEC: EIP-1459 trees
 //! are authenticated by their signed root and per-record hashes, not by DNS. Every length in a
@@ -28,6 +31,10 @@ pub struct UdpTxtResolver {
     servers: Vec<SocketAddr>,
     /// How long to wait for one server's answer.
     pub timeout: Duration,
+    /// Rounds over all servers before a question fails (at least 1).
+    pub attempts: u32,
+    /// Pause after the first failed round; doubles after each further one.
+    pub backoff: Duration,
 }
 
 impl UdpTxtResolver {
@@ -35,7 +42,9 @@ impl UdpTxtResolver {
     pub fn new(servers: Vec<SocketAddr>) -> Self {
         Self {
             servers,
-            timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(2),
+            attempts: 3,
+            backoff: Duration::from_millis(250),
         }
     }
 
@@ -133,12 +142,22 @@ impl TxtResolver for UdpTxtResolver {
             name: name.to_string(),
             reason: "no name servers configured".to_string(),
         };
-        for server in &self.servers {
-            match self.ask(*server, name).await {
-                Ok(r) => return Ok(r),
-                // NXDOMAIN is an answer, not a failure: do not ask the next server.
-                Err(e @ ResolveError::NotFound { .. }) => return Err(e),
-                Err(e) => last = e,
+        let mut pause = self.backoff;
+        for round in 0..self.attempts.max(1) {
+            if round > 0 {
+                tokio::time::sleep(pause).await;
+                pause = pause.saturating_mul(2);
+            }
+            for server in &self.servers {
+                match self.ask(*server, name).await {
+                    Ok(r) => return Ok(r),
+                    // NXDOMAIN is an answer, not a failure: do not ask the next server.
+                    Err(e @ ResolveError::NotFound { .. }) => return Err(e),
+                    Err(e) => last = e,
+                }
+            }
+            if self.servers.is_empty() {
+                break;
             }
         }
         Err(last)

@@ -4,6 +4,12 @@
 //! traffic amplification), bonds before asking (ping/pong, then waits for the remote's own ping), runs
 //! lookups, and sends every newly seen node record to the peer pool's channel.
 //!
+//! As geth does it: a bond is kept per (node id, IP, port), so a node bonded from one address gets
+//! no Neighbours or ENR answer at another (a spoofed source cannot turn us into an amplifier), and a
+//! table entry takes a new address only after a fresh bond from that address. Replies are matched
+//! by node id *and* IP. Pings triggered by remote traffic (bonding back, revalidating a bucket) may
+//! use only part of the pending-ping room, so a ping flood cannot make our own lookups fail `Busy`.
+//!
 //! The records it reports come from nodes that proved their endpoint (Pong) or from Neighbours
 //! answers of such nodes; identities are proven later by the RLPx handshake.
 //!
@@ -50,6 +56,9 @@ const EXPIRATION: Duration = Duration::from_secs(20);
 const MAX_BOND_ENTRIES: usize = 10_000;
 /// Most pings in flight; pings we would send beyond it (e.g. to a flood of new senders) are skipped.
 const MAX_PENDING_PINGS: usize = 1_024;
+/// Of those, most that remote traffic may cause (bonding back a node that pinged us, revalidating
+/// a full bucket): the rest is reserved for our own pings and lookups.
+const MAX_REMOTE_PINGS: usize = 768;
 /// Most FindNode requests in flight.
 const MAX_PENDING_FINDS: usize = 256;
 /// Node ids remembered as already reported to the pool; the set is cleared when it reaches this.
@@ -408,10 +417,10 @@ struct WaitingFind {
     reply: FindReply,
 }
 
-/// When each node last did something that proves an endpoint, with expiry and a size bound.
+/// When each node last proved an endpoint, per (node id, endpoint), with expiry and a size bound.
 struct BondBook {
     expiry: Duration,
-    at: HashMap<PeerId, Instant>,
+    at: HashMap<(PeerId, SocketAddr), Instant>,
 }
 
 impl BondBook {
@@ -422,13 +431,14 @@ impl BondBook {
         }
     }
 
-    fn is_fresh(&self, id: &PeerId, now: Instant) -> bool {
+    fn is_fresh(&self, id: &PeerId, addr: SocketAddr, now: Instant) -> bool {
         self.at
-            .get(id)
+            .get(&(*id, canonical(addr)))
             .is_some_and(|t| now.duration_since(*t) < self.expiry)
     }
 
-    fn record(&mut self, id: PeerId, now: Instant) {
+    fn record(&mut self, id: PeerId, addr: SocketAddr, now: Instant) {
+        let id = (id, canonical(addr));
         if self.at.len() >= MAX_BOND_ENTRIES && !self.at.contains_key(&id) {
             let expiry = self.expiry;
             self.at.retain(|_, t| now.duration_since(*t) < expiry);
@@ -458,6 +468,22 @@ struct Service {
     discovered: mpsc::Sender<NodeRecord>,
     reported: HashSet<PeerId>,
     stats: Discv4Stats,
+}
+
+/// An IPv4-mapped IPv6 source (dual-stack socket) and the IPv4 address are one endpoint.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+impl PingPurpose {
+    /// Caused by remote traffic rather than by us: limited to [`MAX_REMOTE_PINGS`].
+    fn is_remote(&self) -> bool {
+        matches!(self, Self::Bond | Self::Revalidate { .. })
+    }
 }
 
 fn unix_now() -> u64 {
@@ -531,7 +557,15 @@ impl Service {
     }
 
     async fn send_ping(&mut self, node: NodeRecord, purpose: PingPurpose) {
-        if self.pending_pings.len() >= MAX_PENDING_PINGS {
+        let full = self.pending_pings.len() >= MAX_PENDING_PINGS
+            || (purpose.is_remote()
+                && self
+                    .pending_pings
+                    .values()
+                    .filter(|p| p.purpose.is_remote())
+                    .count()
+                    >= MAX_REMOTE_PINGS);
+        if full {
             fail_purpose(purpose, Discv4Error::Busy);
             return;
         }
@@ -607,6 +641,9 @@ impl Service {
         match self.table.insert(node) {
             InsertOutcome::Inserted => self.report(node),
             InsertOutcome::Refreshed | InsertOutcome::IsSelf => {}
+            InsertOutcome::SubnetFull => {
+                trace!(%node, "not stored: its network has enough nodes in the table");
+            }
             InsertOutcome::BucketFull { oldest } => {
                 let busy = self.pending_pings.values().any(|p| {
                     matches!(p.purpose, PingPurpose::Revalidate { .. }) && p.node.id == oldest.id
@@ -631,7 +668,10 @@ impl Service {
             } => {
                 if node.id == self.local.id {
                     let _ = reply.send(Ok(Vec::new()));
-                } else if self.ping_received.is_fresh(&node.id, Instant::now()) {
+                } else if self
+                    .ping_received
+                    .is_fresh(&node.id, node.udp_addr(), Instant::now())
+                {
                     self.send_find(node, target, reply).await;
                 } else {
                     self.send_ping(node, PingPurpose::ThenFind { target, reply })
@@ -781,22 +821,30 @@ impl Service {
                     enr_seq: self.enr.as_ref().map(|_| 1),
                 });
                 self.send(pong, src).await;
-                self.ping_received.record(signer, now);
+                self.ping_received.record(signer, src, now);
                 let node = NodeRecord {
                     id: signer,
                     ip: src.ip(),
                     tcp_port: ping.from.tcp_port,
                     udp_port: src.port(),
                 };
-                if self.pong_received.is_fresh(&signer, now) {
+                // The table learns this address only once it is bonded itself: a ping replayed
+                // or spoofed from elsewhere gets a ping back, not a table entry.
+                if self.pong_received.is_fresh(&signer, src, now) {
                     self.add_verified(node).await;
-                } else if !self.pending_pings.values().any(|p| p.node.id == signer) {
+                } else if !self
+                    .pending_pings
+                    .values()
+                    .any(|p| p.node.id == signer && canonical(p.node.udp_addr()) == canonical(src))
+                {
                     self.send_ping(node, PingPurpose::Bond).await;
                 }
                 // A FindNode was waiting for exactly this proof.
                 let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_finds)
                     .into_iter()
-                    .partition(|w| w.node.id == signer);
+                    .partition(|w| {
+                        w.node.id == signer && canonical(w.node.udp_addr()) == canonical(src)
+                    });
                 self.waiting_finds = waiting;
                 for w in ready {
                     self.send_find(w.node, w.target, w.reply).await;
@@ -806,7 +854,7 @@ impl Service {
                 let matches = self
                     .pending_pings
                     .get(&pong.ping_hash)
-                    .is_some_and(|p| p.node.id == signer);
+                    .is_some_and(|p| p.node.id == signer && same_ip(p.node.ip, src.ip()));
                 if !matches {
                     trace!(%src, "ignoring unsolicited pong");
                     return;
@@ -814,7 +862,7 @@ impl Service {
                 let Some(p) = self.pending_pings.remove(&pong.ping_hash) else {
                     return;
                 };
-                self.pong_received.record(signer, now);
+                self.pong_received.record(signer, src, now);
                 let node = NodeRecord {
                     ip: src.ip(),
                     udp_port: src.port(),
@@ -830,7 +878,7 @@ impl Service {
                     PingPurpose::Revalidate { .. } => self.add_verified(node).await,
                     PingPurpose::ThenFind { target, reply } => {
                         self.add_verified(node).await;
-                        if self.ping_received.is_fresh(&signer, now) {
+                        if self.ping_received.is_fresh(&signer, src, now) {
                             self.send_find(node, target, reply).await;
                         } else {
                             let deadline = now + self.request_timeout / 2;
@@ -845,7 +893,7 @@ impl Service {
                 }
             }
             Message::FindNode(find) => {
-                if !self.pong_received.is_fresh(&signer, now) {
+                if !self.pong_received.is_fresh(&signer, src, now) {
                     trace!(%src, "ignoring FindNode from an unverified endpoint");
                     return;
                 }
@@ -874,6 +922,10 @@ impl Service {
                 let Some(front) = queue.front_mut() else {
                     return;
                 };
+                if !same_ip(front.node.ip, src.ip()) {
+                    trace!(%src, "ignoring Neighbours from another address than asked");
+                    return;
+                }
                 let last_packet = neighbours.nodes.len() < MAX_NEIGHBOURS_PER_PACKET;
                 for n in neighbours.nodes {
                     if front.nodes.len() < BUCKET_SIZE && relay_ok(src.ip(), &n) {
@@ -892,7 +944,7 @@ impl Service {
                 }
             }
             Message::EnrRequest(_) => {
-                if !self.pong_received.is_fresh(&signer, now) {
+                if !self.pong_received.is_fresh(&signer, src, now) {
                     return;
                 }
                 if let Some(enr) = self.enr.clone() {
@@ -907,7 +959,7 @@ impl Service {
                 let matches = self
                     .pending_enrs
                     .get(&resp.request_hash)
-                    .is_some_and(|p| p.node.id == signer);
+                    .is_some_and(|p| p.node.id == signer && same_ip(p.node.ip, src.ip()));
                 if !matches {
                     trace!(%src, "ignoring unsolicited ENRResponse");
                     return;

@@ -2,10 +2,16 @@
 //! nodes whose log-distance from us is `i + 1`, where distance is `keccak256(id) XOR
 //! keccak256(our id)`. Within a bucket, least recently seen first.
 //!
+//! Node ids cost nothing, addresses do: like geth, a bucket holds at most
+//! [`BUCKET_SUBNET_LIMIT`] nodes of one IPv4 /24 (IPv6 /48) and the table at most
+//! [`TABLE_SUBNET_LIMIT`], so one network cannot fill the table with throwaway ids. LAN and
+//! loopback addresses are not limited (geth's `netutil.IsLAN` exemption: a private testnet).
+//!
 //! Owns only the data structure: it never sends anything. Deciding whether a full bucket's oldest
 //! node is still alive (ping it, then [`RoutingTable::remove`] it) is the service's job.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use alloy_primitives::{B256, keccak256};
 
@@ -15,6 +21,32 @@ use crate::p2p::discovery::node_record::{NodeRecord, PeerId};
 pub const BUCKET_SIZE: usize = 16;
 /// One bucket per possible log-distance 1..=256.
 pub const NUM_BUCKETS: usize = 256;
+/// Most nodes of one network (IPv4 /24, IPv6 /48) in one bucket (geth `bucketIPLimit`).
+pub const BUCKET_SUBNET_LIMIT: usize = 2;
+/// Most nodes of one network in the whole table (geth `tableIPLimit`).
+pub const TABLE_SUBNET_LIMIT: usize = 10;
+
+/// The network an address counts against, or `None` when it is not limited (LAN, loopback).
+pub fn limited_network(ip: IpAddr) -> Option<IpAddr> {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            if v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified() {
+                return None;
+            }
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            let lan = (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80;
+            if v6.is_loopback() || v6.is_unspecified() || lan {
+                return None;
+            }
+            Some(IpAddr::V6(Ipv6Addr::from(
+                u128::from(v6) & (u128::MAX << 80),
+            )))
+        }
+    }
+}
 
 /// The hash distance is computed on.
 pub fn id_hash(id: &PeerId) -> B256 {
@@ -51,6 +83,9 @@ pub enum InsertOutcome {
     },
     /// Our own id: never stored.
     IsSelf,
+    /// Its network already has as many nodes as allowed in that bucket or in the table: not
+    /// stored (a known node keeps its old address).
+    SubnetFull,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +100,8 @@ pub struct RoutingTable {
     local_id: PeerId,
     local_hash: B256,
     buckets: Vec<VecDeque<Entry>>,
+    /// Nodes stored per limited network.
+    subnets: HashMap<IpAddr, usize>,
 }
 
 impl RoutingTable {
@@ -74,6 +111,7 @@ impl RoutingTable {
             local_id,
             local_hash: id_hash(&local_id),
             buckets: (0..NUM_BUCKETS).map(|_| VecDeque::new()).collect(),
+            subnets: HashMap::new(),
         }
     }
 
@@ -86,18 +124,67 @@ impl RoutingTable {
         log_distance(&self.local_hash, hash).map(|d| d - 1)
     }
 
-    /// Adds `record` or marks it seen now.
+    /// Whether bucket `b` and the table have room for one more node of `ip`'s network, not
+    /// counting the node `except` (which is being moved).
+    fn subnet_room(&self, b: usize, ip: IpAddr, except: Option<&PeerId>) -> bool {
+        let Some(net) = limited_network(ip) else {
+            return true;
+        };
+        let in_bucket = self.buckets[b]
+            .iter()
+            .filter(|e| Some(&e.record.id) != except)
+            .filter(|e| limited_network(e.record.ip) == Some(net))
+            .count();
+        let moving = except
+            .and_then(|id| self.buckets[b].iter().find(|e| e.record.id == *id))
+            .is_some_and(|e| limited_network(e.record.ip) == Some(net));
+        let in_table = self
+            .subnets
+            .get(&net)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(usize::from(moving));
+        in_bucket < BUCKET_SUBNET_LIMIT && in_table < TABLE_SUBNET_LIMIT
+    }
+
+    fn count(&mut self, ip: IpAddr, add: bool) {
+        let Some(net) = limited_network(ip) else {
+            return;
+        };
+        if add {
+            *self.subnets.entry(net).or_insert(0) += 1;
+        } else if let Some(n) = self.subnets.get_mut(&net) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.subnets.remove(&net);
+            }
+        }
+    }
+
+    /// Adds `record` or marks it seen now (with its new address, if its network has room).
     pub fn insert(&mut self, record: NodeRecord) -> InsertOutcome {
         let hash = id_hash(&record.id);
         let Some(b) = self.bucket_of(&hash) else {
             return InsertOutcome::IsSelf;
         };
-        let bucket = &mut self.buckets[b];
-        if let Some(pos) = bucket.iter().position(|e| e.record.id == record.id) {
-            bucket.remove(pos);
-            bucket.push_back(Entry { record, hash });
+        if let Some(pos) = self.buckets[b]
+            .iter()
+            .position(|e| e.record.id == record.id)
+        {
+            let old_ip = self.buckets[b][pos].record.ip;
+            if old_ip != record.ip && !self.subnet_room(b, record.ip, Some(&record.id)) {
+                return InsertOutcome::SubnetFull;
+            }
+            self.buckets[b].remove(pos);
+            self.buckets[b].push_back(Entry { record, hash });
+            self.count(old_ip, false);
+            self.count(record.ip, true);
             return InsertOutcome::Refreshed;
         }
+        if !self.subnet_room(b, record.ip, None) {
+            return InsertOutcome::SubnetFull;
+        }
+        let bucket = &mut self.buckets[b];
         if bucket.len() >= BUCKET_SIZE {
             let oldest = bucket.front().map(|e| e.record);
             return match oldest {
@@ -106,6 +193,7 @@ impl RoutingTable {
             };
         }
         bucket.push_back(Entry { record, hash });
+        self.count(record.ip, true);
         InsertOutcome::Inserted
     }
 
@@ -118,7 +206,9 @@ impl RoutingTable {
         let bucket = &mut self.buckets[b];
         match bucket.iter().position(|e| e.record.id == *id) {
             Some(pos) => {
-                bucket.remove(pos);
+                if let Some(e) = bucket.remove(pos) {
+                    self.count(e.record.ip, false);
+                }
                 true
             }
             None => false,
@@ -218,6 +308,69 @@ mod tests {
         assert!(t.remove(&far[1].id));
         assert_eq!(t.insert(far[BUCKET_SIZE]), InsertOutcome::Inserted);
         assert_eq!(t.len(), BUCKET_SIZE);
+    }
+
+    #[test]
+    fn one_network_gets_two_per_bucket_and_ten_per_table() {
+        let mut t = RoutingTable::new(rec(0).id);
+        let on = |r: NodeRecord, ip: [u8; 4]| NodeRecord {
+            ip: Ipv4Addr::from(ip).into(),
+            ..r
+        };
+        let far: Vec<_> = (1..400u64)
+            .map(rec)
+            .filter(|r| log_distance(&id_hash(&t.local_id()), &id_hash(&r.id)) == Some(NUM_BUCKETS))
+            .collect();
+        assert_eq!(
+            t.insert(on(far[0], [203, 0, 113, 1])),
+            InsertOutcome::Inserted
+        );
+        assert_eq!(
+            t.insert(on(far[1], [203, 0, 113, 2])),
+            InsertOutcome::Inserted
+        );
+        assert_eq!(
+            t.insert(on(far[2], [203, 0, 113, 3])),
+            InsertOutcome::SubnetFull
+        );
+        // Another /24 has room; a known node cannot move into the full one either.
+        assert_eq!(
+            t.insert(on(far[2], [198, 51, 100, 3])),
+            InsertOutcome::Inserted
+        );
+        assert_eq!(
+            t.insert(on(far[2], [203, 0, 113, 9])),
+            InsertOutcome::SubnetFull
+        );
+        assert_eq!(
+            t.get(&far[2].id).unwrap().ip,
+            IpAddr::from([198, 51, 100, 3])
+        );
+        // Moving within its own network, or refreshing, is fine.
+        assert_eq!(
+            t.insert(on(far[1], [203, 0, 113, 7])),
+            InsertOutcome::Refreshed
+        );
+        // Loopback and LAN are not limited.
+        for r in &far[3..8] {
+            assert_eq!(t.insert(on(*r, [10, 0, 0, 1])), InsertOutcome::Inserted);
+        }
+        // Table-wide: ten of one /24 across buckets, then no more.
+        let mut t = RoutingTable::new(rec(0).id);
+        let (mut ok, mut full) = (0, 0);
+        for i in 1..2000u64 {
+            match t.insert(on(rec(i), [192, 0, 2, (i % 250) as u8])) {
+                InsertOutcome::Inserted => ok += 1,
+                InsertOutcome::SubnetFull => full += 1,
+                o => panic!("{o:?}"),
+            }
+        }
+        assert_eq!((ok, t.len()), (TABLE_SUBNET_LIMIT, TABLE_SUBNET_LIMIT));
+        assert!(full > 0);
+        // Removing one frees a place.
+        let gone = t.nodes()[0];
+        assert!(t.remove(&gone.id));
+        assert_eq!(t.insert(gone), InsertOutcome::Inserted);
     }
 
     #[test]
