@@ -16,7 +16,10 @@ use clap::Parser;
 use histd::testkit::testnet::{ChainKind, Testnet, TestnetConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "histd-testnet", about = "A local test network of history-serving peers")]
+#[command(
+    name = "histd-testnet",
+    about = "A local test network of history-serving peers"
+)]
 struct Args {
     /// Blocks after genesis (the head's number).
     #[arg(long, default_value_t = 1000)]
@@ -126,7 +129,10 @@ fn config(args: &Args) -> Result<TestnetConfig, String> {
         let (index, knob) = spec.split_once(':').ok_or_else(bad)?;
         let index: usize = index.parse().map_err(|_| bad())?;
         if index >= args.peers {
-            return Err(format!("--peer-knob {spec:?}: there are only {} peers", args.peers));
+            return Err(format!(
+                "--peer-knob {spec:?}: there are only {} peers",
+                args.peers
+            ));
         }
         let (name, value) = knob.split_once('=').unwrap_or((knob, "true"));
         let mut knobs = config.knobs_of(index);

@@ -230,7 +230,6 @@ impl Template {
             proofs::calculate_transaction_root(&self.body(U256::from_be_bytes(mask)).transactions)
         }
     }
-
 }
 
 /// Computes `f(i)` for `i in range` on every core, in order.
@@ -320,8 +319,7 @@ impl TestnetChain {
             }
             ChainKind::Synthetic => {
                 let mut generator = ChainGen::new(seed);
-                let blocks =
-                    generator.chain(BlockNumber(first), len - first, self.head_hash());
+                let blocks = generator.chain(BlockNumber(first), len - first, self.head_hash());
                 for block in blocks {
                     let (header, _, body, receipts) = block.into_parts();
                     self.push(header, Recipe::Synthetic(Arc::new((body, receipts))));
@@ -454,7 +452,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(templates.len() >= 8, "only {} templates used", templates.len());
+        assert!(
+            templates.len() >= 8,
+            "only {} templates used",
+            templates.len()
+        );
     }
 
     #[test]

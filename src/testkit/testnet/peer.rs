@@ -24,8 +24,8 @@ use crate::p2p::enode::Enode;
 use crate::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
 use crate::p2p::node_key::NodeKey;
 use crate::p2p::session::{
-    self, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, SessionHandle,
-    StatusInputs, cap_by_size,
+    self, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, SessionHandle, StatusInputs,
+    cap_by_size,
 };
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
 
@@ -209,7 +209,11 @@ impl KnobbedHistory {
     /// The highest block served now.
     fn head(&self) -> u64 {
         let chain = self.chain();
-        let start = self.knobs.head_start.unwrap_or(chain.head()).min(chain.head());
+        let start = self
+            .knobs
+            .head_start
+            .unwrap_or(chain.head())
+            .min(chain.head());
         let advanced = match self.knobs.head_advance_every {
             Some(every) if !every.is_zero() => {
                 (self.started.elapsed().as_millis() / every.as_millis()) as u64
@@ -256,7 +260,12 @@ impl KnobbedHistory {
         {
             // Cut every session of this peer off mid-request: the socket closes without a
             // Disconnect, like a crashed or unplugged node.
-            let cut: Vec<_> = self.sessions.lock().expect("sessions lock").drain(..).collect();
+            let cut: Vec<_> = self
+                .sessions
+                .lock()
+                .expect("sessions lock")
+                .drain(..)
+                .collect();
             for (_, task) in &cut {
                 task.abort();
             }
@@ -498,9 +507,7 @@ impl Drop for TestnetPeer {
 
 /// Status of a node serving `served` on `spec`.
 fn status(spec: &ChainSpec, chain: &TestnetChain, served: BlockRange) -> StatusInputs {
-    let timestamp = chain
-        .header(served.latest.get())
-        .map_or(0, |h| h.timestamp);
+    let timestamp = chain.header(served.latest.get()).map_or(0, |h| h.timestamp);
     StatusInputs {
         filter: spec.fork_filter(ForkHead::new(served.latest, timestamp)),
         served,

@@ -157,9 +157,28 @@ async fn knobs_are_observable() {
     let expired = connect(&net.spec, net.peers[1].enode, timeout).await;
     let served = expired.snapshot().served.expect("eth/69 range");
     assert_eq!(served.earliest, BlockNumber(12));
-    assert_eq!(expired.get_headers(by_number(1, 5)).await.expect("headers").len(), 5);
-    assert!(expired.get_bodies(hashes.clone()).await.expect("bodies").is_empty());
-    assert!(expired.get_receipts(hashes.clone()).await.expect("receipts").is_empty());
+    assert_eq!(
+        expired
+            .get_headers(by_number(1, 5))
+            .await
+            .expect("headers")
+            .len(),
+        5
+    );
+    assert!(
+        expired
+            .get_bodies(hashes.clone())
+            .await
+            .expect("bodies")
+            .is_empty()
+    );
+    assert!(
+        expired
+            .get_receipts(hashes.clone())
+            .await
+            .expect("receipts")
+            .is_empty()
+    );
 
     // Wrong receipts fail verification.
     let liar = connect(&net.spec, net.peers[2].enode, timeout).await;
@@ -170,13 +189,26 @@ async fn knobs_are_observable() {
 
     // A stalling peer: the asker's timeout fires.
     let staller = connect(&net.spec, net.peers[4].enode, Duration::from_millis(300)).await;
-    let err = staller.get_headers(by_number(1, 1)).await.expect_err("stall");
+    let err = staller
+        .get_headers(by_number(1, 1))
+        .await
+        .expect_err("stall");
     assert!(matches!(err, RequestError::Timeout { .. }), "{err}");
 
     // Disconnect mid-request: the first request is answered, the second cuts the session.
     let flaky = connect(&net.spec, net.peers[5].enode, timeout).await;
-    assert_eq!(flaky.get_headers(by_number(1, 2)).await.expect("first").len(), 2);
-    let err = flaky.get_headers(by_number(3, 2)).await.expect_err("cut off");
+    assert_eq!(
+        flaky
+            .get_headers(by_number(1, 2))
+            .await
+            .expect("first")
+            .len(),
+        2
+    );
+    let err = flaky
+        .get_headers(by_number(3, 2))
+        .await
+        .expect_err("cut off");
     assert!(matches!(err, RequestError::SessionClosed { .. }), "{err}");
 
     // The fake chain: same genesis, self-consistent, not the honest chain.
@@ -215,12 +247,20 @@ async fn head_advances_then_switches_to_the_fork() {
     let mut reached = false;
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        if peer.snapshot().head.is_some_and(|h| h.hash == fork.head_hash()) {
+        if peer
+            .snapshot()
+            .head
+            .is_some_and(|h| h.hash == fork.head_hash())
+        {
             reached = true;
             break;
         }
     }
-    assert!(reached, "head never moved to the fork: {:?}", peer.snapshot().head);
+    assert!(
+        reached,
+        "head never moved to the fork: {:?}",
+        peer.snapshot().head
+    );
     let headers = peer.get_headers(by_number(29, 3)).await.expect("headers");
     assert_eq!(headers[0].hash_slow(), net.chain.hash(29).expect("shared"));
     assert_eq!(Some(headers[1].hash_slow()), fork.hash(30));
