@@ -29,8 +29,10 @@ use alloy_primitives::{B256, Bytes, Signature, U256};
 use crate::primitives::{BlockNumber, Body, Header, Receipt, Transaction, VerifiedBlock};
 use crate::testkit::chain::ChainGen;
 use crate::testkit::mainnet;
-// The block verifier (one line to change when it moves to `crate::verify`).
-use crate::sync::verify::{self as verifier, SealedHeader, VerifyError};
+// The block verifier, for the whole testnet (the one line to change when it moves to
+// `crate::verify`).
+pub(super) use crate::sync::verify as verifier;
+use verifier::{SealedHeader, VerifyError};
 
 /// Timestamp of every testnet genesis (and slot 0): 2024-01-01, so post-merge templates look at home.
 pub const GENESIS_TIMESTAMP: u64 = 1_704_067_200;

@@ -45,7 +45,7 @@ pub struct PeerKnobs {
     pub wrong_receipts: bool,
     /// Serve the testnet's fake chain (same genesis, self-consistent, diverging at block 1).
     pub fake_chain: bool,
-    /// Never answer a request (until the peer stops).
+    /// Never answer a request (until the peer stops, at most ten minutes).
     pub stall: bool,
     /// Every n-th request, drop the connection (no Disconnect) instead of answering.
     pub disconnect_every: Option<u64>,
@@ -251,8 +251,9 @@ impl KnobbedHistory {
         counter.fetch_add(1, Ordering::Relaxed);
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         if self.knobs.stall {
-            // Stalls until the peer stops; the asker's timeout ends it before that.
-            self.sleep(Duration::from_secs(24 * 3600));
+            // Stalls until the peer stops (or ten minutes, so a long run with many reconnects
+            // does not pile up blocking threads); the asker's timeout fires long before.
+            self.sleep(Duration::from_secs(600));
             return false;
         }
         if let Some(every) = self.knobs.disconnect_every

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use super::chain::verifier::{self, VerifyError};
 use super::*;
 use crate::p2p::chain::ForkHead;
 use crate::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
@@ -14,7 +15,6 @@ use crate::p2p::session::{
     self, EmptyHistory, PeerConfig, RequestError, SessionConfig, SessionHandle, StatusInputs,
 };
 use crate::primitives::BlockNumber;
-use crate::sync::verify::{self as verifier, VerifyError};
 
 /// A client session (our real dial + session code) to `enode`, holding nothing but genesis.
 async fn connect(spec: &ChainSpec, enode: Enode, request_timeout: Duration) -> SessionHandle {
