@@ -9,12 +9,10 @@ use alloy_rlp::{Decodable, Header as RlpHeader};
 
 use crate::primitives::{Body, Header, Receipt, decode_body};
 
-/// `../shared/testdata` next to the repository.
+/// `shared/testdata` above the repository (found the same way as [`super::testdata_dir`], so a
+/// checkout in a worktree finds it too).
 pub fn testdata_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("shared")
-        .join("testdata")
+    super::testdata_dir()
 }
 
 /// One mainnet block as published, decoded but not verified.

@@ -9,6 +9,7 @@ pub mod history;
 pub mod mainnet;
 pub mod pool;
 pub mod storage;
+pub mod testnet;
 
 use std::path::{Path, PathBuf};
 
