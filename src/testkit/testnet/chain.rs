@@ -31,7 +31,7 @@ use crate::testkit::chain::ChainGen;
 use crate::testkit::mainnet;
 // The block verifier, for the whole testnet (the one line to change when it moves to
 // `crate::verify`).
-pub(super) use crate::sync::verify as verifier;
+pub(super) use crate::verify as verifier;
 use verifier::{SealedHeader, VerifyError};
 
 /// Timestamp of every testnet genesis (and slot 0): 2024-01-01, so post-merge templates look at home.
