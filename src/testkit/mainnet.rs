@@ -7,15 +7,9 @@ use std::path::{Path, PathBuf};
 
 use alloy_rlp::{Decodable, Header as RlpHeader};
 
+// Re-exported so existing `testkit::mainnet::testdata_dir` callers get the one definition.
+pub use super::testdata_dir;
 use crate::primitives::{Body, Header, Receipt, decode_body};
-
-/// `../shared/testdata` next to the repository.
-pub fn testdata_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("shared")
-        .join("testdata")
-}
 
 /// One mainnet block as published, decoded but not verified.
 #[derive(Debug, Clone)]

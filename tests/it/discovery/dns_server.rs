@@ -4,7 +4,7 @@
 //! strings, as publishers do, and must come back joined.
 //!
 //! Needs `dnsmasq` on PATH; `#[ignore]`d so the default suite does not depend on it. Run with
-//! `cargo test --test discovery_dns_server -- --include-ignored`.
+//! `cargo test --test it discovery::dns_server -- --include-ignored`.
 
 use std::{
     collections::HashSet,
