@@ -65,3 +65,17 @@ pub fn in_own_process(module_path: &str, name: &str) -> bool {
     );
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::test_name;
+
+    #[test]
+    fn test_names_drop_the_crate_and_keep_the_modules() {
+        assert_eq!(
+            test_name("it::storage::crash", "crash_child"),
+            "storage::crash::crash_child"
+        );
+        assert_eq!(test_name("it", "top_level"), "top_level");
+    }
+}
