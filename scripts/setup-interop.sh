@@ -2,8 +2,8 @@
 # Installs the npm packages of the @ethereumjs/devp2p interop peer (tests/interop) exactly as pinned by
 # the committed package-lock.json. Idempotent: when node_modules already matches the lockfile it
 # returns at once. Needs node >= 20.15 (zlib.crc32) and npm; only the npm registry (or npm's cache)
-# is used. The interop tests (tests/interop_ethereumjs.rs) fail with a pointer here when the packages
-# are missing.
+# is used. The interop tests (tests/it/interop/ethereumjs.rs, driver in src/testkit/ethereumjs.rs)
+# fail with a pointer here when the packages are missing.
 set -euo pipefail
 
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/interop"

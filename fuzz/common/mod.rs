@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets, shared by `fuzz_targets/*.rs` (cargo-fuzz, libFuzzer) and by
-//! `tests/p2p_fuzz_corpus.rs` (replays seeds and the saved corpus on stable, in CI).
+//! `tests/it/p2p/fuzz_corpus.rs` (replays seeds and the saved corpus on stable, in CI).
 //! Each function must never panic, whatever `data` is; properties are asserted inside.
 #![allow(dead_code)]
 
@@ -120,7 +120,9 @@ pub fn frame_roundtrip(data: &[u8]) {
 }
 
 /// Arbitrary payloads into the eth message decoder (version and id from the data); whatever
-/// decodes must re-encode.
+/// decodes re-encodes under the same version and id, and decodes back to the same message
+/// (`decode(encode(decode(x))) == decode(x)`: values, not bytes, since a decoder may accept more
+/// than one spelling of a message).
 pub fn eth_message(data: &[u8]) {
     if data.len() < 2 {
         return;
@@ -131,9 +133,22 @@ pub fn eth_message(data: &[u8]) {
         EthVersion::Eth69
     };
     let id = data[1] % 0x14;
-    if let Ok(msg) = EthMessage::decode(version, id, &data[2..]) {
-        let _ = msg.encode(version);
-    }
+    let Ok(msg) = EthMessage::decode(version, id, &data[2..]) else {
+        return;
+    };
+    let (again_id, payload) = msg
+        .encode(version)
+        .unwrap_or_else(|e| panic!("decoded {msg:?} does not re-encode: {e}"));
+    assert_eq!(
+        again_id, id,
+        "{version} message re-encoded under another id"
+    );
+    let again = EthMessage::decode(version, again_id, &payload)
+        .unwrap_or_else(|e| panic!("re-encoded {msg:?} does not decode: {e}"));
+    assert_eq!(
+        again, msg,
+        "{version} message changed through encode and decode"
+    );
 }
 
 /// Handshake and base-protocol decoders: auth/ack bodies (both forms), Hello, Disconnect.

@@ -1,5 +1,5 @@
 //! cargo-fuzz target `handshake_messages`; the body lives in `common/mod.rs` (also replayed by
-//! `tests/p2p_fuzz_corpus.rs` on stable).
+//! `tests/it/p2p/fuzz_corpus.rs` on stable).
 #![no_main]
 
 #[path = "../common/mod.rs"]

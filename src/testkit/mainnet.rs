@@ -7,13 +7,9 @@ use std::path::{Path, PathBuf};
 
 use alloy_rlp::{Decodable, Header as RlpHeader};
 
+// Re-exported so existing `testkit::mainnet::testdata_dir` callers get the one definition.
+pub use super::testdata_dir;
 use crate::primitives::{Body, Header, Receipt, decode_body};
-
-/// `shared/testdata` above the repository (found the same way as [`super::testdata_dir`], so a
-/// checkout in a worktree finds it too).
-pub fn testdata_dir() -> PathBuf {
-    super::testdata_dir()
-}
 
 /// One mainnet block as published, decoded but not verified.
 #[derive(Debug, Clone)]

@@ -517,8 +517,10 @@ async function client(enode, args) {
   out({ event: 'done' });
   peer.disconnect(DISCONNECT_REASON.CLIENT_QUITTING);
   rlpx.destroy();
-  // Give the Disconnect frame a moment to leave before the process ends.
-  setTimeout(() => process.exit(0), 100);
+  // Give the Disconnect frame a moment to leave before the process ends, and exit only once
+  // stdout is flushed: writes to a pipe are asynchronous, and the bodies line is larger than the
+  // pipe, so a slow reader would otherwise get it cut short.
+  setTimeout(() => process.stdout.write('', () => process.exit(0)), 100);
 }
 
 // ---------------------------------------------------------------- dump

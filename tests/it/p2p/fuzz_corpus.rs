@@ -3,7 +3,7 @@
 //! hundred proptest-generated inputs per target. Set `HISTD_WRITE_FUZZ_SEEDS=1` to regenerate the
 //! seed files from real encodings.
 
-#[path = "../fuzz/common/mod.rs"]
+#[path = "../../../fuzz/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

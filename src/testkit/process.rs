@@ -1,6 +1,9 @@
 //! The real `histd` binary as a child process: its JSON log lines (stderr) collected on a thread,
 //! waits with a deadline, real signals, and a kill on drop so no test leaves a daemon behind.
+//!
+//! The binary's path is a parameter: `env!("CARGO_BIN_EXE_histd")` exists only in test crates.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -47,10 +50,11 @@ impl HistdProcess {
         }
     }
 
-    /// A `histd` command with the environment cleared of `RUST_LOG`, `HISTD_CONFIG` and
+    /// A command running the `histd` binary at `bin` (in a test crate:
+    /// `env!("CARGO_BIN_EXE_histd")`) with the environment cleared of `RUST_LOG`, `HISTD_CONFIG` and
     /// `HISTD_TESTKIT_SCRIPT`.
-    pub fn command() -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_histd"));
+    pub fn command(bin: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(bin);
         cmd.env_remove("RUST_LOG")
             .env_remove("HISTD_CONFIG")
             .env_remove("HISTD_TESTKIT_SCRIPT");
@@ -111,7 +115,6 @@ impl HistdProcess {
     }
 
     /// Whether a phase transition into `phase` was logged.
-    #[allow(dead_code)] // not every test binary asks
     pub fn entered(&self, phase: &str) -> bool {
         self.seen
             .iter()
@@ -119,7 +122,6 @@ impl HistdProcess {
     }
 
     /// Whether any log line contains `text`.
-    #[allow(dead_code)] // not every test binary asks
     pub fn logged(&self, text: &str) -> bool {
         self.seen.iter().any(|v| v.to_string().contains(text))
     }

@@ -48,13 +48,11 @@ impl Setup {
     }
 }
 
-mod common;
-
-use common::process::HistdProcess as Histd;
+use histd::testkit::process::HistdProcess as Histd;
 
 /// `histd run --config <config>` with the product workers.
 fn start_histd(config: &Path) -> Histd {
-    let mut cmd = Histd::command();
+    let mut cmd = Histd::command(env!("CARGO_BIN_EXE_histd"));
     cmd.arg("run").arg("--config").arg(config);
     Histd::spawn(cmd)
 }

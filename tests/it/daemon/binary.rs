@@ -6,9 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-mod common;
-
-use common::process::HistdProcess;
+use histd::testkit::process::HistdProcess;
 
 /// `histd run` with a temporary data directory and its metrics endpoint's address.
 struct Histd {
@@ -34,7 +32,7 @@ impl Histd {
     /// Start `histd run` with `script` (None: the product workers) and extra flags.
     fn start(script: Option<&str>, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut cmd = HistdProcess::command();
+        let mut cmd = HistdProcess::command(env!("CARGO_BIN_EXE_histd"));
         cmd.args([
             "run",
             "--metrics-bind",

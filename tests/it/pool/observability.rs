@@ -1,9 +1,9 @@
 //! The pool is observable: its Prometheus series (peers by client and eth version, dial
 //! attempts and failures, inbound results, bans, discovered nodes) and its periodic status log
-//! line, checked through a real recorder and a real subscriber (one process: both are global).
+//! line, checked through a real recorder and a real subscriber (both global: the test re-runs alone
+//! in its own process, so no other test's pool adds to the counts or logs a status line).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use histd::p2p::discovery::{Discovered, NodeRecord, Source};
@@ -11,39 +11,18 @@ use histd::p2p::node_key::NodeKey;
 use histd::p2p::pool::{MemoryPeerCache, PeerPool, PoolConfig, PoolDeps};
 use histd::p2p::session::{EmptyHistory, PeerConfig};
 use histd::testkit::pool::{TestChain, TestPeer};
+use histd::testkit::{self, isolated};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_the_status_line() {
+    if !isolated::in_own_process(module_path!(), "metrics_and_the_status_line") {
+        return;
+    }
     let prometheus = PrometheusBuilder::new().install_recorder().unwrap();
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    let logs = testkit::logs::logs();
 
     let chain = TestChain::new(5, 20);
     let other = TestChain::new(6, 5);

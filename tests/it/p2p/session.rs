@@ -602,47 +602,9 @@ async fn keepalive_pings_keep_live_peers_and_drop_silent_ones() {
     assert_eq!(server.snapshot().ended, None);
 }
 
-/// Captures log lines of the current thread (tests run on a current-thread runtime, so the session
-/// task logs here too).
-#[derive(Clone, Default)]
-struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl LogCapture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// The log of this test binary (a global subscriber: scoped ones miss events when tests run in
-/// parallel, because tracing caches per-callsite interest process-wide).
-fn logs() -> &'static LogCapture {
-    static LOGS: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = LogCapture::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        logs
-    })
-}
-
 #[tokio::test]
 async fn each_ending_leaves_one_clear_log_line() {
-    let logs = logs();
+    let logs = histd::testkit::logs::logs();
     let ended_lines = |peer: String| -> Vec<String> {
         logs.text()
             .lines()

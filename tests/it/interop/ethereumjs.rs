@@ -1,6 +1,6 @@
 //! Interop with an implementation nobody here wrote: `@ethereumjs/devp2p` (npm), driven through
 //! `tests/interop/peer.mjs` over real loopback TCP, serving and fetching the 30 real mainnet blocks
-//! 1000001–1000030 (`testkit::frontier`).
+//! 1000001–1000030 (`testkit::frontier`), through the driver in `testkit::ethereumjs`.
 //!
 //! - ethereumjs ↔ ethereumjs: the JS peer itself serves the chain correctly (checked byte for byte
 //!   against the published blocks and verified by histd's verifier).
@@ -14,188 +14,35 @@
 //! Needs Node.js >= 20.15 and the npm packages: run `scripts/setup-interop.sh` once (the project's
 //! test script does). The whole file runs in about 8 s.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_consensus::constants::MAINNET_GENESIS_HASH;
-use alloy_eip2124::ForkHash;
-use alloy_hardforks::EthereumHardfork;
 use alloy_primitives::{B256, U256};
 use alloy_rlp::Decodable;
 use secp256k1::SecretKey;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
-use histd::p2p::base::{
-    Capability, DEFAULT_HELLO_TIMEOUT, DisconnectReason, Hello, P2P_VERSION, P2pError, P2pStream,
-};
+use histd::p2p::base::{DisconnectReason, P2pError};
 use histd::p2p::chain::{ChainSpec, ForkHead};
-use histd::p2p::enode::Enode;
 use histd::p2p::eth::{
     BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders as GetHeaders,
     RequestPair, Status, StatusBlocks, validate_status,
 };
 use histd::p2p::node_key::NodeKey;
-use histd::p2p::rlpx;
 use histd::p2p::session::{
     self, EmptyHistory, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, StatusInputs,
 };
 use histd::primitives::{BlockNumber, Header, Receipt, decode_body};
+use histd::testkit::ethereumjs::{
+    GENESIS_TD, NodePeer, STEP_TIMEOUT, dial_ethereumjs, ethereumjs_dials_histd, ethereumjs_server,
+    ethereumjs_server_with, ethereumjs_server_with_chain, fetch_headers, frontier_fork_id,
+    frontier_status, hex_bytes, mainnet_blocks_dir, parse_enode, recv_eth, send_eth,
+};
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
 use histd::verify::{self, SealedHeader, VerifyError};
-
-/// Generous: the node process starts in ~0.3 s, a whole fetch takes ~1 s; CI machines are slow.
-const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A running `node tests/interop/peer.mjs ...`, killed when dropped.
-struct NodePeer {
-    what: String,
-    child: Child,
-    stdout: Lines<BufReader<ChildStdout>>,
-    /// Kept open: the serving peer exits when its stdin closes, so it cannot outlive the test.
-    _stdin: ChildStdin,
-}
-
-fn interop_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
-}
-
-impl NodePeer {
-    fn spawn(args: &[&str]) -> Self {
-        let dir = interop_dir();
-        assert!(
-            dir.join("node_modules/@ethereumjs/devp2p").is_dir(),
-            "{}/node_modules is missing: run scripts/setup-interop.sh (installs @ethereumjs/devp2p \
-             from tests/interop/package-lock.json)",
-            dir.display()
-        );
-        let what = format!("node peer.mjs {}", args.join(" "));
-        let mut child = Command::new("node")
-            .arg(dir.join("peer.mjs"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `{what}` (is Node.js >= 20.15 installed?): {e}")
-            });
-        let stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let stdin = child.stdin.take().expect("piped stdin");
-        Self {
-            what,
-            child,
-            stdout,
-            _stdin: stdin,
-        }
-    }
-
-    /// Everything the process wrote to stderr so far (after it exited or was killed).
-    async fn stderr(&mut self) -> String {
-        let _ = self.child.start_kill();
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), err.read_to_string(&mut text)).await;
-        }
-        text
-    }
-
-    /// The next JSON line, or `None` at end of output.
-    async fn next(&mut self) -> Option<Value> {
-        match tokio::time::timeout(STEP_TIMEOUT, self.stdout.next_line()).await {
-            Ok(Ok(Some(line))) => Some(
-                serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("{}: not a JSON line ({e}): {line}", self.what)),
-            ),
-            Ok(Ok(None)) => None,
-            Ok(Err(e)) => panic!("{}: reading stdout: {e}", self.what),
-            Err(_) => {
-                let err = self.stderr().await;
-                panic!(
-                    "{}: no output for {STEP_TIMEOUT:?}; stderr:\n{err}",
-                    self.what
-                )
-            }
-        }
-    }
-
-    /// Reads lines until one has `"event": event`; panics on an `error` event or end of output.
-    async fn expect_event(&mut self, event: &str) -> Value {
-        loop {
-            let Some(v) = self.next().await else {
-                let err = self.stderr().await;
-                panic!("{}: ended before `{event}`; stderr:\n{err}", self.what)
-            };
-            if v["event"] == event {
-                return v;
-            }
-            if v["event"] == "error" {
-                let err = self.stderr().await;
-                panic!("{}: {}; stderr:\n{err}", self.what, v["error"])
-            }
-        }
-    }
-
-    /// All lines up to the end of output, then the exit status must be success.
-    async fn run_to_end(mut self) -> Vec<Value> {
-        let mut lines = Vec::new();
-        while let Some(v) = self.next().await {
-            if v["event"] == "error" {
-                let err = self.stderr().await;
-                panic!("{}: {}; stderr:\n{err}", self.what, v["error"])
-            }
-            lines.push(v);
-        }
-        let status = tokio::time::timeout(STEP_TIMEOUT, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("{}: did not exit", self.what))
-            .expect("wait");
-        assert!(status.success(), "{}: exit status {status}", self.what);
-        lines
-    }
-}
-
-/// Starts the ethereumjs server on the frontier chain; returns it and its `listening` line.
-async fn ethereumjs_server() -> (NodePeer, Value) {
-    ethereumjs_server_with(&[]).await
-}
-
-/// As [`ethereumjs_server`], with extra `serve` arguments (e.g. `--tamper body`).
-async fn ethereumjs_server_with(extra: &[&str]) -> (NodePeer, Value) {
-    ethereumjs_server_with_chain(&frontier::frontier_dir(), extra).await
-}
-
-/// An ethereumjs server on the blocks of `dir`.
-async fn ethereumjs_server_with_chain(dir: &std::path::Path, extra: &[&str]) -> (NodePeer, Value) {
-    let mut args = vec!["serve", "--chain", dir.to_str().expect("utf-8 path")];
-    args.extend_from_slice(extra);
-    let mut server = NodePeer::spawn(&args);
-    let listening = server.expect_event("listening").await;
-    (server, listening)
-}
-
-fn hex_bytes(v: &Value) -> Vec<u8> {
-    let s = v
-        .as_str()
-        .unwrap_or_else(|| panic!("not a hex string: {v}"));
-    alloy_primitives::hex::decode(s).unwrap_or_else(|e| panic!("{s}: {e}"))
-}
-
-/// EIP-2124 fork id of a mainnet head before Homestead: CRC32 of the genesis hash, next 1150000.
-fn frontier_fork_id() -> (String, u64) {
-    let hash = crc32fast::hash(MAINNET_GENESIS_HASH.as_slice());
-    assert_eq!(ForkHash::from(MAINNET_GENESIS_HASH).0, hash.to_be_bytes());
-    let homestead = EthereumHardfork::Homestead
-        .mainnet_activation_block()
-        .expect("Homestead is block-activated");
-    (format!("0x{hash:08x}"), homestead)
-}
 
 fn assert_frontier_status(status: &Value, blocks: &[FrontierBlock]) {
     let head = blocks.last().expect("blocks");
@@ -317,114 +164,6 @@ async fn ethereumjs_serves_the_frontier_chain_to_an_ethereumjs_client() {
 // ------------------------------------------------------------------------------------------------
 // histd's RLPx + base protocol (Hello, negotiation, snappy, Disconnect) and eth/68 codec against
 // ethereumjs, below the session layer, so a failure here names the layer at fault.
-
-/// Total difficulty of the mainnet genesis block (its difficulty), the TD of a node with nothing.
-const GENESIS_TD: u64 = 17_179_869_184;
-
-fn our_hello(key: &SecretKey) -> Hello {
-    Hello {
-        protocol_version: P2P_VERSION,
-        client_id: "histd-interop-test".into(),
-        // Both versions, highest first, as histd advertises: ethereumjs only has eth/68.
-        capabilities: EthVersion::ALL
-            .iter()
-            .map(|v| Capability::eth(u64::from(v.as_u8())))
-            .collect(),
-        listen_port: 0,
-        id: rlpx::id_of(key),
-    }
-}
-
-fn check_negotiated(p2p: &P2pStream<TcpStream>) {
-    assert_eq!(
-        p2p.capability(),
-        &Capability::eth(68),
-        "highest common version"
-    );
-    let hello = p2p.their_hello();
-    assert!(
-        hello.client_id.starts_with("ethereumjs-devp2p"),
-        "{hello:?}"
-    );
-    assert_eq!(hello.protocol_version, 5, "{hello:?}");
-    assert_eq!(
-        hello.id,
-        p2p.remote_id(),
-        "Hello id is the id proven by the handshake"
-    );
-}
-
-fn parse_enode(enode: &str) -> Enode {
-    enode.parse().unwrap_or_else(|e| panic!("{enode}: {e:?}"))
-}
-
-async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStream> {
-    let tcp = TcpStream::connect(enode.addr).await.expect("connect");
-    let rlpx = rlpx::initiate(tcp, key, enode.id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
-        .await
-        .expect("EIP-8 handshake with ethereumjs");
-    let p2p = P2pStream::handshake(rlpx, our_hello(key), DEFAULT_HELLO_TIMEOUT)
-        .await
-        .expect("Hello exchange with ethereumjs");
-    check_negotiated(&p2p);
-    p2p
-}
-
-async fn send_eth(p2p: &mut P2pStream<TcpStream>, msg: &EthMessage) {
-    let (id, payload) = msg.encode(EthVersion::Eth68).expect("encodes for eth/68");
-    p2p.send(id, &payload).await.expect("send eth message");
-}
-
-async fn recv_eth(p2p: &mut P2pStream<TcpStream>) -> EthMessage {
-    let msg = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
-        .await
-        .expect("a message within the step timeout")
-        .unwrap_or_else(|e| panic!("connection to ethereumjs failed: {e}"));
-    EthMessage::decode(EthVersion::Eth68, msg.id, &msg.payload)
-        .unwrap_or_else(|e| panic!("histd cannot decode ethereumjs's message: {e}"))
-}
-
-async fn fetch_headers(
-    p2p: &mut P2pStream<TcpStream>,
-    request_id: u64,
-    start: BlockHashOrNumber,
-    limit: u64,
-    skip: u64,
-    reverse: bool,
-) -> Vec<Header> {
-    let query = GetHeaders {
-        start,
-        limit,
-        skip,
-        reverse,
-    };
-    send_eth(
-        p2p,
-        &EthMessage::GetBlockHeaders(RequestPair::new(request_id, query)),
-    )
-    .await;
-    match recv_eth(p2p).await {
-        EthMessage::BlockHeaders(r) => {
-            assert_eq!(r.request_id, request_id, "response carries the request id");
-            r.message
-        }
-        other => panic!("expected BlockHeaders, got {other:?}"),
-    }
-}
-
-fn frontier_status(spec: &ChainSpec, blocks: &[FrontierBlock]) -> Status {
-    let head = blocks.last().expect("blocks");
-    let filter = spec.fork_filter(ForkHead::new(
-        BlockNumber(head.header.number),
-        head.header.timestamp,
-    ));
-    let range = BlockRange {
-        earliest: BlockNumber(frontier::FIRST),
-        latest: BlockNumber(head.header.number),
-        latest_hash: head.hash,
-    };
-    Status::ours(EthVersion::Eth68, spec, &filter, range)
-}
 
 #[tokio::test]
 async fn histd_eth68_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
@@ -562,33 +301,6 @@ async fn histd_eth68_fetches_and_verifies_the_frontier_chain_from_ethereumjs() {
     let removed = server.expect_event("peer_removed").await;
     assert_eq!(removed["reason"], "CLIENT_QUITTING", "{removed}");
     assert_eq!(removed["by_us"], false, "{removed}");
-}
-
-/// Accepts one ethereumjs client on a fresh listener: its `peer.mjs client` process and the
-/// negotiated stream.
-async fn ethereumjs_dials_histd(args: &[&str]) -> (NodePeer, P2pStream<TcpStream>) {
-    let key = SecretKey::new(&mut secp256k1::rand::rng());
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let enode = format!(
-        "enode://{}@{}",
-        alloy_primitives::hex::encode(rlpx::id_of(&key)),
-        listener.local_addr().expect("addr")
-    );
-    let mut argv = vec!["client", enode.as_str()];
-    argv.extend_from_slice(args);
-    let client = NodePeer::spawn(&argv);
-    let (tcp, _) = tokio::time::timeout(STEP_TIMEOUT, listener.accept())
-        .await
-        .expect("ethereumjs dials")
-        .expect("accept");
-    let rlpx = rlpx::accept(tcp, &key, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
-        .await
-        .expect("ethereumjs's EIP-8 auth accepted");
-    let p2p = P2pStream::handshake(rlpx, our_hello(&key), DEFAULT_HELLO_TIMEOUT)
-        .await
-        .expect("Hello exchange with ethereumjs");
-    check_negotiated(&p2p);
-    (client, p2p)
 }
 
 #[tokio::test]
@@ -908,15 +620,6 @@ async fn altered_data_from_ethereumjs_fails_histd_verification() {
 // Every fork: the 11 mainnet blocks of `shared/testdata/mainnet/blocks` (London to Prague: typed and
 // blob transactions, withdrawals, requests hash), eth/68 receipts built by the JS peer from the
 // published eth/69 ones. Not consecutive, so each header is asked for by hash.
-
-fn mainnet_blocks_dir() -> std::path::PathBuf {
-    let dir = frontier::frontier_dir()
-        .parent()
-        .expect("mainnet/")
-        .join("blocks");
-    assert!(dir.is_dir(), "{}", dir.display());
-    dir
-}
 
 fn verified_mainnet_blocks() -> Vec<histd::primitives::VerifiedBlock> {
     histd::testkit::mainnet::load_blocks()

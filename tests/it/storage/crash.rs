@@ -11,12 +11,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use histd::cli::db::VerifyStore;
 use histd::storage::{OpenOptions, Retention, Storage};
+use histd::testkit::isolated;
 use histd::testkit::storage::{
     Model, Op, Rng, check_store, check_store_window, crash_workload, decode_ops, encode_ops,
 };
@@ -84,9 +85,17 @@ fn window(op: &Op, model: &Model) -> (u64, u64) {
 
 #[test]
 fn kill_9_at_random_moments_loses_nothing_committed() {
+    // Alone in a process of its own: between fork and exec each of its hundreds of children holds
+    // a copy of every open descriptor, so a store another test just closed would stay `flock`ed
+    // and its reopen fail with `Lock(Held)`.
+    if !isolated::in_own_process(
+        module_path!(),
+        "kill_9_at_random_moments_loses_nothing_committed",
+    ) {
+        return;
+    }
     let target = env_u64("HISTD_CRASH_KILLS").unwrap_or(300);
     let budget = Duration::from_secs(env_u64("HISTD_CRASH_SECS").unwrap_or(45));
-    let exe = std::env::current_exe().unwrap();
     let began = Instant::now();
     let mut rng = Rng::new(0xc0ffee);
     let mut kills = 0u64;
@@ -119,16 +128,17 @@ fn kill_9_at_random_moments_loses_nothing_committed() {
                 break 'workloads;
             }
             let _ = std::fs::remove_file(&ack_path);
-            let mut child = Command::new(&exe)
-                .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-                .env("HISTD_CRASH_DIR", &data)
-                .env("HISTD_CRASH_OPS", &ops_path)
-                .env("HISTD_CRASH_START", confirmed.to_string())
-                .env("HISTD_CRASH_ACK", &ack_path)
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            // By its full name: `crash_child` alone would also match nothing after a move.
+            let mut child =
+                isolated::command_for(&isolated::test_name(module_path!(), "crash_child"))
+                    .env("HISTD_CRASH_DIR", &data)
+                    .env("HISTD_CRASH_OPS", &ops_path)
+                    .env("HISTD_CRASH_START", confirmed.to_string())
+                    .env("HISTD_CRASH_ACK", &ack_path)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
             // Kill only once the child has opened the store, at a random moment of its work.
             let wait_start = Instant::now();
             let mut exited = None;

@@ -5,7 +5,7 @@
 //! query, the resolver's retries still complete the walk.
 //!
 //! Needs `dnsmasq` on PATH; `#[ignore]`d so the default suite does not depend on it. Run with
-//! `cargo test --test discovery_dns_server -- --include-ignored`.
+//! `cargo test --test it discovery::dns_server -- --include-ignored`.
 
 use std::{
     collections::HashSet,

@@ -1,3 +1,0 @@
-//! Helpers shared by the integration tests that run the real `histd` binary.
-
-pub mod process;

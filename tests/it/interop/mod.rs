@@ -1,0 +1,3 @@
+//! Interop with implementations nobody here wrote (`tests/interop/` holds the Node.js peer).
+
+mod ethereumjs;

@@ -1,0 +1,7 @@
+//! Storage on real files: round trips, concurrency, crashes, faults, the model.
+
+mod basic;
+mod concurrent;
+mod crash;
+mod faults;
+mod model;

@@ -1,0 +1,3 @@
+//! The verifier against real mainnet blocks.
+
+mod mainnet;
