@@ -15,8 +15,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::open::Opened;
 use super::history::HandleHistory;
+use super::open::Opened;
 use super::peer_cache::HandlePeerCache;
 use super::services::{NodeServices, NodeSettings, ServicesSlot};
 use super::settings;
@@ -152,16 +152,16 @@ pub async fn run(
         cache: Arc::new(HandlePeerCache(node.store.clone())),
     };
     // The pool lives as long as this worker: it stops (saving the cache) when we are cancelled.
-    let mut pool =
-        match PeerPool::spawn(settings::pool_config(&config), deps, cancel.clone()).await {
-            Ok(pool) => pool,
-            Err(e) => {
-                // Discovery is already running: stop it and wait for its tasks before failing.
-                discovery_cancel.cancel();
-                discovery.tasks.shutdown(TASKS_STOP_LIMIT).await;
-                return Err(failed("peer pool", e));
-            }
-        };
+    let mut pool = match PeerPool::spawn(settings::pool_config(&config), deps, cancel.clone()).await
+    {
+        Ok(pool) => pool,
+        Err(e) => {
+            // Discovery is already running: stop it and wait for its tasks before failing.
+            discovery_cancel.cancel();
+            discovery.tasks.shutdown(TASKS_STOP_LIMIT).await;
+            return Err(failed("peer pool", e));
+        }
+    };
     if let Some(addr) = pool.listen_addr {
         tracing::info!(enode = %enode_url(&node, addr), "our enode");
     }
@@ -222,8 +222,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::p2p::discovery::{Discovered, Source};
     use crate::daemon::node::peer_cache::StoragePeerCache;
+    use crate::p2p::discovery::{Discovered, Source};
     use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
     use crate::p2p::node_key::NodeKey;
     use crate::p2p::pool::{PeerCache, PoolConfig};

@@ -36,9 +36,17 @@ async fn finalize(
 ) -> (Event, Storage) {
     let (tx, mut rx) = event::channel();
     let plan = FinalizePlan { switch_tip: None };
-    finalize::run(Some(store.clone()), vec![], mode, head_seen, window, plan, tx)
-        .await
-        .unwrap();
+    finalize::run(
+        Some(store.clone()),
+        vec![],
+        mode,
+        head_seen,
+        window,
+        plan,
+        tx,
+    )
+    .await
+    .unwrap();
     store.close().await;
     (
         rx.recv().await.unwrap(),
@@ -91,7 +99,14 @@ async fn follow_mode_seals_only_shards_below_the_safe_head() {
     node.write("persisting head_seen", |s| s.set_head_seen(BlockNumber(39)))
         .await
         .unwrap();
-    let (ev, s) = finalize(node, dir.path(), SyncMode::Follow, Some(BlockNumber(39)), 20).await;
+    let (ev, s) = finalize(
+        node,
+        dir.path(),
+        SyncMode::Follow,
+        Some(BlockNumber(39)),
+        20,
+    )
+    .await;
     assert_eq!(
         ev,
         Event::Finalized {
@@ -147,7 +162,14 @@ async fn a_huge_persisted_head_seen_does_not_seal_anything() {
     }
     // Live head 39, window 20: only shard 0 (0 ..= 15), as if nothing were persisted.
     let node = StoreHandle::new(s);
-    let (_, s) = finalize(node, dir.path(), SyncMode::Follow, Some(BlockNumber(39)), 20).await;
+    let (_, s) = finalize(
+        node,
+        dir.path(),
+        SyncMode::Follow,
+        Some(BlockNumber(39)),
+        20,
+    )
+    .await;
     assert_eq!(
         s.shard_state(s.shard_of(BlockNumber(0))).unwrap(),
         ShardState::Sealed
