@@ -82,8 +82,10 @@ fn module_of(rel: &Path) -> Option<String> {
     let first = parts.next()?.as_os_str().to_str()?;
     let name = first.strip_suffix(".rs").unwrap_or(first);
     match name {
-        // The crate roots, and this checker (its tests name modules in sample text).
-        "lib" | "main" | "layers" => None,
+        // The crate roots (`src/bin/*` are binary crates of their own, above every layer: they
+        // name `histd::`, never `crate::`), and this checker (its tests name modules in sample
+        // text).
+        "lib" | "main" | "bin" | "layers" => None,
         _ => Some(name.to_string()),
     }
 }
