@@ -11,7 +11,7 @@
 use statig::prelude::*;
 
 use super::event::{Event, EventSender};
-use super::intent::AfterFinalize;
+use super::intent::{AfterFinalize, SyncMode};
 use super::phase::Phase;
 use super::states::{
     DaemonSettings, ExitStatus, Shared, Step, Taken, Target, fast_sync, finalizing, follow,
@@ -129,7 +129,11 @@ impl Daemon {
     #[action]
     async fn enter_startup(&mut self, worker: &mut WorkerSlot) {
         Phase::Startup.publish();
-        tracing::info!(phase = %Phase::Startup, mode = ?self.s.settings.mode, "daemon starting");
+        let (mode, end_block) = match self.s.settings.mode {
+            SyncMode::Follow => ("follow", None),
+            SyncMode::Range { end } => ("range", Some(end.get())),
+        };
+        tracing::info!(phase = %Phase::Startup, mode, end_block, "daemon starting");
         startup::enter(&mut self.s, worker);
     }
 

@@ -1,7 +1,7 @@
 //! The transition table as data: every edge the machine can take, and nothing else, plus the
 //! superstates that group the phases.
 //!
-//! Owns the list that `state-diagrams/daemon.mmd` is compared against (tests/daemon_diagram.rs)
+//! Owns the list that `state-diagrams/daemon.mmd` is compared against (tests/it/daemon/diagram.rs)
 //! and that the machine checks every transition it takes against (`after_transition` logs an error
 //! on a transition missing here; unit and property tests fail on it). A transition written once in
 //! a superstate still has one row per phase it leaves from: the rows are what the machine does,
@@ -64,7 +64,7 @@ pub struct StateGroup {
 }
 
 /// The machine's superstates (checked against the statig machine by the unit tests and against
-/// the diagram's composite states by tests/daemon_diagram.rs).
+/// the diagram's composite states by tests/it/daemon/diagram.rs).
 pub const SUPERSTATES: &[StateGroup] = &[
     // Fatal ⇒ ShuttingDown and head reports, alike in every phase before ShuttingDown.
     StateGroup {

@@ -39,7 +39,7 @@ pub const TRANSITIONS: &[(ShardState, ShardState, &str)] = &[
     (
         ShardState::Compacting,
         ShardState::Filling,
-        "crash or broken link: repair",
+        "crash or broken link - repair",
     ),
     (
         ShardState::Sorted,

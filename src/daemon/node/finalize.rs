@@ -76,7 +76,14 @@ pub async fn run(
         Err(StoreError::Storage { source, .. }) => return Err(source),
         Err(e) => return Err(failed("finalizing", e)),
     };
-    tracing::info!(compacted, sealed = ?sealed, switch_tip = ?plan.switch_tip, "finalized");
+    tracing::info!(
+        compacted,
+        sealed = sealed.len(),
+        first_sealed = sealed.first().copied(),
+        last_sealed = sealed.last().copied(),
+        switch_tip = plan.switch_tip.map(BlockNumber::get),
+        "finalized"
+    );
     let last_indexed = last.or(plan.switch_tip).unwrap_or(BlockNumber(0));
     events.send(Event::Finalized { last_indexed }).await;
     Ok(())

@@ -3,5 +3,6 @@
 mod basic;
 mod concurrent;
 mod crash;
+mod diagram;
 mod faults;
 mod model;
