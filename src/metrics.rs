@@ -75,6 +75,12 @@ pub const POOL_HEAD_VOTES_AT_SEEN: &str = "histd_pool_head_votes_at_seen";
 pub const POOL_HEAD_CLAIMS_SAME_NETWORK: &str = "histd_pool_head_claims_same_network";
 /// Peer pool: nodes known as dial candidates.
 pub const POOL_CANDIDATES: &str = "histd_pool_dial_candidates";
+/// Sessions ended, label `reason` (`local`, `write_timeout`: the peer did not read,
+/// `request_timeouts`: several unanswered requests in a row, `idle`, `unsolicited_response`,
+/// `protocol_breach`, `peer_disconnected`, `closed`, `other`).
+pub const SESSION_ENDS: &str = "histd_session_ends_total";
+/// Requests that timed out (each fails alone; the session may live on), label `kind`.
+pub const SESSION_REQUEST_TIMEOUTS: &str = "histd_session_request_timeouts_total";
 
 /// Every metric: name, kind, help. The exporter describes them all at start.
 pub const ALL: &[(&str, Kind, &str)] = &[
@@ -187,6 +193,16 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         POOL_HEAD_CLAIMS_SAME_NETWORK,
         Kind::Gauge,
         "Head claims not counted: their network already votes",
+    ),
+    (
+        SESSION_ENDS,
+        Kind::Counter,
+        "Peer sessions ended, by reason",
+    ),
+    (
+        SESSION_REQUEST_TIMEOUTS,
+        Kind::Counter,
+        "Requests to peers that timed out, by message kind",
     ),
 ];
 

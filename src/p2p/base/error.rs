@@ -87,6 +87,29 @@ pub enum P2pError {
         /// Limit.
         max: usize,
     },
+    /// Snappy data larger than any compressed form of the largest message we accept; refused
+    /// before decompressing.
+    #[error("compressed message {id:#04x} of {size} bytes exceeds limit {max}")]
+    CompressedTooLarge {
+        /// Message id.
+        id: u64,
+        /// Compressed size.
+        size: usize,
+        /// Largest compressed size of an acceptable message.
+        max: usize,
+    },
+    /// A base-protocol id reserved for future use (0x04–0x0f); refused, not decompressed.
+    #[error("reserved base message id {id:#04x}")]
+    ReservedMessageId {
+        /// The id.
+        id: u64,
+    },
+    /// The peer did not take one message within the write limit (it stopped reading).
+    #[error("peer did not read: a write took longer than {after:?}")]
+    WriteTimeout {
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// A base-protocol message (Disconnect, Ping, Pong) with a malformed body.
     #[error("malformed base message {id:#04x}")]
     BadBaseMessage {
@@ -105,9 +128,9 @@ impl P2pError {
             | P2pError::Disconnected { .. } => {
                 return None;
             }
-            P2pError::Rlpx(RlpxError::HandshakeTimeout { .. }) | P2pError::HelloTimeout { .. } => {
-                DisconnectReason::PingTimeout
-            }
+            P2pError::Rlpx(RlpxError::HandshakeTimeout { .. })
+            | P2pError::HelloTimeout { .. }
+            | P2pError::WriteTimeout { .. } => DisconnectReason::PingTimeout,
             P2pError::UnexpectedIdentity { .. } => DisconnectReason::UnexpectedIdentity,
             P2pError::ConnectedToSelf => DisconnectReason::ConnectedToSelf,
             P2pError::IncompatibleVersion { .. } => DisconnectReason::IncompatibleVersion,

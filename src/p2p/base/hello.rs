@@ -14,6 +14,12 @@ pub const P2P_VERSION: u64 = 5;
 pub const BASE_PROTOCOL_LEN: u8 = 0x10;
 /// A Hello listing more capabilities than this is refused (bounds memory).
 const MAX_CAPABILITIES: usize = 64;
+/// Longest `client_id` we accept, in bytes. Real clients send well under 100 (geth's
+/// `Geth/v1.14.11-stable-f3c696fa/linux-amd64/go1.23.2` is 50). Longer is refused as a protocol
+/// breach rather than truncated: the name goes into logs and metric labels, an honest client
+/// never needs more, and refusing at Hello costs nothing (no session state exists yet), whereas
+/// truncating would still let a peer pick what we log.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
 
 /// A capability: sub-protocol name and version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,8 +134,14 @@ impl Hello {
     pub fn decode(mut buf: &[u8]) -> Result<Self, HelloDecodeError> {
         let mut list = open_list(&mut buf)?;
         let protocol_version = u64::decode(&mut list)?;
-        let client_id =
-            String::from_utf8_lossy(Header::decode_bytes(&mut list, false)?).into_owned();
+        let raw_client_id = Header::decode_bytes(&mut list, false)?;
+        if raw_client_id.len() > MAX_CLIENT_ID_LEN {
+            return Err(HelloDecodeError(format!(
+                "client id of {} bytes exceeds {MAX_CLIENT_ID_LEN}",
+                raw_client_id.len()
+            )));
+        }
+        let client_id = String::from_utf8_lossy(raw_client_id).into_owned();
         let mut caps_buf = open_list(&mut list)?;
         let mut capabilities = Vec::new();
         while !caps_buf.is_empty() {
@@ -217,6 +229,21 @@ pub fn negotiate(ours: &[Capability], theirs: &[Capability]) -> Vec<SharedCapabi
 mod tests {
     use super::*;
     use alloy_primitives::hex;
+
+    #[test]
+    fn client_id_longer_than_the_bound_is_refused() {
+        let mut h = Hello {
+            protocol_version: P2P_VERSION,
+            client_id: "x".repeat(MAX_CLIENT_ID_LEN),
+            capabilities: vec![Capability::eth(69)],
+            listen_port: 0,
+            id: PeerId::ZERO,
+        };
+        assert_eq!(Hello::decode(&h.encode()).unwrap(), h);
+        h.client_id.push('x');
+        let e = Hello::decode(&h.encode()).unwrap_err();
+        assert!(e.0.contains("257 bytes"), "{e}");
+    }
 
     #[test]
     fn eip8_hello_with_extra_elements_and_version_55() {

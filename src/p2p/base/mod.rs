@@ -12,7 +12,9 @@ mod stream;
 pub use disconnect::DisconnectReason;
 pub use error::P2pError;
 pub use hello::{
-    BASE_PROTOCOL_LEN, Capability, Hello, HelloDecodeError, P2P_VERSION, SharedCapability,
-    message_count, negotiate,
+    BASE_PROTOCOL_LEN, Capability, Hello, HelloDecodeError, MAX_CLIENT_ID_LEN, P2P_VERSION,
+    SharedCapability, message_count, negotiate,
 };
-pub use stream::{DEFAULT_HELLO_TIMEOUT, MAX_RLPX_MESSAGE_SIZE, P2pStream, SubMessage};
+pub use stream::{
+    DEFAULT_HELLO_TIMEOUT, DEFAULT_WRITE_TIMEOUT, MAX_RLPX_MESSAGE_SIZE, P2pStream, SubMessage,
+};

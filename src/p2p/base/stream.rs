@@ -22,6 +22,12 @@ const EMPTY_LIST: &[u8] = &[0xc0];
 
 /// Default limit for the Hello exchange.
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default limit for writing one message. A peer that stops reading fills its receive window and
+/// our send buffer, and the write then waits forever; this bounds it. 20 s moves a 2 MiB answer
+/// (the soft response limit) at ~100 KiB/s, far below any peer worth keeping.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest decompressed Ping/Pong/Disconnect body we accept (they are a few bytes).
+const MAX_BASE_MESSAGE_SIZE: usize = 1024;
 /// Largest decompressed message of any sub-protocol we accept on the connection (same as the
 /// frame cap). Each sub-protocol may be stricter: eth's is `MAX_ETH_MESSAGE_SIZE` (10 MiB).
 pub const MAX_RLPX_MESSAGE_SIZE: usize = MAX_FRAME_SIZE;
@@ -46,6 +52,10 @@ pub struct P2pStream<S> {
     pong_due: bool,
     /// When the last frame of any kind arrived (keep-alive bookkeeping).
     last_activity: std::time::Instant,
+    /// Limit for writing one message ([`P2pError::WriteTimeout`] past it).
+    write_timeout: Duration,
+    /// Largest sub-protocol message (decompressed) accepted; checked before decompressing.
+    max_message: usize,
 }
 
 fn frame(id: u64, payload: &[u8]) -> Bytes {
@@ -63,19 +73,24 @@ fn split_id(frame: &[u8]) -> Result<(u64, &[u8]), P2pError> {
     Ok((id, buf))
 }
 
-fn decompress(id: u64, data: &[u8]) -> Result<Vec<u8>, P2pError> {
+/// Decompresses one message body of at most `max` bytes. Both sizes are checked before a byte is
+/// allocated: the compressed size against the largest snappy form of `max` bytes, and the size the
+/// snappy preamble declares against `max`.
+fn decompress(id: u64, data: &[u8], max: usize) -> Result<Vec<u8>, P2pError> {
     let snappy_err = |e: snap::Error| P2pError::Snappy {
         id,
         reason: e.to_string(),
     };
-    // The claimed length is checked before a single byte is allocated for it.
-    let size = snap::raw::decompress_len(data).map_err(snappy_err)?;
-    if size > MAX_RLPX_MESSAGE_SIZE {
-        return Err(P2pError::MessageTooLarge {
+    if data.len() > snap::raw::max_compress_len(max) {
+        return Err(P2pError::CompressedTooLarge {
             id,
-            size,
-            max: MAX_RLPX_MESSAGE_SIZE,
+            size: data.len(),
+            max: snap::raw::max_compress_len(max),
         });
+    }
+    let size = snap::raw::decompress_len(data).map_err(snappy_err)?;
+    if size > max {
+        return Err(P2pError::MessageTooLarge { id, size, max });
     }
     snap::raw::Decoder::new()
         .decompress_vec(data)
@@ -103,6 +118,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 their_hello,
                 pong_due: false,
                 last_activity: std::time::Instant::now(),
+                write_timeout: DEFAULT_WRITE_TIMEOUT,
+                max_message: MAX_RLPX_MESSAGE_SIZE,
             }),
             Err(e) => {
                 if let Some(reason) = e.disconnect_reason() {
@@ -129,7 +146,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             DISCONNECT => {
                 let reason = DisconnectReason::decode(body)
                     .or_else(|| {
-                        decompress(id, body)
+                        decompress(id, body, MAX_BASE_MESSAGE_SIZE)
                             .ok()
                             .and_then(|d| DisconnectReason::decode(&d))
                     })
@@ -188,6 +205,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         self.rlpx.remote_id()
     }
 
+    /// Sets the limit for writing one message (default [`DEFAULT_WRITE_TIMEOUT`]).
+    pub fn set_write_timeout(&mut self, limit: Duration) {
+        self.write_timeout = limit;
+    }
+
+    /// Lowers the largest sub-protocol message accepted (decompressed size; default and ceiling
+    /// [`MAX_RLPX_MESSAGE_SIZE`]). A bigger message is refused before it is decompressed.
+    pub fn set_max_message_size(&mut self, max: usize) {
+        self.max_message = max.min(MAX_RLPX_MESSAGE_SIZE);
+    }
+
     async fn send_base(&mut self, id: u64, payload: &[u8]) -> Result<(), P2pError> {
         let body = if self.snappy {
             snap::raw::Encoder::new()
@@ -199,7 +227,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         } else {
             payload.to_vec()
         };
-        self.rlpx.send(frame(id, &body)).await?;
+        // A write that times out may leave part of the frame unsent: the stream is unusable
+        // afterwards, and the caller ends the session.
+        let after = self.write_timeout;
+        tokio::time::timeout(after, self.rlpx.send(frame(id, &body)))
+            .await
+            .map_err(|_| P2pError::WriteTimeout { after })??;
         Ok(())
     }
 
@@ -230,10 +263,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
     /// becomes [`P2pError::Disconnected`]. Cancel-safe: an interrupted Pong is sent on the next call.
     pub async fn recv(&mut self) -> Result<SubMessage, P2pError> {
         loop {
-            if self.flush_pong().await.is_err() {
-                // The write side is gone; frames already received (a Disconnect, typically) say
-                // more about why than the broken pipe does, so keep reading.
-                self.pong_due = false;
+            match self.flush_pong().await {
+                Ok(()) => {}
+                // The peer stopped reading: that is the news, not what it sent before.
+                Err(e @ P2pError::WriteTimeout { .. }) => return Err(e),
+                Err(_) => {
+                    // The write side is gone; frames already received (a Disconnect, typically)
+                    // say more about why than the broken pipe does, so keep reading.
+                    self.pong_due = false;
+                }
             }
             let raw = match self.rlpx.recv().await {
                 None => return Err(P2pError::Closed),
@@ -244,7 +282,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             if id == DISCONNECT {
                 // Some clients send it uncompressed even with snappy on; accept both.
                 let unzipped = || {
-                    decompress(id, body)
+                    decompress(id, body, MAX_BASE_MESSAGE_SIZE)
                         .ok()
                         .and_then(|d| DisconnectReason::decode(&d))
                 };
@@ -257,33 +295,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 .ok_or(P2pError::BadBaseMessage { id })?;
                 return Err(P2pError::Disconnected { reason });
             }
+            // The id decides what may follow before anything is decompressed: a second Hello, a
+            // reserved or unknown id is refused as it stands.
+            let offset = u64::from(self.shared.offset);
+            let max = match id {
+                HELLO => return Err(P2pError::BadBaseMessage { id }),
+                PING | PONG => MAX_BASE_MESSAGE_SIZE,
+                // Reserved for future base-protocol messages; nobody defines them today.
+                0x04..=0x0f => return Err(P2pError::ReservedMessageId { id }),
+                id if id >= offset && id < offset + u64::from(self.shared.count) => {
+                    self.max_message
+                }
+                id => return Err(P2pError::UnknownMessageId { id }),
+            };
             let payload = if self.snappy {
-                decompress(id, body)?
+                decompress(id, body, max)?
             } else {
-                if body.len() > MAX_RLPX_MESSAGE_SIZE {
+                if body.len() > max {
                     return Err(P2pError::MessageTooLarge {
                         id,
                         size: body.len(),
-                        max: MAX_RLPX_MESSAGE_SIZE,
+                        max,
                     });
                 }
                 body.to_vec()
             };
             match id {
-                HELLO => return Err(P2pError::BadBaseMessage { id }),
                 PING => self.pong_due = true,
                 PONG => {}
-                // Reserved base-protocol ids: ignore.
-                0x04..=0x0f => {}
-                id if id >= u64::from(self.shared.offset)
-                    && id < u64::from(self.shared.offset) + u64::from(self.shared.count) =>
-                {
+                id => {
                     return Ok(SubMessage {
-                        id: (id - u64::from(self.shared.offset)) as u8,
+                        id: (id - offset) as u8,
                         payload: Bytes::from(payload),
                     });
                 }
-                id => return Err(P2pError::UnknownMessageId { id }),
             }
         }
     }
@@ -317,4 +362,37 @@ async fn send_disconnect_raw<S: AsyncRead + AsyncWrite + Unpin>(
         while let Some(Ok(_)) = rlpx.recv().await {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_checked_before_decompressing() {
+        let max = 1000;
+        let fits = snap::raw::Encoder::new()
+            .compress_vec(&[7u8; 1000])
+            .unwrap();
+        assert_eq!(decompress(0x10, &fits, max).unwrap(), vec![7u8; 1000]);
+        // Declared one byte too many: refused on the preamble alone.
+        let over = snap::raw::Encoder::new()
+            .compress_vec(&[7u8; 1001])
+            .unwrap();
+        assert!(matches!(
+            decompress(0x10, &over, max),
+            Err(P2pError::MessageTooLarge {
+                size: 1001,
+                max: 1000,
+                ..
+            })
+        ));
+        // More compressed bytes than any 1000-byte message can take, whatever they declare.
+        let mut long = fits.clone();
+        long.resize(snap::raw::max_compress_len(max) + 1, 0);
+        assert!(matches!(
+            decompress(0x10, &long, max),
+            Err(P2pError::CompressedTooLarge { .. })
+        ));
+    }
 }

@@ -208,7 +208,8 @@ fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
         EthStreamError::P2p(P2pError::Disconnected {
             reason: DisconnectReason::SubprotocolSpecific,
         }) => Some(Misbehaviour::WrongChain),
-        EthStreamError::RequestTimeout { .. } => Some(Misbehaviour::Timeout),
+        EthStreamError::RequestTimeout { .. }
+        | EthStreamError::P2p(P2pError::WriteTimeout { .. }) => Some(Misbehaviour::Timeout),
         e if e.is_protocol_breach() => Some(Misbehaviour::ProtocolBreach),
         _ => None,
     }

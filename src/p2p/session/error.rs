@@ -60,8 +60,11 @@ pub enum EthStreamError {
         /// What the eth checks found.
         source: ResponseError,
     },
-    /// The peer did not answer a request in time.
-    #[error("no answer to {what} request {request_id} within {after:?}")]
+    /// The peer missed the deadline of `SessionConfig::timeouts_in_a_row` requests in a row (this
+    /// is the last of them); one timeout alone only fails its request.
+    #[error(
+        "no answer to {what} request {request_id} within {after:?}, the last of several in a row"
+    )]
     RequestTimeout {
         /// Message kind.
         what: &'static str,
@@ -75,6 +78,14 @@ pub enum EthStreamError {
     Idle {
         /// The limit.
         after: Duration,
+    },
+    /// A response whose request id we never sent, or whose request was already answered.
+    #[error("unsolicited {got} with request id {request_id}")]
+    UnsolicitedResponse {
+        /// Request id.
+        request_id: u64,
+        /// Message kind.
+        got: &'static str,
     },
     /// A message only the other side may send (e.g. an unrequested response kind).
     #[error("unexpected message {id:?}")]
@@ -107,6 +118,22 @@ impl EthStreamError {
         })
     }
 
+    /// A short label for metrics (`reason` of `histd_session_ends_total`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::P2p(P2pError::WriteTimeout { .. }) => "write_timeout",
+            Self::P2p(P2pError::Disconnected { .. }) => "peer_disconnected",
+            Self::P2p(P2pError::Closed | P2pError::Rlpx(crate::p2p::rlpx::RlpxError::Io(_))) => {
+                "closed"
+            }
+            Self::RequestTimeout { .. } => "request_timeouts",
+            Self::Idle { .. } => "idle",
+            Self::UnsolicitedResponse { .. } => "unsolicited_response",
+            e if e.is_protocol_breach() => "protocol_breach",
+            _ => "other",
+        }
+    }
+
     /// True when the peer broke the protocol (penalise), rather than being slow, gone or elsewhere.
     pub fn is_protocol_breach(&self) -> bool {
         match self {
@@ -120,7 +147,8 @@ impl EthStreamError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// The peer did not answer in time (the session ends too).
+    /// The peer did not answer in time. The session stays up unless this was one timeout too
+    /// many in a row.
     #[error("request timed out after {after:?}")]
     Timeout {
         /// The limit.

@@ -51,6 +51,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
         inputs: &StatusInputs,
         limit: Duration,
     ) -> Result<Self, EthStreamError> {
+        // eth's own cap, so that a bigger message is refused before it is decompressed.
+        p2p.set_max_message_size(crate::p2p::eth::limits::MAX_ETH_MESSAGE_SIZE);
         let result = Self::exchange(&mut p2p, inputs, limit).await;
         match result {
             Ok((version, their_status)) => Ok(Self {
@@ -119,6 +121,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
     /// When we last received anything (a message, or a Ping/Pong seen by the layer below).
     pub fn last_activity(&self) -> Instant {
         self.last_activity.max(self.p2p.last_activity())
+    }
+
+    /// Sets the limit for writing one message (a peer that does not read fails the write).
+    pub fn set_write_timeout(&mut self, limit: Duration) {
+        self.p2p.set_write_timeout(limit);
     }
 
     /// Sends one eth message.

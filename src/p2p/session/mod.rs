@@ -20,9 +20,12 @@
 //! ```
 //! Each handshake step has its own timeout ([`Timeouts`]). Failures are typed: [`EthStreamError`]
 //! (with `disconnect_reason()` and `is_protocol_breach()`) for the session, [`RequestError`] for
-//! one request. The task ends when the peer disconnects or misbehaves, a request times out, the
-//! peer stays silent past `idle_timeout`, a handle calls `disconnect`, or every handle is dropped;
-//! it logs one line (warn for protocol breaches, info otherwise) and sends the matching Disconnect.
+//! one request. A request that times out fails alone (the caller gets `Timeout`); the task ends
+//! when the peer disconnects or misbehaves (an unsolicited response included), misses
+//! `timeouts_in_a_row` requests in a row, does not read within `write_timeout` (request deadlines
+//! keep firing while a write waits), stays silent past `idle_timeout`, a handle calls
+//! `disconnect`, or every handle is dropped; it logs one line (warn for protocol breaches, info
+//! otherwise), counts the end in `histd_session_ends_total` and sends the matching Disconnect.
 
 mod connect;
 mod error;

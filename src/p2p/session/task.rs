@@ -1,10 +1,11 @@
 //! The session task: one per peer. Matches responses to requests by EIP-2481 request id, enforces
-//! timeouts and response item caps, answers the peer's history requests from a
+//! timeouts (per request, per write, idle) and response item caps, answers the peer's history requests from a
 //! [`HistoryProvider`], ignores gossip, keeps the connection alive, resolves the peer's head, and
 //! ends with one clear log line. It must never store peer data or judge it beyond the protocol
 //! (verification is `verify`'s job).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,12 +27,19 @@ use crate::primitives::{BlockNumber, Body, Header, Receipt};
 /// Timers of a session.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionConfig {
-    /// How long the peer has to answer one request before the session ends.
+    /// How long the peer has to answer one request. A timeout fails that request only; the
+    /// session ends after `timeouts_in_a_row` of them without an answer in between.
     pub request_timeout: Duration,
     /// How often we Ping.
     pub ping_interval: Duration,
     /// Silence (no frame at all, Pong included) after which the session ends.
     pub idle_timeout: Duration,
+    /// How long one write (an answer, a request, a Ping) may wait for the peer to read before the
+    /// session ends. Request deadlines keep firing while a write waits.
+    pub write_timeout: Duration,
+    /// Consecutive request timeouts (no answer in between) that end the session (0 or 1: the
+    /// first timeout ends it, as before issue 9).
+    pub timeouts_in_a_row: u32,
 }
 
 impl Default for SessionConfig {
@@ -40,9 +48,15 @@ impl Default for SessionConfig {
             request_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            write_timeout: crate::p2p::base::DEFAULT_WRITE_TIMEOUT,
+            timeouts_in_a_row: 3,
         }
     }
 }
+
+/// How many timed-out request ids we remember, so that their late answers are dropped quietly
+/// rather than taken for unsolicited ones.
+const REMEMBERED_TIMEOUTS: usize = 256;
 
 /// Where an answer goes.
 enum Waiter {
@@ -99,27 +113,111 @@ impl From<EthStreamError> for Stop {
     }
 }
 
+/// Requests in flight and what became of the ones that timed out. Kept apart from the stream so
+/// deadlines can fire while a write to the stream waits.
+struct Requests {
+    pending: HashMap<u64, Pending>,
+    /// Timeouts since the last answer.
+    timeouts_in_a_row: u32,
+    /// Ids that timed out lately (oldest first): their answers are late, not unsolicited.
+    timed_out: VecDeque<u64>,
+}
+
+impl Requests {
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|p| p.deadline).min()
+    }
+
+    /// Fails every request past its deadline with `Timeout` (only those requests); ends the
+    /// session once `config.timeouts_in_a_row` have timed out without an answer in between.
+    fn expire(&mut self, config: &SessionConfig) -> Result<(), Stop> {
+        let now = Instant::now();
+        let mut expired: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        expired.sort_unstable();
+        let after = config.request_timeout;
+        let mut last = None;
+        for id in expired {
+            if let Some(p) = self.pending.remove(&id) {
+                let what = p.waiter.kind();
+                p.waiter.fail(RequestError::Timeout { after });
+                ::metrics::counter!(crate::metrics::SESSION_REQUEST_TIMEOUTS, "kind" => what)
+                    .increment(1);
+                if self.timed_out.len() == REMEMBERED_TIMEOUTS {
+                    self.timed_out.pop_front();
+                }
+                self.timed_out.push_back(id);
+                self.timeouts_in_a_row = self.timeouts_in_a_row.saturating_add(1);
+                last = Some((id, what));
+            }
+        }
+        match last {
+            Some((request_id, what)) if self.timeouts_in_a_row >= config.timeouts_in_a_row => {
+                Err(Stop::Error(EthStreamError::RequestTimeout {
+                    what,
+                    request_id,
+                    after,
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `id` timed out lately (and forgets it: one late answer per request).
+    fn was_timed_out(&mut self, id: u64) -> bool {
+        match self.timed_out.iter().position(|&t| t == id) {
+            Some(i) => {
+                self.timed_out.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Drives one write to the peer while request deadlines keep firing; the write itself is bounded
+/// by the stream's write timeout.
+async fn while_writing(
+    write: impl Future<Output = Result<(), EthStreamError>>,
+    requests: &mut Requests,
+    config: &SessionConfig,
+) -> Result<(), Stop> {
+    tokio::pin!(write);
+    loop {
+        tokio::select! {
+            r = &mut write => return r.map_err(Stop::Error),
+            _ = sleep_until_opt(requests.next_deadline()) => requests.expire(config)?,
+        }
+    }
+}
+
 struct Session<S> {
     stream: EthStream<S>,
     provider: Arc<dyn HistoryProvider>,
     config: SessionConfig,
     commands: mpsc::Receiver<Command>,
     snapshot: watch::Sender<PeerSnapshot>,
-    pending: HashMap<u64, Pending>,
+    requests: Requests,
     next_id: u64,
 }
 
 /// Starts the session task for an established eth stream. The task ends when the peer
-/// disconnects or misbehaves, a request times out, the peer goes silent, a handle asks, or every
-/// handle is dropped; its result says which (`Ok` when we chose to end it).
+/// disconnects or misbehaves, misses `timeouts_in_a_row` request deadlines in a row, does not read
+/// within the write timeout, goes silent, a handle asks, or every handle is dropped; its result
+/// says which (`Ok` when we chose to end it).
 pub fn spawn<S>(
-    stream: EthStream<S>,
+    mut stream: EthStream<S>,
     provider: Arc<dyn HistoryProvider>,
     config: SessionConfig,
 ) -> (SessionHandle, JoinHandle<Result<(), EthStreamError>>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    stream.set_write_timeout(config.write_timeout);
     let status = *stream.their_status();
     let served = status.block_range();
     let snapshot = PeerSnapshot {
@@ -143,7 +241,11 @@ where
         config,
         commands: cmd_rx,
         snapshot: snap_tx,
-        pending: HashMap::new(),
+        requests: Requests {
+            pending: HashMap::new(),
+            timeouts_in_a_row: 0,
+            timed_out: VecDeque::new(),
+        },
         next_id: 0,
     };
     let task = tokio::spawn(session.run());
@@ -166,6 +268,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             Ok(()) => self.main_loop().await,
             Err(stop) => stop,
         };
+        ::metrics::counter!(crate::metrics::SESSION_ENDS, "reason" => stop_label(&stop))
+            .increment(1);
         let (reason_text, to_send, result) = match stop {
             Stop::Local(reason) => {
                 tracing::info!(%peer, %client, %reason, "session ended by us");
@@ -184,7 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 (e.to_string(), e.disconnect_reason(), Err(e))
             }
         };
-        for (_, p) in self.pending.drain() {
+        for (_, p) in self.requests.pending.drain() {
             p.waiter.fail(RequestError::SessionClosed {
                 reason: reason_text.clone(),
             });
@@ -218,7 +322,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             self.config.ping_interval,
         );
         loop {
-            let next_deadline = self.pending.values().map(|p| p.deadline).min();
+            let next_deadline = self.requests.next_deadline();
             let step: Result<(), Stop> = tokio::select! {
                 msg = self.stream.recv() => match msg {
                     Ok(m) => self.on_message(m).await,
@@ -228,13 +332,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     Some(c) => self.on_command(c).await,
                     None => Err(Stop::Local(DisconnectReason::Requested)),
                 },
-                _ = sleep_until_opt(next_deadline) => self.on_deadline(),
+                _ = sleep_until_opt(next_deadline) => self.requests.expire(&self.config),
                 _ = ping.tick() => self.on_ping_tick().await,
             };
             if let Err(stop) = step {
                 return stop;
             }
         }
+    }
+}
+
+/// The `reason` label of [`crate::metrics::SESSION_ENDS`].
+fn stop_label(stop: &Stop) -> &'static str {
+    match stop {
+        Stop::Local(_) => "local",
+        Stop::Error(e) => e.label(),
     }
 }
 
@@ -290,8 +402,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 )
             }
         };
-        self.stream.send(&msg).await?;
-        self.pending.insert(
+        self.send(&msg).await?;
+        self.requests.pending.insert(
             request_id,
             Pending {
                 waiter,
@@ -327,39 +439,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             Command::Disconnect(reason) => Err(Stop::Local(reason)),
             Command::ServedRange(range) => {
                 if self.stream.version() >= EthVersion::Eth69 {
-                    self.stream
-                        .send(&EthMessage::BlockRangeUpdate(range))
-                        .await?;
+                    self.send(&EthMessage::BlockRangeUpdate(range)).await?;
                 }
                 Ok(())
             }
         }
     }
 
-    fn on_deadline(&mut self) -> Result<(), Stop> {
-        let now = Instant::now();
-        let expired: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        let Some(&request_id) = expired.first() else {
-            return Ok(());
-        };
-        let after = self.config.request_timeout;
-        let mut what = "request";
-        for id in expired {
-            if let Some(p) = self.pending.remove(&id) {
-                what = p.waiter.kind();
-                p.waiter.fail(RequestError::Timeout { after });
-            }
-        }
-        Err(Stop::Error(EthStreamError::RequestTimeout {
-            what,
-            request_id,
-            after,
-        }))
+    /// Sends one message; request deadlines keep firing while the peer is slow to read.
+    async fn send(&mut self, msg: &EthMessage) -> Result<(), Stop> {
+        while_writing(self.stream.send(msg), &mut self.requests, &self.config).await
     }
 
     async fn on_ping_tick(&mut self) -> Result<(), Stop> {
@@ -367,8 +456,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         if silent > self.config.idle_timeout {
             return Err(Stop::Error(EthStreamError::Idle { after: silent }));
         }
-        self.stream.ping().await?;
-        Ok(())
+        while_writing(self.stream.ping(), &mut self.requests, &self.config).await
     }
 
     /// Takes the pending request `id` if the answer is of the right kind and fits the request
@@ -380,10 +468,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         headers: Option<&[Header]>,
         items: usize,
     ) -> Result<Option<Waiter>, Stop> {
-        let Some(p) = self.pending.get(&id) else {
-            // Unknown id: unsolicited, or a duplicate. Not worth a disconnect on its own.
-            tracing::debug!(peer = %self.stream.remote_id(), request_id = id, got, "ignoring unrequested response");
-            return Ok(None);
+        let Some(p) = self.requests.pending.get(&id) else {
+            if self.requests.was_timed_out(id) {
+                // Late: we gave up on it already (the caller has its Timeout). Honest but slow.
+                tracing::debug!(peer = %self.stream.remote_id(), request_id = id, got, "dropping late response");
+                return Ok(None);
+            }
+            // An id we never sent, or one already answered: an honest peer sends neither, and
+            // each costs us a full decode for nothing.
+            return Err(Stop::Error(EthStreamError::UnsolicitedResponse {
+                request_id: id,
+                got,
+            }));
         };
         let expected = p.waiter.kind();
         if expected != got {
@@ -404,7 +500,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 source,
             }));
         }
-        Ok(self.pending.remove(&id).map(|p| p.waiter))
+        self.requests.timeouts_in_a_row = 0;
+        Ok(self.requests.pending.remove(&id).map(|p| p.waiter))
     }
 
     async fn on_message(&mut self, msg: EthMessage) -> Result<(), Stop> {
@@ -441,8 +538,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let headers = blocking(move || provider.headers(&req)).await;
                 let mut headers = cap_by_size(headers, header_size);
                 headers.truncate(req.served_limit());
-                self.stream
-                    .send(&EthMessage::BlockHeaders(r.answer(headers)))
+                self.send(&EthMessage::BlockHeaders(r.answer(headers)))
                     .await?;
             }
             EthMessage::GetBlockBodies(r) => {
@@ -451,8 +547,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let mut bodies =
                     cap_by_size(blocking(move || provider.bodies(&hashes)).await, body_size);
                 bodies.truncate(r.message.len());
-                self.stream
-                    .send(&EthMessage::BlockBodies(r.answer(bodies)))
+                self.send(&EthMessage::BlockBodies(r.answer(bodies)))
                     .await?;
             }
             EthMessage::GetReceipts(r) => {
@@ -463,14 +558,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                         receipts_size(r)
                     });
                 receipts.truncate(r.message.len());
-                self.stream
-                    .send(&EthMessage::Receipts(r.answer(receipts)))
-                    .await?;
+                self.send(&EthMessage::Receipts(r.answer(receipts))).await?;
             }
             EthMessage::GetPooledTransactions(r) => {
                 // No pool: an empty answer is valid and keeps the peer from timing us out.
-                self.stream
-                    .send(&EthMessage::PooledTransactions(r.answer(Vec::new())))
+                self.send(&EthMessage::PooledTransactions(r.answer(Vec::new())))
                     .await?;
             }
             EthMessage::BlockRangeUpdate(range) => {

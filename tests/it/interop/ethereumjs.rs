@@ -553,6 +553,7 @@ async fn keep_alive_works_both_ways_with_ethereumjs() {
         request_timeout: Duration::from_secs(10),
         ping_interval: Duration::from_millis(250),
         idle_timeout: Duration::from_secs(2),
+        ..SessionConfig::default()
     };
     let (handle, _task) = session::spawn(eth, Arc::new(EmptyHistory), timers);
 

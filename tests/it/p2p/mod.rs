@@ -7,3 +7,4 @@ mod fuzz_corpus;
 mod handshake;
 mod mainnet;
 mod session;
+mod session_hardening;

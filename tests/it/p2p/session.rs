@@ -25,11 +25,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CHAIN_LEN: u64 = 40;
 
-fn chain() -> Vec<VerifiedBlock> {
+pub(super) fn chain() -> Vec<VerifiedBlock> {
     ChainGen::new(42).chain(BlockNumber(0), CHAIN_LEN, B256::ZERO)
 }
 
-fn spec(blocks: &[VerifiedBlock], forks: &[u64]) -> ChainSpec {
+pub(super) fn spec(blocks: &[VerifiedBlock], forks: &[u64]) -> ChainSpec {
     ChainSpec::new(
         "testnet",
         1337,
@@ -41,7 +41,7 @@ fn spec(blocks: &[VerifiedBlock], forks: &[u64]) -> ChainSpec {
     )
 }
 
-fn status_inputs(spec: ChainSpec, head: &VerifiedBlock) -> StatusInputs {
+pub(super) fn status_inputs(spec: ChainSpec, head: &VerifiedBlock) -> StatusInputs {
     StatusInputs {
         filter: spec.fork_filter(ForkHead::new(head.number(), head.header().timestamp)),
         served: BlockRange {
@@ -53,13 +53,13 @@ fn status_inputs(spec: ChainSpec, head: &VerifiedBlock) -> StatusInputs {
     }
 }
 
-fn config(status: StatusInputs, versions: &[EthVersion]) -> PeerConfig {
+pub(super) fn config(status: StatusInputs, versions: &[EthVersion]) -> PeerConfig {
     let mut c = PeerConfig::new(NodeKey::random(), status);
     c.versions = versions.to_vec();
     c
 }
 
-fn fast() -> SessionConfig {
+pub(super) fn fast() -> SessionConfig {
     SessionConfig {
         request_timeout: Duration::from_millis(500),
         ..SessionConfig::default()
@@ -302,18 +302,33 @@ async fn fork_id_mismatch_disconnects_with_subprotocol_reason() {
 }
 
 /// A peer we script by hand: RLPx + Hello + Status done properly, then whatever the test sends.
-struct RawPeer {
-    p2p: P2pStream<TcpStream>,
-    version: EthVersion,
+pub(super) struct RawPeer {
+    pub(super) p2p: P2pStream<TcpStream>,
+    pub(super) version: EthVersion,
     /// The same socket, for bytes no codec would produce.
-    raw_socket: TcpStream,
+    pub(super) raw_socket: TcpStream,
 }
 
 /// Starts our responder session (serving `provider`) and connects a raw peer to it.
-async fn raw_peer(
+pub(super) async fn raw_peer(
     versions: &[EthVersion],
     provider: Arc<dyn HistoryProvider>,
     cfg: SessionConfig,
+) -> (
+    RawPeer,
+    session::SessionHandle,
+    tokio::task::JoinHandle<Result<(), EthStreamError>>,
+) {
+    raw_peer_with_recv_buffer(versions, provider, cfg, None).await
+}
+
+/// [`raw_peer`] whose socket's receive buffer is set to `recv_buffer` bytes (a peer that means to
+/// stall our writes sooner).
+pub(super) async fn raw_peer_with_recv_buffer(
+    versions: &[EthVersion],
+    provider: Arc<dyn HistoryProvider>,
+    cfg: SessionConfig,
+    recv_buffer: Option<u32>,
 ) -> (
     RawPeer,
     session::SessionHandle,
@@ -332,7 +347,11 @@ async fn raw_peer(
         let eth = session::accept(s, &server_cfg).await.unwrap();
         session::spawn(eth, provider, cfg)
     });
-    let tcp = TcpStream::connect(addr).await.unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let tcp = socket.connect(addr).await.unwrap();
     // A second handle on the same socket, to write raw bytes under the encryption.
     let std_tcp = tcp.into_std().unwrap();
     let raw_socket = TcpStream::from_std(std_tcp.try_clone().unwrap()).unwrap();
@@ -368,13 +387,13 @@ async fn raw_peer(
 }
 
 impl RawPeer {
-    async fn send(&mut self, msg: EthMessage) {
+    pub(super) async fn send(&mut self, msg: EthMessage) {
         let (id, payload) = msg.encode(self.version).unwrap();
         self.p2p.send(id, &payload).await.unwrap();
     }
 
     /// Reads until the peer disconnects; returns its reason.
-    async fn disconnect_reason(&mut self) -> DisconnectReason {
+    pub(super) async fn disconnect_reason(&mut self) -> DisconnectReason {
         loop {
             match tokio::time::timeout(Duration::from_secs(5), self.p2p.recv()).await {
                 Ok(Ok(_)) => continue,
@@ -386,7 +405,7 @@ impl RawPeer {
     }
 
     /// Reads until a message with request id arrives; returns it decoded.
-    async fn next_eth(&mut self) -> EthMessage {
+    pub(super) async fn next_eth(&mut self) -> EthMessage {
         loop {
             let m = self.p2p.recv().await.unwrap();
             let msg = EthMessage::decode(self.version, m.id, &m.payload).unwrap();
@@ -456,18 +475,24 @@ async fn gossip_is_ignored_and_pooled_tx_requests_get_empty_answers() {
 }
 
 #[tokio::test]
-async fn silent_peer_times_out_the_request_and_the_session() {
+async fn silent_peer_times_out_each_request_and_then_the_session() {
     let (mut peer, handle, task) =
         raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
-    let r = handle
-        .get_headers(GetBlockHeaders {
-            start: BlockHashOrNumber::Number(BlockNumber(1)),
-            limit: 1,
-            skip: 0,
-            reverse: false,
-        })
-        .await;
-    assert!(matches!(r, Err(RequestError::Timeout { .. })), "{r:?}");
+    // Each request times out alone; the third in a row without an answer ends the session.
+    for n in 1..=3 {
+        let r = handle
+            .get_headers(GetBlockHeaders {
+                start: BlockHashOrNumber::Number(BlockNumber(1)),
+                limit: 1,
+                skip: 0,
+                reverse: false,
+            })
+            .await;
+        assert!(matches!(r, Err(RequestError::Timeout { .. })), "{n}: {r:?}");
+        if n < 3 {
+            assert_eq!(handle.snapshot().ended, None, "after timeout {n}");
+        }
+    }
     assert!(matches!(
         task.await.unwrap(),
         Err(EthStreamError::RequestTimeout { .. })
@@ -508,7 +533,7 @@ async fn wrong_or_oversized_answers_are_breaches() {
             1 => EthMessage::BlockBodies(req.answer(vec![])),
             // The wrong start block.
             3 => EthMessage::BlockHeaders(req.answer(vec![chain()[5].header().clone()])),
-            // An answer to a request we never made is ignored; then silence times out.
+            // An answer to a request we never made: unsolicited, a breach.
             _ => EthMessage::BlockHeaders(RequestPair::new(req.request_id + 1000, vec![h])),
         };
         peer.send(answer).await;
@@ -544,17 +569,22 @@ async fn wrong_or_oversized_answers_are_breaches() {
                 "{end}"
             ),
             _ => assert!(
-                matches!(end, EthStreamError::RequestTimeout { .. }),
+                matches!(
+                    end,
+                    EthStreamError::UnsolicitedResponse {
+                        got: "BlockHeaders",
+                        ..
+                    }
+                ),
                 "{end}"
             ),
         }
+        assert!(end.is_protocol_breach(), "{end}");
         assert!(r.is_err());
-        if case != 2 {
-            assert_eq!(
-                peer.disconnect_reason().await,
-                DisconnectReason::ProtocolBreach
-            );
-        }
+        assert_eq!(
+            peer.disconnect_reason().await,
+            DisconnectReason::ProtocolBreach
+        );
     }
 }
 
@@ -564,6 +594,7 @@ async fn keepalive_pings_keep_live_peers_and_drop_silent_ones() {
         request_timeout: Duration::from_secs(5),
         ping_interval: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(350),
+        ..SessionConfig::default()
     };
     // A raw peer that never reads never answers our Pings: dropped with "ping timeout".
     let (mut peer, handle, task) =
@@ -626,10 +657,12 @@ async fn each_ending_leaves_one_clear_log_line() {
     );
     assert!(lines[0].contains("eth/68 BlockHeaders (0x04)"), "{lines:?}");
 
-    // Silence: info, naming the request.
+    // Silence: info, naming the request (the session ends at the third timeout in a row).
     let (_peer, handle, task) =
         raw_peer(&[EthVersion::Eth69], Arc::new(EmptyHistory), fast()).await;
-    let _ = handle.get_bodies(vec![B256::ZERO]).await;
+    for _ in 0..3 {
+        let _ = handle.get_bodies(vec![B256::ZERO]).await;
+    }
     assert!(task.await.unwrap().is_err());
     let lines = ended_lines(handle.peer_id().to_string());
     assert_eq!(lines.len(), 1, "{lines:?}");
