@@ -228,7 +228,10 @@ mod tests {
 
         // No key yet: the crash comes after the tmp file is written and synced, before the rename.
         write_tmp(dir.path(), &NodeKey::random().0).unwrap();
-        assert!(!path.exists(), "a crash before the rename leaves no key file");
+        assert!(
+            !path.exists(),
+            "a crash before the rename leaves no key file"
+        );
         let a = NodeKey::load_or_create(dir.path()).unwrap();
         assert!(!tmp.exists(), "the leftover tmp file is cleaned");
         assert_eq!(NodeKey::load(&path).unwrap().id(), a.id());
@@ -257,7 +260,10 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(&path.display().to_string()), "{msg}");
             assert!(msg.contains("64 hex characters"), "{msg}");
-            assert!(msg.contains("remove it to start with a new node identity"), "{msg}");
+            assert!(
+                msg.contains("remove it to start with a new node identity"),
+                "{msg}"
+            );
         }
     }
 }

@@ -16,8 +16,28 @@ use std::sync::Mutex;
 
 use super::error::{CorruptError, FileError, IoContext, IoError};
 
+/// Kinds of file operation, for fault injection that targets one kind (test builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// Opening (maybe creating) a file.
+    Open,
+    /// Writing bytes.
+    Write,
+    /// Truncating or extending.
+    Truncate,
+    /// fsync of a file or directory.
+    Fsync,
+    /// Creating directories.
+    CreateDir,
+    /// Removing a file or tree.
+    Remove,
+    /// Renaming.
+    Rename,
+}
+
 #[cfg(any(test, feature = "testkit"))]
 mod ledger {
+    use super::IoOp;
     use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
@@ -40,6 +60,7 @@ mod ledger {
     /// Stops injecting under `dir`, keeping the ledger as it is.
     pub fn stop_faults(dir: &Path) {
         faults().remove(dir);
+        once().remove(dir);
     }
 
     pub fn clear_fault(dir: &Path) {
@@ -49,7 +70,65 @@ mod ledger {
         forget_under(dir);
     }
 
-    pub fn fault(path: &Path) -> std::io::Result<()> {
+    /// A one-off fault: under a directory, the operation of this kind after `skip` more of them
+    /// fails once with ENOSPC (a write first comes back short, as writes to a full disk do).
+    #[derive(Debug, Clone, Copy)]
+    struct Once {
+        op: IoOp,
+        skip: u64,
+        short_first: bool,
+    }
+
+    static ONCE: Mutex<BTreeMap<PathBuf, Once>> = Mutex::new(BTreeMap::new());
+
+    fn once() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Once>> {
+        ONCE.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn fail_once(dir: &Path, op: IoOp, skip: u64) {
+        once().insert(
+            dir.to_path_buf(),
+            Once {
+                op,
+                skip,
+                short_first: op == IoOp::Write,
+            },
+        );
+    }
+
+    pub fn once_pending(dir: &Path) -> bool {
+        once().contains_key(dir)
+    }
+
+    fn enospc() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "injected ENOSPC (no space left on device), once",
+        )
+    }
+
+    /// Whether a one-off fault fires for this operation: `Some(short_first)` if it does.
+    fn once_fires(path: &Path, op: IoOp) -> Option<bool> {
+        let mut o = once();
+        let (dir, f) = o
+            .iter_mut()
+            .find(|(dir, f)| f.op == op && path.starts_with(dir))?;
+        if f.skip > 0 {
+            f.skip -= 1;
+            return None;
+        }
+        let short = f.short_first;
+        let dir = dir.clone();
+        if short {
+            // The short write is the first symptom; the next write is the one that fails.
+            f.short_first = false;
+        } else {
+            o.remove(&dir);
+        }
+        Some(short)
+    }
+
+    fn permanent(path: &Path) -> std::io::Result<()> {
         let mut f = faults();
         if let Some((_, left)) = f.iter_mut().find(|(dir, _)| path.starts_with(dir)) {
             if *left == 0 {
@@ -58,6 +137,24 @@ mod ledger {
             *left -= 1;
         }
         Ok(())
+    }
+
+    pub fn fault(path: &Path, op: IoOp) -> std::io::Result<()> {
+        permanent(path)?;
+        match once_fires(path, op) {
+            Some(_) => Err(enospc()),
+            None => Ok(()),
+        }
+    }
+
+    /// For a write of `len` bytes: how many to write, or the error to return instead.
+    pub fn write_fault(path: &Path, len: usize) -> std::io::Result<usize> {
+        permanent(path)?;
+        match once_fires(path, IoOp::Write) {
+            Some(true) if len >= 2 => Ok(len / 2),
+            Some(_) => Err(enospc()),
+            None => Ok(len),
+        }
     }
 
     /// Injected redb commit faults, per directory: commits to let through before failing one.
@@ -140,8 +237,11 @@ mod ledger {
     pub fn forget_under(_: &Path) {}
     pub fn assert_durable(_: &Path) {}
     pub fn synced_dir(_: &Path) {}
-    pub fn fault(_: &Path) -> std::io::Result<()> {
+    pub fn fault(_: &Path, _: super::IoOp) -> std::io::Result<()> {
         Ok(())
+    }
+    pub fn write_fault(_: &Path, len: usize) -> std::io::Result<usize> {
+        Ok(len)
     }
     pub fn commit_fault(_: &Path) -> std::io::Result<()> {
         Ok(())
@@ -157,6 +257,20 @@ pub mod fault {
     /// Under `dir`, let `ops` more file operations succeed, then fail every one.
     pub fn fail_after(dir: &Path, ops: u64) {
         super::ledger::fail_after(dir, ops);
+    }
+
+    pub use super::IoOp;
+
+    /// Under `dir`, the operation of kind `op` after `skip` more of that kind fails once with
+    /// ENOSPC; later ones succeed (a disk that was full for a moment). A write comes back short
+    /// first, and the next write fails, as on a real full disk.
+    pub fn fail_once(dir: &Path, op: IoOp, skip: u64) {
+        super::ledger::fail_once(dir, op, skip);
+    }
+
+    /// Whether a [`fail_once`] fault under `dir` has not fired yet.
+    pub fn once_pending(dir: &Path) -> bool {
+        super::ledger::once_pending(dir)
     }
 
     /// Stops failing (and forgets unsynced garbage the failure left under `dir`).
@@ -205,7 +319,7 @@ pub struct TrackedFile {
 impl TrackedFile {
     /// Opens `path` for writing (creating it if asked: its directory entry then awaits an fsync).
     pub fn open(path: &Path, create: bool) -> Result<Self, IoError> {
-        ledger::fault(path).ctx("open", path)?;
+        ledger::fault(path, IoOp::Open).ctx("open", path)?;
         let existed = path.exists();
         let file = open_rw(path, create)?;
         if !existed {
@@ -224,7 +338,7 @@ impl TrackedFile {
 
     /// Truncates or extends (not durable until synced).
     pub fn set_len(&self, len: u64) -> Result<(), IoError> {
-        ledger::fault(&self.path).ctx("truncate", &self.path)?;
+        ledger::fault(&self.path, IoOp::Truncate).ctx("truncate", &self.path)?;
         ledger::dirty(&self.path);
         self.file.set_len(len).ctx("truncate", &self.path)
     }
@@ -239,7 +353,7 @@ impl TrackedFile {
 
     /// fdatasync: data and the size needed to read it.
     pub fn sync_data(&self) -> Result<(), IoError> {
-        ledger::fault(&self.path).ctx("fsync", &self.path)?;
+        ledger::fault(&self.path, IoOp::Fsync).ctx("fsync", &self.path)?;
         self.file.sync_data().ctx("fsync", &self.path)?;
         ledger::clean(&self.path);
         Ok(())
@@ -248,9 +362,9 @@ impl TrackedFile {
 
 impl Write for TrackedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        ledger::fault(&self.path)?;
+        let limit = ledger::write_fault(&self.path, buf.len())?;
         ledger::dirty(&self.path);
-        self.file.write(buf)
+        self.file.write(&buf[..limit])
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -260,7 +374,7 @@ impl Write for TrackedFile {
 
 /// fsyncs a directory so entries created, renamed or removed in it survive a crash.
 pub fn fsync_dir(dir: &Path) -> Result<(), IoError> {
-    ledger::fault(dir).ctx("fsync directory", dir)?;
+    ledger::fault(dir, IoOp::Fsync).ctx("fsync directory", dir)?;
     File::open(dir)
         .ctx("open directory", dir)?
         .sync_all()
@@ -314,7 +428,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
         }
     }
     if !created.is_empty() {
-        ledger::fault(dir).ctx("create directory", dir)?;
+        ledger::fault(dir, IoOp::CreateDir).ctx("create directory", dir)?;
         // Pending before creating: a create_dir_all that fails half-way still left levels behind.
         with_dirs(|d| d.pending.extend(created.iter().cloned()));
         fs::create_dir_all(dir).ctx("create directory", dir)?;
@@ -339,7 +453,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
 
 /// Removes a directory tree (its parent then awaits an fsync).
 pub fn remove_dir_all(dir: &Path) -> Result<(), IoError> {
-    ledger::fault(dir).ctx("remove", dir)?;
+    ledger::fault(dir, IoOp::Remove).ctx("remove", dir)?;
     fs::remove_dir_all(dir).ctx("remove", dir)?;
     // A directory of that name made later is a new entry again.
     with_dirs(|d| {
@@ -369,8 +483,9 @@ pub fn file_len(file: &File, path: &Path) -> Result<u64, IoError> {
 
 /// Truncates a file to `len` and fsyncs it.
 pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoError> {
-    ledger::fault(path).ctx("truncate", path)?;
+    ledger::fault(path, IoOp::Truncate).ctx("truncate", path)?;
     file.set_len(len).ctx("truncate", path)?;
+    ledger::fault(path, IoOp::Fsync).ctx("fsync", path)?;
     file.sync_all().ctx("fsync", path)?;
     ledger::clean(path);
     Ok(())
@@ -402,7 +517,7 @@ pub fn read_exact_at(
 
 /// Removes a file if it exists (missing is fine).
 pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
-    ledger::fault(path).ctx("remove", path)?;
+    ledger::fault(path, IoOp::Remove).ctx("remove", path)?;
     match fs::remove_file(path) {
         Ok(()) => {
             ledger::clean(path);
@@ -420,7 +535,7 @@ pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
 
 /// Renames `from` to `to` (same directory; the caller fsyncs the directory).
 pub fn rename(from: &Path, to: &Path) -> Result<(), IoError> {
-    ledger::fault(from).ctx("rename", from)?;
+    ledger::fault(from, IoOp::Rename).ctx("rename", from)?;
     fs::rename(from, to).ctx("rename", from)?;
     ledger::dirty(parent_of(to));
     Ok(())

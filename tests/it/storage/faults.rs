@@ -5,7 +5,8 @@
 
 use alloy_primitives::B256;
 use histd::cli::db::VerifyStore;
-use histd::storage::{OpenOptions, Retention, ShardState, Storage, WriteError, fault};
+use histd::storage::fault::{self, IoOp};
+use histd::storage::{OpenOptions, Retention, ShardState, Storage, WriteError};
 use histd::testkit::storage::{Canon, Model, Op, Rng, check_store, crash_workload};
 
 const SHARD: u64 = 20;
@@ -176,5 +177,69 @@ fn a_failed_compaction_whose_undo_fails_strands_nothing() {
         assert!(store.repair_report().is_clean(), "{name}");
         check_store(&store, &model, SHARD + 1).unwrap_or_else(|e| panic!("{name}: {e}"));
         store.verify().unwrap();
+    }
+}
+
+/// One-off ENOSPC (a disk full for a moment): on a write (which first comes back short, then
+/// fails) or on an fsync, at a random point of every operation of a workload. The store either
+/// finishes the operation (the fault hit best-effort cleanup) or refuses it with an I/O error and
+/// commits nothing; a retry, with space back, succeeds; reopens are consistent and verified.
+#[test]
+fn one_off_enospc_on_a_write_or_an_fsync_finishes_or_refuses_cleanly() {
+    for (kind, seed) in [(IoOp::Write, 31u64), (IoOp::Fsync, 32)] {
+        let dir = fast_tempdir();
+        let data = dir.path().join("data");
+        let mut store = Storage::open(&data, opts()).unwrap();
+        let ops = crash_workload(seed, SHARD, FAST, TOTAL);
+        let mut model = Model::default();
+        let mut rng = Rng::new(seed);
+        let (mut refused, mut finished) = (0u32, 0u32);
+        for (i, op) in ops.iter().enumerate() {
+            fault::fail_once(&data, kind, rng.below(6));
+            let result = op.run(&store);
+            let fired = !fault::once_pending(&data);
+            fault::clear(&data);
+            let mut after = model.clone();
+            op.apply(&mut after);
+            match result {
+                Ok(()) => finished += u32::from(fired),
+                Err(e) => {
+                    refused += 1;
+                    assert!(
+                        matches!(e, WriteError::Io(_)) && e.to_string().contains("ENOSPC"),
+                        "{kind:?} op {i} {op:?}: ENOSPC must surface as an I/O error, got {e}"
+                    );
+                    if check_store(&store, &model, TOTAL + 4).is_err() {
+                        check_store(&store, &after, TOTAL + 4).unwrap_or_else(|e| {
+                            panic!(
+                                "{kind:?} op {i}: after ENOSPC the store matches neither model: {e}"
+                            )
+                        });
+                    } else {
+                        op.run(&store).unwrap_or_else(|e| {
+                            panic!("{kind:?} op {i} retried once space is back: {e}")
+                        });
+                    }
+                }
+            }
+            model = after;
+            check_store(&store, &model, TOTAL + 4)
+                .unwrap_or_else(|e| panic!("{kind:?} op {i} {op:?}: {e}"));
+            if i % 20 == 0 {
+                drop(store);
+                store = Storage::open(&data, opts()).unwrap();
+                check_store(&store, &model, TOTAL + 4)
+                    .unwrap_or_else(|e| panic!("{kind:?} reopen at {i}: {e}"));
+            }
+        }
+        store.compact_dirty().unwrap();
+        drop(store);
+        let store = Storage::open(&data, opts()).unwrap();
+        check_store(&store, &model, TOTAL + 4).unwrap();
+        store.verify().unwrap();
+        println!(
+            "{kind:?}: {refused} operations refused by a one-off ENOSPC, {finished} finished despite one"
+        );
+        assert!(refused > 10, "{kind:?}: too few faults landed: {refused}");
     }
 }
