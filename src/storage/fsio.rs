@@ -189,7 +189,6 @@ mod ledger {
     }
 
     /// Directories under `root` fsynced so far, in order.
-    #[cfg(test)]
     pub fn synced_dirs_under(root: &Path) -> Vec<PathBuf> {
         SYNCED_DIRS
             .lock()
@@ -266,6 +265,12 @@ pub mod fault {
     /// first, and the next write fails, as on a real full disk.
     pub fn fail_once(dir: &Path, op: IoOp, skip: u64) {
         super::ledger::fail_once(dir, op, skip);
+    }
+
+    /// Directories under `root` fsynced so far in this process, in order (to check which entries
+    /// an operation made durable).
+    pub fn synced_dirs_under(root: &Path) -> Vec<std::path::PathBuf> {
+        super::ledger::synced_dirs_under(root)
     }
 
     /// Whether a [`fail_once`] fault under `dir` has not fired yet.

@@ -243,3 +243,35 @@ fn one_off_enospc_on_a_write_or_an_fsync_finishes_or_refuses_cleanly() {
         assert!(refused > 10, "{kind:?}: too few faults landed: {refused}");
     }
 }
+
+/// A put into a new shard creates its directory, and the fsync that makes that entry durable fails
+/// (once). The retried put finds the directory in place and must still sync its entry before the
+/// commit that names the shard, or a power cut could lose a committed shard's directory.
+#[test]
+fn a_retried_put_syncs_the_shard_directory_a_failed_put_created() {
+    let dir = fast_tempdir();
+    let data = dir.path().join("data");
+    let shards = data.join("shards");
+    let store = Storage::open(&data, opts()).unwrap();
+    let mut canon = Canon::new(12, 3);
+    let blocks = vec![canon.get(1), canon.get(2)];
+    let before = fault::synced_dirs_under(&shards).len();
+    // The put's first fsync is the one for the new shard directory's entry.
+    fault::fail_once(&data, IoOp::Fsync, 0);
+    let err = store.put_unordered(&blocks).unwrap_err();
+    assert!(err.to_string().contains("ENOSPC"), "{err}");
+    assert!(!fault::once_pending(&data));
+    assert_eq!(fault::synced_dirs_under(&shards).len(), before);
+    // No fault::clear: the ledger keeps what the failed put left unsynced, and the commit of the
+    // retry checks it.
+    store.put_unordered(&blocks).unwrap();
+    assert!(
+        fault::synced_dirs_under(&shards)[before..].contains(&shards),
+        "the retry never synced the new shard directory's entry"
+    );
+    let mut model = Model::default();
+    Op::Put(blocks).apply(&mut model);
+    drop(store);
+    let store = Storage::open(&data, opts()).unwrap();
+    check_store(&store, &model, 4).unwrap();
+}
