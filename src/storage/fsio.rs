@@ -6,7 +6,7 @@
 //! bytes or directory entries written but not yet fsynced. [`assert_durable`], called before every
 //! redb commit, panics if anything under the data directory is still unsynced: "redb commits last"
 //! is checked on every commit the test suite makes, not just argued. It also injects faults under a
-//! directory (see [`fault`]): every operation after the k-th failing, one-off ENOSPC on one kind of
+//! directory (module `fault`): every operation after the k-th failing, one-off ENOSPC on one kind of
 //! operation, and one-off redb commit failures.
 
 use std::collections::BTreeSet;
