@@ -1,6 +1,11 @@
 //! The node's static secp256k1 key, persisted as `<data_dir>/nodekey` (64 hex characters, geth's
-//! format). Created on first run with mode 0600; refused with a clear error if group/world can read
-//! or write it, or if it is not a valid key. It must never log or print the secret.
+//! format). Created on first run with mode 0600, atomically (tmp → fsync → rename → fsync dir), so a
+//! crash leaves either no key or the whole key, never an empty file; a leftover tmp file from such a
+//! crash is removed. Refused with a clear error if group/world can read or write it, or if it is not
+//! a valid key. It must never log or print the secret.
+//!
+//! The atomic write is a small local helper rather than storage's `fsio`: p2p and storage sit side
+//! by side and never name each other (`src/layers.rs`), and `primitives` holds block types, not I/O.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -13,6 +18,9 @@ use crate::p2p::rlpx::{PeerId, id_of};
 
 /// File name inside the data directory.
 pub const NODE_KEY_FILE: &str = "nodekey";
+
+/// The key is written here first, then renamed over [`NODE_KEY_FILE`].
+const NODE_KEY_TMP: &str = "nodekey.tmp";
 
 /// Why the node key could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -37,13 +45,51 @@ pub enum NodeKeyError {
         mode: u32,
     },
     /// The content is not 32 hex-encoded bytes forming a valid secp256k1 key.
-    #[error("node key {path} is corrupt: {reason}")]
+    #[error(
+        "node key {path} is corrupt: {reason}; restore it from a backup, or remove it to start with a new node identity"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
         /// What is wrong (never the content itself).
         reason: String,
     },
+}
+
+/// Writes `key` to `<data_dir>/nodekey.tmp` (mode 0600) and fsyncs it. A crash from here on
+/// leaves at most this tmp file, which the next start removes.
+fn write_tmp(data_dir: &Path, key: &SecretKey) -> Result<PathBuf, NodeKeyError> {
+    let tmp = data_dir.join(NODE_KEY_TMP);
+    let io = |source| NodeKeyError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(alloy_primitives::hex::encode(key.to_secret_bytes()).as_bytes())
+        .map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(tmp)
+}
+
+/// Renames the synced tmp file over `path` and fsyncs the directory, so the key is durable (and
+/// whole) before anyone uses the identity.
+fn install(tmp: &Path, path: &Path, data_dir: &Path) -> Result<(), NodeKeyError> {
+    fs::rename(tmp, path).map_err(|source| NodeKeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    fs::File::open(data_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| NodeKeyError::Io {
+            path: data_dir.to_owned(),
+            source,
+        })
 }
 
 /// The node's identity key. `Debug` hides the secret.
@@ -64,22 +110,19 @@ impl NodeKey {
             path: path.clone(),
             source,
         };
+        // A tmp file is only ever a crash's leftover: never read, the key it held was never used.
+        let tmp = data_dir.join(NODE_KEY_TMP);
+        match fs::remove_file(&tmp) {
+            Ok(()) => tracing::info!(path = %tmp.display(), "removed an unfinished node key write"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(NodeKeyError::Io { path: tmp, source }),
+        }
         match fs::metadata(&path) {
             Ok(_) => Self::load(&path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SecretKey::new(&mut secp256k1::rand::rng());
-                let mut f = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(io)?;
-                f.write_all(alloy_primitives::hex::encode(key.to_secret_bytes()).as_bytes())
-                    .map_err(io)?;
-                f.sync_all().map_err(io)?;
-                if let Ok(dir) = fs::File::open(data_dir) {
-                    dir.sync_all().map_err(io)?;
-                }
+                let tmp = write_tmp(data_dir, &key)?;
+                install(&tmp, &path, data_dir)?;
                 Ok(Self(key))
             }
             Err(e) => Err(io(e)),
@@ -175,5 +218,52 @@ mod tests {
             !format!("{a:?}")
                 .contains(&alloy_primitives::hex::encode(a.secret().to_secret_bytes()))
         );
+    }
+
+    #[test]
+    fn crash_after_the_tmp_write_keeps_the_old_key_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(NODE_KEY_FILE);
+        let tmp = dir.path().join(NODE_KEY_TMP);
+
+        // No key yet: the crash comes after the tmp file is written and synced, before the rename.
+        write_tmp(dir.path(), &NodeKey::random().0).unwrap();
+        assert!(
+            !path.exists(),
+            "a crash before the rename leaves no key file"
+        );
+        let a = NodeKey::load_or_create(dir.path()).unwrap();
+        assert!(!tmp.exists(), "the leftover tmp file is cleaned");
+        assert_eq!(NodeKey::load(&path).unwrap().id(), a.id());
+
+        // A key exists: a crashed write beside it (whole, or cut short) never replaces it.
+        let before = fs::read(&path).unwrap();
+        for leftover in [&b""[..], b"abc", before.as_slice()] {
+            fs::write(&tmp, leftover).unwrap();
+            let b = NodeKey::load_or_create(dir.path()).unwrap();
+            assert_eq!(b.id(), a.id());
+            assert_eq!(fs::read(&path).unwrap(), before);
+            assert!(!tmp.exists());
+        }
+    }
+
+    #[test]
+    fn empty_or_truncated_key_names_the_file_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(NODE_KEY_FILE);
+        NodeKey::load_or_create(dir.path()).unwrap();
+        let whole = fs::read(&path).unwrap();
+        for bad in [&b""[..], &whole[..whole.len() / 2]] {
+            fs::write(&path, bad).unwrap();
+            let err = NodeKey::load_or_create(dir.path()).unwrap_err();
+            assert!(matches!(err, NodeKeyError::Corrupt { .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(msg.contains("64 hex characters"), "{msg}");
+            assert!(
+                msg.contains("remove it to start with a new node identity"),
+                "{msg}"
+            );
+        }
     }
 }

@@ -5,47 +5,200 @@
 //! With the `testkit` feature (tests, benches) it also keeps a durability ledger: every path with
 //! bytes or directory entries written but not yet fsynced. [`assert_durable`], called before every
 //! redb commit, panics if anything under the data directory is still unsynced: "redb commits last"
-//! is checked on every commit the test suite makes, not just argued.
+//! is checked on every commit the test suite makes, not just argued. It also injects faults under a
+//! directory (module `fault`): every operation after the k-th failing, one-off ENOSPC on one kind of
+//! operation, and one-off redb commit failures.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::error::{CorruptError, FileError, IoContext, IoError};
 
+/// Kinds of file operation, for fault injection that targets one kind (test builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoOp {
+    /// Opening (maybe creating) a file.
+    Open,
+    /// Writing bytes.
+    Write,
+    /// Truncating or extending.
+    Truncate,
+    /// fsync of a file or directory.
+    Fsync,
+    /// Creating directories.
+    CreateDir,
+    /// Removing a file or tree.
+    Remove,
+    /// Renaming.
+    Rename,
+}
+
 #[cfg(any(test, feature = "testkit"))]
 mod ledger {
-    use std::collections::BTreeSet;
+    use super::IoOp;
+    use std::collections::{BTreeMap, BTreeSet};
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
 
     static DIRTY: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
-    /// Injected fault: under this directory, fail every file operation after this many more.
-    static FAULT: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+    /// Injected faults, one per directory (tests in one binary run in parallel, each under its own
+    /// directory): under it, fail every file operation after this many more.
+    static FAULTS: Mutex<BTreeMap<PathBuf, u64>> = Mutex::new(BTreeMap::new());
+    /// Directories fsynced, in order (for tests that check which levels were made durable).
+    static SYNCED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+    fn faults() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, u64>> {
+        FAULTS.lock().unwrap_or_else(|p| p.into_inner())
+    }
 
     pub fn fail_after(dir: &Path, ops: u64) {
-        *FAULT.lock().unwrap_or_else(|p| p.into_inner()) = Some((dir.to_path_buf(), ops));
+        faults().insert(dir.to_path_buf(), ops);
+    }
+
+    /// Stops injecting under `dir`, keeping the ledger as it is.
+    pub fn stop_faults(dir: &Path) {
+        faults().remove(dir);
+        once().remove(dir);
     }
 
     pub fn clear_fault(dir: &Path) {
-        *FAULT.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        stop_faults(dir);
         // Bytes and entries an interrupted write left unsynced are past every committed length
         // (garbage by the commit rule); the ledger restarts from here.
         forget_under(dir);
     }
 
-    pub fn fault(path: &Path) -> std::io::Result<()> {
-        let mut f = FAULT.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((dir, left)) = f.as_mut()
-            && path.starts_with(dir.as_path())
-        {
+    /// A one-off fault: under a directory, the operation of this kind after `skip` more of them
+    /// fails once with ENOSPC (a write first comes back short, as writes to a full disk do).
+    #[derive(Debug, Clone, Copy)]
+    struct Once {
+        op: IoOp,
+        skip: u64,
+        short_first: bool,
+    }
+
+    static ONCE: Mutex<BTreeMap<PathBuf, Once>> = Mutex::new(BTreeMap::new());
+
+    fn once() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Once>> {
+        ONCE.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn fail_once(dir: &Path, op: IoOp, skip: u64) {
+        once().insert(
+            dir.to_path_buf(),
+            Once {
+                op,
+                skip,
+                short_first: op == IoOp::Write,
+            },
+        );
+    }
+
+    pub fn once_pending(dir: &Path) -> bool {
+        once().contains_key(dir)
+    }
+
+    fn enospc() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            "injected ENOSPC (no space left on device), once",
+        )
+    }
+
+    /// Whether a one-off fault fires for this operation: `Some(short_first)` if it does.
+    fn once_fires(path: &Path, op: IoOp) -> Option<bool> {
+        let mut o = once();
+        let (dir, f) = o
+            .iter_mut()
+            .find(|(dir, f)| f.op == op && path.starts_with(dir))?;
+        if f.skip > 0 {
+            f.skip -= 1;
+            return None;
+        }
+        let short = f.short_first;
+        let dir = dir.clone();
+        if short {
+            // The short write is the first symptom; the next write is the one that fails.
+            f.short_first = false;
+        } else {
+            o.remove(&dir);
+        }
+        Some(short)
+    }
+
+    fn permanent(path: &Path) -> std::io::Result<()> {
+        let mut f = faults();
+        if let Some((_, left)) = f.iter_mut().find(|(dir, _)| path.starts_with(dir)) {
             if *left == 0 {
                 return Err(std::io::Error::other("injected I/O fault"));
             }
             *left -= 1;
         }
         Ok(())
+    }
+
+    pub fn fault(path: &Path, op: IoOp) -> std::io::Result<()> {
+        permanent(path)?;
+        match once_fires(path, op) {
+            Some(_) => Err(enospc()),
+            None => Ok(()),
+        }
+    }
+
+    /// For a write of `len` bytes: how many to write, or the error to return instead.
+    pub fn write_fault(path: &Path, len: usize) -> std::io::Result<usize> {
+        permanent(path)?;
+        match once_fires(path, IoOp::Write) {
+            Some(true) if len >= 2 => Ok(len / 2),
+            Some(_) => Err(enospc()),
+            None => Ok(len),
+        }
+    }
+
+    /// Injected redb commit faults, per directory: commits to let through before failing one.
+    static COMMIT_FAULTS: Mutex<BTreeMap<PathBuf, u64>> = Mutex::new(BTreeMap::new());
+
+    fn commit_faults() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, u64>> {
+        COMMIT_FAULTS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn fail_commit_after(dir: &Path, commits: u64) {
+        commit_faults().insert(dir.to_path_buf(), commits);
+    }
+
+    /// One-off: the commit that finds its counter at zero fails, and later ones succeed again.
+    pub fn commit_fault(dir: &Path) -> std::io::Result<()> {
+        let mut f = commit_faults();
+        if let Some(left) = f.get_mut(dir) {
+            if *left == 0 {
+                f.remove(dir);
+                return Err(std::io::Error::other("injected redb commit fault"));
+            }
+            *left -= 1;
+        }
+        Ok(())
+    }
+
+    pub fn synced_dir(dir: &Path) {
+        SYNCED_DIRS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dir.to_path_buf());
+    }
+
+    /// Directories under `root` fsynced so far, in order.
+    pub fn synced_dirs_under(root: &Path) -> Vec<PathBuf> {
+        SYNCED_DIRS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|p| p.starts_with(root))
+            .cloned()
+            .collect()
     }
 
     fn set() -> std::sync::MutexGuard<'static, BTreeSet<PathBuf>> {
@@ -84,7 +237,14 @@ mod ledger {
     pub fn clean(_: &Path) {}
     pub fn forget_under(_: &Path) {}
     pub fn assert_durable(_: &Path) {}
-    pub fn fault(_: &Path) -> std::io::Result<()> {
+    pub fn synced_dir(_: &Path) {}
+    pub fn fault(_: &Path, _: super::IoOp) -> std::io::Result<()> {
+        Ok(())
+    }
+    pub fn write_fault(_: &Path, len: usize) -> std::io::Result<usize> {
+        Ok(len)
+    }
+    pub fn commit_fault(_: &Path) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -100,10 +260,42 @@ pub mod fault {
         super::ledger::fail_after(dir, ops);
     }
 
+    pub use super::IoOp;
+
+    /// Under `dir`, the operation of kind `op` after `skip` more of that kind fails once with
+    /// ENOSPC; later ones succeed (a disk that was full for a moment). A write comes back short
+    /// first, and the next write fails, as on a real full disk.
+    pub fn fail_once(dir: &Path, op: IoOp, skip: u64) {
+        super::ledger::fail_once(dir, op, skip);
+    }
+
+    /// Directories under `root` fsynced so far in this process, in order (to check which entries
+    /// an operation made durable).
+    pub fn synced_dirs_under(root: &Path) -> Vec<std::path::PathBuf> {
+        super::ledger::synced_dirs_under(root)
+    }
+
+    /// Whether a [`fail_once`] fault under `dir` has not fired yet.
+    pub fn once_pending(dir: &Path) -> bool {
+        super::ledger::once_pending(dir)
+    }
+
     /// Stops failing (and forgets unsynced garbage the failure left under `dir`).
     pub fn clear(dir: &Path) {
         super::ledger::clear_fault(dir);
     }
+
+    /// For the store in `dir`: let `commits` more redb commits succeed, then fail the next one
+    /// (before redb writes anything: the transaction is aborted), once.
+    pub fn fail_commit_after(dir: &Path, commits: u64) {
+        super::ledger::fail_commit_after(dir, commits);
+    }
+}
+
+/// Test builds: fails this redb commit of the store in `dir` if a commit fault is due. A no-op in
+/// the product binary.
+pub fn commit_fault(dir: &Path) -> io::Result<()> {
+    ledger::commit_fault(dir)
 }
 
 /// Declares unsynced bytes or entries of `paths` garbage that no commit will reference (an
@@ -134,7 +326,7 @@ pub struct TrackedFile {
 impl TrackedFile {
     /// Opens `path` for writing (creating it if asked: its directory entry then awaits an fsync).
     pub fn open(path: &Path, create: bool) -> Result<Self, IoError> {
-        ledger::fault(path).ctx("open", path)?;
+        ledger::fault(path, IoOp::Open).ctx("open", path)?;
         let existed = path.exists();
         let file = open_rw(path, create)?;
         if !existed {
@@ -153,7 +345,7 @@ impl TrackedFile {
 
     /// Truncates or extends (not durable until synced).
     pub fn set_len(&self, len: u64) -> Result<(), IoError> {
-        ledger::fault(&self.path).ctx("truncate", &self.path)?;
+        ledger::fault(&self.path, IoOp::Truncate).ctx("truncate", &self.path)?;
         ledger::dirty(&self.path);
         self.file.set_len(len).ctx("truncate", &self.path)
     }
@@ -168,7 +360,7 @@ impl TrackedFile {
 
     /// fdatasync: data and the size needed to read it.
     pub fn sync_data(&self) -> Result<(), IoError> {
-        ledger::fault(&self.path).ctx("fsync", &self.path)?;
+        ledger::fault(&self.path, IoOp::Fsync).ctx("fsync", &self.path)?;
         self.file.sync_data().ctx("fsync", &self.path)?;
         ledger::clean(&self.path);
         Ok(())
@@ -177,9 +369,9 @@ impl TrackedFile {
 
 impl Write for TrackedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        ledger::fault(&self.path)?;
+        let limit = ledger::write_fault(&self.path, buf.len())?;
         ledger::dirty(&self.path);
-        self.file.write(buf)
+        self.file.write(&buf[..limit])
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -189,32 +381,92 @@ impl Write for TrackedFile {
 
 /// fsyncs a directory so entries created, renamed or removed in it survive a crash.
 pub fn fsync_dir(dir: &Path) -> Result<(), IoError> {
-    ledger::fault(dir).ctx("fsync directory", dir)?;
+    ledger::fault(dir, IoOp::Fsync).ctx("fsync directory", dir)?;
     File::open(dir)
         .ctx("open directory", dir)?
         .sync_all()
         .ctx("fsync directory", dir)?;
     ledger::clean(dir);
+    ledger::synced_dir(dir);
     Ok(())
 }
 
-/// Creates `dir` (and parents) and fsyncs its parent, so the new entry is durable.
+/// Directories whose entries are known durable in this process, and directories created here whose
+/// entry in their parent awaits an fsync (a parent fsync failed, or has not run yet). A retry of
+/// [`create_dir_durable`] must fsync what a failed attempt left pending even though the directory
+/// now exists, so "exists" alone never means "durable".
+#[derive(Default)]
+struct DirState {
+    durable: BTreeSet<PathBuf>,
+    pending: BTreeSet<PathBuf>,
+}
+
+static DIRS: Mutex<Option<DirState>> = Mutex::new(None);
+
+fn with_dirs<T>(f: impl FnOnce(&mut DirState) -> T) -> T {
+    let mut g = DIRS.lock().unwrap_or_else(|p| p.into_inner());
+    f(g.get_or_insert_with(DirState::default))
+}
+
+/// The directory holding `path`'s entry (`.` for a bare relative name).
+fn entry_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates `dir` (and any missing parents) and makes every entry on the way durable: for each level
+/// created, its parent is fsynced (deepest first), so the topmost new level lands in an existing,
+/// fsynced directory. The first call for an existing `dir` in this process fsyncs its parent once
+/// too: an earlier attempt (or an earlier process) may have created it and failed before the fsync.
 pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
-    if dir.is_dir() {
+    if dir.is_dir() && with_dirs(|d| d.durable.contains(dir)) {
         return Ok(());
     }
-    ledger::fault(dir).ctx("create directory", dir)?;
-    fs::create_dir_all(dir).ctx("create directory", dir)?;
-    if let Some(parent) = dir.parent() {
-        fsync_dir(parent)?;
+    // The levels missing now, deepest first.
+    let mut created: Vec<PathBuf> = Vec::new();
+    let mut level = dir;
+    while !level.is_dir() {
+        created.push(level.to_path_buf());
+        match level.parent() {
+            Some(p) if !p.as_os_str().is_empty() => level = p,
+            _ => break,
+        }
     }
+    if !created.is_empty() {
+        ledger::fault(dir, IoOp::CreateDir).ctx("create directory", dir)?;
+        // Pending before creating: a create_dir_all that fails half-way still left levels behind.
+        with_dirs(|d| d.pending.extend(created.iter().cloned()));
+        fs::create_dir_all(dir).ctx("create directory", dir)?;
+        for c in &created {
+            ledger::dirty(&entry_dir(c));
+        }
+    }
+    // Deepest first: `dir` itself, then every ancestor a failed earlier attempt left pending.
+    let to_sync: Vec<PathBuf> = with_dirs(|d| {
+        dir.ancestors()
+            .filter(|a| *a == dir || d.pending.contains(*a))
+            .map(Path::to_path_buf)
+            .collect()
+    });
+    for level in &to_sync {
+        fsync_dir(&entry_dir(level))?;
+        with_dirs(|d| d.pending.remove(level));
+    }
+    with_dirs(|d| d.durable.insert(dir.to_path_buf()));
     Ok(())
 }
 
 /// Removes a directory tree (its parent then awaits an fsync).
 pub fn remove_dir_all(dir: &Path) -> Result<(), IoError> {
-    ledger::fault(dir).ctx("remove", dir)?;
+    ledger::fault(dir, IoOp::Remove).ctx("remove", dir)?;
     fs::remove_dir_all(dir).ctx("remove", dir)?;
+    // A directory of that name made later is a new entry again.
+    with_dirs(|d| {
+        d.durable.retain(|p| !p.starts_with(dir));
+        d.pending.retain(|p| !p.starts_with(dir));
+    });
     ledger::forget_under(dir);
     ledger::dirty(parent_of(dir));
     Ok(())
@@ -238,8 +490,9 @@ pub fn file_len(file: &File, path: &Path) -> Result<u64, IoError> {
 
 /// Truncates a file to `len` and fsyncs it.
 pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoError> {
-    ledger::fault(path).ctx("truncate", path)?;
+    ledger::fault(path, IoOp::Truncate).ctx("truncate", path)?;
     file.set_len(len).ctx("truncate", path)?;
+    ledger::fault(path, IoOp::Fsync).ctx("fsync", path)?;
     file.sync_all().ctx("fsync", path)?;
     ledger::clean(path);
     Ok(())
@@ -271,7 +524,7 @@ pub fn read_exact_at(
 
 /// Removes a file if it exists (missing is fine).
 pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
-    ledger::fault(path).ctx("remove", path)?;
+    ledger::fault(path, IoOp::Remove).ctx("remove", path)?;
     match fs::remove_file(path) {
         Ok(()) => {
             ledger::clean(path);
@@ -289,7 +542,7 @@ pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
 
 /// Renames `from` to `to` (same directory; the caller fsyncs the directory).
 pub fn rename(from: &Path, to: &Path) -> Result<(), IoError> {
-    ledger::fault(from).ctx("rename", from)?;
+    ledger::fault(from, IoOp::Rename).ctx("rename", from)?;
     fs::rename(from, to).ctx("rename", from)?;
     ledger::dirty(parent_of(to));
     Ok(())
@@ -317,5 +570,66 @@ mod tests {
         );
         fsync_dir(dir.path()).unwrap();
         assert_durable(dir.path());
+    }
+
+    #[test]
+    fn create_dir_durable_fsyncs_every_level_it_created() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let deep = root.join("a").join("b").join("c");
+        create_dir_durable(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Each new entry lives in its parent: c in b, b in a, a in root. All three must be synced
+        // (deepest first), not just c's parent.
+        assert_eq!(
+            ledger::synced_dirs_under(root),
+            vec![root.join("a/b"), root.join("a"), root.to_path_buf()]
+        );
+        assert_durable(root);
+        // Known durable now: no more fsyncs.
+        create_dir_durable(&deep).unwrap();
+        assert_eq!(ledger::synced_dirs_under(root).len(), 3);
+    }
+
+    #[test]
+    fn create_dir_durable_retry_fsyncs_what_a_failed_attempt_left() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let deep = root.join("x").join("y");
+        // The create succeeds, the first parent fsync fails: both levels exist, neither is durable.
+        ledger::fail_after(root, 1);
+        let err = create_dir_durable(&deep).unwrap_err();
+        assert!(err.to_string().contains("injected"), "{err}");
+        assert!(deep.is_dir());
+        ledger::stop_faults(root);
+        assert!(
+            std::panic::catch_unwind(|| assert_durable(root)).is_err(),
+            "the unsynced entries must be visible to the ledger"
+        );
+        // The retry finds the directory in place and must still sync both entries.
+        create_dir_durable(&deep).unwrap();
+        assert_eq!(
+            ledger::synced_dirs_under(root),
+            vec![root.join("x"), root.to_path_buf()]
+        );
+        assert_durable(root);
+    }
+
+    #[test]
+    fn create_dir_durable_syncs_an_existing_directory_once() {
+        // Made by an earlier process that may have died before its fsync.
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        let d = root.join("made-earlier");
+        fs::create_dir(&d).unwrap();
+        create_dir_durable(&d).unwrap();
+        create_dir_durable(&d).unwrap();
+        assert_eq!(ledger::synced_dirs_under(root), vec![root.to_path_buf()]);
+        // Removed and made again: a new entry, synced again.
+        remove_dir_all(&d).unwrap();
+        fsync_dir(root).unwrap();
+        create_dir_durable(&d).unwrap();
+        assert_eq!(ledger::synced_dirs_under(root).len(), 3);
+        assert_durable(root);
     }
 }

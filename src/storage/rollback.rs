@@ -61,7 +61,7 @@ impl Storage {
             return Ok(RollbackOutcome::default());
         }
         for &(s, st) in &affected {
-            if st == ShardState::Filling {
+            if st.awaits_compaction() {
                 self.compact_locked(s)?;
             }
         }

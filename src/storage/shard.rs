@@ -18,7 +18,9 @@ pub enum ShardState {
     Empty,
     /// Blocks in an append-only WAL, any order (possibly beside a sorted segment from earlier).
     Filling,
-    /// A compaction is writing a new segment generation; on a crash, repair returns to Filling.
+    /// A compaction is writing a new segment generation; on a crash, repair returns to Filling. Also
+    /// left behind, until the next compaction or open, when a failed compaction's return to Filling
+    /// could not be committed.
     Compacting,
     /// Everything in one sorted segment; follow mode may append to its tail.
     Sorted,
@@ -58,6 +60,13 @@ impl ShardState {
     /// Whether `self -> to` is in [`TRANSITIONS`] (staying in a state is always allowed).
     pub fn can_become(self, to: ShardState) -> bool {
         self == to || TRANSITIONS.iter().any(|&(a, b, _)| a == self && b == to)
+    }
+
+    /// Whether a compaction is due. Compacting counts: it is only seen under the writer lock (where
+    /// no compaction runs) when a failed compaction's return to Filling could not be committed, and
+    /// running the compaction again finishes or undoes it, as reopen's repair would.
+    pub fn awaits_compaction(self) -> bool {
+        matches!(self, ShardState::Filling | ShardState::Compacting)
     }
 
     /// Row code (see `layout.rs`).

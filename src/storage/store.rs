@@ -203,6 +203,9 @@ impl Storage {
     /// file or directory entry under the data directory awaits an fsync.
     pub(super) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), redb::CommitError> {
         fsio::assert_durable(&self.dir);
+        // Dropping the transaction aborts it: an injected commit fault commits nothing.
+        fsio::commit_fault(&self.dir)
+            .map_err(|e| redb::CommitError::Storage(redb::StorageError::Io(e)))?;
         txn.commit()
     }
 

@@ -311,7 +311,7 @@ impl Storage {
                 size: self.geo.shard_size,
             });
         }
-        if row.state == ShardState::Filling {
+        if row.state.awaits_compaction() {
             self.compact_locked(shard)?;
             row = self.read_row(shard)?.ok_or(WriteError::Incomplete {
                 shard,
