@@ -190,7 +190,7 @@ pub fn block_with_types(number: u64, parent_hash: B256, types: &[TxType]) -> Typ
         transactions.push(transaction(ty, i));
         gas += 21_000 + 1_000 * i;
         // Every other transaction fails, so both status values are encoded.
-        let status = Eip658Value::Eip658(i % 2 == 0);
+        let status = Eip658Value::Eip658(i.is_multiple_of(2));
         let logs = logs(i);
         let with_bloom = ReceiptWithBloom {
             logs_bloom: alloy_primitives::logs_bloom(&logs),
