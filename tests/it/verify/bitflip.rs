@@ -41,6 +41,11 @@ struct Tally {
     tried: usize,
     decode_failed: usize,
     caught_by_verify: usize,
+    /// Malformed or non-canonical input that decodes to the original value. Seen in bodies: a flip
+    /// in a typed transaction's RLP string length is ignored, because alloy's
+    /// `Decodable2718::network_decode` (alloy-eips 2.5) compares the consumed length against the
+    /// declared one only when the byte *after* the string header exceeds 0x80, which a type byte
+    /// never does. Harmless here (the decoded data is the real data), so counted, not failed.
     unchanged_after_decode: usize,
 }
 
