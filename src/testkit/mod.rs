@@ -14,6 +14,7 @@ pub mod pool;
 pub mod process;
 pub mod storage;
 pub mod testnet;
+pub mod txtypes;
 
 use std::path::{Path, PathBuf};
 

@@ -15,7 +15,7 @@ use alloy_primitives::B256;
 use crate::primitives::{BlockNumber, Body, Receipt, VerifiedBlock};
 
 pub use body::check_body;
-pub use header::{check_link, seal_chain};
+pub use header::{check_hash, check_link, seal_chain};
 pub use receipts::{check_receipts, receipts_root};
 
 /// A check that peer data failed. Every variant names the block and both sides of the comparison.
