@@ -147,7 +147,7 @@ pub async fn run(
     };
     let deps = PoolDeps {
         peer: PeerConfig::new(node.key.clone(), status),
-        provider: Arc::new(HandleHistory(node.store.clone())),
+        provider: Arc::new(HandleHistory::new(node.store.clone(), &spec)),
         discovered: Some(discovery.records),
         cache: Arc::new(HandlePeerCache(node.store.clone())),
     };
@@ -278,7 +278,7 @@ mod tests {
             config,
             PoolDeps {
                 peer: PeerConfig::new(key.clone(), chain.inputs_at(19)),
-                provider: Arc::new(HandleHistory(store.clone())),
+                provider: Arc::new(HandleHistory::new(store.clone(), &chain.spec)),
                 discovered: Some(found),
                 cache: Arc::new(HandlePeerCache(store.clone())),
             },

@@ -138,7 +138,8 @@ impl GenesisDescription {
         if self.network_id == Some(0) {
             return Err(invalid("network_id", "must not be 0"));
         }
-        let (genesis_hash, genesis_timestamp) = match (self.genesis_hash, &self.genesis_header) {
+        // (hash, timestamp, header when the description gives it)
+        let genesis = match (self.genesis_hash, &self.genesis_header) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     "genesis_hash",
@@ -155,7 +156,7 @@ impl GenesisDescription {
                 let ts = self.genesis_timestamp.ok_or_else(|| {
                     invalid("genesis_timestamp", "required when genesis_hash is given")
                 })?;
-                (hash, ts)
+                (hash, ts, None)
             }
             (None, Some(rlp)) => {
                 let mut buf = &rlp[..];
@@ -181,9 +182,10 @@ impl GenesisDescription {
                         format!("{ts} but the genesis header says {}", header.timestamp),
                     ));
                 }
-                (header.hash_slow(), header.timestamp)
+                (header.hash_slow(), header.timestamp, Some(header))
             }
         };
+        let (genesis_hash, genesis_timestamp, genesis_header) = genesis;
         let bootnodes = parse_each("bootnodes", &self.bootnodes, |s| {
             s.parse::<NodeRecord>().map_err(|e| e.to_string())
         })?;
@@ -195,7 +197,7 @@ impl GenesisDescription {
             .iter()
             .map(|&n| ForkFilterKey::Block(n))
             .chain(self.fork_timestamps.iter().map(|&t| ForkFilterKey::Time(t)));
-        Ok(ChainSpec::new(
+        let spec = ChainSpec::new(
             self.name.unwrap_or_else(|| "custom".to_owned()),
             self.chain_id,
             self.network_id.unwrap_or(self.chain_id),
@@ -204,7 +206,11 @@ impl GenesisDescription {
             self.total_difficulty.unwrap_or(U256::ZERO),
             forks,
         )
-        .with_discovery(bootnodes, dns_networks))
+        .with_discovery(bootnodes, dns_networks);
+        Ok(match genesis_header {
+            Some(header) => spec.with_genesis_header(header),
+            None => spec,
+        })
     }
 }
 
@@ -281,6 +287,30 @@ mod tests {
         let id = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798\
                   483ada7726a3c4655da4fbfc0e1108a8fd17b448a68554199c47d08ffb10d4b8";
         format!("enode://{id}@127.0.0.1:{port}")
+    }
+
+    /// The header a spec was built from is kept (so the node can serve it); a spec given only
+    /// a hash, like the built-in ones, has none.
+    #[test]
+    fn a_spec_built_from_the_genesis_header_carries_it() {
+        let header = Header {
+            timestamp: 42,
+            gas_limit: 5000,
+            ..Header::default()
+        };
+        let rlp = alloy_primitives::hex::encode_prefixed(alloy_rlp::encode(&header));
+        let spec =
+            ChainSpec::from_toml_str(&format!("chain_id = 1\ngenesis_header = \"{rlp}\"")).unwrap();
+        assert_eq!(spec.genesis_header().map(|h| &**h), Some(&header));
+        assert_eq!(spec.genesis_hash, header.hash_slow());
+        assert_eq!(spec.genesis_timestamp, 42);
+
+        assert!(
+            ChainSpec::from_toml_str(BASE)
+                .unwrap()
+                .genesis_header()
+                .is_none()
+        );
     }
 
     #[test]

@@ -3,6 +3,9 @@
 use alloy_consensus::constants::{HOODI_GENESIS_HASH, MAINNET_GENESIS_HASH, SEPOLIA_GENESIS_HASH};
 use alloy_eip2124::{ForkFilter, ForkFilterKey, ForkId, Head};
 use alloy_hardforks::{EthereumHardfork, ForkCondition};
+use std::sync::Arc;
+
+use alloy_consensus::Header;
 use alloy_primitives::{B256, U256};
 
 use crate::p2p::discovery::NodeRecord;
@@ -67,6 +70,10 @@ pub struct ChainSpec {
     bootnodes: Vec<NodeRecord>,
     /// EIP-1459 node lists published for this chain.
     dns_networks: Vec<TreeLink>,
+    /// Block 0's header when the spec was built from it (a custom spec's `genesis_header`), so
+    /// the node can serve the genesis it announces. Built-in chains carry only its hash and
+    /// timestamp: `None` there.
+    genesis_header: Option<Arc<Header>>,
 }
 
 impl ChainSpec {
@@ -181,7 +188,21 @@ impl ChainSpec {
             forks,
             bootnodes: Vec::new(),
             dns_networks: Vec::new(),
+            genesis_header: None,
         }
+    }
+
+    /// The same chain with block 0's header. Only the description parser calls it, with the
+    /// header the genesis hash was computed from, so hash and header cannot disagree.
+    pub(super) fn with_genesis_header(mut self, header: Header) -> Self {
+        debug_assert_eq!(header.hash_slow(), self.genesis_hash);
+        self.genesis_header = Some(Arc::new(header));
+        self
+    }
+
+    /// Block 0's header, when the spec carries it (custom specs built from `genesis_header`).
+    pub fn genesis_header(&self) -> Option<&Arc<Header>> {
+        self.genesis_header.as_ref()
     }
 
     /// The same chain with its discovery entry points: discv4 bootnodes and EIP-1459 DNS lists.

@@ -470,6 +470,121 @@ mod tests {
         );
     }
 
+    /// Every (auth, ack) pair of the vectors, seen from the initiator A: A holds only its own static
+    /// and ephemeral keys and nonce, so B's ephemeral key and nonce must come out of the ack packet.
+    /// The aes and mac secrets do not depend on the packets, so all three pairs must give the
+    /// published values; the MAC states do, so each is checked against B's derivation of the same
+    /// pair (A's egress is B's ingress and vice versa), and for (Auth₂, Ack₂) against the published
+    /// `ingress-mac("foo")` of B, which is A's egress MAC.
+    #[test]
+    fn initiator_secrets_match_vectors() {
+        let v = vectors();
+        let (key_a, key_b) = (key(&v, "Static Key A"), key(&v, "Static Key B"));
+        let (eph_a, eph_b) = (key(&v, "Ephemeral Key A"), key(&v, "Ephemeral Key B"));
+        let nonce_a = B256::from_slice(&hs(&v, "keys", "Nonce A"));
+        let exp = &v["rlpx_handshake"]["secrets_auth2_ack2_node_B"];
+        let get = |k: &str| hex::decode(exp[k].as_str().unwrap()).unwrap();
+        for (auth_name, ack_name) in [
+            ("auth1_v4", "ack1_v4"),
+            ("auth2_eip8", "ack2_eip8"),
+            ("auth3_eip8_v56", "ack3_eip8_v57"),
+        ] {
+            let what = format!("{auth_name}/{ack_name}");
+            let auth_packet = hs(&v, auth_name, "packet");
+            let ack_packet = hs(&v, ack_name, "packet");
+
+            // A: opens the ack with its static key, nothing of B's but the packet.
+            let form = form_of(&ack_packet, LEGACY_ACK_LEN);
+            let ack = decode_ack(&open_packet(&key_a, &ack_packet, form).unwrap(), form).unwrap();
+            let remote_eph = public_key(&ack.ephemeral, "ack ephemeral key").unwrap();
+            let mut a = derive_secrets(SecretInputs {
+                role: Role::Initiator,
+                our_ephemeral: &eph_a,
+                remote_ephemeral: &remote_eph,
+                our_nonce: &nonce_a,
+                remote_nonce: &ack.nonce,
+                auth_packet: &auth_packet,
+                ack_packet: &ack_packet,
+            });
+            assert_eq!(a.aes_secret.as_slice(), get("aes-secret"), "{what}");
+            assert_eq!(a.mac_secret.as_slice(), get("mac-secret"), "{what}");
+
+            // B: opens the auth with its static key and derives the recipient side.
+            let form = form_of(&auth_packet, LEGACY_AUTH_LEN);
+            let auth =
+                decode_auth(&open_packet(&key_b, &auth_packet, form).unwrap(), form).unwrap();
+            let mut b = derive_secrets(SecretInputs {
+                role: Role::Recipient,
+                our_ephemeral: &eph_b,
+                remote_ephemeral: &recover_initiator_ephemeral(&key_b, &auth).unwrap(),
+                our_nonce: &ack.nonce,
+                remote_nonce: &auth.nonce,
+                auth_packet: &auth_packet,
+                ack_packet: &ack_packet,
+            });
+            assert_eq!(a.aes_secret, b.aes_secret, "{what}");
+            assert_eq!(a.mac_secret, b.mac_secret, "{what}");
+            for m in [
+                &mut a.egress_mac,
+                &mut a.ingress_mac,
+                &mut b.egress_mac,
+                &mut b.ingress_mac,
+            ] {
+                m.update(b"foo");
+            }
+            assert_eq!(a.egress_mac.digest32(), b.ingress_mac.digest32(), "{what}");
+            assert_eq!(a.ingress_mac.digest32(), b.egress_mac.digest32(), "{what}");
+            // Different packets, different MACs: the pairs are not accidentally the same state.
+            assert_ne!(a.egress_mac.digest32(), a.ingress_mac.digest32(), "{what}");
+            if auth_name == "auth2_eip8" {
+                assert_eq!(
+                    a.egress_mac.digest32().as_slice(),
+                    get("ingress-mac(\"foo\")"),
+                    "{what}"
+                );
+            }
+        }
+    }
+
+    /// Frames sealed by the initiator's codec from the (Auth₂, Ack₂) secrets open with the
+    /// recipient's, in both directions: the derived states are usable, not only equal.
+    #[test]
+    fn initiator_and_recipient_codecs_from_vectors_talk() {
+        use crate::p2p::rlpx::frame::FrameCodec;
+        use bytes::{Bytes, BytesMut};
+        use tokio_util::codec::{Decoder, Encoder};
+
+        let v = vectors();
+        let (eph_a, eph_b) = (key(&v, "Ephemeral Key A"), key(&v, "Ephemeral Key B"));
+        let nonce_a = B256::from_slice(&hs(&v, "keys", "Nonce A"));
+        let nonce_b = B256::from_slice(&hs(&v, "keys", "Nonce B"));
+        let (auth, ack) = (
+            hs(&v, "auth2_eip8", "packet"),
+            hs(&v, "ack2_eip8", "packet"),
+        );
+        let side = |role, ours: &SecretKey, theirs: &SecretKey, on: &B256, rn: &B256| {
+            FrameCodec::new(derive_secrets(SecretInputs {
+                role,
+                our_ephemeral: ours,
+                remote_ephemeral: &PublicKey::from_secret_key(theirs),
+                our_nonce: on,
+                remote_nonce: rn,
+                auth_packet: &auth,
+                ack_packet: &ack,
+            }))
+        };
+        let mut a = side(Role::Initiator, &eph_a, &eph_b, &nonce_a, &nonce_b);
+        let mut b = side(Role::Recipient, &eph_b, &eph_a, &nonce_b, &nonce_a);
+        let pass = |from: &mut FrameCodec, to: &mut FrameCodec, msg: &[u8]| {
+            let mut wire = BytesMut::new();
+            from.encode(Bytes::copy_from_slice(msg), &mut wire).unwrap();
+            assert_eq!(&to.decode(&mut wire).unwrap().unwrap()[..], msg);
+        };
+        pass(&mut a, &mut b, b"\x10from-a");
+        pass(&mut b, &mut a, b"\x11from-b");
+        pass(&mut a, &mut b, b"\x12again");
+    }
+
     #[test]
     fn our_auth_and_ack_roundtrip() {
         let mut rng = secp256k1::rand::rng();

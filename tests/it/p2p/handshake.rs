@@ -1,6 +1,7 @@
-//! RLPx + Hello over real loopback TCP: our initiator against our responder, the pre-EIP-8 auth
-//! from the EIP-8 vectors against our responder, and hostile peers (bad MACs, truncated frames,
-//! oversized lengths, silence). Each failure must be a typed error, never a panic or a big allocation.
+//! RLPx + Hello over real loopback TCP: our initiator against our responder, the EIP-8 vectors'
+//! auths against our responder and their acks against our initiator, and hostile peers (bad MACs,
+//! truncated frames, oversized lengths, silence). Each failure must be a typed error, never a panic
+//! or a big allocation.
 
 use std::time::Duration;
 
@@ -152,6 +153,75 @@ async fn legacy_pre_eip8_auth_is_accepted_over_tcp() {
     let mut prefix = [0u8; 2];
     c.read_exact(&mut prefix).await.unwrap();
     assert_eq!(server.await.unwrap().unwrap(), id_of(&key_a));
+}
+
+/// Our initiator (as node A, with A's static key) against a scripted node B that answers with the
+/// vectors' ack packets: B's ephemeral key and nonce, pre-EIP-8, EIP-8 and EIP-8 with extra elements
+/// and version 57. Every form must complete our handshake; B then derives the recipient secrets
+/// from the auth we actually sent (its ephemeral key recovered, its nonce read) and its vector
+/// keys, and frames must pass both ways: our initiator's secrets are the ones B derives.
+#[tokio::test]
+async fn vector_acks_complete_our_initiator_handshake() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_util::codec::Framed;
+
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    let hs = &v["rlpx_handshake"];
+    let hex_of = |s: &serde_json::Value| hex::decode(s.as_str().unwrap()).unwrap();
+    let sk =
+        |n: &str| SecretKey::from_secret_bytes(hex_of(&hs["keys"][n]).try_into().unwrap()).unwrap();
+    let (key_a, key_b, eph_b) = (
+        sk("Static Key A"),
+        sk("Static Key B"),
+        sk("Ephemeral Key B"),
+    );
+    let nonce_b = alloy_primitives::B256::from_slice(&hex_of(&hs["keys"]["Nonce B"]));
+    for name in ["ack1_v4", "ack2_eip8", "ack3_eip8_v57"] {
+        let ack_packet = hex_of(&hs[name]["packet"]);
+        let (l, addr) = listener().await;
+        let node_b = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            // Our auth is always EIP-8: size prefix, then that many bytes.
+            let mut auth_packet = vec![0u8; 2];
+            s.read_exact(&mut auth_packet).await.unwrap();
+            let size = usize::from(u16::from_be_bytes([auth_packet[0], auth_packet[1]]));
+            auth_packet.resize(2 + size, 0);
+            s.read_exact(&mut auth_packet[2..]).await.unwrap();
+            let body = auth::open_packet(&key_b, &auth_packet, auth::WireForm::Eip8).unwrap();
+            let msg = auth::decode_auth(&body, auth::WireForm::Eip8).unwrap();
+            assert_eq!(msg.initiator_id, id_of(&key_a));
+            s.write_all(&ack_packet).await.unwrap();
+            let secrets = auth::derive_secrets(auth::SecretInputs {
+                role: auth::Role::Recipient,
+                our_ephemeral: &eph_b,
+                remote_ephemeral: &auth::recover_initiator_ephemeral(&key_b, &msg).unwrap(),
+                our_nonce: &nonce_b,
+                remote_nonce: &msg.nonce,
+                auth_packet: &auth_packet,
+                ack_packet: &ack_packet,
+            });
+            let mut framed = Framed::new(s, rlpx::FrameCodec::new(secrets));
+            let got = framed.next().await.unwrap().unwrap();
+            framed
+                .send(Bytes::from_static(b"\x11from-b"))
+                .await
+                .unwrap();
+            got
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        let mut a = rlpx::initiate(c, &key_a, id_of(&key_b), T)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(a.remote_id(), id_of(&key_b), "{name}");
+        a.send(Bytes::from_static(b"\x10from-a")).await.unwrap();
+        assert_eq!(
+            &a.recv().await.unwrap().unwrap()[..],
+            b"\x11from-b",
+            "{name}"
+        );
+        assert_eq!(&node_b.await.unwrap()[..], b"\x10from-a", "{name}");
+    }
 }
 
 fn vectors_path() -> std::path::PathBuf {
