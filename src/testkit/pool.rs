@@ -1,6 +1,6 @@
 //! Peer pool test support: a small synthetic chain with its spec, in-process devp2p peers that
 //! accept real RLPx sessions on loopback and serve history (optionally slowly, or claiming a head
-//! they do not have, or on another chain), and a way to cut them off mid-request.
+//! they do not have, or on another chain or fork), and ways to cut them off mid-request or disconnect them.
 //!
 //! Peers here are real sessions (`session::accept` + `session::spawn`); only their behaviour is
 //! chosen by the test.
@@ -15,7 +15,8 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::p2p::chain::{ChainSpec, ForkHead};
+use crate::p2p::base::DisconnectReason;
+use crate::p2p::chain::{ChainSpec, ForkHead, ForkId};
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::eth::{BlockRange, GetBlockHeaders};
 use crate::p2p::node_key::NodeKey;
@@ -69,6 +70,14 @@ impl TestChain {
             served,
             spec: self.spec.clone(),
         }
+    }
+
+    /// Status inputs of a node serving `0 ..= head` but announcing `fork_id`: same network and
+    /// genesis, another fork (a node running another release of this chain).
+    pub fn inputs_with_fork_id(&self, head: u64, fork_id: ForkId) -> StatusInputs {
+        let mut inputs = self.inputs_at(head);
+        inputs.filter.set_current_fork_id(fork_id);
+        inputs
     }
 
     /// A history provider holding `0 ..= head`.
@@ -234,6 +243,21 @@ impl TestPeer {
             .iter()
             .filter(|(_, t)| !t.is_finished())
             .count()
+    }
+
+    /// Ends every running session with a Disconnect (`reason`), as a peer that is full or
+    /// restarting does, and keeps accepting new ones.
+    pub async fn disconnect_all(&self, reason: DisconnectReason) {
+        let handles: Vec<SessionHandle> = self
+            .sessions
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect();
+        for h in handles {
+            h.disconnect(reason).await;
+        }
     }
 
     /// Cuts every session off at once (sockets closed without Disconnect, even mid-request)

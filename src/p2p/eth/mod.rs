@@ -47,5 +47,5 @@ pub use headers::{BlockHashOrNumber, GetBlockHeaders};
 pub use message::{EthMessage, Gossip};
 pub use request::RequestPair;
 pub use response::{ResponseError, check_response_count};
-pub use status::{BlockRange, Status, StatusBlocks, validate_status};
+pub use status::{BlockRange, ForkSide, Status, StatusBlocks, fmt_fork_id, validate_status};
 pub use version::{EthMessageId, EthVersion};

@@ -5,7 +5,7 @@
 //! - eth/69 (EIP-7642): `[version, networkid, genesis, forkid, earliestBlock, latestBlock,
 //!   latestBlockHash]`
 
-use alloy_eip2124::{ForkFilter, ForkId};
+use alloy_eip2124::{ForkFilter, ForkId, ValidationError};
 use alloy_primitives::{B256, U256};
 use alloy_rlp::{Decodable, Encodable, Header};
 
@@ -241,6 +241,58 @@ impl Status {
     }
 }
 
+/// Which side a fork-id refusal points at, read from EIP-2124's rules so an operator can tell
+/// "histd needs an update" from "that peer does" from "another chain".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ForkSide {
+    /// Same fork hash, but they announce a next fork at a block/time we have already passed
+    /// without forking: a fork we do not know, so our release may be out of date.
+    WeMayBeOutdated,
+    /// Their hash is one of our past forks and their `next` misses the fork that followed it:
+    /// they have not upgraded.
+    PeerOutdated,
+    /// A fork hash we do not know at all: another chain sharing our genesis, or a fork we lack.
+    OtherChain,
+}
+
+impl ForkSide {
+    /// Reads EIP-2124's verdict on `theirs` against `ours` (our current fork id).
+    pub fn of(ours: ForkId, theirs: ForkId, reason: &ValidationError) -> Self {
+        match reason {
+            ValidationError::RemoteStale { .. } => Self::PeerOutdated,
+            // Rule 1a: only reached with equal hashes and a remote `next` we passed.
+            ValidationError::LocalIncompatibleOrStale { .. } if ours.hash == theirs.hash => {
+                Self::WeMayBeOutdated
+            }
+            ValidationError::LocalIncompatibleOrStale { .. } => Self::OtherChain,
+        }
+    }
+
+    /// Label for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WeMayBeOutdated => "we_may_be_outdated",
+            Self::PeerOutdated => "peer_outdated",
+            Self::OtherChain => "other_chain",
+        }
+    }
+}
+
+impl std::fmt::Display for ForkSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A fork id as logs show it: `0x<hash>/next=<block or time>` (`next=0`: no fork scheduled).
+pub fn fmt_fork_id(id: ForkId) -> String {
+    format!(
+        "0x{}/next={}",
+        alloy_primitives::hex::encode(id.hash.0),
+        id.next
+    )
+}
+
 /// Checks a peer's Status against ours: same version, network and genesis, and a fork id that
 /// EIP-2124 accepts given our head (`filter`). Errors map to a disconnect reason with
 /// [`StatusError::disconnect_reason`].
@@ -274,4 +326,57 @@ pub fn validate_status(
             theirs: theirs.fork_id,
             reason,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_eip2124::{ForkFilterKey, ForkHash};
+
+    use super::*;
+    use crate::p2p::chain::ForkHead;
+
+    /// Which side each EIP-2124 refusal points at, on a chain forking at blocks 10 and 20 with
+    /// our head at 15 (current fork id: hash of genesis+10, next 20).
+    #[test]
+    fn fork_refusals_name_the_outdated_side() {
+        let spec = ChainSpec::new(
+            "forks",
+            1,
+            1,
+            B256::repeat_byte(7),
+            0,
+            U256::ZERO,
+            [ForkFilterKey::Block(10), ForkFilterKey::Block(20)],
+        );
+        let genesis_only = spec.fork_filter(ForkHead::new(0u64, 0)).current();
+        let filter = spec.fork_filter(ForkHead::new(15u64, 0));
+        let ours = filter.current();
+        assert_eq!(ours.next, 20);
+        let side = |theirs: ForkId| {
+            let reason = filter.validate(theirs).expect_err("refused");
+            ForkSide::of(ours, theirs, &reason)
+        };
+        // Still on the genesis fork and not expecting block 10: they missed an upgrade.
+        let stale = ForkId {
+            hash: genesis_only.hash,
+            next: 5,
+        };
+        assert_eq!(side(stale), ForkSide::PeerOutdated);
+        // Our hash, but a fork at block 12 that we passed without knowing it.
+        let unknown_next = ForkId {
+            hash: ours.hash,
+            next: 12,
+        };
+        assert_eq!(side(unknown_next), ForkSide::WeMayBeOutdated);
+        let elsewhere = ForkId {
+            hash: ForkHash([9, 9, 9, 9]),
+            next: 0,
+        };
+        assert_eq!(side(elsewhere), ForkSide::OtherChain);
+        assert_eq!(
+            fmt_fork_id(elsewhere),
+            "0x09090909/next=0",
+            "hash as hex, next as announced"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Bans: who the pool refuses to talk to, for how long, and why. Temporary bans for protocol
-//! breaches and data that fails verification; permanent bans (for this process) for peers on
-//! another chain. Pure bookkeeping: it never disconnects anyone itself (the service does).
+//! breaches, data that fails verification and peers of our chain on an incompatible fork (one of
+//! us is out of date, which an upgrade or their catching up ends); permanent bans (for this
+//! process) for peers on another network or genesis. Pure bookkeeping: it never disconnects anyone itself (the service does).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,15 +22,18 @@ pub enum Misbehaviour {
     Timeout,
     /// Malformed or mismatched messages: temporary ban.
     ProtocolBreach,
-    /// Another genesis, network or fork: permanent ban.
+    /// Another genesis or network: permanent ban.
     WrongChain,
+    /// Same genesis and network, but EIP-2124 refuses the fork id: temporary ban, because one
+    /// side is probably just out of date and may be upgraded while we run.
+    ForkMismatch,
 }
 
 impl Misbehaviour {
     /// The ban it earns, if any.
     pub fn ban(self) -> Option<BanKind> {
         match self {
-            Self::BadData | Self::ProtocolBreach => Some(BanKind::Temporary),
+            Self::BadData | Self::ProtocolBreach | Self::ForkMismatch => Some(BanKind::Temporary),
             Self::WrongChain => Some(BanKind::Permanent),
             Self::Timeout => None,
         }
@@ -42,6 +46,7 @@ impl Misbehaviour {
             Self::Timeout => "timeout",
             Self::ProtocolBreach => "protocol_breach",
             Self::WrongChain => "wrong_chain",
+            Self::ForkMismatch => "fork_mismatch",
         }
     }
 }
@@ -202,6 +207,8 @@ mod tests {
         assert!(bans.ban(a, Misbehaviour::BadData, now, t).is_some());
         assert!(bans.ban(b, Misbehaviour::WrongChain, now, t).is_some());
         assert!(bans.ban(c, Misbehaviour::Timeout, now, t).is_none());
+        assert_eq!(Misbehaviour::ForkMismatch.ban(), Some(BanKind::Temporary));
+        assert_eq!(Misbehaviour::ForkMismatch.as_str(), "fork_mismatch");
         // A later breach does not shorten the permanent ban.
         bans.ban(b, Misbehaviour::ProtocolBreach, now, t);
         assert_eq!(bans.counts(now), (1, 1));

@@ -1,6 +1,7 @@
 //! Outbound connections: the book of nodes we could dial (cached, static, discovered), which one
 //! to try next with backoff after failures, and the dial itself (TCP connect with a limit, then
-//! the session handshake). It never keeps sessions and never ranks connected peers (the service
+//! the session handshake). Static nodes are never forgotten and wait at most
+//! [`STATIC_BACKOFF_MAX`] between dials. It never keeps sessions and never ranks connected peers (the service
 //! and [`super::ranking`] do).
 
 use std::collections::HashMap;
@@ -13,6 +14,11 @@ use super::config::PoolConfig;
 use crate::p2p::discovery::{NodeRecord, Source};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::{self, EthStream, EthStreamError, PeerConfig};
+
+/// Longest wait between dials of a static peer, whatever `backoff_max` says: the operator named
+/// it, so it is redialled for as long as we run (as geth does) and found again within minutes
+/// once it comes back.
+pub const STATIC_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 
 /// Where a candidate came from; lower dials first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,7 +121,12 @@ impl DialBook {
             self.candidates.remove(id);
             return;
         }
-        c.next_attempt = now + config.backoff(c.failures);
+        let wait = config.backoff(c.failures);
+        c.next_attempt = now
+            + match c.origin {
+                Origin::Static => wait.min(STATIC_BACKOFF_MAX),
+                Origin::Cached | Origin::Discovered => wait,
+            };
     }
 
     /// A session with the node ended: wait before dialing it again (`failed`: it ended badly,
@@ -258,6 +269,39 @@ mod tests {
         book.failed(&PeerId::repeat_byte(1), later, &config);
         book.failed(&PeerId::repeat_byte(3), later, &config);
         assert_eq!(book.len(), 2);
+    }
+
+    #[test]
+    fn a_static_peer_is_kept_and_redialled_within_the_static_cap() {
+        let config = PoolConfig {
+            max_dial_failures: 2,
+            backoff_max: Duration::from_secs(3600),
+            ..PoolConfig::default()
+        };
+        let now = Instant::now();
+        let mut book = DialBook::default();
+        book.add(rec(1), Origin::Static, now, 10);
+        book.add(rec(2), Origin::Cached, now, 10);
+        for _ in 0..40 {
+            book.failed(&PeerId::repeat_byte(1), now, &config);
+            book.failed(&PeerId::repeat_byte(2), now, &config);
+        }
+        // Doubling from 5 s with the hour cap would wait an hour; static stops at five minutes.
+        let ids: Vec<u8> = book
+            .due(now + STATIC_BACKOFF_MAX, 10, |_| false)
+            .iter()
+            .map(|r| r.id[0])
+            .collect();
+        assert_eq!(ids, vec![1]);
+        assert!(
+            book.due(
+                now + STATIC_BACKOFF_MAX - Duration::from_secs(1),
+                10,
+                |_| false
+            )
+            .is_empty()
+        );
+        assert_eq!(book.failures(&PeerId::repeat_byte(1)), 40);
     }
 
     #[test]

@@ -32,6 +32,7 @@ use super::state::{Entry, Shared, short_id, unix_now};
 use crate::metrics as names;
 use crate::p2p::base::{DisconnectReason, P2pError};
 use crate::p2p::discovery::{Discovered, NodeRecord};
+use crate::p2p::eth::{ForkSide, StatusError, fmt_fork_id};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::{self, EthStream, EthStreamError, HistoryProvider, PeerConfig};
 use crate::p2p::tasks::Tasks;
@@ -203,6 +204,11 @@ struct Service {
 /// The pool's verdict on a session or handshake error.
 fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
     match e {
+        // Same network and genesis (checked first), only the fork differs: one side is probably
+        // out of date, which can change while we run, so not a ban for good.
+        EthStreamError::Status(s) if matches!(**s, StatusError::ForkIdRejected { .. }) => {
+            Some(Misbehaviour::ForkMismatch)
+        }
         EthStreamError::Status(s) if !s.is_protocol_breach() => Some(Misbehaviour::WrongChain),
         // The peer rejected our Status as another chain/fork: useless to us for good.
         EthStreamError::P2p(P2pError::Disconnected {
@@ -213,6 +219,40 @@ fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
         e if e.is_protocol_breach() => Some(Misbehaviour::ProtocolBreach),
         _ => None,
     }
+}
+
+/// Logs a fork-id refusal at INFO with both fork ids and which side looks out of date: at DEBUG,
+/// an out-of-date histd only showed every peer banned, with nothing saying that it needs an
+/// upgrade. Other handshake errors are left to the caller's DEBUG line.
+fn log_fork_refusal(e: &EthStreamError, peer: Option<&PeerId>, remote: SocketAddr) {
+    let EthStreamError::Status(s) = e else {
+        return;
+    };
+    let StatusError::ForkIdRejected {
+        ours,
+        theirs,
+        reason,
+    } = &**s
+    else {
+        return;
+    };
+    let side = ForkSide::of(*ours, *theirs, reason);
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    tracing::info!(
+        %peer,
+        %remote,
+        ours = %fmt_fork_id(*ours),
+        theirs = %fmt_fork_id(*theirs),
+        outdated = %side,
+        "fork id refused: {}",
+        match side {
+            ForkSide::WeMayBeOutdated =>
+                "the peer announces a fork we have passed without knowing it; histd may need an upgrade",
+            ForkSide::PeerOutdated => "the peer missed a fork we know; it needs an upgrade",
+            ForkSide::OtherChain =>
+                "an unknown fork hash on our genesis: another chain, or a fork histd does not know yet",
+        }
+    );
 }
 
 fn ticker(period: std::time::Duration) -> Interval {
@@ -436,6 +476,9 @@ impl Service {
                 ::metrics::counter!(names::POOL_DIAL_FAILURES).increment(1);
                 self.shared.lock().counters.dial_failures += 1;
                 tracing::debug!(peer = %record.id, error = %e, "dial failed");
+                if let Some(h) = e.handshake_error() {
+                    log_fork_refusal(h, Some(&record.id), record.tcp_addr());
+                }
                 let verdict = e.handshake_error().and_then(classify);
                 if let Some(what) = verdict {
                     self.shared.report(&record.id, what);
@@ -479,6 +522,7 @@ impl Service {
             Err(e) => {
                 ::metrics::counter!(names::POOL_INBOUND, "result" => "failed").increment(1);
                 tracing::debug!(remote = %i.remote, error = %e, "inbound handshake failed");
+                log_fork_refusal(&e, None, i.remote);
                 if let Some(what) = classify(&e).filter(|w| *w == Misbehaviour::ProtocolBreach) {
                     tracing::debug!(remote = %i.remote, reason = %what, "inbound peer misbehaved before its id was known");
                 }
@@ -671,7 +715,6 @@ mod tests {
     use alloy_primitives::B256;
 
     use super::*;
-    use crate::p2p::eth::StatusError;
 
     #[test]
     fn session_errors_map_to_verdicts() {
@@ -680,6 +723,20 @@ mod tests {
             theirs: B256::repeat_byte(1),
         });
         assert_eq!(classify(&genesis), Some(Misbehaviour::WrongChain));
+        let fork = |hash: [u8; 4]| alloy_eip2124::ForkId {
+            hash: alloy_eip2124::ForkHash(hash),
+            next: 0,
+        };
+        let (ours, theirs) = (fork([1; 4]), fork([2; 4]));
+        let forked = EthStreamError::from(StatusError::ForkIdRejected {
+            ours,
+            theirs,
+            reason: alloy_eip2124::ValidationError::LocalIncompatibleOrStale {
+                local: ours,
+                remote: theirs,
+            },
+        });
+        assert_eq!(classify(&forked), Some(Misbehaviour::ForkMismatch));
         let rejected = EthStreamError::P2p(P2pError::Disconnected {
             reason: DisconnectReason::SubprotocolSpecific,
         });

@@ -207,7 +207,9 @@ impl Shared {
         tracing::info!(%peer, reason = %what, kind = ban.kind.as_str(), "peer banned");
         if let Some(handle) = handle {
             let reason = match what {
-                Misbehaviour::WrongChain => DisconnectReason::SubprotocolSpecific,
+                Misbehaviour::WrongChain | Misbehaviour::ForkMismatch => {
+                    DisconnectReason::SubprotocolSpecific
+                }
                 _ => DisconnectReason::ProtocolBreach,
             };
             // Outside a runtime (a unit test calling `report` directly) there is no session task

@@ -2,4 +2,5 @@
 
 mod observability;
 mod peers;
+mod policy;
 mod restart;
