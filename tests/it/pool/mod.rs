@@ -3,3 +3,4 @@
 mod observability;
 mod peers;
 mod restart;
+mod slots;
