@@ -2,7 +2,7 @@
 //! hundred identities dialling in from one address get no more than the per-address cap and no
 //! outbound slot, inbound peers stop at `max_inbound` while outbound slots stay free for our
 //! dials, and silent connections neither hold the handshake slots past their budget nor keep a
-//! real peer out. Each test address is its own loopback 127.x.y.z, so per-address caps apply.
+//! real peer out; each drop is counted under its reason. Each test address is its own loopback 127.x.y.z, so per-address caps apply.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,7 +14,9 @@ use histd::p2p::pool::{
     Direction, MemoryPeerCache, PeerPool, PoolConfig, PoolDeps, PoolSnapshot, RunningPool,
 };
 use histd::p2p::session::{EmptyHistory, PeerConfig, SessionConfig};
+use histd::testkit::isolated;
 use histd::testkit::pool::{TestChain, TestPeer, fresh_loopback};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -208,5 +210,75 @@ async fn silent_connections_neither_keep_a_real_peer_out_nor_outlive_their_budge
     assert!(
         *last >= budget && *last < budget + Duration::from_secs(2),
         "the two in a handshake are cut off by the budget: {closed_after:?}"
+    );
+}
+
+/// The value of `histd_pool_inbound_total{result="<result>"}` in a Prometheus rendering (0 when
+/// absent).
+fn inbound_total(text: &str, result: &str) -> u64 {
+    let prefix = format!("histd_pool_inbound_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_inbound_drop_is_counted_by_its_reason() {
+    // A global recorder: alone in its own process, so no other test's pool adds to the counts.
+    if !isolated::in_own_process(module_path!(), "each_inbound_drop_is_counted_by_its_reason") {
+        return;
+    }
+    let prometheus = PrometheusBuilder::new().install_recorder().unwrap();
+    let chain = TestChain::new(7, LEN);
+    let mut cfg = config(4);
+    cfg.max_sessions_per_ip = 1;
+    cfg.max_handshakes_per_ip = 1;
+    cfg.inbound_handshake_budget = Duration::from_millis(500);
+    let (pool, me, _discovered) = start(&chain, cfg).await;
+
+    // One address: a silent connection holds its only handshake slot, a second one is closed on
+    // accept; the silent one is cut off by the budget.
+    let ip = fresh_loopback();
+    let mut held = silent(ip, me.tcp_addr()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut closed = silent(ip, me.tcp_addr()).await;
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(WAIT, closed.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)));
+    let read = tokio::time::timeout(WAIT, held.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)));
+
+    // Then a session from that address, and a second identity there refused for it; two more
+    // addresses fill the two inbound slots and the third is refused for that.
+    let first = honest_at(&chain, ip).await;
+    let second = honest_at(&chain, ip).await;
+    let _first = first.dial(me).await.unwrap();
+    wait_snapshot(&pool, "first inbound", |s| s.peers.len() == 1).await;
+    let _second = second.dial(me).await.unwrap();
+    let other = honest_at(&chain, fresh_loopback()).await;
+    let _other = other.dial(me).await.unwrap();
+    wait_snapshot(&pool, "two inbound", |s| s.peers.len() == 2).await;
+    let third = honest_at(&chain, fresh_loopback()).await;
+    let refused = third.dial(me).await.unwrap();
+    tokio::time::timeout(WAIT, refused.closed()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let text = prometheus.render();
+    for (result, n) in [
+        ("ip_handshakes", 1),
+        ("handshake_timeout", 1),
+        ("ip_sessions", 1),
+        ("inbound_full", 1),
+        ("accepted", 2),
+    ] {
+        assert_eq!(inbound_total(&text, result), n, "{result}:\n{text}");
+    }
+    assert!(
+        text.contains("histd_pool_inbound_handshake_seconds_count"),
+        "{text}"
     );
 }
