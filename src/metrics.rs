@@ -58,8 +58,13 @@ pub const POOL_USABLE_PEERS: &str = "histd_pool_usable_peers";
 pub const POOL_DIAL_ATTEMPTS: &str = "histd_pool_dial_attempts_total";
 /// Peer pool: outbound dials that failed (connect or handshake).
 pub const POOL_DIAL_FAILURES: &str = "histd_pool_dial_failures_total";
-/// Peer pool: inbound connections, label `result` (`accepted`, `refused`, `failed`).
+/// Peer pool: inbound connections, label `result`: `accepted`; `failed` (handshake error);
+/// `handshake_timeout` (over the handshake budget); `ip_handshakes` (closed on accept: too many
+/// handshakes from its address); `inbound_full` (every inbound slot taken); `ip_sessions` (too
+/// many sessions from its address); `refused` (banned, duplicate, ourselves, pool full).
 pub const POOL_INBOUND: &str = "histd_pool_inbound_total";
+/// Peer pool: seconds each inbound handshake took, finished or cut off by its budget.
+pub const POOL_INBOUND_HANDSHAKE_SECONDS: &str = "histd_pool_inbound_handshake_seconds";
 /// Peer pool: bans, labels `kind` (`temporary`, `permanent`) and `reason`.
 pub const POOL_BANS: &str = "histd_pool_bans_total";
 /// Peer pool: node records received from discovery, label `source` (`static`, `dns`, `discv4`).
@@ -167,6 +172,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "Outbound dials that failed",
     ),
     (POOL_INBOUND, Kind::Counter, "Inbound connections by result"),
+    (
+        POOL_INBOUND_HANDSHAKE_SECONDS,
+        Kind::Histogram,
+        "Seconds inbound handshakes took, against the handshake budget",
+    ),
     (POOL_BANS, Kind::Counter, "Peers banned, by kind and reason"),
     (
         POOL_DISCOVERED,

@@ -53,6 +53,7 @@ impl Default for P2pConfig {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 30303)),
             max_peers: 50,
+            inbound_percent: 50,
             bootnodes: Vec::new(),
             static_peers: Vec::new(),
             discovery: DiscoveryConfig::default(),

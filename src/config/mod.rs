@@ -106,6 +106,9 @@ pub struct DiscoveryConfig {
 pub struct P2pConfig {
     pub listen: SocketAddr,
     pub max_peers: u32,
+    /// Percent of `max_peers` (rounded down) that peers dialling in may take; the rest are kept
+    /// for the peers we dial, so identities that cost nothing can't take every slot.
+    pub inbound_percent: u32,
     /// discv4 entry points. Empty: the chain's own bootnodes.
     #[serde(serialize_with = "serialize_enodes")]
     pub bootnodes: Vec<NodeRecord>,

@@ -81,6 +81,14 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             format!(">= sync.min_peers ({min_peers})"),
         );
     }
+    let inbound_percent = r.u32(&table, "p2p.inbound_percent", d.p2p.inbound_percent);
+    if inbound_percent > 100 {
+        r.problem(
+            "p2p.inbound_percent",
+            inbound_percent,
+            "a percentage, 0 to 100",
+        );
+    }
     let bootnodes = r.enodes(&table, "p2p.bootnodes");
     let static_peers = r.enodes(&table, "p2p.static_peers");
     let dns = r.bool(&table, "p2p.discovery.dns", d.p2p.discovery.dns);
@@ -128,6 +136,7 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
         p2p: P2pConfig {
             listen,
             max_peers,
+            inbound_percent,
             bootnodes,
             static_peers,
             discovery: DiscoveryConfig { dns, discv4 },

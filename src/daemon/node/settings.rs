@@ -20,14 +20,20 @@ const DNS_REFRESH: Duration = Duration::from_secs(30 * 60);
 /// Capacity of the merged discovery channel.
 const DISCOVERY_CAPACITY: usize = 1024;
 
-/// The pool's limits: `p2p.max_peers`, `p2p.listen`, `sync.min_peers`; the rest keep the pool's
-/// own defaults.
+/// The pool's limits: `p2p.max_peers`, `p2p.inbound_percent`, `p2p.listen`, `sync.min_peers`;
+/// the rest keep the pool's own defaults.
 pub fn pool_config(config: &Config) -> PoolConfig {
-    PoolConfig::new(
-        config.p2p.max_peers as usize,
-        config.sync.min_peers as usize,
-        Some(config.p2p.listen),
-    )
+    let max_peers = config.p2p.max_peers as usize;
+    // Validated to be at most 100, so this is at most `max_peers`.
+    let percent = config.p2p.inbound_percent.min(100) as usize;
+    PoolConfig {
+        max_inbound: max_peers * percent / 100,
+        ..PoolConfig::new(
+            max_peers,
+            config.sync.min_peers as usize,
+            Some(config.p2p.listen),
+        )
+    }
 }
 
 /// Discovery sources: `p2p.static_peers` always; the chain's DNS lists when `p2p.discovery.dns`;
@@ -82,6 +88,13 @@ mod tests {
         let c = pool_config(&cfg.unwrap());
         assert_eq!((c.max_peers, c.min_peers), (7, 2));
         assert_eq!(c.listen, Some("0.0.0.0:30303".parse().unwrap()));
+        // Half of the slots, rounded down, may be inbound unless the operator says otherwise.
+        assert_eq!(c.max_inbound, 3);
+        let cfg = Config::from_toml_str("[p2p]\nmax_peers = 7\ninbound_percent = 80\n", &[]);
+        assert_eq!(pool_config(&cfg.unwrap()).max_inbound, 5);
+        let cfg = Config::from_toml_str("[p2p]\ninbound_percent = 0\n", &[]);
+        assert_eq!(pool_config(&cfg.unwrap()).max_inbound, 0);
+        assert!(Config::from_toml_str("[p2p]\ninbound_percent = 101\n", &[]).is_err());
     }
 
     #[test]

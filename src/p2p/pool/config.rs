@@ -13,6 +13,13 @@ use crate::p2p::session::SessionConfig;
 pub struct PoolConfig {
     /// Most sessions at once, inbound and outbound together (`p2p.max_peers`).
     pub max_peers: usize,
+    /// Most inbound sessions at once (default half of `max_peers`, see [`Self::new`]). The other
+    /// `max_peers - max_inbound` slots are only ever filled by dials we chose, so identities that
+    /// cost nothing to make can't take every slot by dialling in.
+    pub max_inbound: usize,
+    /// Most inbound sessions from one IP address (exact address, loopback included: tests give
+    /// each peer its own 127.x.y.z). Sessions we dialled don't count: we chose those.
+    pub max_sessions_per_ip: usize,
     /// Usable peers (head known, not banned) needed before [`PoolEvent::Ready`]
     /// (`sync.min_peers`).
     ///
@@ -24,6 +31,12 @@ pub struct PoolConfig {
     pub dial_concurrency: usize,
     /// Inbound handshakes in progress at once (more wait in the kernel's backlog).
     pub inbound_concurrency: usize,
+    /// Inbound handshakes in progress at once from one IP address; more connections from it are
+    /// closed on accept, so one host can't take every handshake slot with silent connections.
+    pub max_handshakes_per_ip: usize,
+    /// The whole inbound handshake (RLPx auth, Hello, Status) must finish within this, whatever
+    /// its step timeouts: a silent connection holds a handshake slot this long at most.
+    pub inbound_handshake_budget: Duration,
     /// TCP connect limit (the handshake steps have their own, in `PeerConfig::timeouts`).
     pub connect_timeout: Duration,
     /// Timers of each session.
@@ -92,10 +105,14 @@ impl Default for PoolConfig {
     fn default() -> Self {
         Self {
             max_peers: 50,
+            max_inbound: 25,
+            max_sessions_per_ip: 2,
             min_peers: 3,
             listen: None,
             dial_concurrency: 16,
             inbound_concurrency: 16,
+            max_handshakes_per_ip: 2,
+            inbound_handshake_budget: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             session: SessionConfig::default(),
             backoff_base: Duration::from_secs(5),
@@ -120,10 +137,12 @@ impl Default for PoolConfig {
 }
 
 impl PoolConfig {
-    /// Defaults with the operator's peer limits and listen address.
+    /// Defaults with the operator's peer limits and listen address; half the slots (rounded
+    /// down) may be inbound, the rest are kept for our dials.
     pub fn new(max_peers: usize, min_peers: usize, listen: Option<SocketAddr>) -> Self {
         Self {
             max_peers,
+            max_inbound: max_peers / 2,
             min_peers,
             listen,
             ..Self::default()
@@ -153,5 +172,15 @@ mod tests {
         assert_eq!(c.backoff(1), Duration::from_secs(5));
         assert_eq!(c.backoff(3), Duration::from_secs(20));
         assert_eq!(c.backoff(40), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn half_the_slots_may_be_inbound() {
+        let d = PoolConfig::default();
+        assert_eq!((d.max_peers, d.max_inbound), (50, 25));
+        let c = PoolConfig::new(7, 2, None);
+        assert_eq!((c.max_peers, c.max_inbound), (7, 3));
+        // A single slot is an outbound one: nothing dials in to a pool of one.
+        assert_eq!(PoolConfig::new(1, 1, None).max_inbound, 0);
     }
 }

@@ -1,7 +1,9 @@
 //! The peer pool: finds, keeps and ranks the peers that serve history (issue 4).
 //!
 //! Dials up to `max_peers` (cached peers first, then static and discovered ones), accepts inbound
-//! sessions on `p2p.listen`, and publishes a [`PoolSnapshot`] of every session (client, eth
+//! sessions on `p2p.listen` into at most `max_inbound` of those slots (so the rest only ever hold
+//! peers we chose), with per-IP caps on inbound sessions and handshakes and a time budget per
+//! inbound handshake ([`PoolConfig`]), and publishes a [`PoolSnapshot`] of every session (client, eth
 //! version, head, served range, quality) plus [`PoolEvent`]s (`Ready` once `min_peers` usable
 //! peers exist, `Lost`, peer counts, `head_seen`). The sync layer borrows peers for block ranges
 //! ([`PoolHandle::best_peer_for`] → [`PeerLease`], whose requests feed per-peer latency/success

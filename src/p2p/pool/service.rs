@@ -129,7 +129,7 @@ impl PeerPool {
                 listener::run(
                     l,
                     peer_config.clone(),
-                    config.inbound_concurrency,
+                    listener::Limits::from(&config),
                     inbound_tx,
                     tasks.clone(),
                     cancel.child_token(),
@@ -530,9 +530,19 @@ impl Service {
             }
         };
         let id = eth.remote_id();
-        if let Some(reason) = self.refusal(&id) {
-            ::metrics::counter!(names::POOL_INBOUND, "result" => "refused").increment(1);
-            tracing::debug!(peer = %id, remote = %i.remote, %reason, "inbound session refused");
+        // The general refusals first (a duplicate or banned id is told so), then the inbound
+        // slot limits: both say "too many peers" to the peer, the metric tells them apart.
+        let refused = self
+            .refusal(&id)
+            .map(|reason| (reason, "refused"))
+            .or_else(|| {
+                let st = self.shared.lock();
+                st.inbound_limit(i.remote.ip(), self.config())
+                    .map(|label| (DisconnectReason::TooManyPeers, label))
+            });
+        if let Some((reason, label)) = refused {
+            ::metrics::counter!(names::POOL_INBOUND, "result" => label).increment(1);
+            tracing::debug!(peer = %id, remote = %i.remote, %reason, result = label, "inbound session refused");
             self.tasks.spawn(
                 format!("disconnect inbound {}", short_id(&id)),
                 eth.disconnect(reason),

@@ -96,6 +96,29 @@ impl State {
     fn usable(&self, id: &PeerId, e: &Entry, now: Instant) -> bool {
         e.head.is_some() && !self.bans.is_banned(id, now)
     }
+
+    /// Why one more inbound session from `ip` would break an inbound slot limit, if it would:
+    /// the label of `histd_pool_inbound_total` it is counted under. Only inbound sessions
+    /// count: the slots beyond `max_inbound` stay for our dials, and a host we dialled may
+    /// still dial us.
+    pub fn inbound_limit(&self, ip: IpAddr, config: &PoolConfig) -> Option<&'static str> {
+        let inbound = self
+            .peers
+            .values()
+            .filter(|e| e.direction == Direction::Inbound);
+        let (mut total, mut same_ip) = (0usize, 0usize);
+        for e in inbound {
+            total += 1;
+            same_ip += usize::from(e.ip == ip);
+        }
+        if total >= config.max_inbound {
+            Some("inbound_full")
+        } else if same_ip >= config.max_sessions_per_ip {
+            Some("ip_sessions")
+        } else {
+            None
+        }
+    }
 }
 
 /// Shared between the service task and every handle.

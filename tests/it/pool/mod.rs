@@ -4,3 +4,4 @@ mod observability;
 mod peers;
 mod policy;
 mod restart;
+mod slots;
