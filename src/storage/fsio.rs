@@ -20,6 +20,9 @@ use super::error::{CorruptError, FileError, IoContext, IoError};
 
 /// Kinds of file operation, for fault injection that targets one kind (test builds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Writes are faulted through `write_fault`, which exists only in test builds, so the product
+// build never names `Write`.
+#[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
 pub enum IoOp {
     /// Opening (maybe creating) a file.
     Open,
