@@ -17,6 +17,7 @@
 //! assert_eq!(id.next, 0);
 //! ```
 
+mod builtin_genesis;
 mod genesis;
 mod spec;
 

@@ -70,9 +70,9 @@ pub struct ChainSpec {
     bootnodes: Vec<NodeRecord>,
     /// EIP-1459 node lists published for this chain.
     dns_networks: Vec<TreeLink>,
-    /// Block 0's header when the spec was built from it (a custom spec's `genesis_header`), so
-    /// the node can serve the genesis it announces. Built-in chains carry only its hash and
-    /// timestamp: `None` there.
+    /// Block 0's header, so the node can serve the genesis it announces: a custom spec's
+    /// `genesis_header`, or mainnet's and sepolia's built-in one. Hoodi and custom specs given
+    /// only a hash: `None`.
     genesis_header: Option<Arc<Header>>,
 }
 
@@ -87,6 +87,7 @@ impl ChainSpec {
             alloy_hardforks::mainnet::MAINNET_PARIS_FINAL_TD,
             &EthereumHardfork::mainnet(),
         )
+        .with_genesis_header(super::builtin_genesis::mainnet())
         .with_discovery(
             bootnodes::builtin_records(bootnodes::MAINNET_BOOTNODES),
             vec![bootnodes::builtin_tree(bootnodes::MAINNET_DNS)],
@@ -103,6 +104,7 @@ impl ChainSpec {
             alloy_hardforks::sepolia::SEPOLIA_PARIS_FINAL_TD,
             &EthereumHardfork::sepolia(),
         )
+        .with_genesis_header(super::builtin_genesis::sepolia())
         .with_discovery(
             bootnodes::builtin_records(bootnodes::SEPOLIA_BOOTNODES),
             vec![bootnodes::builtin_tree(bootnodes::SEPOLIA_DNS)],
@@ -200,7 +202,8 @@ impl ChainSpec {
         self
     }
 
-    /// Block 0's header, when the spec carries it (custom specs built from `genesis_header`).
+    /// Block 0's header, when the spec carries it (mainnet, sepolia, custom specs built from
+    /// `genesis_header`).
     pub fn genesis_header(&self) -> Option<&Arc<Header>> {
         self.genesis_header.as_ref()
     }
