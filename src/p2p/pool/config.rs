@@ -37,6 +37,12 @@ pub struct PoolConfig {
     /// The whole inbound handshake (RLPx auth, Hello, Status) must finish within this, whatever
     /// its step timeouts: a silent connection holds a handshake slot this long at most.
     pub inbound_handshake_budget: Duration,
+    /// After an inbound connection from a public address, further connections from that address
+    /// are closed on accept for this long (geth's 30 s): a host can't churn handshakes.
+    pub inbound_throttle: Duration,
+    /// Whether loopback and private (LAN) addresses are throttled too. Off by default, as in
+    /// geth: a local testnet or a node beside its consensus client reconnects freely.
+    pub throttle_local: bool,
     /// TCP connect limit (the handshake steps have their own, in `PeerConfig::timeouts`).
     pub connect_timeout: Duration,
     /// Timers of each session.
@@ -113,6 +119,8 @@ impl Default for PoolConfig {
             inbound_concurrency: 16,
             max_handshakes_per_ip: 2,
             inbound_handshake_budget: Duration::from_secs(5),
+            inbound_throttle: Duration::from_secs(30),
+            throttle_local: false,
             connect_timeout: Duration::from_secs(5),
             session: SessionConfig::default(),
             backoff_base: Duration::from_secs(5),

@@ -1,5 +1,6 @@
 //! Inbound connections on `p2p.listen`: accept, run the handshake as recipient (a bounded number
-//! at once, a bounded number per IP address, each within one time budget), and hand the finished
+//! at once, a bounded number per IP address, each within one time budget, and one connection per
+//! public address per throttle period), and hand the finished
 //! eth stream to the service. Before a node id is known, the address is all a connection has, so
 //! the limits here are per address and per time; it never decides whether to keep a peer
 //! (session slots, bans and duplicates are the service's call, made once the id is known).
@@ -37,6 +38,10 @@ pub struct Limits {
     pub per_ip: usize,
     /// Time for the whole handshake.
     pub budget: Duration,
+    /// Quiet period after a connection from one address.
+    pub throttle: Duration,
+    /// Throttle loopback and private addresses too.
+    pub throttle_local: bool,
 }
 
 impl From<&PoolConfig> for Limits {
@@ -45,6 +50,8 @@ impl From<&PoolConfig> for Limits {
             concurrency: c.inbound_concurrency,
             per_ip: c.max_handshakes_per_ip,
             budget: c.inbound_handshake_budget,
+            throttle: c.inbound_throttle,
+            throttle_local: c.throttle_local,
         }
     }
 }
@@ -89,6 +96,67 @@ impl Drop for IpSlot {
     }
 }
 
+/// Addresses that connected within the throttle period, and when.
+#[derive(Debug)]
+struct Throttle {
+    period: Duration,
+    local_too: bool,
+    seen: HashMap<IpAddr, Instant>,
+}
+
+/// Forget addresses past their period at most this often (the map stays bounded by the rate of
+/// accepts times the period).
+const THROTTLE_SWEEP: Duration = Duration::from_secs(5);
+
+impl Throttle {
+    fn new(period: Duration, local_too: bool) -> Self {
+        Self {
+            period,
+            local_too,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether a connection from `ip` at `now` may go on; it starts `ip`'s quiet period if so.
+    /// A refused connection does not extend the period, so a retry after it succeeds.
+    fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.period.is_zero() || (!self.local_too && is_local(ip)) {
+            return true;
+        }
+        match self.seen.get(&ip) {
+            Some(at) if now.duration_since(*at) < self.period => false,
+            _ => {
+                self.seen.insert(ip, now);
+                true
+            }
+        }
+    }
+
+    /// Drop the entries whose period is over.
+    fn sweep(&mut self, now: Instant) {
+        let period = self.period;
+        self.seen.retain(|_, at| now.duration_since(*at) < period);
+    }
+}
+
+/// Loopback, private, link-local and unique-local addresses: the LAN geth exempts from throttling.
+fn is_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_local(IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local()
+            }
+        },
+    }
+}
+
 /// Accepts until cancelled, within `limits`.
 pub async fn run(
     listener: TcpListener,
@@ -100,6 +168,8 @@ pub async fn run(
 ) {
     let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
     let per_ip = PerIp::default();
+    let mut throttle = Throttle::new(limits.throttle, limits.throttle_local);
+    let mut last_sweep = Instant::now();
     loop {
         let permit = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -120,6 +190,17 @@ pub async fn run(
                 }
             },
         };
+        let now = Instant::now();
+        if now.duration_since(last_sweep) >= THROTTLE_SWEEP {
+            throttle.sweep(now);
+            last_sweep = now;
+        }
+        if !throttle.admit(remote.ip(), now) {
+            ::metrics::counter!(names::POOL_INBOUND, "result" => "throttled").increment(1);
+            tracing::debug!(%remote, period = ?limits.throttle, "inbound connection closed: its address connected moments ago");
+            drop(tcp);
+            continue;
+        }
         // One host must not hold every handshake slot: past its share, close at once (the
         // permit goes back with this iteration).
         let Some(ip_slot) = per_ip.take(remote.ip(), limits.per_ip.max(1)) else {
@@ -172,5 +253,56 @@ mod tests {
         let s3 = t.take(a, 2).unwrap();
         drop((s2, s3));
         assert!(!t.0.lock().unwrap().contains_key(&a), "empty entries go");
+    }
+
+    #[test]
+    fn a_public_address_waits_out_its_period_and_local_ones_are_exempt() {
+        let period = Duration::from_secs(30);
+        let mut t = Throttle::new(period, false);
+        let start = Instant::now();
+        let public: IpAddr = "203.0.113.7".parse().unwrap();
+        let other: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(t.admit(public, start));
+        assert!(!t.admit(public, start + Duration::from_secs(29)));
+        assert!(
+            t.admit(other, start + Duration::from_secs(1)),
+            "per address"
+        );
+        // A refused attempt does not extend the period.
+        assert!(t.admit(public, start + period));
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.9",
+            "::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            let ip: IpAddr = local.parse().unwrap();
+            assert!(
+                t.admit(ip, start) && t.admit(ip, start),
+                "{local} is exempt"
+            );
+        }
+        let mut strict = Throttle::new(period, true);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(strict.admit(lo, start));
+        assert!(!strict.admit(lo, start), "local addresses when asked");
+        assert!(
+            Throttle::new(Duration::ZERO, true).admit(lo, start),
+            "zero turns it off"
+        );
+    }
+
+    #[test]
+    fn expired_entries_are_swept() {
+        let mut t = Throttle::new(Duration::from_secs(30), true);
+        let start = Instant::now();
+        let ip: IpAddr = "203.0.113.7".parse().unwrap();
+        t.admit(ip, start);
+        t.sweep(start + Duration::from_secs(10));
+        assert_eq!(t.seen.len(), 1);
+        t.sweep(start + Duration::from_secs(30));
+        assert!(t.seen.is_empty());
     }
 }

@@ -282,3 +282,36 @@ async fn each_inbound_drop_is_counted_by_its_reason() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_just_connected_is_throttled_then_admitted() {
+    let chain = TestChain::new(8, LEN);
+    let mut cfg = config(8);
+    // Loopback is exempt by default (as in geth); throttle it here to exercise the rule.
+    cfg.throttle_local = true;
+    cfg.inbound_throttle = Duration::from_secs(2);
+    let (pool, me, _discovered) = start(&chain, cfg).await;
+
+    let ip = fresh_loopback();
+    let first = honest_at(&chain, ip).await;
+    let _first = first.dial(me).await.unwrap();
+    wait_snapshot(&pool, "first inbound", |s| s.peers.len() == 1).await;
+
+    // A second identity from the same address within the period: closed before any handshake.
+    let mut again = silent(ip, me.tcp_addr()).await;
+    let mut buf = [0u8; 1];
+    let read = tokio::time::timeout(WAIT, again.read(&mut buf))
+        .await
+        .unwrap();
+    assert!(matches!(read, Ok(0) | Err(_)));
+    // Another address is not affected.
+    let other = honest_at(&chain, fresh_loopback()).await;
+    let _other = other.dial(me).await.unwrap();
+    wait_snapshot(&pool, "other address", |s| s.peers.len() == 2).await;
+
+    // After the period the address is admitted again.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let later = honest_at(&chain, ip).await;
+    let _later = later.dial(me).await.unwrap();
+    wait_snapshot(&pool, "admitted after the period", |s| s.peers.len() == 3).await;
+}
