@@ -60,7 +60,8 @@ pub const POOL_DIAL_ATTEMPTS: &str = "histd_pool_dial_attempts_total";
 pub const POOL_DIAL_FAILURES: &str = "histd_pool_dial_failures_total";
 /// Peer pool: inbound connections, label `result`: `accepted`; `failed` (handshake error);
 /// `handshake_timeout` (over the handshake budget); `throttled` (closed on accept: its public
-/// address connected less than the throttle period ago); `ip_handshakes` (closed on accept: too many
+/// address connected less than the throttle period ago); `address_banned` (closed on accept:
+/// its address is banned for a breach); `ip_handshakes` (closed on accept: too many
 /// handshakes from its address); `inbound_full` (every inbound slot taken); `ip_sessions` (too
 /// many sessions from its address); `refused` (banned, duplicate, ourselves, pool full).
 pub const POOL_INBOUND: &str = "histd_pool_inbound_total";

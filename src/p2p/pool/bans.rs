@@ -1,10 +1,14 @@
 //! Bans: who the pool refuses to talk to, for how long, and why. Temporary bans for protocol
 //! breaches, data that fails verification and peers of our chain on an incompatible fork (one of
 //! us is out of date, which an upgrade or their catching up ends); permanent bans (for this
-//! process) for peers on another network or genesis. Pure bookkeeping: it never disconnects anyone itself (the service does).
+//! process) for peers on another network or genesis. Protocol breaches and bad data also ban the
+//! peer's address for the same time (node ids are free: a host must not come back under a new
+//! one at once); wrong-chain and fork refusals never do, since other nodes may share the address.
+//! Pure bookkeeping: it never disconnects anyone itself (the service does).
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::p2p::rlpx::PeerId;
@@ -30,6 +34,12 @@ pub enum Misbehaviour {
 }
 
 impl Misbehaviour {
+    /// Whether it also bans the peer's address (temporarily): misbehaviour only a host can
+    /// commit, not a difference of chain or version.
+    pub fn bans_address(self) -> bool {
+        matches!(self, Self::BadData | Self::ProtocolBreach)
+    }
+
     /// The ban it earns, if any.
     pub fn ban(self) -> Option<BanKind> {
         match self {
@@ -91,6 +101,8 @@ pub struct Ban {
 #[derive(Debug, Default)]
 pub struct Bans {
     bans: HashMap<PeerId, Ban>,
+    /// Temporary bans of addresses (see the module doc), bounded like the id bans.
+    addresses: HashMap<IpAddr, Ban>,
     /// Bumped on every change, so readers can cache [`Bans::list`].
     changes: u64,
 }
@@ -127,6 +139,59 @@ impl Bans {
         }
     }
 
+    /// Bans `ip` for `temp` if `reason` [bans addresses](Misbehaviour::bans_address); returns the
+    /// ban. An existing longer ban is kept.
+    pub fn ban_address(
+        &mut self,
+        ip: IpAddr,
+        reason: Misbehaviour,
+        now: Instant,
+        temp: Duration,
+    ) -> Option<Ban> {
+        if !reason.bans_address() {
+            return None;
+        }
+        let until = now + temp;
+        if let Some(old) = self.addresses.get(&ip).filter(|b| b.until >= Some(until)) {
+            return Some(*old);
+        }
+        if self.addresses.len() >= MAX_BANS && !self.addresses.contains_key(&ip) {
+            let first_to_end = self
+                .addresses
+                .iter()
+                .min_by_key(|(_, b)| b.until)
+                .map(|(ip, _)| *ip);
+            if let Some(victim) = first_to_end {
+                self.addresses.remove(&victim);
+            }
+        }
+        let ban = Ban {
+            reason,
+            kind: BanKind::Temporary,
+            until: Some(until),
+        };
+        self.addresses.insert(ip, ban);
+        self.changes += 1;
+        Some(ban)
+    }
+
+    /// The ban on address `ip` in force at `now`, if any.
+    pub fn address(&self, ip: &IpAddr, now: Instant) -> Option<Ban> {
+        self.addresses
+            .get(ip)
+            .filter(|b| b.until.is_none_or(|t| now < t))
+            .copied()
+    }
+
+    /// Address bans in force.
+    pub fn addresses(&self, now: Instant) -> Vec<(IpAddr, Ban)> {
+        self.addresses
+            .iter()
+            .filter(|(_, b)| b.until.is_none_or(|t| now < t))
+            .map(|(ip, b)| (*ip, *b))
+            .collect()
+    }
+
     /// Makes room: the temporary ban ending first, else any permanent one.
     fn evict_one(&mut self) {
         let victim = self
@@ -156,9 +221,11 @@ impl Bans {
 
     /// Forgets expired temporary bans.
     pub fn expire(&mut self, now: Instant) {
-        let before = self.bans.len();
+        let before = (self.bans.len(), self.addresses.len());
         self.bans.retain(|_, b| b.until.is_none_or(|t| now < t));
-        if self.bans.len() != before {
+        self.addresses
+            .retain(|_, b| b.until.is_none_or(|t| now < t));
+        if (self.bans.len(), self.addresses.len()) != before {
             self.changes += 1;
         }
     }
@@ -218,6 +285,43 @@ mod tests {
         assert!(!bans.is_banned(&c, now));
         bans.expire(later);
         assert_eq!(bans.list(later).len(), 1);
+    }
+
+    #[test]
+    fn breaches_ban_the_address_for_a_while_chain_refusals_never_do() {
+        let mut bans = Bans::default();
+        let now = Instant::now();
+        let t = Duration::from_secs(60);
+        let (host, shared): (IpAddr, IpAddr) = (
+            "203.0.113.7".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+        );
+        assert!(
+            bans.ban_address(shared, Misbehaviour::WrongChain, now, t)
+                .is_none()
+        );
+        assert!(
+            bans.ban_address(shared, Misbehaviour::ForkMismatch, now, t)
+                .is_none()
+        );
+        assert!(
+            bans.ban_address(shared, Misbehaviour::Timeout, now, t)
+                .is_none()
+        );
+        let ban = bans
+            .ban_address(host, Misbehaviour::ProtocolBreach, now, t)
+            .unwrap();
+        assert_eq!(ban.kind, BanKind::Temporary);
+        assert!(bans.address(&host, now + Duration::from_secs(59)).is_some());
+        assert!(bans.address(&shared, now).is_none());
+        // A later, shorter ban does not cut the running one short.
+        let early = bans
+            .ban_address(host, Misbehaviour::BadData, now, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(early.until, Some(now + t));
+        assert!(bans.address(&host, now + t).is_none());
+        bans.expire(now + t);
+        assert!(bans.addresses(now).is_empty());
     }
 
     #[test]

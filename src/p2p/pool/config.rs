@@ -40,9 +40,11 @@ pub struct PoolConfig {
     /// After an inbound connection from a public address, further connections from that address
     /// are closed on accept for this long (geth's 30 s): a host can't churn handshakes.
     pub inbound_throttle: Duration,
-    /// Whether loopback and private (LAN) addresses are throttled too. Off by default, as in
-    /// geth: a local testnet or a node beside its consensus client reconnects freely.
-    pub throttle_local: bool,
+    /// Whether the per-address rules (the inbound throttle and address bans) apply to loopback
+    /// and private (LAN) addresses too. Off by default, as geth exempts the LAN from throttling:
+    /// a local testnet or a node beside its consensus client reconnects freely, and one bad
+    /// local peer doesn't shut out the others on its host (its id is still banned).
+    pub address_rules_on_local: bool,
     /// TCP connect limit (the handshake steps have their own, in `PeerConfig::timeouts`).
     pub connect_timeout: Duration,
     /// Timers of each session.
@@ -120,7 +122,7 @@ impl Default for PoolConfig {
             max_handshakes_per_ip: 2,
             inbound_handshake_budget: Duration::from_secs(5),
             inbound_throttle: Duration::from_secs(30),
-            throttle_local: false,
+            address_rules_on_local: false,
             connect_timeout: Duration::from_secs(5),
             session: SessionConfig::default(),
             backoff_base: Duration::from_secs(5),

@@ -101,11 +101,16 @@ impl DialBook {
 
     /// Up to `n` nodes due at `now` that `skip` does not exclude (connected, dialing, banned,
     /// ourselves): cached first, then static, then discovered; fewer failures and older first.
-    pub fn due(&self, now: Instant, n: usize, skip: impl Fn(&PeerId) -> bool) -> Vec<NodeRecord> {
+    pub fn due(
+        &self,
+        now: Instant,
+        n: usize,
+        skip: impl Fn(&NodeRecord) -> bool,
+    ) -> Vec<NodeRecord> {
         let mut due: Vec<&Candidate> = self
             .candidates
             .values()
-            .filter(|c| c.next_attempt <= now && !skip(&c.record.id) && c.record.tcp_port != 0)
+            .filter(|c| c.next_attempt <= now && !skip(&c.record) && c.record.tcp_port != 0)
             .collect();
         due.sort_by_key(|c| (c.origin, c.failures, c.seq));
         due.into_iter().take(n).map(|c| c.record).collect()
@@ -253,7 +258,7 @@ mod tests {
             .map(|r| r.id[0])
             .collect();
         assert_eq!(ids, vec![2, 3, 1]);
-        assert_eq!(book.due(now, 10, |id| id[0] == 2).len(), 2);
+        assert_eq!(book.due(now, 10, |r| r.id[0] == 2).len(), 2);
 
         book.failed(&PeerId::repeat_byte(1), now, &config);
         book.failed(&PeerId::repeat_byte(3), now, &config);

@@ -1,6 +1,6 @@
 //! Inbound connections on `p2p.listen`: accept, run the handshake as recipient (a bounded number
-//! at once, a bounded number per IP address, each within one time budget, and one connection per
-//! public address per throttle period), and hand the finished
+//! at once, a bounded number per IP address, each within one time budget, one connection per
+//! public address per throttle period, none from a banned address), and hand the finished
 //! eth stream to the service. Before a node id is known, the address is all a connection has, so
 //! the limits here are per address and per time; it never decides whether to keep a peer
 //! (session slots, bans and duplicates are the service's call, made once the id is known).
@@ -15,7 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::address;
 use super::config::PoolConfig;
+use super::state::Shared;
 use crate::metrics as names;
 use crate::p2p::session::{self, EthStream, EthStreamError, PeerConfig};
 use crate::p2p::tasks::Tasks;
@@ -40,8 +42,8 @@ pub struct Limits {
     pub budget: Duration,
     /// Quiet period after a connection from one address.
     pub throttle: Duration,
-    /// Throttle loopback and private addresses too.
-    pub throttle_local: bool,
+    /// Apply the throttle to loopback and private addresses too.
+    pub on_local: bool,
 }
 
 impl From<&PoolConfig> for Limits {
@@ -51,7 +53,7 @@ impl From<&PoolConfig> for Limits {
             per_ip: c.max_handshakes_per_ip,
             budget: c.inbound_handshake_budget,
             throttle: c.inbound_throttle,
-            throttle_local: c.throttle_local,
+            on_local: c.address_rules_on_local,
         }
     }
 }
@@ -120,7 +122,7 @@ impl Throttle {
     /// Whether a connection from `ip` at `now` may go on; it starts `ip`'s quiet period if so.
     /// A refused connection does not extend the period, so a retry after it succeeds.
     fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
-        if self.period.is_zero() || (!self.local_too && is_local(ip)) {
+        if self.period.is_zero() || !address::rules_apply(ip, self.local_too) {
             return true;
         }
         match self.seen.get(&ip) {
@@ -139,36 +141,19 @@ impl Throttle {
     }
 }
 
-/// Loopback, private, link-local and unique-local addresses: the LAN geth exempts from throttling.
-fn is_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_local(IpAddr::V4(v4)),
-            None => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-            }
-        },
-    }
-}
-
 /// Accepts until cancelled, within `limits`.
 pub async fn run(
     listener: TcpListener,
     config: Arc<PeerConfig>,
     limits: Limits,
+    shared: Arc<Shared>,
     out: mpsc::UnboundedSender<Inbound>,
     tasks: Tasks,
     cancel: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
     let per_ip = PerIp::default();
-    let mut throttle = Throttle::new(limits.throttle, limits.throttle_local);
+    let mut throttle = Throttle::new(limits.throttle, limits.on_local);
     let mut last_sweep = Instant::now();
     loop {
         let permit = tokio::select! {
@@ -194,6 +179,12 @@ pub async fn run(
         if now.duration_since(last_sweep) >= THROTTLE_SWEEP {
             throttle.sweep(now);
             last_sweep = now;
+        }
+        if shared.address_banned(remote.ip(), now) {
+            ::metrics::counter!(names::POOL_INBOUND, "result" => "address_banned").increment(1);
+            tracing::debug!(%remote, "inbound connection closed: its address is banned");
+            drop(tcp);
+            continue;
         }
         if !throttle.admit(remote.ip(), now) {
             ::metrics::counter!(names::POOL_INBOUND, "result" => "throttled").increment(1);

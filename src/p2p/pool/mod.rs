@@ -28,6 +28,7 @@
 //! while let Some(ev) = pool.events.recv().await { /* PoolEvent::Ready { .. } → Event::PeersReady */ }
 //! ```
 
+mod address;
 pub mod bans;
 pub mod cache;
 pub mod config;

@@ -8,7 +8,7 @@
 //! its task. It never verifies block data and never stores history.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -123,22 +123,24 @@ impl PeerPool {
         let peer_config = Arc::new(deps.peer);
         let tasks = Tasks::new("peer pool");
         let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
+        let limits = listener::Limits::from(&config);
+        let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        let bound = HeadBound::for_chain(&peer_config.status.spec, config.head_slack_blocks);
+        let shared = Arc::new(Shared::new(config, bound, events_tx, tasks.clone()));
         if let Some(l) = listener {
             tasks.spawn(
                 "listener",
                 listener::run(
                     l,
                     peer_config.clone(),
-                    listener::Limits::from(&config),
+                    limits,
+                    shared.clone(),
                     inbound_tx,
                     tasks.clone(),
                     cancel.child_token(),
                 ),
             );
         }
-        let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
-        let bound = HeadBound::for_chain(&peer_config.status.spec, config.head_slack_blocks);
-        let shared = Arc::new(Shared::new(config, bound, events_tx, tasks.clone()));
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
         let service = Service {
             own_id: peer_config.key.id(),
@@ -414,11 +416,13 @@ impl Service {
         }
         let due = {
             let st = &*st;
-            self.book.due(now, slots, |id| {
+            self.book.due(now, slots, |record| {
+                let id = &record.id;
                 *id == self.own_id
                     || self.dialing.contains(id)
                     || st.peers.contains_key(id)
                     || st.bans.is_banned(id, now)
+                    || st.bans.address(&record.ip, now).is_some()
             })
         };
         st.counters.dials += due.len() as u64;
@@ -462,7 +466,7 @@ impl Service {
         let now = Instant::now();
         match result {
             Ok(eth) => {
-                if let Some(reason) = self.refusal(&record.id) {
+                if let Some(reason) = self.refusal(&record.id, record.ip) {
                     tracing::debug!(peer = %record.id, %reason, "dropping a dialled session");
                     self.tasks.spawn(
                         format!("disconnect dialled {}", short_id(&record.id)),
@@ -499,13 +503,14 @@ impl Service {
     }
 
     /// Why a finished handshake with `id` must not become a session, if it must not.
-    fn refusal(&self, id: &PeerId) -> Option<DisconnectReason> {
+    fn refusal(&self, id: &PeerId, ip: IpAddr) -> Option<DisconnectReason> {
         let st = self.shared.lock();
+        let now = Instant::now();
         if self.cancel.is_cancelled() {
             Some(DisconnectReason::ClientQuitting)
         } else if *id == self.own_id {
             Some(DisconnectReason::ConnectedToSelf)
-        } else if st.bans.is_banned(id, Instant::now()) {
+        } else if st.bans.is_banned(id, now) || st.bans.address(&ip, now).is_some() {
             Some(DisconnectReason::UselessPeer)
         } else if st.peers.contains_key(id) {
             Some(DisconnectReason::AlreadyConnected)
@@ -533,7 +538,7 @@ impl Service {
         // The general refusals first (a duplicate or banned id is told so), then the inbound
         // slot limits: both say "too many peers" to the peer, the metric tells them apart.
         let refused = self
-            .refusal(&id)
+            .refusal(&id, i.remote.ip())
             .map(|reason| (reason, "refused"))
             .or_else(|| {
                 let st = self.shared.lock();

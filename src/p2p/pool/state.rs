@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
+use super::address;
 use super::bans::{Ban, Bans, Misbehaviour};
 use super::cache::CachedPeer;
 use super::config::PoolConfig;
@@ -201,7 +202,14 @@ impl Shared {
         }
     }
 
-    /// Counts a failure, bans if it earns one, and disconnects a banned peer. Returns the ban.
+    /// Whether connections from `ip` are refused at `now` (an address ban in force).
+    pub fn address_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lock().bans.address(&ip, now).is_some()
+    }
+
+    /// Counts a failure, bans if it earns one (and bans the peer's address when the
+    /// misbehaviour [calls for it](Misbehaviour::bans_address)), and disconnects a banned peer.
+    /// Returns the ban.
     pub fn report(&self, peer: &PeerId, what: Misbehaviour) -> Option<Ban> {
         let mut st = self.lock();
         let ban = self.penalise_locked(&mut st, peer, what, Instant::now())?;
@@ -224,6 +232,16 @@ impl Shared {
         }
         let ban = st.bans.ban(*peer, what, now, self.config.temp_ban)?;
         st.good.remove(peer);
+        let ip = st.peers.get(peer).map(|e| e.ip);
+        let ip = ip.filter(|ip| address::rules_apply(*ip, self.config.address_rules_on_local));
+        if let Some(ip) = ip
+            && st
+                .bans
+                .ban_address(ip, what, now, self.config.temp_ban)
+                .is_some()
+        {
+            tracing::info!(%peer, %ip, reason = %what, "address banned");
+        }
         let handle = st.peers.get(peer).map(|e| e.handle.clone());
         ::metrics::counter!(names::POOL_BANS, "kind" => ban.kind.as_str(), "reason" => what.as_str())
             .increment(1);

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use histd::p2p::discovery::{Discovered, NodeRecord, Source};
 use histd::p2p::node_key::NodeKey;
+use histd::p2p::pool::bans::Misbehaviour;
 use histd::p2p::pool::{
     Direction, MemoryPeerCache, PeerPool, PoolConfig, PoolDeps, PoolSnapshot, RunningPool,
 };
@@ -288,7 +289,7 @@ async fn an_address_that_just_connected_is_throttled_then_admitted() {
     let chain = TestChain::new(8, LEN);
     let mut cfg = config(8);
     // Loopback is exempt by default (as in geth); throttle it here to exercise the rule.
-    cfg.throttle_local = true;
+    cfg.address_rules_on_local = true;
     cfg.inbound_throttle = Duration::from_secs(2);
     let (pool, me, _discovered) = start(&chain, cfg).await;
 
@@ -314,4 +315,59 @@ async fn an_address_that_just_connected_is_throttled_then_admitted() {
     let later = honest_at(&chain, ip).await;
     let _later = later.dial(me).await.unwrap();
     wait_snapshot(&pool, "admitted after the period", |s| s.peers.len() == 3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breach_bans_the_address_so_a_fresh_identity_there_is_shut_out() {
+    let chain = TestChain::new(9, LEN);
+    let mut cfg = config(8);
+    // Loopback is exempt from address rules by default; apply them here.
+    cfg.address_rules_on_local = true;
+    cfg.inbound_throttle = Duration::ZERO;
+    let (pool, me, discovered) = start(&chain, cfg).await;
+
+    let bad_ip = fresh_loopback();
+    let liar = honest_at(&chain, bad_ip).await;
+    let _liar = liar.dial(me).await.unwrap();
+    wait_snapshot(&pool, "the liar", |s| s.peer(&liar.id()).is_some()).await;
+    assert!(
+        pool.handle
+            .report(liar.id(), Misbehaviour::ProtocolBreach)
+            .is_some()
+    );
+    wait_snapshot(&pool, "the liar gone", |s| s.peer(&liar.id()).is_none()).await;
+
+    // A new identity from the banned address: closed before its handshake ends.
+    let fresh = honest_at(&chain, bad_ip).await;
+    match fresh.dial(me).await {
+        Err(_) => {}
+        Ok(session) => {
+            tokio::time::timeout(WAIT, session.closed()).await.unwrap();
+        }
+    }
+    // Nor do we dial a node there.
+    let there = honest_at(&chain, bad_ip).await;
+    discovered
+        .send(Discovered {
+            record: there.record,
+            source: Source::Discv4,
+        })
+        .await
+        .unwrap();
+    // Another address is untouched (and dialled), the banned one stays out.
+    let other = honest_at(&chain, fresh_loopback()).await;
+    discovered
+        .send(Discovered {
+            record: other.record,
+            source: Source::Discv4,
+        })
+        .await
+        .unwrap();
+    wait_snapshot(&pool, "the other address", |s| {
+        s.peer(&other.id()).is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let snap = pool.handle.snapshot();
+    assert!(snap.peer(&fresh.id()).is_none() && snap.peer(&there.id()).is_none());
 }
