@@ -37,6 +37,8 @@ pub mod key {
     pub const CONTIG: &str = "last_contiguous";
     /// The peer pool's persisted peer cache (opaque bytes owned by p2p).
     pub const PEER_CACHE: &str = "peer_cache";
+    /// The peer pool's temporary bans, kept across restarts (opaque bytes owned by p2p).
+    pub const PEER_BANS: &str = "peer_bans";
 }
 
 /// Reads a u64 meta value.

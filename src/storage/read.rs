@@ -362,6 +362,13 @@ impl Storage {
         Ok(index::meta_bytes(&t, key::PEER_CACHE)?)
     }
 
+    /// The peer bans last persisted with [`Self::set_peer_bans`].
+    pub fn peer_bans(&self) -> Result<Option<Vec<u8>>, ReadError> {
+        let txn = self.read_txn()?;
+        let t = txn.open_table(META)?;
+        Ok(index::meta_bytes(&t, key::PEER_BANS)?)
+    }
+
     fn meta(&self, k: &str) -> Result<Option<BlockNumber>, ReadError> {
         let txn = self.read_txn()?;
         let t = txn.open_table(META)?;

@@ -252,6 +252,15 @@ impl Storage {
         Ok(())
     }
 
+    /// Persists the peer pool's temporary bans (opaque bytes: the p2p layer owns their format).
+    pub fn set_peer_bans(&self, bytes: &[u8]) -> Result<(), WriteError> {
+        let _w = self.write_lock();
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(key::PEER_BANS, bytes)?;
+        self.commit(txn)?;
+        Ok(())
+    }
+
     /// Seals a complete shard (compacting it first if needed): checksums its segment and makes it
     /// immutable. Returns whether it was sealed now (`false`: already sealed).
     pub fn seal(&self, shard: u64) -> Result<bool, WriteError> {

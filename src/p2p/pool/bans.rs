@@ -11,6 +11,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::saved_bans::{BanTarget, SavedBan};
 use crate::p2p::rlpx::PeerId;
 
 /// Most bans kept. On mainnet discovery finds many nodes of other chains; forgetting one only
@@ -192,6 +193,63 @@ impl Bans {
             .collect()
     }
 
+    /// The temporary bans in force (ids and addresses), with their expiry in unix seconds, to
+    /// be kept across a restart (permanent ones are not: see [`saved_bans`](super::saved_bans)).
+    pub fn saved(&self, now: Instant, now_unix: u64) -> Vec<SavedBan> {
+        let until =
+            |t: Instant| now_unix.saturating_add(t.saturating_duration_since(now).as_secs().max(1));
+        let ids = self.bans.iter().filter_map(|(id, b)| {
+            let t = b.until.filter(|t| now < *t)?;
+            Some(SavedBan {
+                target: BanTarget::Node(*id),
+                reason: b.reason,
+                until: until(t),
+            })
+        });
+        let addresses = self.addresses.iter().filter_map(|(ip, b)| {
+            let t = b.until.filter(|t| now < *t)?;
+            Some(SavedBan {
+                target: BanTarget::Address(*ip),
+                reason: b.reason,
+                until: until(t),
+            })
+        });
+        ids.chain(addresses).collect()
+    }
+
+    /// Puts saved bans back, each for what is left of it but never longer than `longest` (a
+    /// saved value from a clock gone wrong or a tampered file can't ban for ever). Expired ones
+    /// are skipped; a ban in force is never shortened. Returns how many were restored.
+    pub fn restore(
+        &mut self,
+        saved: &[SavedBan],
+        now: Instant,
+        now_unix: u64,
+        longest: Duration,
+    ) -> usize {
+        let mut restored = 0;
+        for s in saved {
+            let left = Duration::from_secs(s.until.saturating_sub(now_unix)).min(longest);
+            if left.is_zero() {
+                continue;
+            }
+            let ban = Ban {
+                reason: s.reason,
+                kind: BanKind::Temporary,
+                until: Some(now + left),
+            };
+            let kept = match s.target {
+                BanTarget::Node(id) => restore_into(&mut self.bans, id, ban),
+                BanTarget::Address(ip) => restore_into(&mut self.addresses, ip, ban),
+            };
+            restored += usize::from(kept);
+        }
+        if restored > 0 {
+            self.changes += 1;
+        }
+        restored
+    }
+
     /// Makes room: the temporary ban ending first, else any permanent one.
     fn evict_one(&mut self) {
         let victim = self
@@ -255,6 +313,16 @@ impl Bans {
             .map(|(id, b)| (*id, *b))
             .collect()
     }
+}
+
+/// Puts `ban` on `key` unless a ban lasting at least as long is in force or the map is full.
+fn restore_into<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Ban>, key: K, ban: Ban) -> bool {
+    let outlasts = |old: &Ban| old.until.is_none_or(|t| Some(t) >= ban.until);
+    if map.get(&key).is_some_and(outlasts) || (map.len() >= MAX_BANS && !map.contains_key(&key)) {
+        return false;
+    }
+    map.insert(key, ban);
+    true
 }
 
 #[cfg(test)]
@@ -322,6 +390,42 @@ mod tests {
         assert!(bans.address(&host, now + t).is_none());
         bans.expire(now + t);
         assert!(bans.addresses(now).is_empty());
+    }
+
+    #[test]
+    fn temporary_bans_survive_a_restart_for_what_is_left_of_them() {
+        let t = Duration::from_secs(1800);
+        let now = Instant::now();
+        let unix = 1_800_000_000;
+        let mut bans = Bans::default();
+        let (liar, other_chain) = (PeerId::repeat_byte(1), PeerId::repeat_byte(2));
+        let host: IpAddr = "203.0.113.7".parse().unwrap();
+        bans.ban(liar, Misbehaviour::BadData, now, t);
+        bans.ban_address(host, Misbehaviour::BadData, now, t);
+        bans.ban(other_chain, Misbehaviour::WrongChain, now, t);
+        // Ten minutes in, the process stops.
+        let saved = bans.saved(now + Duration::from_secs(600), unix + 600);
+        assert_eq!(saved.len(), 2, "permanent bans are not kept: {saved:?}");
+        assert!(saved.iter().all(|s| s.until == unix + 1800));
+
+        // The next process starts a minute later: twenty minutes are left.
+        let later = Instant::now();
+        let mut next = Bans::default();
+        assert_eq!(next.restore(&saved, later, unix + 660, t), 2);
+        assert!(next.is_banned(&liar, later + Duration::from_secs(1139)));
+        assert!(!next.is_banned(&liar, later + Duration::from_secs(1140)));
+        assert!(next.address(&host, later).is_some());
+        assert!(!next.is_banned(&other_chain, later));
+        // Expired ones are skipped; an absurd expiry is capped.
+        let mut fresh = Bans::default();
+        assert_eq!(fresh.restore(&saved, later, unix + 1800, t), 0);
+        let forever = [SavedBan {
+            target: BanTarget::Node(liar),
+            reason: Misbehaviour::ProtocolBreach,
+            until: u64::MAX,
+        }];
+        fresh.restore(&forever, later, unix, t);
+        assert!(!fresh.is_banned(&liar, later + t));
     }
 
     #[test]

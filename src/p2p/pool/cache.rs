@@ -1,6 +1,7 @@
 //! The peer cache: good peers saved in the data directory so a restart dials them first.
 //!
-//! Owns the [`PeerCache`] interface (narrow: load and save a list), its byte format ([`encode`],
+//! Owns the [`PeerCache`] interface (narrow: load and save a list, and the saved bans of
+//! [`saved_bans`](super::saved_bans)), its byte format ([`encode`],
 //! [`decode`]) and the in-memory [`MemoryPeerCache`]. It must never decide which peers are good
 //! (the service picks them) and never dial. It knows nothing of where the bytes are kept: the
 //! node's wiring implements [`PeerCache`] over storage (`daemon::node::peer_cache`), since p2p
@@ -25,6 +26,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 
+use super::saved_bans::SavedBan;
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::rlpx::PeerId;
 
@@ -66,16 +68,30 @@ pub trait PeerCache: Send + Sync + 'static {
     fn load(&self) -> Result<Vec<CachedPeer>, CacheError>;
     /// Replaces the saved peers.
     fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError>;
+    /// The temporary bans last saved (empty when none were, or the cache keeps none).
+    fn load_bans(&self) -> Result<Vec<SavedBan>, CacheError> {
+        Ok(Vec::new())
+    }
+    /// Replaces the saved bans (a cache that keeps none ignores them).
+    fn save_bans(&self, bans: &[SavedBan]) -> Result<(), CacheError> {
+        let _ = bans;
+        Ok(())
+    }
 }
 
 /// A cache in memory (unit tests; or no data directory).
 #[derive(Debug, Default, Clone)]
-pub struct MemoryPeerCache(Arc<Mutex<Vec<CachedPeer>>>);
+pub struct MemoryPeerCache(Arc<Mutex<(Vec<CachedPeer>, Vec<SavedBan>)>>);
 
 impl MemoryPeerCache {
     /// What was saved last.
     pub fn saved(&self) -> Vec<CachedPeer> {
-        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+        self.0.lock().map(|v| v.0.clone()).unwrap_or_default()
+    }
+
+    /// The bans saved last.
+    pub fn saved_bans(&self) -> Vec<SavedBan> {
+        self.0.lock().map(|v| v.1.clone()).unwrap_or_default()
     }
 }
 
@@ -86,7 +102,18 @@ impl PeerCache for MemoryPeerCache {
 
     fn save(&self, peers: &[CachedPeer]) -> Result<(), CacheError> {
         if let Ok(mut v) = self.0.lock() {
-            *v = peers.to_vec();
+            v.0 = peers.to_vec();
+        }
+        Ok(())
+    }
+
+    fn load_bans(&self) -> Result<Vec<SavedBan>, CacheError> {
+        Ok(self.saved_bans())
+    }
+
+    fn save_bans(&self, bans: &[SavedBan]) -> Result<(), CacheError> {
+        if let Ok(mut v) = self.0.lock() {
+            v.1 = bans.to_vec();
         }
         Ok(())
     }

@@ -38,6 +38,7 @@ pub mod head_quorum;
 mod listener;
 pub mod peer;
 pub mod ranking;
+pub mod saved_bans;
 mod service;
 pub mod snapshot;
 mod state;

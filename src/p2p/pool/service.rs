@@ -318,6 +318,7 @@ impl Service {
             }
         };
         tracing::info!(peers = peers.len(), "peer cache loaded");
+        self.load_bans().await;
         let now = Instant::now();
         let cap = self.config().max_candidates;
         let mut st = self.shared.lock();
@@ -329,6 +330,33 @@ impl Service {
             st.good.insert(p.record.id, p);
         }
         st.counters.candidates = self.book.len();
+    }
+
+    /// Restores the temporary bans of the last run (what is left of each).
+    async fn load_bans(&mut self) {
+        let cache = self.cache.clone();
+        let loaded = self
+            .tasks
+            .spawn_blocking("saved bans load", move || cache.load_bans())
+            .await;
+        match loaded {
+            Ok(Ok(saved)) if !saved.is_empty() => {
+                let longest = self.config().temp_ban;
+                let restored =
+                    self.shared
+                        .lock()
+                        .bans
+                        .restore(&saved, Instant::now(), unix_now(), longest);
+                tracing::info!(
+                    saved = saved.len(),
+                    restored,
+                    "bans of the last run restored"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "saved bans unusable; starting without them"),
+            Err(e) => tracing::warn!(error = %e, "loading the saved bans panicked"),
+        }
     }
 
     /// The good peers, most recently seen first, for the cache.
@@ -365,11 +393,13 @@ impl Service {
 
     async fn save_cache(&self) {
         let peers = self.cache_entries();
+        let bans = self.shared.lock().bans.saved(Instant::now(), unix_now());
         let n = peers.len();
         let cache = self.cache.clone();
-        let saving = self
-            .tasks
-            .spawn_blocking("peer cache save", move || cache.save(&peers));
+        let saving = self.tasks.spawn_blocking("peer cache save", move || {
+            cache.save(&peers)?;
+            cache.save_bans(&bans)
+        });
         match saving.await {
             Ok(Ok(())) => tracing::debug!(peers = n, "peer cache saved"),
             Ok(Err(e)) => tracing::warn!(error = %e, "saving the peer cache failed"),

@@ -127,3 +127,87 @@ async fn the_peer_cache_brings_back_the_previous_peers_without_discovery() {
         .unwrap()
         .unwrap();
 }
+
+fn statics(peers: Vec<histd::p2p::discovery::NodeRecord>) -> DiscoverySettings {
+    DiscoverySettings {
+        static_peers: peers,
+        dns: vec![],
+        dns_refresh: Duration::from_secs(3600),
+        discv4: None,
+        capacity: 8,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_for_bad_data_outlives_a_restart() {
+    let chain = TestChain::new(12, 20);
+    let provider = Arc::new(chain.history_to(19));
+    let liar = TestPeer::start(chain.inputs_at(19), provider.clone()).await;
+    let honest = TestPeer::start(chain.inputs_at(19), provider).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = NodeKey::random();
+    let run = |storage: Arc<Storage>, cancel: CancellationToken| {
+        let (key, chain_inputs) = (key.clone(), chain.inputs_at(0));
+        let peers = vec![liar.record, honest.record];
+        async move {
+            let discovery = start_discovery(statics(peers), MapResolver::new(), cancel.clone())
+                .await
+                .unwrap();
+            PeerPool::spawn(
+                config(),
+                PoolDeps {
+                    peer: PeerConfig::new(key, chain_inputs),
+                    provider: Arc::new(EmptyHistory),
+                    discovered: Some(discovery.records),
+                    cache: Arc::new(StoragePeerCache(storage)),
+                },
+                cancel,
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    // First run: both connect; the sync layer reports the liar's data as bad.
+    let storage = open(dir.path(), &chain);
+    let cancel = CancellationToken::new();
+    let pool = run(storage.clone(), cancel.clone()).await;
+    connected_ids(&pool, 2).await;
+    assert!(
+        pool.handle
+            .report(liar.id(), histd::p2p::pool::Misbehaviour::BadData)
+            .is_some()
+    );
+    cancel.cancel();
+    tokio::time::timeout(WAIT, pool.task)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(pool.handle);
+    let saved = StoragePeerCache(storage.clone()).load_bans().unwrap();
+    assert!(
+        saved
+            .iter()
+            .any(|b| b.target == histd::p2p::pool::saved_bans::BanTarget::Node(liar.id())),
+        "{saved:?}"
+    );
+    drop(storage);
+
+    // Second run on the reopened directory, the liar offered again: only the honest peer.
+    let storage = open(dir.path(), &chain);
+    let cancel = CancellationToken::new();
+    let pool = run(storage, cancel.clone()).await;
+    let ids = connected_ids(&pool, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let snap = pool.handle.snapshot();
+    assert_eq!(ids, BTreeSet::from([honest.id().0]));
+    assert!(
+        snap.peer(&liar.id()).is_none() && snap.is_banned(&liar.id()),
+        "{snap:#?}"
+    );
+    cancel.cancel();
+    tokio::time::timeout(WAIT, pool.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
