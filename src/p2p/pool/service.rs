@@ -203,8 +203,15 @@ struct Service {
     cancel: CancellationToken,
 }
 
+/// Where an error ended a connection: its handshake or its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Handshake,
+    Session,
+}
+
 /// The pool's verdict on a session or handshake error.
-fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
+fn classify(e: &EthStreamError, stage: Stage) -> Option<Misbehaviour> {
     match e {
         // Same network and genesis (checked first), only the fork differs: one side is probably
         // out of date, which can change while we run, so not a ban for good.
@@ -212,10 +219,13 @@ fn classify(e: &EthStreamError) -> Option<Misbehaviour> {
             Some(Misbehaviour::ForkMismatch)
         }
         EthStreamError::Status(s) if !s.is_protocol_breach() => Some(Misbehaviour::WrongChain),
-        // The peer rejected our Status as another chain/fork: useless to us for good.
+        // The peer refused our Status although ours found theirs on our network and genesis: its
+        // fork id filter refused ours (geth says 0x10 for that), so one side is out of date, as
+        // above. Mid-session, geth sends 0x10 for any error of its eth handler: not a verdict on
+        // our chain, so no ban (the end still counts towards the redial backoff).
         EthStreamError::P2p(P2pError::Disconnected {
             reason: DisconnectReason::SubprotocolSpecific,
-        }) => Some(Misbehaviour::WrongChain),
+        }) => (stage == Stage::Handshake).then_some(Misbehaviour::ForkMismatch),
         EthStreamError::RequestTimeout { .. }
         | EthStreamError::P2p(P2pError::WriteTimeout { .. }) => Some(Misbehaviour::Timeout),
         e if e.is_protocol_breach() => Some(Misbehaviour::ProtocolBreach),
@@ -513,7 +523,9 @@ impl Service {
                 if let Some(h) = e.handshake_error() {
                     log_fork_refusal(h, Some(&record.id), record.tcp_addr());
                 }
-                let verdict = e.handshake_error().and_then(classify);
+                let verdict = e
+                    .handshake_error()
+                    .and_then(|h| classify(h, Stage::Handshake));
                 if let Some(what) = verdict {
                     self.shared.report(&record.id, what);
                 }
@@ -558,7 +570,9 @@ impl Service {
                 ::metrics::counter!(names::POOL_INBOUND, "result" => "failed").increment(1);
                 tracing::debug!(remote = %i.remote, error = %e, "inbound handshake failed");
                 log_fork_refusal(&e, None, i.remote);
-                if let Some(what) = classify(&e).filter(|w| *w == Misbehaviour::ProtocolBreach) {
+                if let Some(what) =
+                    classify(&e, Stage::Handshake).filter(|w| *w == Misbehaviour::ProtocolBreach)
+                {
                     tracing::debug!(remote = %i.remote, reason = %what, "inbound peer misbehaved before its id was known");
                 }
                 return;
@@ -662,7 +676,7 @@ impl Service {
         let entry = st.peers.remove(&id);
         let verdict = match &result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => classify(e),
+            Ok(Err(e)) => classify(e, Stage::Session),
             Err(_) => None,
         };
         // Any end we did not choose counts towards the redial backoff.
@@ -767,7 +781,10 @@ mod tests {
             ours: B256::ZERO,
             theirs: B256::repeat_byte(1),
         });
-        assert_eq!(classify(&genesis), Some(Misbehaviour::WrongChain));
+        assert_eq!(
+            classify(&genesis, Stage::Session),
+            Some(Misbehaviour::WrongChain)
+        );
         let fork = |hash: [u8; 4]| alloy_eip2124::ForkId {
             hash: alloy_eip2124::ForkHash(hash),
             next: 0,
@@ -781,32 +798,56 @@ mod tests {
                 remote: theirs,
             },
         });
-        assert_eq!(classify(&forked), Some(Misbehaviour::ForkMismatch));
+        assert_eq!(
+            classify(&forked, Stage::Session),
+            Some(Misbehaviour::ForkMismatch)
+        );
         let rejected = EthStreamError::P2p(P2pError::Disconnected {
             reason: DisconnectReason::SubprotocolSpecific,
         });
-        assert_eq!(classify(&rejected), Some(Misbehaviour::WrongChain));
+        assert_eq!(
+            classify(&rejected, Stage::Handshake),
+            Some(Misbehaviour::ForkMismatch),
+            "refused in the handshake: their fork filter refused ours"
+        );
+        assert_eq!(
+            classify(&rejected, Stage::Session),
+            None,
+            "mid-session 0x10 is any error of their eth handler, not a verdict on our chain"
+        );
         let version = EthStreamError::from(StatusError::VersionMismatch {
             ours: 69,
             theirs: 68,
         });
-        assert_eq!(classify(&version), Some(Misbehaviour::ProtocolBreach));
+        assert_eq!(
+            classify(&version, Stage::Session),
+            Some(Misbehaviour::ProtocolBreach)
+        );
         let mismatch = EthStreamError::MismatchedResponse {
             request_id: 1,
             expected: "BlockHeaders",
             got: "Receipts",
         };
-        assert_eq!(classify(&mismatch), Some(Misbehaviour::ProtocolBreach));
+        assert_eq!(
+            classify(&mismatch, Stage::Session),
+            Some(Misbehaviour::ProtocolBreach)
+        );
         let timeout = EthStreamError::RequestTimeout {
             what: "BlockHeaders",
             request_id: 1,
             after: Duration::from_secs(1),
         };
-        assert_eq!(classify(&timeout), Some(Misbehaviour::Timeout));
+        assert_eq!(
+            classify(&timeout, Stage::Session),
+            Some(Misbehaviour::Timeout)
+        );
         let quit = EthStreamError::P2p(P2pError::Disconnected {
             reason: DisconnectReason::ClientQuitting,
         });
-        assert_eq!(classify(&quit), None);
-        assert_eq!(classify(&EthStreamError::P2p(P2pError::Closed)), None);
+        assert_eq!(classify(&quit, Stage::Session), None);
+        assert_eq!(
+            classify(&EthStreamError::P2p(P2pError::Closed), Stage::Session),
+            None
+        );
     }
 }
