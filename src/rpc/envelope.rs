@@ -97,8 +97,9 @@ pub struct Answer {
     id: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     result: Option<Box<RawValue>>,
+    // Boxed: an answer travels in `Err` while parsing, and most answers are results.
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<RpcError>,
+    error: Option<Box<RpcError>>,
 }
 
 impl Answer {
@@ -118,7 +119,7 @@ impl Answer {
             jsonrpc: "2.0",
             id,
             result: None,
-            error: Some(error),
+            error: Some(Box::new(error)),
         }
     }
 }

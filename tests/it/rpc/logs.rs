@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 use super::{error, hex_n, qty, result, start};
 
+/// Topic positions of a filter: `None` is a wildcard, `Some` an OR-list.
+type Topics = Vec<Option<Vec<B256>>>;
+
 /// (address, topics) of every log of `b`, with its block-wide index.
 fn all_logs(b: &VerifiedBlock) -> Vec<(u64, Address, Vec<B256>)> {
     let mut out = Vec::new();
@@ -82,7 +85,7 @@ async fn filters_match_the_reference_on_every_mainnet_block() {
             .unwrap();
         let t1 = logs.iter().find_map(|l| l.2.get(1).copied());
         let nobody = Address::repeat_byte(0xee);
-        let mut cases: Vec<(Vec<Address>, Vec<Option<Vec<B256>>>)> = vec![
+        let mut cases: Vec<(Vec<Address>, Topics)> = vec![
             (vec![], vec![]),
             (vec![a0], vec![]),
             (vec![a0, a1], vec![]),
