@@ -180,7 +180,8 @@ pub async fn logs_in_range(
                 limits.max_block_range
             ),
             from,
-            from + limits.max_block_range - 1,
+            // Saturating: settings built by hand may say 0 blocks or nearly u64::MAX.
+            from.saturating_add(limits.max_block_range.saturating_sub(1)),
             limits.max_logs,
         ));
     }
