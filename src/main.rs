@@ -20,6 +20,32 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &overrides),
         Command::Run => run(cli.config.as_deref(), &overrides, cli.verbose),
         Command::Db(cmd) => db(cli.config.as_deref(), &overrides, &cmd),
+        Command::Serve(args) => serve(cli.config.as_deref(), &overrides, cli.verbose, &args),
+    }
+}
+
+/// `histd serve`: JSON-RPC on a stopped node's data directory until Ctrl-C / SIGTERM.
+fn serve(
+    path: Option<&Path>,
+    overrides: &[Override],
+    verbose: u8,
+    args: &histd::cli::serve::ServeArgs,
+) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    daemon::logging::init(config.log.format, verbose);
+    let ready = |addr: std::net::SocketAddr| {
+        // Scripts and tests read the address from here (the port, when bind asked for port 0).
+        println!("histd serve: listening on http://{addr} (WebSocket ws://{addr})");
+    };
+    match histd::cli::serve::run(&config, args, ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("histd serve: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! function and returning its exit code. Lower layers return data and never import this module. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
 
 pub mod db;
+pub mod serve;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,8 @@ pub enum Command {
     /// Inspect or maintain the data directory of a stopped node.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Serve a stopped node's data directory over JSON-RPC, read-only (HTTP and WebSocket).
+    Serve(serve::ServeArgs),
 }
 
 /// `histd config ...`

@@ -76,6 +76,14 @@ impl Default for RpcConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8545)),
             max_block_range: 10_000,
             max_logs: 50_000,
+            max_body_bytes: 5 * 1024 * 1024,
+            max_batch: 1000,
+            max_concurrent: 64,
+            max_connections: 100,
+            request_timeout_secs: 30,
+            cors_origins: Vec::new(),
+            max_filters: 10_000,
+            filter_ttl_secs: 300,
         }
     }
 }

@@ -126,6 +126,22 @@ pub struct RpcConfig {
     pub max_block_range: u64,
     /// Most logs one `eth_getLogs` answer may hold.
     pub max_logs: u64,
+    /// Largest HTTP body or WebSocket message, in bytes.
+    pub max_body_bytes: u64,
+    /// Most calls in one batch.
+    pub max_batch: u64,
+    /// Most requests worked on at once (the rest wait, within the request time).
+    pub max_concurrent: u64,
+    /// Most open WebSocket connections.
+    pub max_connections: u64,
+    /// Seconds one request may take before it answers -32002.
+    pub request_timeout_secs: u64,
+    /// Browser origins allowed (CORS); empty: none, `"*"`: any.
+    pub cors_origins: Vec<String>,
+    /// Most installed filters at once.
+    pub max_filters: u64,
+    /// Seconds an unpolled filter lives.
+    pub filter_ttl_secs: u64,
 }
 
 /// `[metrics]`

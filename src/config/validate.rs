@@ -103,6 +103,25 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
     if max_logs == 0 {
         r.problem("rpc.max_logs", 0, "at least 1 log");
     }
+    let rpc_at_least_1 = |r: &mut Reader, key: &str, default: u64| {
+        let v = r.u64(&table, key, default);
+        if v == 0 {
+            r.problem(key, 0, "at least 1");
+        }
+        v
+    };
+    let max_body_bytes = rpc_at_least_1(&mut r, "rpc.max_body_bytes", d.rpc.max_body_bytes);
+    let max_batch = rpc_at_least_1(&mut r, "rpc.max_batch", d.rpc.max_batch);
+    let max_concurrent = rpc_at_least_1(&mut r, "rpc.max_concurrent", d.rpc.max_concurrent);
+    let max_connections = r.u64(&table, "rpc.max_connections", d.rpc.max_connections);
+    let request_timeout_secs = rpc_at_least_1(
+        &mut r,
+        "rpc.request_timeout_secs",
+        d.rpc.request_timeout_secs,
+    );
+    let max_filters = r.u64(&table, "rpc.max_filters", d.rpc.max_filters);
+    let filter_ttl_secs = rpc_at_least_1(&mut r, "rpc.filter_ttl_secs", d.rpc.filter_ttl_secs);
+    let cors_origins = r.strings(&table, "rpc.cors_origins");
 
     let metrics_bind = r.addr(&table, "metrics.bind", d.metrics.bind);
     let format = r.choice(
@@ -145,6 +164,14 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             bind: rpc_bind,
             max_block_range,
             max_logs,
+            max_body_bytes,
+            max_batch,
+            max_concurrent,
+            max_connections,
+            request_timeout_secs,
+            cors_origins,
+            max_filters,
+            filter_ttl_secs,
         },
         metrics: MetricsConfig { bind: metrics_bind },
         log: LogConfig { format },
@@ -282,6 +309,26 @@ impl Reader {
             );
             default
         })
+    }
+
+    /// A list of strings (each bad item named `key[index]`).
+    fn strings(&mut self, table: &Table, key: &str) -> Vec<String> {
+        let items = match self.get(table, key) {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items.clone(),
+            Some(other) => {
+                self.problem(key, other, "an array of strings");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                other => self.problem(&format!("{key}[{i}]"), other, "a string"),
+            }
+        }
+        out
     }
 
     /// Enode URLs, parsed by the p2p layer's own parser (the one dialling uses), so a value

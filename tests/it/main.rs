@@ -14,6 +14,7 @@ mod interop;
 mod node;
 mod p2p;
 mod pool;
+mod rpc;
 mod storage;
 mod testnet;
 mod verify;

@@ -1,0 +1,301 @@
+//! The methods: one function per JSON-RPC method over [`Chain`], [`Filters`] and the settings,
+//! and the rule that every state method answers -32601 saying histd serves history only.
+//! Subscriptions are the WebSocket layer's (`ws.rs`); everything else is here. Never writes.
+
+use std::sync::Arc;
+
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, U64};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::chain::Chain;
+use super::convert::{self, RpcTransaction, full_txs};
+use super::envelope::{METHOD_NOT_FOUND, RpcError};
+use super::filters::{Changes, Filters, Kind};
+use super::logs::{self, Limits};
+use super::params::Params;
+use super::settings::RpcSettings;
+use crate::storage::StoredBlock;
+
+/// What every call can reach.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Limits and parameters.
+    pub settings: RpcSettings,
+    /// EIP-155 chain id (also the network id).
+    pub chain_id: u64,
+    /// The stored chain.
+    pub chain: Chain,
+    /// Installed filters.
+    pub filters: Arc<Filters>,
+}
+
+/// Method prefixes that need state, a transaction pool or a consensus client.
+const STATE_PREFIXES: &[&str] = &[
+    "debug_",
+    "trace_",
+    "txpool_",
+    "engine_",
+    "admin_",
+    "personal_",
+    "miner_",
+    "ots_",
+];
+
+/// `eth_` methods that need state or a transaction pool.
+const STATE_METHODS: &[&str] = &[
+    "eth_call",
+    "eth_estimateGas",
+    "eth_createAccessList",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_getStorageAt",
+    "eth_getTransactionCount",
+    "eth_getProof",
+    "eth_getAccount",
+    "eth_sendRawTransaction",
+    "eth_sendTransaction",
+    "eth_sign",
+    "eth_signTransaction",
+    "eth_simulateV1",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_blobBaseFee",
+    "eth_feeHistory",
+    "eth_newPendingTransactionFilter",
+    "eth_getHeaderByNumber",
+    "eth_getHeaderByHash",
+    "eth_mining",
+    "eth_hashrate",
+    "eth_coinbase",
+    "eth_accounts",
+];
+
+/// Whether `method` is one histd deliberately does not serve.
+pub fn is_state_method(method: &str) -> bool {
+    STATE_METHODS.contains(&method) || STATE_PREFIXES.iter().any(|p| method.starts_with(p))
+}
+
+fn raw(v: &impl Serialize) -> Result<Box<RawValue>, RpcError> {
+    serde_json::value::to_raw_value(v)
+        .map_err(|e| RpcError::server(format!("encoding the answer: {e}")))
+}
+
+fn null() -> Result<Box<RawValue>, RpcError> {
+    raw(&Value::Null)
+}
+
+fn hex(n: u64) -> String {
+    format!("{n:#x}")
+}
+
+/// Runs one call.
+pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawValue>, RpcError> {
+    let chain = &ctx.chain;
+    match method {
+        "eth_chainId" => {
+            Params::new(params, 0)?;
+            raw(&hex(ctx.chain_id))
+        }
+        "net_version" => {
+            Params::new(params, 0)?;
+            raw(&ctx.chain_id.to_string())
+        }
+        "net_listening" => raw(&true),
+        "web3_clientVersion" => {
+            Params::new(params, 0)?;
+            raw(&format!(
+                "histd/v{}/{}-{}",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                std::env::consts::ARCH
+            ))
+        }
+        "eth_blockNumber" => {
+            Params::new(params, 0)?;
+            raw(&hex(chain.head().number.get()))
+        }
+        // The server runs only once the node is up to date (or on a stopped node's data).
+        "eth_syncing" => raw(&false),
+        "eth_getBlockByNumber" => {
+            let p = Params::new(params, 2)?;
+            let tag: BlockNumberOrTag = p.req(0)?;
+            let full: bool = p.req(1)?;
+            let n = chain.resolve(tag).await?;
+            match chain.block(n).await? {
+                Some(b) => block_answer(chain, b, full).await,
+                None => null(),
+            }
+        }
+        "eth_getBlockByHash" => {
+            let p = Params::new(params, 2)?;
+            let hash: B256 = p.req(0)?;
+            let full: bool = p.req(1)?;
+            match chain.block_by_hash(hash).await? {
+                Some(b) => block_answer(chain, b, full).await,
+                None => null(),
+            }
+        }
+        "eth_getBlockTransactionCountByNumber" => {
+            let p = Params::new(params, 1)?;
+            let n = chain.resolve(p.req(0)?).await?;
+            match chain.block(n).await? {
+                Some(b) => raw(&hex(convert::tx_hashes(&b).len() as u64)),
+                None => null(),
+            }
+        }
+        "eth_getBlockTransactionCountByHash" => {
+            let p = Params::new(params, 1)?;
+            match chain.block_by_hash(p.req(0)?).await? {
+                Some(b) => raw(&hex(convert::tx_hashes(&b).len() as u64)),
+                None => null(),
+            }
+        }
+        "eth_getTransactionByHash" => {
+            let p = Params::new(params, 1)?;
+            let hash: B256 = p.req(0)?;
+            let Some(loc) = chain.transaction(hash).await? else {
+                return null();
+            };
+            match chain.block(loc.block.get()).await {
+                Ok(Some(b)) => tx_answer(&b, loc.index as usize).await,
+                // Above the head (not yet announced as canonical): not served yet.
+                Ok(None) => null(),
+                Err(e) => Err(e),
+            }
+        }
+        "eth_getTransactionByBlockNumberAndIndex" => {
+            let p = Params::new(params, 2)?;
+            let n = chain.resolve(p.req(0)?).await?;
+            let index: U64 = p.req(1)?;
+            match chain.block(n).await? {
+                Some(b) => tx_answer(&b, index.to::<u64>() as usize).await,
+                None => null(),
+            }
+        }
+        "eth_getTransactionByBlockHashAndIndex" => {
+            let p = Params::new(params, 2)?;
+            let index: U64 = p.req(1)?;
+            match chain.block_by_hash(p.req(0)?).await? {
+                Some(b) => tx_answer(&b, index.to::<u64>() as usize).await,
+                None => null(),
+            }
+        }
+        "eth_getTransactionReceipt" => {
+            let p = Params::new(params, 1)?;
+            let hash: B256 = p.req(0)?;
+            let Some(loc) = chain.transaction(hash).await? else {
+                return null();
+            };
+            let Some(b) = chain.block(loc.block.get()).await? else {
+                return null();
+            };
+            let i = loc.index as usize;
+            let txs = full_txs(&b).map_err(RpcError::server)?;
+            let Some(tx) = txs.get(i) else {
+                return null();
+            };
+            // Only this receipt's sender is needed; the others' are never read.
+            let from = convert::recover_sender(tx).map_err(RpcError::server)?;
+            let mut senders = vec![Address::ZERO; txs.len()];
+            senders[i] = from;
+            let blob = ctx.settings.blob_params_at(b.header.timestamp);
+            let mut r =
+                convert::rpc_receipts(&b, &senders, blob, Some(i)).map_err(RpcError::server)?;
+            match r.pop() {
+                Some(r) => raw(&r),
+                None => null(),
+            }
+        }
+        "eth_getBlockReceipts" => {
+            let p = Params::new(params, 1)?;
+            let id: BlockId = p.req(0)?;
+            let block = match id {
+                BlockId::Hash(h) => chain.block_by_hash(h.block_hash).await?,
+                BlockId::Number(tag) => chain.block(chain.resolve(tag).await?).await?,
+            };
+            let Some(b) = block else {
+                return null();
+            };
+            let senders = chain.senders(b.clone()).await?;
+            let blob = ctx.settings.blob_params_at(b.header.timestamp);
+            raw(&convert::rpc_receipts(&b, &senders, blob, None).map_err(RpcError::server)?)
+        }
+        "eth_getLogs" => {
+            let p = Params::new(params, 1)?;
+            let filter = logs::parse_filter(&p.req::<Value>(0)?)?;
+            raw(&logs::get_logs(chain, &filter, limits(ctx)).await?)
+        }
+        "eth_newFilter" => {
+            let p = Params::new(params, 1)?;
+            let filter = logs::parse_filter(&p.req::<Value>(0)?)?;
+            raw(&ctx.filters.install(Kind::Logs(Box::new(filter)))?)
+        }
+        "eth_newBlockFilter" => {
+            Params::new(params, 0)?;
+            raw(&ctx.filters.install(Kind::Blocks)?)
+        }
+        "eth_getFilterChanges" => {
+            let p = Params::new(params, 1)?;
+            let id: String = p.req(0)?;
+            match ctx.filters.poll(&id)? {
+                Changes::Logs(l) => raw(&l),
+                Changes::Hashes(h) => raw(&h),
+            }
+        }
+        "eth_getFilterLogs" => {
+            let p = Params::new(params, 1)?;
+            let id: String = p.req(0)?;
+            let filter = ctx.filters.criteria(&id)?;
+            raw(&logs::get_logs(chain, &filter, limits(ctx)).await?)
+        }
+        "eth_uninstallFilter" => {
+            let p = Params::new(params, 1)?;
+            let id: String = p.req(0)?;
+            raw(&ctx.filters.uninstall(&id)?)
+        }
+        "eth_subscribe" | "eth_unsubscribe" => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            "notifications not supported: subscribe over WebSocket",
+        )),
+        m if is_state_method(m) => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!(
+                "the method {m} is not available: histd serves history only (blocks, transactions, receipts, logs), not state or a transaction pool"
+            ),
+        )),
+        m => Err(RpcError::no_method(m)),
+    }
+}
+
+fn limits(ctx: &Ctx) -> Limits {
+    Limits {
+        max_logs: ctx.settings.max_logs,
+        max_block_range: ctx.settings.max_block_range,
+    }
+}
+
+async fn block_answer(
+    chain: &Chain,
+    b: Arc<StoredBlock>,
+    full: bool,
+) -> Result<Box<RawValue>, RpcError> {
+    let senders = if full {
+        Some(chain.senders(b.clone()).await?)
+    } else {
+        None
+    };
+    raw(&convert::rpc_block(&b, senders.as_deref()).map_err(RpcError::server)?)
+}
+
+async fn tx_answer(b: &Arc<StoredBlock>, index: usize) -> Result<Box<RawValue>, RpcError> {
+    let txs = full_txs(b).map_err(RpcError::server)?;
+    let Some(tx) = txs.get(index) else {
+        return null();
+    };
+    let from = convert::recover_sender(tx).map_err(RpcError::server)?;
+    let t: RpcTransaction = convert::rpc_transaction(b, index, tx, from);
+    raw(&t)
+}

@@ -1,0 +1,198 @@
+//! Malformed input and limits over real sockets: each bad request gets its JSON-RPC error code
+//! (or 413 for an oversized body), batches answer per element, notifications get nothing,
+//! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only.
+
+use std::time::Duration;
+
+use histd::rpc::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, TIMEOUT};
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::{call, error, post_raw, result, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_the_right_codes() {
+    let h = start(|s| {
+        s.max_batch = 5;
+        s.max_body_bytes = 64 * 1024;
+        s.max_filters = 20;
+    })
+    .await;
+    let a = h.addr;
+    let code_of = |v: &Value| v["error"]["code"].as_i64().unwrap();
+    for (body, code) in [
+        (&b"{not json"[..], PARSE_ERROR),
+        (b"", PARSE_ERROR),
+        (b"[]", INVALID_REQUEST),
+        (b"1", INVALID_REQUEST),
+        (b"\"eth_chainId\"", INVALID_REQUEST),
+        (br#"{"jsonrpc":"2.0","id":1}"#, INVALID_REQUEST),
+        (br#"{"jsonrpc":"2.0","id":1,"method":7}"#, INVALID_REQUEST),
+        (
+            br#"{"jsonrpc":"1.0","id":1,"method":"eth_chainId"}"#,
+            INVALID_REQUEST,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":{},"method":"eth_chainId"}"#,
+            INVALID_REQUEST,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":{"a":1}}"#,
+            INVALID_PARAMS,
+        ),
+    ] {
+        let ans = post_raw(a, body, "").await;
+        assert_eq!(ans.status, 200, "{:?}", String::from_utf8_lossy(body));
+        let v = ans.json();
+        assert_eq!(
+            code_of(&v),
+            code,
+            "{:?} -> {v}",
+            String::from_utf8_lossy(body)
+        );
+        assert_eq!(v["jsonrpc"], "2.0");
+    }
+    // Parameters: geth's words, naming the argument.
+    let cases = [
+        (
+            "eth_getBlockByNumber",
+            json!(["0x1", "yes"]),
+            "invalid argument 1",
+        ),
+        (
+            "eth_getBlockByNumber",
+            json!(["newest", false]),
+            "invalid argument 0",
+        ),
+        (
+            "eth_getBlockByNumber",
+            json!(["latest"]),
+            "missing value for required argument 1",
+        ),
+        (
+            "eth_blockNumber",
+            json!([1]),
+            "too many arguments, want at most 0",
+        ),
+        (
+            "eth_getBlockByHash",
+            json!(["0x1234", false]),
+            "invalid argument 0",
+        ),
+        (
+            "eth_getTransactionByHash",
+            json!([]),
+            "missing value for required argument 0",
+        ),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "x"]),
+            "invalid argument 1",
+        ),
+        (
+            "eth_subscribe",
+            json!(["newHeads"]),
+            "notifications not supported",
+        ),
+    ];
+    for (m, p, start_of) in cases {
+        let e = error(a, m, p.clone()).await;
+        assert!(
+            e["message"].as_str().unwrap().starts_with(start_of),
+            "{m} {p}: {e}"
+        );
+    }
+    // A batch answers each element; a notification (no id) gets no answer.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": 2},
+        {"jsonrpc": "2.0", "method": "eth_chainId"},
+        {"jsonrpc": "2.0", "id": "x", "method": "eth_blockNumber", "params": []},
+    ]);
+    let v = post_raw(a, batch.to_string().as_bytes(), "").await.json();
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 3, "{v}");
+    assert_eq!(answers[0]["result"], "0x1");
+    assert_eq!(code_of(&answers[1]), INVALID_REQUEST);
+    assert_eq!(answers[2]["id"], "x");
+    // Over the batch limit: one error for the whole batch.
+    let big: Vec<Value> = (0..6)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_chainId"}))
+        .collect();
+    let v = post_raw(a, json!(big).to_string().as_bytes(), "")
+        .await
+        .json();
+    assert_eq!(code_of(&v), INVALID_REQUEST, "{v}");
+    // Only notifications: an empty answer.
+    let note = json!({"jsonrpc": "2.0", "method": "eth_chainId"});
+    let ans = post_raw(a, note.to_string().as_bytes(), "").await;
+    assert_eq!((ans.status, ans.body.as_str()), (200, ""));
+    // Oversized body: 413, and the server still answers afterwards.
+    let huge = vec![b' '; 200 * 1024];
+    assert_eq!(post_raw(a, &huge, "").await.status, 413);
+    // Half-sent requests (slow loris) do not hold up anyone else.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        let mut s = TcpStream::connect(a).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nContent-Length: 100\r\n")
+            .await
+            .unwrap();
+        idle.push(s);
+    }
+    assert_eq!(result(a, "eth_chainId", json!([])).await, "0x1");
+    drop(idle);
+    // Thousands of filters: capped.
+    let mut refused = 0;
+    for _ in 0..25 {
+        let r = call(a, "eth_newBlockFilter", json!([])).await;
+        if r.get("error").is_some() {
+            refused += 1;
+            assert!(
+                r["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too many filters")
+            );
+        }
+    }
+    assert_eq!(refused, 5);
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_per_request_is_bounded() {
+    let h = start(|s| s.request_timeout = Duration::ZERO).await;
+    let e = error(h.addr, "eth_getBlockByNumber", json!(["latest", true])).await;
+    assert_eq!(e["code"], TIMEOUT);
+    assert_eq!(e["message"], "request timed out");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_answers_allowed_origins_only() {
+    let h = start(|s| s.cors_origins = vec!["https://app.example".into()]).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).to_string();
+    let ok = post_raw(h.addr, body.as_bytes(), "Origin: https://app.example\r\n").await;
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let other = post_raw(h.addr, body.as_bytes(), "Origin: https://evil.example\r\n").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    // Preflight.
+    let mut s = TcpStream::connect(h.addr).await.unwrap();
+    s.write_all(
+        b"OPTIONS / HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nAccess-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let pre = super::read_answer(&mut s).await;
+    assert_eq!(pre.status, 204);
+    assert!(
+        pre.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    h.server.stop().await;
+}

@@ -1,0 +1,66 @@
+//! `histd serve` as the real binary on a real data directory: it prints where it listens,
+//! answers `eth_blockNumber` with the stored tip, and exits 0 on SIGTERM; without blocks it
+//! refuses with one line and exit 1.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use super::{hex_n, mainnet_store, result};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histd_serve_answers_on_a_stopped_nodes_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, blocks) = mainnet_store(dir.path());
+    let top = blocks.last().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start histd serve");
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        result(addr, "eth_blockNumber", json!([])).await,
+        hex_n(top.number().get())
+    );
+    let b = result(addr, "eth_getBlockByNumber", json!(["latest", false])).await;
+    assert_eq!(b["hash"], json!(top.hash()));
+    // SAFETY: signalling our own child by its pid.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn histd_serve_refuses_a_directory_without_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("histd serve: "), "{err}");
+}
