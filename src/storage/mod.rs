@@ -26,6 +26,7 @@
 //! [`VerifiedBlock`]: crate::primitives::VerifiedBlock
 
 pub mod admin;
+mod backend;
 mod compact;
 mod error;
 mod fsio;
@@ -40,21 +41,27 @@ mod repair;
 mod rollback;
 mod segment;
 mod shard;
+/// A simulated disk for power-cut and fault-walk tests (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
+pub mod sim;
 mod store;
 mod wal;
 mod write;
 
 pub use admin::{ShardContents, ShardStats, StoreStats};
+pub use backend::{Disk, FileSystem, OpenMode, ReadCursor, RealFs, RedbFile, StoreFile};
 pub use compact::CompactOutcome;
 /// Test-only fault injection for shard files (feature `testkit`).
 #[cfg(feature = "testkit")]
 pub use fsio::fault;
+pub use fsio::free_bytes;
 
 pub use error::{
-    CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
+    CorruptError, FileError, is_no_space, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
     WriteError,
 };
 pub use handle::{StoreError, StoreHandle};
+pub use lock::DirLock;
 pub use missing::MissingRanges;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};

@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use alloy_primitives::B256;
 use redb::{Database, ReadableDatabase};
 
+use super::backend::{Disk, RealFs};
 use super::error::{OpenError, ReadError};
 use super::fsio;
 use super::index::{self, META, key};
@@ -38,6 +39,8 @@ pub struct OpenOptions {
 /// writes (puts, appends, compactions, seals, rollbacks) are serialised by one internal lock, so
 /// one compaction runs at a time. Share it behind an `Arc`.
 pub struct Storage {
+    /// The file system every file operation goes through (real files in the product).
+    pub(super) fs: Disk,
     pub(super) dir: PathBuf,
     pub(super) index_path: PathBuf,
     pub(super) db: Database,
@@ -64,13 +67,18 @@ impl Storage {
     /// Opens `data_dir`, creating it for `opts` if new. Fails fast if another process holds it,
     /// or if it belongs to another chain, genesis or shard size. Repairs an interrupted shutdown.
     pub fn open(data_dir: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
+        Self::open_on(RealFs::disk(), data_dir, opts)
+    }
+
+    /// [`Self::open`] on the file system `fs` (tests: a simulated disk).
+    pub fn open_on(fs: Disk, data_dir: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
         if opts.shard_size == 0 || opts.shard_size > 1_000_000 {
             return Err(OpenError::InvalidShardSize(opts.shard_size));
         }
-        fsio::create_dir_durable(data_dir)?;
-        let lock = DirLock::acquire(data_dir)?;
+        fsio::create_dir_durable(&*fs, data_dir)?;
+        let lock = fs.lock_dir(data_dir)?;
         let index_path = data_dir.join("index.redb");
-        let db = Database::create(&index_path)?;
+        let db = open_index(&*fs, data_dir, &index_path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -108,24 +116,30 @@ impl Storage {
                 requested: opts.shard_size,
             });
         }
-        Self::finish_open(data_dir, lock, index_path, db, stored, opts.retention)
+        Self::finish_open(fs, data_dir, lock, index_path, db, stored, opts.retention)
     }
 
     /// Opens an existing data directory with the identity recorded in it (for `histd db ...`).
     pub fn open_existing(data_dir: &Path) -> Result<Self, OpenError> {
+        Self::open_existing_on(RealFs::disk(), data_dir)
+    }
+
+    /// [`Self::open_existing`] on the file system `fs`.
+    pub fn open_existing_on(fs: Disk, data_dir: &Path) -> Result<Self, OpenError> {
         let index_path = data_dir.join("index.redb");
-        if !index_path.is_file() {
+        if !fs.is_file(&index_path) {
             return Err(OpenError::NotADatabase {
                 dir: data_dir.to_path_buf(),
             });
         }
-        let lock = DirLock::acquire(data_dir)?;
-        let db = Database::create(&index_path)?;
+        let lock = fs.lock_dir(data_dir)?;
+        let db = open_index(&*fs, data_dir, &index_path)?;
         let stored = read_identity(&db, data_dir)?;
-        Self::finish_open(data_dir, lock, index_path, db, stored, Retention::default())
+        Self::finish_open(fs, data_dir, lock, index_path, db, stored, Retention::default())
     }
 
     fn finish_open(
+        fs: Disk,
         data_dir: &Path,
         lock: DirLock,
         index_path: PathBuf,
@@ -133,8 +147,9 @@ impl Storage {
         id: OpenOptions,
         retention: Retention,
     ) -> Result<Self, OpenError> {
-        fsio::create_dir_durable(&shards_dir(data_dir))?;
+        fsio::create_dir_durable(&*fs, &shards_dir(data_dir))?;
         let mut store = Self {
+            fs,
             dir: data_dir.to_path_buf(),
             index_path,
             db,
@@ -213,6 +228,22 @@ impl Storage {
     pub(super) fn read_txn(&self) -> Result<redb::ReadTransaction, ReadError> {
         Ok(self.db.begin_read()?)
     }
+}
+
+/// Opens (creating if new) the redb index. A new file's directory entry is fsynced before anything
+/// relies on it: otherwise a power cut could drop `index.redb` while shard files stay, and the
+/// directory would look new.
+fn open_index(
+    fs: &dyn super::backend::FileSystem,
+    data_dir: &Path,
+    index_path: &Path,
+) -> Result<Database, OpenError> {
+    let existed = fs.is_file(index_path);
+    let db = fs.open_index(index_path)?;
+    if !existed {
+        fsio::fsync_dir(fs, data_dir)?;
+    }
+    Ok(db)
 }
 
 fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {
