@@ -187,9 +187,7 @@ impl FileSystem for RealFs {
         File::open(path)?.sync_all()
     }
     fn list_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        fs::read_dir(path)?
-            .map(|e| e.map(|e| e.path()))
-            .collect()
+        fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect()
     }
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
@@ -263,9 +261,10 @@ impl io::Seek for ReadCursor {
             io::SeekFrom::Current(d) => (self.pos, d),
             io::SeekFrom::End(d) => (self.file.len()?, d),
         };
-        self.pos = base.0.checked_add_signed(base.1).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
-        })?;
+        self.pos = base
+            .0
+            .checked_add_signed(base.1)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
     }
 }

@@ -126,6 +126,9 @@ impl Storage {
             }
         }
         if let Err(e) = fsio::fsync_dir(&*self.fs, &dir) {
+            // The removals need not be durable: the files are past the commit, and repair removes
+            // them if they come back.
+            fsio::abandon(&[&dir]);
             tracing::warn!(error = %e, "fsync after compaction cleanup");
         }
         Ok(Some(CompactOutcome {
@@ -176,7 +179,12 @@ impl Storage {
         // Pass 2: every present block in order, one at a time.
         let data_final = seg_data_path(&dir, new_gen);
         let index_final = seg_index_path(&dir, new_gen);
-        let mut out = SegmentWriter::create(&*self.fs, tmp_path(&data_final), tmp_path(&index_final), first)?;
+        let mut out = SegmentWriter::create(
+            &*self.fs,
+            tmp_path(&data_final),
+            tmp_path(&index_final),
+            first,
+        )?;
         // The block before this shard, if stored, anchors the link check of the first block.
         let mut prev: Option<(u64, B256)> = match first.checked_sub(1) {
             Some(before) if row.has(0) => self.frames(before, true)?.map(|f| (before, f.hash)),
@@ -201,9 +209,11 @@ impl Storage {
             let (lens, frames, hash): (FrameLens, Vec<u8>, B256) = match from_old {
                 Some(x) => x,
                 None => match (&at[pos as usize], &wal_file) {
-                    (Some(e), Some((file, path))) => {
-                        (e.head.lens, wal::read_record(&**file, path, e)?, e.head.hash)
-                    }
+                    (Some(e), Some((file, path))) => (
+                        e.head.lens,
+                        wal::read_record(&**file, path, e)?,
+                        e.head.hash,
+                    ),
                     _ => {
                         return Err(corrupt(
                             &dir,

@@ -475,7 +475,11 @@ pub fn remove_dir_all(fs: &dyn FileSystem, dir: &Path) -> Result<(), IoError> {
 }
 
 /// Opens a file for reading and writing (creating it if asked).
-pub fn open_rw(fs: &dyn FileSystem, path: &Path, create: bool) -> Result<Box<dyn StoreFile>, IoError> {
+pub fn open_rw(
+    fs: &dyn FileSystem,
+    path: &Path,
+    create: bool,
+) -> Result<Box<dyn StoreFile>, IoError> {
     let mode = if create {
         OpenMode::Create
     } else {

@@ -57,8 +57,8 @@ pub use fsio::fault;
 pub use fsio::free_bytes;
 
 pub use error::{
-    CorruptError, FileError, is_no_space, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
-    WriteError,
+    CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
+    WriteError, is_no_space,
 };
 pub use handle::{StoreError, StoreHandle};
 pub use lock::DirLock;

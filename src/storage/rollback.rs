@@ -171,7 +171,11 @@ impl Storage {
                 tracing::warn!(dir = %dir.display(), error = %e, "removing emptied shard; repair will retry");
             }
         }
-        let _ = fsio::fsync_dir(&*self.fs, &shards_dir(&self.dir));
+        let shards = shards_dir(&self.dir);
+        if fsio::fsync_dir(&*self.fs, &shards).is_err() {
+            // Removed shard directories past the commit: repair removes them if they come back.
+            fsio::abandon(&[&shards]);
+        }
         Ok(RollbackOutcome { removed })
     }
 }

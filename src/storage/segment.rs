@@ -124,11 +124,7 @@ impl SegmentWriter {
 }
 
 /// Opens a segment file for appending at its committed length, cutting uncommitted bytes.
-fn open_at_committed(
-    fs: &dyn FileSystem,
-    path: &Path,
-    len: u64,
-) -> Result<TrackedFile, FileError> {
+fn open_at_committed(fs: &dyn FileSystem, path: &Path, len: u64) -> Result<TrackedFile, FileError> {
     let mut f = TrackedFile::open(fs, path, false)?;
     let actual = f.len()?;
     if actual < len {

@@ -130,6 +130,8 @@ struct State {
     ops: Vec<Op>,
     plan: Plan,
     dead: bool,
+    /// Injected failures so far (power cut included).
+    failed: u64,
 }
 
 fn err(code: i32, what: &str) -> io::Error {
@@ -153,6 +155,14 @@ enum Go {
 impl State {
     /// Counts an operation and applies the plan to it.
     fn begin(&mut self, kind: OpKind, path: &Path) -> io::Result<Go> {
+        let r = self.decide(kind, path);
+        if !matches!(r, Ok(Go::All)) {
+            self.failed += 1;
+        }
+        r
+    }
+
+    fn decide(&mut self, kind: OpKind, path: &Path) -> io::Result<Go> {
         if self.dead {
             return Err(err(libc::EIO, "the power is off"));
         }
@@ -226,6 +236,7 @@ impl SimDisk {
                 ops: Vec::new(),
                 plan: Plan::Healthy,
                 dead: false,
+                failed: 0,
             })),
         }
     }
@@ -252,6 +263,11 @@ impl SimDisk {
     /// The operations counted so far, in order.
     pub fn ops(&self) -> Vec<Op> {
         self.lock().ops.clone()
+    }
+
+    /// How many operations the plan has failed (or cut short) so far.
+    pub fn failures(&self) -> u64 {
+        self.lock().failed
     }
 
     /// Whether the power is off (a [`Plan::CutAt`] fired).

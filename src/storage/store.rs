@@ -78,7 +78,7 @@ impl Storage {
         fsio::create_dir_durable(&*fs, data_dir)?;
         let lock = fs.lock_dir(data_dir)?;
         let index_path = data_dir.join("index.redb");
-        let db = open_index(&*fs, data_dir, &index_path)?;
+        let (db, fresh) = open_index(&*fs, &index_path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -94,6 +94,11 @@ impl Storage {
         }
         fsio::assert_durable(data_dir);
         txn.commit()?;
+        if let Some(tmp) = fresh {
+            // The new index holds its identity durably: only now does it take its name.
+            fsio::rename(&*fs, &tmp, &index_path)?;
+            fsio::fsync_dir(&*fs, data_dir)?;
+        }
         let stored = read_identity(&db, data_dir)?;
         if stored.chain_id != opts.chain_id {
             return Err(OpenError::ChainMismatch {
@@ -133,9 +138,17 @@ impl Storage {
             });
         }
         let lock = fs.lock_dir(data_dir)?;
-        let db = open_index(&*fs, data_dir, &index_path)?;
+        let db = fs.open_index(&index_path)?;
         let stored = read_identity(&db, data_dir)?;
-        Self::finish_open(fs, data_dir, lock, index_path, db, stored, Retention::default())
+        Self::finish_open(
+            fs,
+            data_dir,
+            lock,
+            index_path,
+            db,
+            stored,
+            Retention::default(),
+        )
     }
 
     fn finish_open(
@@ -230,20 +243,26 @@ impl Storage {
     }
 }
 
-/// Opens (creating if new) the redb index. A new file's directory entry is fsynced before anything
-/// relies on it: otherwise a power cut could drop `index.redb` while shard files stay, and the
-/// directory would look new.
+/// Opens the redb index, or creates a new one under a temporary name (returned): the caller renames
+/// it into place after its first commit. A failure or power cut while redb writes its first pages
+/// (a full disk on the first start, say) then never leaves an `index.redb` that is not a database
+/// and refuses every later start; a leftover temporary file is started over.
 fn open_index(
     fs: &dyn super::backend::FileSystem,
-    data_dir: &Path,
     index_path: &Path,
-) -> Result<Database, OpenError> {
-    let existed = fs.is_file(index_path);
-    let db = fs.open_index(index_path)?;
-    if !existed {
-        fsio::fsync_dir(fs, data_dir)?;
+) -> Result<(Database, Option<PathBuf>), OpenError> {
+    if fs.is_file(index_path) {
+        return Ok((fs.open_index(index_path)?, None));
     }
-    Ok(db)
+    let tmp = index_path.with_extension("redb.tmp");
+    fsio::open_rw(fs, &tmp, true)?
+        .set_len(0)
+        .map_err(|source| super::error::IoError {
+            op: "truncate",
+            path: tmp.clone(),
+            source,
+        })?;
+    Ok((fs.open_index(&tmp)?, Some(tmp)))
 }
 
 fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {

@@ -193,7 +193,9 @@ impl WalScanner {
 /// Reads one record's frames (header | txs | receipts) at `offset`, checking its crc.
 pub fn read_record(
     file: &dyn StoreFile,
-    path: &Path, entry: &WalEntry) -> Result<Vec<u8>, FileError> {
+    path: &Path,
+    entry: &WalEntry,
+) -> Result<Vec<u8>, FileError> {
     let frames = entry.head.lens.total() as usize;
     let mut buf = vec![0u8; RECORD_PREFIX + RECORD_HEAD + frames];
     fsio::read_exact_at(file, path, &mut buf, entry.offset)?;

@@ -206,7 +206,8 @@ fn one_off_enospc_on_a_write_or_an_fsync_finishes_or_refuses_cleanly() {
                 Err(e) => {
                     refused += 1;
                     assert!(
-                        matches!(e, WriteError::DiskFull { .. }) && e.to_string().contains("ENOSPC"),
+                        matches!(e, WriteError::DiskFull { .. })
+                            && e.to_string().contains("ENOSPC"),
                         "{kind:?} op {i} {op:?}: ENOSPC must surface as WriteError::DiskFull, got {e}"
                     );
                     if check_store(&store, &model, TOTAL + 4).is_err() {

@@ -87,8 +87,21 @@ fn run(sim: &SimDisk, data: &std::path::Path, ops: &[Op]) -> Run {
     for op in ops {
         let mut after = out.acked.clone();
         op.apply(&mut after);
+        let failures = sim.failures();
         match op.run(&store) {
-            Ok(()) => out.acked = after,
+            Ok(()) => {
+                out.acked = after;
+                if sim.is_dead() {
+                    // The power went in the operation's best-effort cleanup, after its commit.
+                    break;
+                }
+                if sim.failures() > failures {
+                    // A fault the operation absorbed (cleanup after its commit point) left
+                    // unsynced garbage that no commit references: the ledger stops tracking it,
+                    // as the store itself abandons it.
+                    fault::clear(data);
+                }
+            }
             Err(e) => {
                 out.inflight = Some(after);
                 out.error = Some(e);
@@ -126,30 +139,36 @@ fn reopen_and_check(sim: &SimDisk, data: &std::path::Path, r: &Run, what: &str) 
     fault::clear(data);
 }
 
-/// Operation numbers to try: all, or every fsync and rare kind plus a seeded sample of the rest.
+/// Operation numbers to try: all, or for every kind of operation up to a share of the budget
+/// spread evenly over the scenario, then a seeded sample of the rest.
 fn pick(ops: &[histd::storage::sim::Op], seed: u64, sample: usize) -> Vec<u64> {
     if exhaustive() {
         return (0..ops.len() as u64).collect();
     }
-    let mut rng = Rng::new(seed);
-    let mut out: Vec<u64> = Vec::new();
-    let mut common: Vec<u64> = Vec::new();
+    let mut by_kind: BTreeMap<(OpKind, bool), Vec<u64>> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
-        match op.kind {
-            OpKind::Read | OpKind::Write | OpKind::Open => common.push(i as u64),
-            _ => out.push(i as u64),
+        by_kind
+            .entry((op.kind, op.index))
+            .or_default()
+            .push(i as u64);
+    }
+    let share = (sample / 2 / by_kind.len().max(1)).max(1);
+    let mut out: Vec<u64> = Vec::new();
+    let mut rest: Vec<u64> = Vec::new();
+    for at in by_kind.values() {
+        if at.len() <= share {
+            out.extend(at);
+            continue;
         }
+        let step = at.len() as f64 / share as f64;
+        let chosen: Vec<u64> = (0..share).map(|j| at[(j as f64 * step) as usize]).collect();
+        rest.extend(at.iter().filter(|a| !chosen.contains(a)));
+        out.extend(chosen);
     }
-    // The rare kinds (fsyncs, renames, removes, ...) are at most half the budget, evenly spread.
-    if out.len() > sample / 2 {
-        let step = out.len() as f64 / (sample / 2) as f64;
-        out = (0..sample / 2)
-            .map(|j| out[(j as f64 * step) as usize])
-            .collect();
-    }
-    while out.len() < sample && !common.is_empty() {
-        let j = rng.below(common.len() as u64) as usize;
-        out.push(common.swap_remove(j));
+    let mut rng = Rng::new(seed);
+    while out.len() < sample && !rest.is_empty() {
+        let j = rng.below(rest.len() as u64) as usize;
+        out.push(rest.swap_remove(j));
     }
     out.sort_unstable();
     out
@@ -277,8 +296,10 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
             }
             sim.restart();
             reopen_and_check(&sim, &data, &r, &what);
+            let op = trace[at as usize];
+            let on = if op.index { " (index.redb)" } else { "" };
             *tally
-                .entry(format!("{name} {:?}", trace[at as usize].kind))
+                .entry(format!("{name} {:?}{on}", op.kind))
                 .or_insert(0) += 1;
         }
     }
@@ -316,6 +337,15 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
         assert!(
             tally.keys().any(|k| k.ends_with(&format!("{kind:?}"))),
             "no fault on a {kind:?}"
+        );
+    }
+    // redb's own I/O: its commits' writes and fsyncs fail too.
+    for kind in [OpKind::Write, OpKind::Sync] {
+        assert!(
+            tally
+                .keys()
+                .any(|k| k.ends_with(&format!("{kind:?} (index.redb)"))),
+            "no fault on an index.redb {kind:?}"
         );
     }
 }
