@@ -37,6 +37,10 @@ pub trait StoreFile: Debug + Send + Sync {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize>;
     /// Current length.
     fn len(&self) -> io::Result<u64>;
+    /// Whether the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Truncates or extends (with zeros).
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// fdatasync: the data and the size needed to read it are durable.

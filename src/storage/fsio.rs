@@ -1,6 +1,8 @@
 //! Durable file operations: fsync of files and directories, positioned reads, durable creation and
 //! truncation. Every durability claim in the store goes through here. It must never decide what to
 //! write or when: callers own the protocol (tmp → fsync → rename → fsync dir → redb commit).
+//! Every operation goes to the store's [`FileSystem`] (`backend.rs`): real files, or a simulated
+//! disk in tests.
 //!
 //! With the `testkit` feature (tests, benches) it also keeps a durability ledger: every path with
 //! bytes or directory entries written but not yet fsynced. [`assert_durable`], called before every
@@ -573,7 +575,8 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     }
     // SAFETY: statvfs returned 0, so it filled the struct.
     let st = unsafe { st.assume_init() };
-    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+    // Both are u64 on the 64-bit Linux targets histd builds for.
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 #[cfg(test)]

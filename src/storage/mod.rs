@@ -21,7 +21,9 @@
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
 //! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
-//! schema), `shard` (lifecycle), `lock`, `fsio`, `error`.
+//! schema), `shard` (lifecycle), `lock`, `fsio`, `backend` (the file-system seam every file
+//! operation goes through, redb's file included), `sim` (a simulated disk with power cuts, test
+//! builds only), `error`.
 //!
 //! [`VerifiedBlock`]: crate::primitives::VerifiedBlock
 

@@ -58,6 +58,9 @@ impl Frames {
     }
 }
 
+/// An open WAL, its path, and where each block's record is.
+type WalMap = (Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>);
+
 /// Open handles on one shard's committed files, with its WAL mapped by block number on demand.
 pub(super) struct ShardFiles {
     fs: Disk,
@@ -65,7 +68,7 @@ pub(super) struct ShardFiles {
     first: u64,
     row: ShardRow,
     seg: Option<SegmentReader>,
-    wal: Option<(Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>)>,
+    wal: Option<WalMap>,
 }
 
 impl ShardFiles {
@@ -105,7 +108,7 @@ impl ShardFiles {
             .ok_or_else(|| self.corrupt(self.first, "segment missing"))
     }
 
-    fn wal(&mut self) -> Result<&(Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>), FileError> {
+    fn wal(&mut self) -> Result<&WalMap, FileError> {
         if self.wal.is_none() {
             // One pass over the record heads (never the WAL whole): at most one entry per position.
             let mut scan = WalScanner::open(&*self.fs, &self.dir, self.first, self.row.wal_len)?;

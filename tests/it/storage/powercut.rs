@@ -247,28 +247,25 @@ fn a_power_cut_at_any_operation_loses_nothing_acknowledged() {
     assert!(cuts.len() >= 300 || exhaustive(), "{}", cuts.len());
 }
 
+/// A fault plan for operation number `at`.
+type MakePlan = fn(u64) -> Plan;
+
 #[test]
 fn the_fault_walk_finishes_or_refuses_cleanly() {
     let ops = scenario();
     let (trace, _) = dry_run(&ops);
     let mut tally: BTreeMap<String, u64> = BTreeMap::new();
     let mut disk_full = 0u32;
-    let plans: Vec<(&str, Box<dyn Fn(u64) -> Plan>)> = vec![
-        (
-            "ENOSPC once",
-            Box::new(|at| Plan::Once {
-                at,
-                fault: Fault::NoSpace,
-            }),
-        ),
-        (
-            "EIO once",
-            Box::new(|at| Plan::Once {
-                at,
-                fault: Fault::Io,
-            }),
-        ),
-        ("EIO for good", Box::new(Plan::FailFrom)),
+    let plans: [(&str, MakePlan); 3] = [
+        ("ENOSPC once", |at| Plan::Once {
+            at,
+            fault: Fault::NoSpace,
+        }),
+        ("EIO once", |at| Plan::Once {
+            at,
+            fault: Fault::Io,
+        }),
+        ("EIO for good", Plan::FailFrom),
     ];
     let mut runs = 0u64;
     for (pi, (name, plan)) in plans.iter().enumerate() {
