@@ -50,7 +50,8 @@ pub enum OpKind {
 pub struct Op {
     /// What it was.
     pub kind: OpKind,
-    /// Whether it was on redb's file (`index.redb`) rather than a shard file.
+    /// Whether it was on redb's file (`index.redb`, or `index.redb.tmp` while new) rather than a
+    /// shard file.
     pub index: bool,
 }
 
@@ -167,7 +168,10 @@ impl State {
             return Err(err(libc::EIO, "the power is off"));
         }
         let n = self.ops.len() as u64;
-        let index = path.file_name().is_some_and(|f| f == "index.redb");
+        // A new index is created as `index.redb.tmp` and renamed; its handle keeps the first name.
+        let index = path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with("index.redb"));
         self.ops.push(Op { kind, index });
         match self.plan {
             Plan::Healthy => Ok(Go::All),
