@@ -586,6 +586,13 @@ mod tests {
     const FS: &RealFs = &RealFs;
 
     #[test]
+    fn free_bytes_reads_the_file_system_of_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(dir.path()).unwrap() > 0);
+        assert!(free_bytes(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
     fn ledger_tracks_unsynced_bytes_and_entries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
