@@ -91,7 +91,11 @@ impl Storage {
             blocks: 0,
             wal_bytes: 0,
             segment_bytes: 0,
-            index_bytes: std::fs::metadata(&self.index_path).map_or(0, |m| m.len()),
+            index_bytes: self
+                .fs
+                .open(&self.index_path, super::backend::OpenMode::Read)
+                .and_then(|f| f.len())
+                .unwrap_or(0),
             shards: Vec::new(),
         };
         for item in redb::ReadableTable::range(&shards, 0u64..)? {
@@ -155,6 +159,7 @@ impl Storage {
         }
         let dir = shard_dir(&self.dir, contents.first_block.get());
         let crc = segment::checksum(
+            &*self.fs,
             &dir,
             row.seg_gen,
             row.seg_data_len,

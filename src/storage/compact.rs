@@ -91,9 +91,9 @@ impl Storage {
                 // are referenced by no commit, so whether their removal is durable does not matter.
                 let data_tmp = tmp_path(&seg_data_path(&dir, new_gen));
                 let index_tmp = tmp_path(&seg_index_path(&dir, new_gen));
-                let _ = fsio::remove_file_if_exists(&data_tmp);
-                let _ = fsio::remove_file_if_exists(&index_tmp);
-                let _ = fsio::fsync_dir(&dir);
+                let _ = fsio::remove_file_if_exists(&*self.fs, &data_tmp);
+                let _ = fsio::remove_file_if_exists(&*self.fs, &index_tmp);
+                let _ = fsio::fsync_dir(&*self.fs, &dir);
                 fsio::abandon(&[&data_tmp, &index_tmp, &dir]);
                 row.state = ShardState::Filling;
                 if let Err(undo) = self.commit_row(shard, &row) {
@@ -121,11 +121,14 @@ impl Storage {
             cleanup.push(seg_index_path(&dir, old_gen));
         }
         for p in cleanup {
-            if let Err(e) = fsio::remove_file_if_exists(&p) {
+            if let Err(e) = fsio::remove_file_if_exists(&*self.fs, &p) {
                 tracing::warn!(error = %e, "leftover file after compaction; repair removes it");
             }
         }
-        if let Err(e) = fsio::fsync_dir(&dir) {
+        if let Err(e) = fsio::fsync_dir(&*self.fs, &dir) {
+            // The removals need not be durable: the files are past the commit, and repair removes
+            // them if they come back.
+            fsio::abandon(&[&dir]);
             tracing::warn!(error = %e, "fsync after compaction cleanup");
         }
         Ok(Some(CompactOutcome {
@@ -149,7 +152,7 @@ impl Storage {
         let mut at: Vec<Option<WalEntry>> = vec![None; size as usize];
         let mut wal_file = None;
         if row.wal_len > 0 {
-            let mut scan = WalScanner::open(&dir, first, row.wal_len)?;
+            let mut scan = WalScanner::open(&*self.fs, &dir, first, row.wal_len)?;
             while let Some(e) = scan.next_head()? {
                 if self.geo.shard_of(e.head.number) != shard {
                     return Err(corrupt(
@@ -160,10 +163,11 @@ impl Storage {
                 }
                 at[self.geo.pos_of(e.head.number) as usize] = Some(e);
             }
-            wal_file = Some(wal::open_for_read(&dir)?);
+            wal_file = Some(wal::open_for_read(&*self.fs, &dir)?);
         }
         let old = if row.seg_gen > 0 {
             Some(SegmentReader::open(
+                &*self.fs,
                 &dir,
                 row.seg_gen,
                 u64::from(row.seg_entries),
@@ -175,7 +179,12 @@ impl Storage {
         // Pass 2: every present block in order, one at a time.
         let data_final = seg_data_path(&dir, new_gen);
         let index_final = seg_index_path(&dir, new_gen);
-        let mut out = SegmentWriter::create(tmp_path(&data_final), tmp_path(&index_final), first)?;
+        let mut out = SegmentWriter::create(
+            &*self.fs,
+            tmp_path(&data_final),
+            tmp_path(&index_final),
+            first,
+        )?;
         // The block before this shard, if stored, anchors the link check of the first block.
         let mut prev: Option<(u64, B256)> = match first.checked_sub(1) {
             Some(before) if row.has(0) => self.frames(before, true)?.map(|f| (before, f.hash)),
@@ -200,9 +209,11 @@ impl Storage {
             let (lens, frames, hash): (FrameLens, Vec<u8>, B256) = match from_old {
                 Some(x) => x,
                 None => match (&at[pos as usize], &wal_file) {
-                    (Some(e), Some((file, path))) => {
-                        (e.head.lens, wal::read_record(file, path, e)?, e.head.hash)
-                    }
+                    (Some(e), Some((file, path))) => (
+                        e.head.lens,
+                        wal::read_record(&**file, path, e)?,
+                        e.head.hash,
+                    ),
                     _ => {
                         return Err(corrupt(
                             &dir,
@@ -249,9 +260,9 @@ impl Storage {
             }
         }
         let (data_len, entries) = out.finish()?;
-        fsio::rename(&tmp_path(&data_final), &data_final)?;
-        fsio::rename(&tmp_path(&index_final), &index_final)?;
-        fsio::fsync_dir(&dir)?;
+        fsio::rename(&*self.fs, &tmp_path(&data_final), &data_final)?;
+        fsio::rename(&*self.fs, &tmp_path(&index_final), &index_final)?;
+        fsio::fsync_dir(&*self.fs, &dir)?;
         Ok(Written { data_len, entries })
     }
 }

@@ -209,15 +209,57 @@ pub enum WriteError {
     /// Reading stored data failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The disk holding the data directory is full (ENOSPC, on a shard file or on redb's own
+    /// file). Nothing was committed, and the store stays consistent; the write succeeds once space
+    /// is freed. Callers stop writing instead of retrying in a loop (README "Storage").
+    #[error("disk full: {what}: {source}")]
+    DiskFull {
+        /// What was being written (operation and file).
+        what: String,
+        /// The error the OS (or redb) returned.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An I/O failure.
     #[error(transparent)]
-    Io(#[from] IoError),
+    Io(IoError),
     /// An index failure.
     #[error(transparent)]
-    Index(#[from] IndexError),
+    Index(IndexError),
     /// Stored bytes are damaged.
     #[error(transparent)]
     Corrupt(#[from] CorruptError),
+}
+
+/// Whether an I/O error means "no space left on device".
+pub fn is_no_space(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(libc::ENOSPC)
+}
+
+impl From<IoError> for WriteError {
+    fn from(e: IoError) -> Self {
+        if is_no_space(&e.source) {
+            return WriteError::DiskFull {
+                what: format!("{} {}", e.op, e.path.display()),
+                source: Box::new(e.source),
+            };
+        }
+        WriteError::Io(e)
+    }
+}
+
+impl From<IndexError> for WriteError {
+    fn from(e: IndexError) -> Self {
+        if let redb::Error::Io(io) = &e.0
+            && is_no_space(io)
+        {
+            return WriteError::DiskFull {
+                what: "writing index.redb".into(),
+                source: Box::new(e.0),
+            };
+        }
+        WriteError::Index(e)
+    }
 }
 
 /// Any storage failure, for callers (the `db` subcommands) that handle them alike.

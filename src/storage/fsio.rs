@@ -1,6 +1,8 @@
 //! Durable file operations: fsync of files and directories, positioned reads, durable creation and
 //! truncation. Every durability claim in the store goes through here. It must never decide what to
 //! write or when: callers own the protocol (tmp → fsync → rename → fsync dir → redb commit).
+//! Every operation goes to the store's [`FileSystem`] (`backend.rs`): real files, or a simulated
+//! disk in tests.
 //!
 //! With the `testkit` feature (tests, benches) it also keeps a durability ledger: every path with
 //! bytes or directory entries written but not yet fsynced. [`assert_durable`], called before every
@@ -10,12 +12,11 @@
 //! operation, and one-off redb commit failures.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::backend::{FileSystem, OpenMode, StoreFile};
 use super::error::{CorruptError, FileError, IoContext, IoError};
 
 /// Kinds of file operation, for fault injection that targets one kind (test builds).
@@ -319,31 +320,34 @@ fn parent_of(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
-/// A file being written, whose writes and syncs are recorded in the durability ledger.
+/// A file being written, whose writes and syncs are recorded in the durability ledger. Writes go
+/// at its own cursor (the backend has positioned writes only).
 #[derive(Debug)]
 pub struct TrackedFile {
-    file: File,
+    file: Box<dyn StoreFile>,
     path: PathBuf,
+    pos: u64,
 }
 
 impl TrackedFile {
     /// Opens `path` for writing (creating it if asked: its directory entry then awaits an fsync).
-    pub fn open(path: &Path, create: bool) -> Result<Self, IoError> {
+    pub fn open(fs: &dyn FileSystem, path: &Path, create: bool) -> Result<Self, IoError> {
         ledger::fault(path, IoOp::Open).ctx("open", path)?;
-        let existed = path.exists();
-        let file = open_rw(path, create)?;
+        let existed = fs.is_file(path);
+        let file = open_rw(fs, path, create)?;
         if !existed {
             ledger::dirty(parent_of(path));
         }
         Ok(Self {
             file,
             path: path.to_path_buf(),
+            pos: 0,
         })
     }
 
     /// Current length.
     pub fn len(&self) -> Result<u64, IoError> {
-        file_len(&self.file, &self.path)
+        file_len(&*self.file, &self.path)
     }
 
     /// Truncates or extends (not durable until synced).
@@ -355,10 +359,8 @@ impl TrackedFile {
 
     /// Positions the write cursor.
     pub fn seek_to(&mut self, offset: u64) -> Result<(), IoError> {
-        self.file
-            .seek(SeekFrom::Start(offset))
-            .map(|_| ())
-            .ctx("seek", &self.path)
+        self.pos = offset;
+        Ok(())
     }
 
     /// fdatasync: data and the size needed to read it.
@@ -374,21 +376,20 @@ impl Write for TrackedFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let limit = ledger::write_fault(&self.path, buf.len())?;
         ledger::dirty(&self.path);
-        self.file.write(&buf[..limit])
+        let n = self.file.write_at(&buf[..limit], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
+        Ok(())
     }
 }
 
 /// fsyncs a directory so entries created, renamed or removed in it survive a crash.
-pub fn fsync_dir(dir: &Path) -> Result<(), IoError> {
+pub fn fsync_dir(fs: &dyn FileSystem, dir: &Path) -> Result<(), IoError> {
     ledger::fault(dir, IoOp::Fsync).ctx("fsync directory", dir)?;
-    File::open(dir)
-        .ctx("open directory", dir)?
-        .sync_all()
-        .ctx("fsync directory", dir)?;
+    fs.sync_dir(dir).ctx("fsync directory", dir)?;
     ledger::clean(dir);
     ledger::synced_dir(dir);
     Ok(())
@@ -423,14 +424,14 @@ fn entry_dir(path: &Path) -> PathBuf {
 /// created, its parent is fsynced (deepest first), so the topmost new level lands in an existing,
 /// fsynced directory. The first call for an existing `dir` in this process fsyncs its parent once
 /// too: an earlier attempt (or an earlier process) may have created it and failed before the fsync.
-pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
-    if dir.is_dir() && with_dirs(|d| d.durable.contains(dir)) {
+pub fn create_dir_durable(fs: &dyn FileSystem, dir: &Path) -> Result<(), IoError> {
+    if fs.is_dir(dir) && with_dirs(|d| d.durable.contains(dir)) {
         return Ok(());
     }
     // The levels missing now, deepest first.
     let mut created: Vec<PathBuf> = Vec::new();
     let mut level = dir;
-    while !level.is_dir() {
+    while !fs.is_dir(level) {
         created.push(level.to_path_buf());
         match level.parent() {
             Some(p) if !p.as_os_str().is_empty() => level = p,
@@ -441,7 +442,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
         ledger::fault(dir, IoOp::CreateDir).ctx("create directory", dir)?;
         // Pending before creating: a create_dir_all that fails half-way still left levels behind.
         with_dirs(|d| d.pending.extend(created.iter().cloned()));
-        fs::create_dir_all(dir).ctx("create directory", dir)?;
+        fs.create_dir_all(dir).ctx("create directory", dir)?;
         for c in &created {
             ledger::dirty(&entry_dir(c));
         }
@@ -454,7 +455,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
             .collect()
     });
     for level in &to_sync {
-        fsync_dir(&entry_dir(level))?;
+        fsync_dir(fs, &entry_dir(level))?;
         with_dirs(|d| d.pending.remove(level));
     }
     with_dirs(|d| d.durable.insert(dir.to_path_buf()));
@@ -462,9 +463,9 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), IoError> {
 }
 
 /// Removes a directory tree (its parent then awaits an fsync).
-pub fn remove_dir_all(dir: &Path) -> Result<(), IoError> {
+pub fn remove_dir_all(fs: &dyn FileSystem, dir: &Path) -> Result<(), IoError> {
     ledger::fault(dir, IoOp::Remove).ctx("remove", dir)?;
-    fs::remove_dir_all(dir).ctx("remove", dir)?;
+    fs.remove_dir_all(dir).ctx("remove", dir)?;
     // A directory of that name made later is a new entry again.
     with_dirs(|d| {
         d.durable.retain(|p| !p.starts_with(dir));
@@ -476,23 +477,31 @@ pub fn remove_dir_all(dir: &Path) -> Result<(), IoError> {
 }
 
 /// Opens a file for reading and writing (creating it if asked).
-pub fn open_rw(path: &Path, create: bool) -> Result<File, IoError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(create)
-        .truncate(false)
-        .open(path)
-        .ctx("open", path)
+pub fn open_rw(
+    fs: &dyn FileSystem,
+    path: &Path,
+    create: bool,
+) -> Result<Box<dyn StoreFile>, IoError> {
+    let mode = if create {
+        OpenMode::Create
+    } else {
+        OpenMode::ReadWrite
+    };
+    fs.open(path, mode).ctx("open", path)
+}
+
+/// Opens a file for reading.
+pub fn open_read(fs: &dyn FileSystem, path: &Path) -> Result<Box<dyn StoreFile>, IoError> {
+    fs.open(path, OpenMode::Read).ctx("open", path)
 }
 
 /// Length of a file.
-pub fn file_len(file: &File, path: &Path) -> Result<u64, IoError> {
-    Ok(file.metadata().ctx("stat", path)?.len())
+pub fn file_len(file: &dyn StoreFile, path: &Path) -> Result<u64, IoError> {
+    file.len().ctx("stat", path)
 }
 
 /// Truncates a file to `len` and fsyncs it.
-pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoError> {
+pub fn truncate_durable(file: &dyn StoreFile, path: &Path, len: u64) -> Result<(), IoError> {
     ledger::fault(path, IoOp::Truncate).ctx("truncate", path)?;
     file.set_len(len).ctx("truncate", path)?;
     ledger::fault(path, IoOp::Fsync).ctx("fsync", path)?;
@@ -503,7 +512,7 @@ pub fn truncate_durable(file: &File, path: &Path, len: u64) -> Result<(), IoErro
 
 /// Reads exactly `buf.len()` bytes at `offset`; a short file is reported as corruption.
 pub fn read_exact_at(
-    file: &File,
+    file: &dyn StoreFile,
     path: &Path,
     buf: &mut [u8],
     offset: u64,
@@ -526,9 +535,9 @@ pub fn read_exact_at(
 }
 
 /// Removes a file if it exists (missing is fine).
-pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
+pub fn remove_file_if_exists(fs: &dyn FileSystem, path: &Path) -> Result<bool, IoError> {
     ledger::fault(path, IoOp::Remove).ctx("remove", path)?;
-    match fs::remove_file(path) {
+    match fs.remove_file(path) {
         Ok(()) => {
             ledger::clean(path);
             ledger::dirty(parent_of(path));
@@ -544,22 +553,50 @@ pub fn remove_file_if_exists(path: &Path) -> Result<bool, IoError> {
 }
 
 /// Renames `from` to `to` (same directory; the caller fsyncs the directory).
-pub fn rename(from: &Path, to: &Path) -> Result<(), IoError> {
+pub fn rename(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<(), IoError> {
     ledger::fault(from, IoOp::Rename).ctx("rename", from)?;
-    fs::rename(from, to).ctx("rename", from)?;
+    fs.rename(from, to).ctx("rename", from)?;
     ledger::dirty(parent_of(to));
     Ok(())
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `dir` (statvfs), for the
+/// disk-full log line and metric.
+pub fn free_bytes(dir: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated path and `st` points to writable memory of the right
+    // type; statvfs writes nothing else.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it filled the struct.
+    let st = unsafe { st.assume_init() };
+    // Both are u64 on the 64-bit Linux targets histd builds for.
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::backend::RealFs;
+    const FS: &RealFs = &RealFs;
+
+    #[test]
+    fn free_bytes_reads_the_file_system_of_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(dir.path()).unwrap() > 0);
+        assert!(free_bytes(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn ledger_tracks_unsynced_bytes_and_entries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let mut f = TrackedFile::open(&path, true).unwrap();
+        let mut f = TrackedFile::open(FS, &path, true).unwrap();
         f.write_all(b"x").unwrap();
         let unsynced = std::panic::catch_unwind(|| assert_durable(dir.path()));
         assert!(
@@ -571,7 +608,7 @@ mod tests {
             std::panic::catch_unwind(|| assert_durable(dir.path())).is_err(),
             "entry not synced"
         );
-        fsync_dir(dir.path()).unwrap();
+        fsync_dir(FS, dir.path()).unwrap();
         assert_durable(dir.path());
     }
 
@@ -580,7 +617,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         let deep = root.join("a").join("b").join("c");
-        create_dir_durable(&deep).unwrap();
+        create_dir_durable(FS, &deep).unwrap();
         assert!(deep.is_dir());
         // Each new entry lives in its parent: c in b, b in a, a in root. All three must be synced
         // (deepest first), not just c's parent.
@@ -590,7 +627,7 @@ mod tests {
         );
         assert_durable(root);
         // Known durable now: no more fsyncs.
-        create_dir_durable(&deep).unwrap();
+        create_dir_durable(FS, &deep).unwrap();
         assert_eq!(ledger::synced_dirs_under(root).len(), 3);
     }
 
@@ -601,7 +638,7 @@ mod tests {
         let deep = root.join("x").join("y");
         // The create succeeds, the first parent fsync fails: both levels exist, neither is durable.
         ledger::fail_after(root, 1);
-        let err = create_dir_durable(&deep).unwrap_err();
+        let err = create_dir_durable(FS, &deep).unwrap_err();
         assert!(err.to_string().contains("injected"), "{err}");
         assert!(deep.is_dir());
         ledger::stop_faults(root);
@@ -610,7 +647,7 @@ mod tests {
             "the unsynced entries must be visible to the ledger"
         );
         // The retry finds the directory in place and must still sync both entries.
-        create_dir_durable(&deep).unwrap();
+        create_dir_durable(FS, &deep).unwrap();
         assert_eq!(
             ledger::synced_dirs_under(root),
             vec![root.join("x"), root.to_path_buf()]
@@ -624,14 +661,14 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let root = root.path();
         let d = root.join("made-earlier");
-        fs::create_dir(&d).unwrap();
-        create_dir_durable(&d).unwrap();
-        create_dir_durable(&d).unwrap();
+        std::fs::create_dir(&d).unwrap();
+        create_dir_durable(FS, &d).unwrap();
+        create_dir_durable(FS, &d).unwrap();
         assert_eq!(ledger::synced_dirs_under(root), vec![root.to_path_buf()]);
         // Removed and made again: a new entry, synced again.
-        remove_dir_all(&d).unwrap();
-        fsync_dir(root).unwrap();
-        create_dir_durable(&d).unwrap();
+        remove_dir_all(FS, &d).unwrap();
+        fsync_dir(FS, root).unwrap();
+        create_dir_durable(FS, &d).unwrap();
         assert_eq!(ledger::synced_dirs_under(root).len(), 3);
         assert_durable(root);
     }

@@ -16,7 +16,8 @@ use super::error::{IoContext, LockError};
 /// A held lock; released when dropped (the kernel also releases it if the process dies).
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    /// `None` for a directory on a simulated disk, which only this process can see.
+    _file: Option<File>,
     path: PathBuf,
 }
 
@@ -49,7 +50,20 @@ impl DirLock {
         file.seek(SeekFrom::Start(0)).ctx("seek lock file", &path)?;
         file.write_all(format!("{}\n", std::process::id()).as_bytes())
             .ctx("write lock file", &path)?;
-        Ok(Self { _file: file, path })
+        Ok(Self {
+            _file: Some(file),
+            path,
+        })
+    }
+
+    /// The lock of a directory no other process can reach (a simulated disk in tests): nothing to
+    /// hold.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn private(data_dir: &Path) -> Self {
+        Self {
+            _file: None,
+            path: data_dir.join("LOCK"),
+        }
     }
 
     /// The lock file.

@@ -21,11 +21,14 @@
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
 //! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
-//! schema), `shard` (lifecycle), `lock`, `fsio`, `error`.
+//! schema), `shard` (lifecycle), `lock`, `fsio`, `backend` (the file-system seam every file
+//! operation goes through, redb's file included), `sim` (a simulated disk with power cuts, test
+//! builds only), `error`.
 //!
 //! [`VerifiedBlock`]: crate::primitives::VerifiedBlock
 
 pub mod admin;
+mod backend;
 mod compact;
 mod error;
 mod fsio;
@@ -40,21 +43,27 @@ mod repair;
 mod rollback;
 mod segment;
 mod shard;
+/// A simulated disk for power-cut and fault-walk tests (feature `testkit`).
+#[cfg(any(test, feature = "testkit"))]
+pub mod sim;
 mod store;
 mod wal;
 mod write;
 
 pub use admin::{ShardContents, ShardStats, StoreStats};
+pub use backend::{Disk, FileSystem, OpenMode, ReadCursor, RealFs, RedbFile, StoreFile};
 pub use compact::CompactOutcome;
 /// Test-only fault injection for shard files (feature `testkit`).
 #[cfg(feature = "testkit")]
 pub use fsio::fault;
+pub use fsio::free_bytes;
 
 pub use error::{
     CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,
-    WriteError,
+    WriteError, is_no_space,
 };
 pub use handle::{StoreError, StoreHandle};
+pub use lock::DirLock;
 pub use missing::MissingRanges;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};

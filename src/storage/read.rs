@@ -6,7 +6,6 @@
 //! fresh snapshot. It must never write.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
@@ -14,6 +13,7 @@ use alloy_primitives::{B256, Bloom};
 use redb::ReadableTable;
 
 use super::Storage;
+use super::backend::{Disk, StoreFile};
 use super::error::{CorruptError, FileError, ReadError};
 use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
 use super::layout::{FrameLens, ShardRow};
@@ -58,19 +58,24 @@ impl Frames {
     }
 }
 
+/// An open WAL, its path, and where each block's record is.
+type WalMap = (Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>);
+
 /// Open handles on one shard's committed files, with its WAL mapped by block number on demand.
 pub(super) struct ShardFiles {
+    fs: Disk,
     dir: PathBuf,
     first: u64,
     row: ShardRow,
     seg: Option<SegmentReader>,
-    wal: Option<(File, PathBuf, HashMap<u64, WalEntry>)>,
+    wal: Option<WalMap>,
 }
 
 impl ShardFiles {
     pub fn open(store: &Storage, shard: u64, row: ShardRow) -> Self {
         let first = store.geo.first_of(shard);
         Self {
+            fs: store.fs.clone(),
             dir: shard_dir(&store.dir, first),
             first,
             row,
@@ -91,6 +96,7 @@ impl ShardFiles {
     fn segment(&mut self) -> Result<&SegmentReader, FileError> {
         if self.seg.is_none() {
             self.seg = Some(SegmentReader::open(
+                &*self.fs,
                 &self.dir,
                 self.row.seg_gen,
                 u64::from(self.row.seg_entries),
@@ -102,15 +108,15 @@ impl ShardFiles {
             .ok_or_else(|| self.corrupt(self.first, "segment missing"))
     }
 
-    fn wal(&mut self) -> Result<&(File, PathBuf, HashMap<u64, WalEntry>), FileError> {
+    fn wal(&mut self) -> Result<&WalMap, FileError> {
         if self.wal.is_none() {
             // One pass over the record heads (never the WAL whole): at most one entry per position.
-            let mut scan = WalScanner::open(&self.dir, self.first, self.row.wal_len)?;
+            let mut scan = WalScanner::open(&*self.fs, &self.dir, self.first, self.row.wal_len)?;
             let mut map = HashMap::new();
             while let Some(e) = scan.next_head()? {
                 map.insert(e.head.number, e);
             }
-            let (file, path) = wal::open_for_read(&self.dir)?;
+            let (file, path) = wal::open_for_read(&*self.fs, &self.dir)?;
             self.wal = Some((file, path, map));
         }
         self.wal
@@ -147,7 +153,7 @@ impl ShardFiles {
         let Some(entry) = map.get(&n).copied() else {
             return Err(self.corrupt(n, "marked present but not in the WAL"));
         };
-        let bytes = wal::read_record(file, path, &entry)?;
+        let bytes = wal::read_record(&**file, path, &entry)?;
         Ok(Some(Frames {
             hash: entry.head.hash,
             lens: entry.head.lens,

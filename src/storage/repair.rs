@@ -5,7 +5,6 @@
 //!
 //! It must never change what redb says is committed, other than undoing the Compacting mark.
 
-use std::fs;
 use std::path::PathBuf;
 
 use redb::ReadableTable;
@@ -74,22 +73,19 @@ impl Storage {
             self.repair_shard(&dir, row, &mut report)?;
         }
         let mut removed_any = false;
-        for entry in fs::read_dir(&root).ctx("list", &root)? {
-            let entry = entry.ctx("list", &root)?;
-            let path = entry.path();
-            if known.contains(&path) || !path.is_dir() {
+        for path in self.fs.list_dir(&root).ctx("list", &root)? {
+            if known.contains(&path) || !self.fs.is_dir(&path) {
                 continue;
             }
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
             if name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit()) {
-                fsio::remove_dir_all(&path)?;
+                fsio::remove_dir_all(&*self.fs, &path)?;
                 report.removed_dirs.push(path);
                 removed_any = true;
             }
         }
         if removed_any {
-            fsio::fsync_dir(&root)?;
+            fsio::fsync_dir(&*self.fs, &root)?;
         }
         if !report.is_clean() {
             tracing::info!(?report, "storage repaired an interrupted shutdown");
@@ -103,7 +99,7 @@ impl Storage {
         row: &ShardRow,
         report: &mut RepairReport,
     ) -> Result<(), OpenError> {
-        if !dir.is_dir() {
+        if !self.fs.is_dir(dir) {
             return Err(CorruptError {
                 path: dir.to_path_buf(),
                 offset: 0,
@@ -123,8 +119,7 @@ impl Storage {
             ));
         }
         let mut changed = false;
-        for entry in fs::read_dir(dir).ctx("list", dir)? {
-            let path = entry.ctx("list", dir)?.path();
+        for path in self.fs.list_dir(dir).ctx("list", dir)? {
             if expected.iter().any(|(p, _)| p == &path) {
                 continue;
             }
@@ -133,13 +128,13 @@ impl Storage {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if name == "wal" || name.starts_with("seg-") {
-                fsio::remove_file_if_exists(&path)?;
+                fsio::remove_file_if_exists(&*self.fs, &path)?;
                 report.removed_files.push(path);
                 changed = true;
             }
         }
         for (path, len) in expected {
-            let file = match fsio::open_rw(&path, false) {
+            let file = match fsio::open_rw(&*self.fs, &path, false) {
                 Ok(f) => f,
                 Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
                     return Err(CorruptError {
@@ -151,7 +146,7 @@ impl Storage {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let actual = fsio::file_len(&file, &path)?;
+            let actual = fsio::file_len(&*file, &path)?;
             if actual < len {
                 return Err(CorruptError {
                     path,
@@ -161,12 +156,12 @@ impl Storage {
                 .into());
             }
             if actual > len {
-                fsio::truncate_durable(&file, &path, len)?;
+                fsio::truncate_durable(&*file, &path, len)?;
                 report.truncated.push((path, actual - len));
             }
         }
         if changed {
-            fsio::fsync_dir(dir)?;
+            fsio::fsync_dir(&*self.fs, dir)?;
         }
         Ok(())
     }

@@ -88,7 +88,7 @@ impl Storage {
                 let entries = u64::from(row.seg_entries);
                 let mut new_data_len = row.seg_data_len;
                 if row.seg_gen > 0 && cut < entries {
-                    let seg = SegmentReader::open(&dir, row.seg_gen, entries, first)?;
+                    let seg = SegmentReader::open(&*self.fs, &dir, row.seg_gen, entries, first)?;
                     let mut first_cut = None;
                     for pos in cut..entries {
                         let e = seg.entry(pos)?;
@@ -159,19 +159,23 @@ impl Storage {
                     index_entry_offset(entries),
                 ),
             ] {
-                let r = fsio::open_rw(&path, false)
-                    .and_then(|f| fsio::truncate_durable(&f, &path, len));
+                let r = fsio::open_rw(&*self.fs, &path, false)
+                    .and_then(|f| fsio::truncate_durable(&*f, &path, len));
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "truncating after rollback; repair will retry");
                 }
             }
         }
         for dir in emptied {
-            if let Err(e) = fsio::remove_dir_all(&dir) {
+            if let Err(e) = fsio::remove_dir_all(&*self.fs, &dir) {
                 tracing::warn!(dir = %dir.display(), error = %e, "removing emptied shard; repair will retry");
             }
         }
-        let _ = fsio::fsync_dir(&shards_dir(&self.dir));
+        let shards = shards_dir(&self.dir);
+        if fsio::fsync_dir(&*self.fs, &shards).is_err() {
+            // Removed shard directories past the commit: repair removes them if they come back.
+            fsio::abandon(&[&shards]);
+        }
         Ok(RollbackOutcome { removed })
     }
 }

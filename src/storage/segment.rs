@@ -5,12 +5,12 @@
 //! one entry or one block's frames with crc check, and the seal checksum. It must never decide what
 //! is committed: committed lengths come from the shard row.
 
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
 
+use super::backend::{FileSystem, ReadCursor, StoreFile};
 use super::error::{CorruptError, FileError, IoContext, IoError};
 use super::fsio::{self, TrackedFile};
 use super::layout::{
@@ -33,15 +33,16 @@ pub struct SegmentWriter {
 impl SegmentWriter {
     /// Creates fresh files at the given paths (truncating leftovers).
     pub fn create(
+        fs: &dyn FileSystem,
         data_path: PathBuf,
         index_path: PathBuf,
         first_block: u64,
     ) -> Result<Self, IoError> {
-        let mut data = TrackedFile::open(&data_path, true)?;
+        let mut data = TrackedFile::open(fs, &data_path, true)?;
         data.set_len(0)?;
         data.write_all(&file_header(SEG_MAGIC, first_block))
             .ctx("write", &data_path)?;
-        let mut index = TrackedFile::open(&index_path, true)?;
+        let mut index = TrackedFile::open(fs, &index_path, true)?;
         index.set_len(0)?;
         index
             .write_all(&file_header(IDX_MAGIC, first_block))
@@ -59,6 +60,7 @@ impl SegmentWriter {
     /// Opens generation `generation` of `dir` to append after `data_len` bytes and `entries` entries,
     /// truncating anything past them (uncommitted bytes).
     pub fn append_to(
+        fs: &dyn FileSystem,
         dir: &Path,
         generation: u32,
         data_len: u64,
@@ -66,8 +68,8 @@ impl SegmentWriter {
     ) -> Result<Self, FileError> {
         let data_path = seg_data_path(dir, generation);
         let index_path = seg_index_path(dir, generation);
-        let data = open_at_committed(&data_path, data_len)?;
-        let index = open_at_committed(&index_path, index_entry_offset(entries))?;
+        let data = open_at_committed(fs, &data_path, data_len)?;
+        let index = open_at_committed(fs, &index_path, index_entry_offset(entries))?;
         Ok(Self {
             data: BufWriter::with_capacity(1 << 20, data),
             index: BufWriter::with_capacity(64 << 10, index),
@@ -122,8 +124,8 @@ impl SegmentWriter {
 }
 
 /// Opens a segment file for appending at its committed length, cutting uncommitted bytes.
-fn open_at_committed(path: &Path, len: u64) -> Result<TrackedFile, FileError> {
-    let mut f = TrackedFile::open(path, false)?;
+fn open_at_committed(fs: &dyn FileSystem, path: &Path, len: u64) -> Result<TrackedFile, FileError> {
+    let mut f = TrackedFile::open(fs, path, false)?;
     let actual = f.len()?;
     if actual < len {
         return Err(CorruptError {
@@ -142,8 +144,8 @@ fn open_at_committed(path: &Path, len: u64) -> Result<TrackedFile, FileError> {
 
 /// Open handles on a committed segment generation, for positioned reads.
 pub struct SegmentReader {
-    data: File,
-    index: File,
+    data: Box<dyn StoreFile>,
+    index: Box<dyn StoreFile>,
     data_path: PathBuf,
     index_path: PathBuf,
     entries: u64,
@@ -152,6 +154,7 @@ pub struct SegmentReader {
 impl SegmentReader {
     /// Opens generation `generation` of `dir`, committed with `entries` index entries.
     pub fn open(
+        fs: &dyn FileSystem,
         dir: &Path,
         generation: u32,
         entries: u64,
@@ -159,12 +162,12 @@ impl SegmentReader {
     ) -> Result<Self, FileError> {
         let data_path = seg_data_path(dir, generation);
         let index_path = seg_index_path(dir, generation);
-        let data = File::open(&data_path).ctx("open", &data_path)?;
-        let index = File::open(&index_path).ctx("open", &index_path)?;
+        let data = fsio::open_read(fs, &data_path)?;
+        let index = fsio::open_read(fs, &index_path)?;
         let mut header = [0u8; FILE_HEADER as usize];
         for (f, p, magic) in [
-            (&data, &data_path, SEG_MAGIC),
-            (&index, &index_path, IDX_MAGIC),
+            (&*data, &data_path, SEG_MAGIC),
+            (&*index, &index_path, IDX_MAGIC),
         ] {
             fsio::read_exact_at(f, p, &mut header, 0)?;
             check_file_header(&header, magic, first_block).map_err(|what| CorruptError {
@@ -189,7 +192,7 @@ impl SegmentReader {
         }
         let mut buf = [0u8; INDEX_ENTRY as usize];
         fsio::read_exact_at(
-            &self.index,
+            &*self.index,
             &self.index_path,
             &mut buf,
             index_entry_offset(pos),
@@ -200,7 +203,7 @@ impl SegmentReader {
     /// The three frames of a present entry, crc-checked.
     pub fn frames(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
         let mut buf = vec![0u8; entry.lens.total() as usize];
-        fsio::read_exact_at(&self.data, &self.data_path, &mut buf, entry.offset)?;
+        fsio::read_exact_at(&*self.data, &self.data_path, &mut buf, entry.offset)?;
         if crc32fast::hash(&buf) != entry.crc {
             return Err(CorruptError {
                 path: self.data_path.clone(),
@@ -216,20 +219,26 @@ impl SegmentReader {
     /// zstd's own frame checks and RLP decoding still reject damage).
     pub fn header_frame(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
         let mut buf = vec![0u8; entry.lens.header as usize];
-        fsio::read_exact_at(&self.data, &self.data_path, &mut buf, entry.offset)?;
+        fsio::read_exact_at(&*self.data, &self.data_path, &mut buf, entry.offset)?;
         Ok(buf)
     }
 }
 
 /// crc32 of a segment's committed bytes: data then index (the seal checksum).
-pub fn checksum(dir: &Path, generation: u32, data_len: u64, entries: u64) -> Result<u32, IoError> {
+pub fn checksum(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    generation: u32,
+    data_len: u64,
+    entries: u64,
+) -> Result<u32, IoError> {
     let mut h = crc32fast::Hasher::new();
     for (path, len) in [
         (seg_data_path(dir, generation), data_len),
         (seg_index_path(dir, generation), index_entry_offset(entries)),
     ] {
-        let file = File::open(&path).ctx("open", &path)?;
-        let mut input = file.take(len);
+        let file = fsio::open_read(fs, &path)?;
+        let mut input = ReadCursor::new(file).take(len);
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = input.read(&mut buf).ctx("read", &path)?;

@@ -9,6 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 use alloy_primitives::B256;
 use redb::{Database, ReadableDatabase};
 
+use super::backend::{Disk, RealFs};
 use super::error::{OpenError, ReadError};
 use super::fsio;
 use super::index::{self, META, key};
@@ -38,6 +39,8 @@ pub struct OpenOptions {
 /// writes (puts, appends, compactions, seals, rollbacks) are serialised by one internal lock, so
 /// one compaction runs at a time. Share it behind an `Arc`.
 pub struct Storage {
+    /// The file system every file operation goes through (real files in the product).
+    pub(super) fs: Disk,
     pub(super) dir: PathBuf,
     pub(super) index_path: PathBuf,
     pub(super) db: Database,
@@ -64,13 +67,18 @@ impl Storage {
     /// Opens `data_dir`, creating it for `opts` if new. Fails fast if another process holds it,
     /// or if it belongs to another chain, genesis or shard size. Repairs an interrupted shutdown.
     pub fn open(data_dir: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
+        Self::open_on(RealFs::disk(), data_dir, opts)
+    }
+
+    /// [`Self::open`] on the file system `fs` (tests: a simulated disk).
+    pub fn open_on(fs: Disk, data_dir: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
         if opts.shard_size == 0 || opts.shard_size > 1_000_000 {
             return Err(OpenError::InvalidShardSize(opts.shard_size));
         }
-        fsio::create_dir_durable(data_dir)?;
-        let lock = DirLock::acquire(data_dir)?;
+        fsio::create_dir_durable(&*fs, data_dir)?;
+        let lock = fs.lock_dir(data_dir)?;
         let index_path = data_dir.join("index.redb");
-        let db = Database::create(&index_path)?;
+        let (db, fresh) = open_index(&*fs, &index_path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -86,6 +94,11 @@ impl Storage {
         }
         fsio::assert_durable(data_dir);
         txn.commit()?;
+        if let Some(tmp) = fresh {
+            // The new index holds its identity durably: only now does it take its name.
+            fsio::rename(&*fs, &tmp, &index_path)?;
+            fsio::fsync_dir(&*fs, data_dir)?;
+        }
         let stored = read_identity(&db, data_dir)?;
         if stored.chain_id != opts.chain_id {
             return Err(OpenError::ChainMismatch {
@@ -108,24 +121,38 @@ impl Storage {
                 requested: opts.shard_size,
             });
         }
-        Self::finish_open(data_dir, lock, index_path, db, stored, opts.retention)
+        Self::finish_open(fs, data_dir, lock, index_path, db, stored, opts.retention)
     }
 
     /// Opens an existing data directory with the identity recorded in it (for `histd db ...`).
     pub fn open_existing(data_dir: &Path) -> Result<Self, OpenError> {
+        Self::open_existing_on(RealFs::disk(), data_dir)
+    }
+
+    /// [`Self::open_existing`] on the file system `fs`.
+    pub fn open_existing_on(fs: Disk, data_dir: &Path) -> Result<Self, OpenError> {
         let index_path = data_dir.join("index.redb");
-        if !index_path.is_file() {
+        if !fs.is_file(&index_path) {
             return Err(OpenError::NotADatabase {
                 dir: data_dir.to_path_buf(),
             });
         }
-        let lock = DirLock::acquire(data_dir)?;
-        let db = Database::create(&index_path)?;
+        let lock = fs.lock_dir(data_dir)?;
+        let db = fs.open_index(&index_path)?;
         let stored = read_identity(&db, data_dir)?;
-        Self::finish_open(data_dir, lock, index_path, db, stored, Retention::default())
+        Self::finish_open(
+            fs,
+            data_dir,
+            lock,
+            index_path,
+            db,
+            stored,
+            Retention::default(),
+        )
     }
 
     fn finish_open(
+        fs: Disk,
         data_dir: &Path,
         lock: DirLock,
         index_path: PathBuf,
@@ -133,8 +160,9 @@ impl Storage {
         id: OpenOptions,
         retention: Retention,
     ) -> Result<Self, OpenError> {
-        fsio::create_dir_durable(&shards_dir(data_dir))?;
+        fsio::create_dir_durable(&*fs, &shards_dir(data_dir))?;
         let mut store = Self {
+            fs,
             dir: data_dir.to_path_buf(),
             index_path,
             db,
@@ -213,6 +241,28 @@ impl Storage {
     pub(super) fn read_txn(&self) -> Result<redb::ReadTransaction, ReadError> {
         Ok(self.db.begin_read()?)
     }
+}
+
+/// Opens the redb index, or creates a new one under a temporary name (returned): the caller renames
+/// it into place after its first commit. A failure or power cut while redb writes its first pages
+/// (a full disk on the first start, say) then never leaves an `index.redb` that is not a database
+/// and refuses every later start; a leftover temporary file is started over.
+fn open_index(
+    fs: &dyn super::backend::FileSystem,
+    index_path: &Path,
+) -> Result<(Database, Option<PathBuf>), OpenError> {
+    if fs.is_file(index_path) {
+        return Ok((fs.open_index(index_path)?, None));
+    }
+    let tmp = index_path.with_extension("redb.tmp");
+    fsio::open_rw(fs, &tmp, true)?
+        .set_len(0)
+        .map_err(|source| super::error::IoError {
+            op: "truncate",
+            path: tmp.clone(),
+            source,
+        })?;
+    Ok((fs.open_index(&tmp)?, Some(tmp)))
 }
 
 fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {

@@ -4,9 +4,10 @@
 //! offset). It must never read a WAL whole into memory and never decide what is committed: the
 //! committed length lives in the shard row in redb, and callers pass it in.
 
-use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+
+use super::backend::{FileSystem, ReadCursor, StoreFile};
 
 use super::error::{CorruptError, FileError, IoContext, IoError};
 use super::fsio::{self, TrackedFile};
@@ -27,15 +28,20 @@ pub struct WalAppender {
 impl WalAppender {
     /// Opens the WAL of `dir` for appending at `committed` bytes (0 = new WAL: any old file is
     /// replaced by a fresh header, made durable with its directory entry).
-    pub fn open(dir: &Path, first_block: u64, committed: u64) -> Result<Self, FileError> {
+    pub fn open(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        first_block: u64,
+        committed: u64,
+    ) -> Result<Self, FileError> {
         let path = wal_path(dir);
-        let mut file = TrackedFile::open(&path, true)?;
+        let mut file = TrackedFile::open(fs, &path, true)?;
         let len = if committed == 0 {
             file.set_len(0)?;
             file.write_all(&file_header(WAL_MAGIC, first_block))
                 .ctx("write", &path)?;
             file.sync_data()?;
-            fsio::fsync_dir(dir)?;
+            fsio::fsync_dir(fs, dir)?;
             FILE_HEADER
         } else {
             let actual = file.len()?;
@@ -104,7 +110,7 @@ impl WalAppender {
 
 /// Streams record heads of a WAL up to its committed length, never holding more than a buffer.
 pub struct WalScanner {
-    input: BufReader<File>,
+    input: BufReader<ReadCursor>,
     path: PathBuf,
     pos: u64,
     end: u64,
@@ -121,10 +127,15 @@ pub struct WalEntry {
 
 impl WalScanner {
     /// Opens the WAL of `dir`, checking its header, to scan `committed` bytes.
-    pub fn open(dir: &Path, first_block: u64, committed: u64) -> Result<Self, FileError> {
+    pub fn open(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        first_block: u64,
+        committed: u64,
+    ) -> Result<Self, FileError> {
         let path = wal_path(dir);
-        let file = File::open(&path).ctx("open", &path)?;
-        let mut input = BufReader::with_capacity(256 << 10, file);
+        let file = fsio::open_read(fs, &path)?;
+        let mut input = BufReader::with_capacity(256 << 10, ReadCursor::new(file));
         let mut header = [0u8; FILE_HEADER as usize];
         input.read_exact(&mut header).ctx("read", &path)?;
         check_file_header(&header, WAL_MAGIC, first_block).map_err(|what| CorruptError {
@@ -180,7 +191,11 @@ impl WalScanner {
 }
 
 /// Reads one record's frames (header | txs | receipts) at `offset`, checking its crc.
-pub fn read_record(file: &File, path: &Path, entry: &WalEntry) -> Result<Vec<u8>, FileError> {
+pub fn read_record(
+    file: &dyn StoreFile,
+    path: &Path,
+    entry: &WalEntry,
+) -> Result<Vec<u8>, FileError> {
     let frames = entry.head.lens.total() as usize;
     let mut buf = vec![0u8; RECORD_PREFIX + RECORD_HEAD + frames];
     fsio::read_exact_at(file, path, &mut buf, entry.offset)?;
@@ -198,8 +213,11 @@ pub fn read_record(file: &File, path: &Path, entry: &WalEntry) -> Result<Vec<u8>
 }
 
 /// Opens a WAL for positioned reads.
-pub fn open_for_read(dir: &Path) -> Result<(File, PathBuf), IoError> {
+pub fn open_for_read(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<(Box<dyn StoreFile>, PathBuf), IoError> {
     let path = wal_path(dir);
-    let file = File::open(&path).ctx("open", &path)?;
+    let file = fsio::open_read(fs, &path)?;
     Ok((file, path))
 }

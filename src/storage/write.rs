@@ -117,8 +117,8 @@ impl Storage {
                 self.check_transition(shard, row.state, ShardState::Filling)?;
                 let first = self.geo.first_of(shard);
                 let dir = shard_dir(&self.dir, first);
-                fsio::create_dir_durable(&dir)?;
-                let mut wal = WalAppender::open(&dir, first, row.wal_len)?;
+                fsio::create_dir_durable(&*self.fs, &dir)?;
+                let mut wal = WalAppender::open(&*self.fs, &dir, first, row.wal_len)?;
                 for e in &fresh {
                     wal.append(e)?;
                     row.set(self.geo.pos_of(e.number));
@@ -190,17 +190,19 @@ impl Storage {
             if tail {
                 self.check_transition(shard, row.state, ShardState::Sorted)?;
                 let mut w = if row.state == ShardState::Empty {
-                    fsio::create_dir_durable(&dir)?;
+                    fsio::create_dir_durable(&*self.fs, &dir)?;
                     row.seg_gen = 1;
                     let w = SegmentWriter::create(
+                        &*self.fs,
                         seg_data_path(&dir, 1),
                         seg_index_path(&dir, 1),
                         first,
                     )?;
-                    fsio::fsync_dir(&dir)?;
+                    fsio::fsync_dir(&*self.fs, &dir)?;
                     w
                 } else {
                     SegmentWriter::append_to(
+                        &*self.fs,
                         &dir,
                         row.seg_gen,
                         row.seg_data_len,
@@ -214,7 +216,7 @@ impl Storage {
                 row.state = ShardState::Sorted;
             } else {
                 self.check_transition(shard, row.state, ShardState::Filling)?;
-                let mut wal = WalAppender::open(&dir, first, row.wal_len)?;
+                let mut wal = WalAppender::open(&*self.fs, &dir, first, row.wal_len)?;
                 wal.append(&e)?;
                 row.wal_len = wal.sync()?;
                 row.state = ShardState::Filling;
@@ -331,6 +333,7 @@ impl Storage {
         self.check_transition(shard, row.state, ShardState::Sealed)?;
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         row.seal_crc = segment::checksum(
+            &*self.fs,
             &dir,
             row.seg_gen,
             row.seg_data_len,

@@ -206,8 +206,9 @@ fn one_off_enospc_on_a_write_or_an_fsync_finishes_or_refuses_cleanly() {
                 Err(e) => {
                     refused += 1;
                     assert!(
-                        matches!(e, WriteError::Io(_)) && e.to_string().contains("ENOSPC"),
-                        "{kind:?} op {i} {op:?}: ENOSPC must surface as an I/O error, got {e}"
+                        matches!(e, WriteError::DiskFull { .. })
+                            && e.to_string().contains("ENOSPC"),
+                        "{kind:?} op {i} {op:?}: ENOSPC must surface as WriteError::DiskFull, got {e}"
                     );
                     if check_store(&store, &model, TOTAL + 4).is_err() {
                         check_store(&store, &after, TOTAL + 4).unwrap_or_else(|e| {

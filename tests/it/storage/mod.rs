@@ -6,3 +6,4 @@ mod crash;
 mod diagram;
 mod faults;
 mod model;
+mod powercut;
