@@ -2,6 +2,7 @@
 # Installs every tool the test suite needs beyond cargo, from the package registries only:
 # - the @ethereumjs/devp2p interop peer's npm packages (scripts/setup-interop.sh);
 # - dnsmasq (Debian package dnsmasq-base), the local DNS server the EIP-1459 discovery test queries.
+# - systemd-analyze and promtool (Debian packages systemd, prometheus) for the ops tests.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -184,15 +184,18 @@ fn log_state_dump(machine: &DaemonMachine) {
     let last = history
         .last()
         .map(|t| format!("{} -> {} ({})", t.from, t.to, t.reason));
+    let sources = dump::collect();
+    let names: Vec<&str> = sources.iter().map(|(n, _)| *n).collect();
     tracing::info!(
         source = "machine",
         phase = %machine.phase(),
         intent = ?machine.intent(),
         transitions = history.len(),
         last_transition = last.as_deref().unwrap_or("none"),
+        sources = names.join(","),
         "state dump"
     );
-    for (name, state) in dump::collect() {
+    for (name, state) in sources {
         tracing::info!(source = name, state = %state, "state dump");
     }
 }
