@@ -1,4 +1,5 @@
-//! The `histd` binary: parse the CLI, load the config, dispatch to the subcommand. Thin on purpose.
+//! The `histd` binary: parse the CLI, load the config, dispatch to the subcommand, turn the outcome
+//! into an exit code (`histd::daemon::Exit`, documented in the README). Thin on purpose.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,10 +9,12 @@ use clap::Parser;
 use histd::cli::db::DbCommand;
 use histd::cli::{Cli, Command, ConfigCommand};
 use histd::config::{Config, ConfigError, Override};
-use histd::daemon::{self, PhaseWorkers};
+use histd::daemon::{self, Exit, PhaseWorkers};
 
-/// Exit code for a configuration that cannot be used.
-const EXIT_CONFIG: u8 = 2;
+/// The process exit code for `exit` (the numbers live in `histd::daemon::exit`).
+fn code(exit: Exit) -> ExitCode {
+    ExitCode::from(exit.code())
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -62,7 +65,7 @@ fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode 
         }
         Err(e) => {
             eprintln!("histd db: {}: {e}", config.data_dir.display());
-            ExitCode::FAILURE
+            code(Exit::Fatal)
         }
     }
 }
@@ -70,7 +73,7 @@ fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode 
 fn load(path: Option<&Path>, overrides: &[Override]) -> Result<Config, ExitCode> {
     Config::load(path, overrides).map_err(|e| {
         report_config_error(&e);
-        ExitCode::from(EXIT_CONFIG)
+        code(Exit::Config)
     })
 }
 
@@ -92,7 +95,7 @@ fn config_check(path: Option<&Path>, overrides: &[Override]) -> ExitCode {
         }
         Err(e) => {
             report_config_error(&e);
-            ExitCode::from(EXIT_CONFIG)
+            code(Exit::Config)
         }
     }
 }
@@ -107,7 +110,7 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
         Ok(w) => w,
         Err(message) => {
             tracing::error!(%message, "cannot start");
-            return ExitCode::FAILURE;
+            return code(Exit::Fatal);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -118,15 +121,15 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
-            return ExitCode::FAILURE;
+            return code(Exit::Fatal);
         }
     };
     // `block_on` keeps the (non-Send) machine on this thread; workers run on the pool.
     match runtime.block_on(daemon::run(&config, workers)) {
-        Ok(status) => ExitCode::from(status.code()),
+        Ok(exit) => code(exit),
         Err(e) => {
             tracing::error!(error = %e, "cannot start the daemon");
-            ExitCode::FAILURE
+            code(Exit::Fatal)
         }
     }
 }

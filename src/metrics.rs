@@ -47,6 +47,8 @@ pub const REORDER_MAX_GAP: &str = "histd_reorder_max_gap";
 pub const REORGS: &str = "histd_reorgs_total";
 /// JSON-RPC requests, label `method`.
 pub const RPC_REQUESTS: &str = "histd_rpc_requests_total";
+/// JSON-RPC requests answered with an error, labels `method` and `code` (the JSON-RPC error code).
+pub const RPC_ERRORS: &str = "histd_rpc_errors_total";
 /// JSON-RPC request latency in seconds, label `method`.
 pub const RPC_LATENCY: &str = "histd_rpc_request_duration_seconds";
 /// Peer pool: sessions by client and eth version, labels `client` (Hello name before the first
@@ -152,6 +154,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
     ),
     (REORGS, Kind::Counter, "Chain reorganisations rolled back"),
     (RPC_REQUESTS, Kind::Counter, "JSON-RPC requests served"),
+    (
+        RPC_ERRORS,
+        Kind::Counter,
+        "JSON-RPC requests answered with an error, by method and code",
+    ),
     (
         RPC_LATENCY,
         Kind::Histogram,

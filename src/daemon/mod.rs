@@ -6,13 +6,16 @@
 //! `unbuilt` says what is missing). Entry point: [`run`]. The machine must never contain fetch,
 //! storage or p2p logic: those arrive through [`PhaseWorkers`].
 
+pub mod dump;
 pub mod event;
+pub mod exit;
 pub mod exporter;
 pub mod head_state;
 pub mod intent;
 pub mod logging;
 pub mod machine;
 pub mod node;
+pub mod notify;
 pub mod phase;
 pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
@@ -24,6 +27,7 @@ pub mod unbuilt;
 pub mod workers;
 
 pub use event::{Event, EventKind, EventSender, FatalError, StopSignal};
+pub use exit::Exit;
 pub use intent::{AfterFinalize, ExitAfterFinalize, PostFinalize, SyncMode};
 pub use machine::DaemonMachine;
 pub use phase::Phase;

@@ -1,18 +1,31 @@
-//! `histd run`: start the metrics endpoint and signal handler, then drive the machine from events
-//! until ShuttingDown completes.
+//! `histd run`: start the signal handler and the metrics endpoint, then drive the machine from
+//! events until ShuttingDown completes; tell systemd what happens on the way.
 //!
-//! Owns the event loop on the main task (the statig machine is not `Send`). It must never decide
-//! phases: it only feeds events and reads the exit status.
+//! Owns the event loop on the main task (the statig machine is not `Send`), the systemd
+//! notifications tied to it (READY when Startup is done, STATUS per phase and progress, WATCHDOG
+//! from this loop so a stuck loop stops feeding it, STOPPING when a stop begins), the SIGUSR1 state
+//! dump, and the mapping of how the machine stopped to an [`Exit`] code. It must never decide
+//! phases: it only feeds events and reads the machine.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use super::event;
+use tokio::time::{Instant, Interval};
+
+use super::dump;
+use super::event::{self, Event};
+use super::exit::{self, Exit};
 use super::exporter::{self, ExporterError};
 use super::machine::DaemonMachine;
+use super::notify;
+use super::phase::Phase;
 use super::signals;
 use super::states::{DaemonSettings, ExitStatus};
 use super::workers::PhaseWorkers;
 use crate::config::Config;
+
+/// Progress reaches systemd's STATUS at most this often (`systemctl status` is read by people).
+const STATUS_EVERY: Duration = Duration::from_secs(2);
 
 /// Why the daemon could not even start its machine.
 #[derive(Debug, thiserror::Error)]
@@ -23,40 +36,166 @@ pub enum RunError {
     Signals(#[source] std::io::Error),
 }
 
-/// Run the daemon with `workers` until it stops. The metrics endpoint is up before Startup.
-pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<ExitStatus, RunError> {
+/// What the runner tells systemd, derived from the phases and events it sees.
+struct Notifications {
+    phase: Phase,
+    ready_sent: bool,
+    stopping_sent: bool,
+    last_status: Option<Instant>,
+}
+
+impl Notifications {
+    fn new(phase: Phase) -> Self {
+        notify::status(&format!("phase: {phase}"));
+        Self {
+            phase,
+            ready_sent: false,
+            stopping_sent: false,
+            last_status: None,
+        }
+    }
+
+    /// Before the machine handles `event`.
+    fn before(&mut self, event: &Event) {
+        match event {
+            Event::ShutdownRequested { signal } if !self.stopping_sent => {
+                self.stopping_sent = true;
+                notify::stopping();
+                notify::status(&format!("phase: {}, stopping ({signal})", self.phase));
+            }
+            Event::Progress { last_indexed } => {
+                let due = self.last_status.is_none_or(|t| t.elapsed() >= STATUS_EVERY);
+                if due {
+                    self.last_status = Some(Instant::now());
+                    notify::status(&format!(
+                        "phase: {}, last indexed block {last_indexed}",
+                        self.phase
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After the machine handled an event and is now in `now`.
+    fn after(&mut self, now: Phase) {
+        if now == self.phase {
+            return;
+        }
+        let from = self.phase;
+        self.phase = now;
+        if from == Phase::Startup && now != Phase::ShuttingDown && !self.ready_sent {
+            self.ready_sent = true;
+            notify::ready();
+        }
+        if now == Phase::ShuttingDown && !self.stopping_sent {
+            self.stopping_sent = true;
+            notify::stopping();
+        }
+        notify::status(&format!("phase: {now}"));
+    }
+}
+
+/// Run the daemon with `workers` until it stops; the exit code says how. The metrics endpoint is
+/// up before Startup.
+pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit, RunError> {
+    // Signals first: once the endpoint's "listening" line is out, SIGUSR1 must no longer kill us.
+    let (events, mut rx) = event::channel();
+    let mut dumps = signals::spawn(events.clone()).map_err(RunError::Signals)?;
+
     let exporter_cancel = tokio_util::sync::CancellationToken::new();
     let metrics_addr: SocketAddr =
         exporter::start(config.metrics.bind, exporter_cancel.clone()).await?;
     tracing::info!(addr = %metrics_addr, "metrics endpoint listening");
 
-    let (events, mut rx) = event::channel();
-    signals::spawn(events.clone()).map_err(RunError::Signals)?;
+    if let Err(e) = notify::init_from_env() {
+        tracing::error!(error = %e, "systemd notifications are off");
+    }
+    let mut watchdog = notify::watchdog_every().map(|every| {
+        tracing::info!(
+            every_ms = every.as_millis() as u64,
+            "feeding the systemd watchdog"
+        );
+        tokio::time::interval(every)
+    });
+
     let settings = DaemonSettings::from_config(config);
     let mut machine = DaemonMachine::start(settings, workers, events).await;
+    let mut notes = Notifications::new(machine.phase());
+    let mut disk_full = false;
 
     let status = loop {
         if let Some(status) = machine.exit_status() {
             break status.clone();
         }
-        match rx.recv().await {
-            Some(event) => {
-                tracing::debug!(phase = %machine.phase(), ?event, "event");
-                machine.handle(&event).await;
-            }
-            // Unreachable while the machine holds a sender; treat as a failure rather than hang.
-            None => {
-                break ExitStatus::Failed {
-                    reason: "event channel closed".into(),
-                };
-            }
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => {
+                    tracing::debug!(phase = %machine.phase(), ?event, "event");
+                    if let Event::Fatal(e) = &event {
+                        disk_full |= exit::is_disk_full_message(&e.message);
+                    }
+                    notes.before(&event);
+                    machine.handle(&event).await;
+                    notes.after(machine.phase());
+                }
+                // Unreachable while the machine holds a sender; treat as a failure rather than hang.
+                None => {
+                    break ExitStatus::Failed {
+                        reason: "event channel closed".into(),
+                    };
+                }
+            },
+            Some(()) = dumps.recv() => log_state_dump(&machine),
+            _ = tick(&mut watchdog) => notify::watchdog(),
         }
     };
     machine.cancel_all();
     exporter_cancel.cancel();
+    let exit = Exit::from_machine(&status, machine.history(), disk_full);
     match &status {
-        ExitStatus::Clean => tracing::info!(phase = %machine.phase(), "histd stopped cleanly"),
-        ExitStatus::Failed { reason } => tracing::error!(%reason, "histd stopped with an error"),
+        ExitStatus::Clean => {
+            tracing::info!(phase = %machine.phase(), exit_code = exit.code(), "histd stopped cleanly")
+        }
+        ExitStatus::Failed { reason } => tracing::error!(
+            %reason,
+            exit = exit.name(),
+            exit_code = exit.code(),
+            "histd stopped with an error"
+        ),
     }
-    Ok(status)
+    Ok(exit)
+}
+
+/// The next watchdog tick, or never when the watchdog is off.
+async fn tick(watchdog: &mut Option<Interval>) {
+    match watchdog {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// One line for the machine, one per registered source. Reads only: the machine and workers go
+/// on exactly as before.
+fn log_state_dump(machine: &DaemonMachine) {
+    let history = machine.history();
+    let last = history
+        .last()
+        .map(|t| format!("{} -> {} ({})", t.from, t.to, t.reason));
+    let sources = dump::collect();
+    let names: Vec<&str> = sources.iter().map(|(n, _)| *n).collect();
+    tracing::info!(
+        source = "machine",
+        phase = %machine.phase(),
+        intent = ?machine.intent(),
+        transitions = history.len(),
+        last_transition = last.as_deref().unwrap_or("none"),
+        sources = names.join(","),
+        "state dump"
+    );
+    for (name, state) in sources {
+        tracing::info!(source = name, state = %state, "state dump");
+    }
 }

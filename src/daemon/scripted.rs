@@ -14,7 +14,7 @@ use super::event::{Event, FatalError};
 use super::phase::Phase;
 use super::workers::{
     FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
-    StoppedWorker, WorkerContext, WorkerHandle,
+    StoppedWorker, WorkerContext, WorkerError, WorkerHandle,
 };
 use crate::primitives::BlockNumber;
 
@@ -44,6 +44,11 @@ pub struct Script {
     pub shutdown_ms: Option<u64>,
     /// The worker of this phase (`startup`, `fast_sync`, `finalizing`, `follow`) fails at once.
     pub fatal_in: Option<String>,
+    /// The `fatal_in` worker fails with an I/O error "no space left on device" (through
+    /// `WorkerError`, like a real storage failure) instead of a plain failure.
+    pub fatal_disk_full: bool,
+    /// Follow sends `ReorgTooDeep` this long after `UpToDate`.
+    pub reorg_too_deep_ms: Option<u64>,
 }
 
 impl Default for Script {
@@ -59,6 +64,8 @@ impl Default for Script {
             up_to_date_ms: Some(100),
             shutdown_ms: Some(50),
             fatal_in: None,
+            fatal_disk_full: false,
+            reorg_too_deep_ms: None,
         }
     }
 }
@@ -82,6 +89,8 @@ impl Script {
             up_to_date_ms: None,
             shutdown_ms: None,
             fatal_in: None,
+            fatal_disk_full: false,
+            reorg_too_deep_ms: None,
         }
     }
 }
@@ -133,7 +142,15 @@ async fn at(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-fn fatal(name: &'static str, ctx: WorkerContext) -> WorkerHandle {
+fn fatal(name: &'static str, ctx: WorkerContext, disk_full: bool) -> WorkerHandle {
+    if disk_full {
+        return WorkerHandle::spawn(name, ctx, |_| async move {
+            Err(WorkerError::Failed {
+                context: "scripted write".into(),
+                source: Box::new(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+            })
+        });
+    }
     WorkerHandle::spawn(name, ctx, |ctx| async move {
         ctx.events
             .send(Event::Fatal(FatalError {
@@ -175,7 +192,7 @@ impl PhaseWorkers for ScriptedWorkers {
 
     fn start_startup(&mut self, ctx: WorkerContext) -> WorkerHandle {
         if self.fails(Phase::Startup) {
-            return fatal("startup", ctx);
+            return fatal("startup", ctx, self.script.fatal_disk_full);
         }
         let (after, peers, head) = (
             self.script.peers_ready_ms,
@@ -198,7 +215,7 @@ impl PhaseWorkers for ScriptedWorkers {
 
     fn start_fastsync(&mut self, ctx: WorkerContext, target: FastSyncTarget) -> WorkerHandle {
         if self.fails(Phase::FastSync) {
-            return fatal("fast_sync", ctx);
+            return fatal("fast_sync", ctx, self.script.fatal_disk_full);
         }
         let (every, caught_up) = (self.script.progress_every_ms, self.script.caught_up_ms);
         WorkerHandle::spawn("fast_sync", ctx, move |ctx| async move {
@@ -228,7 +245,7 @@ impl PhaseWorkers for ScriptedWorkers {
 
     fn start_finalizing(&mut self, ctx: WorkerContext, plan: FinalizePlan) -> WorkerHandle {
         if self.fails(Phase::Finalizing) {
-            return fatal("finalizing", ctx);
+            return fatal("finalizing", ctx, self.script.fatal_disk_full);
         }
         let after = self.script.finalize_ms;
         WorkerHandle::spawn("finalizing", ctx, move |ctx| async move {
@@ -250,9 +267,9 @@ impl PhaseWorkers for ScriptedWorkers {
 
     fn start_follow(&mut self, ctx: WorkerContext, plan: FollowPlan) -> WorkerHandle {
         if self.fails(Phase::Follow) {
-            return fatal("follow", ctx);
+            return fatal("follow", ctx, self.script.fatal_disk_full);
         }
-        let after = self.script.up_to_date_ms;
+        let (after, reorg) = (self.script.up_to_date_ms, self.script.reorg_too_deep_ms);
         WorkerHandle::spawn("follow", ctx, move |ctx| async move {
             StoppedWorker::join_all(ctx.previous).await;
             if wait(after, &ctx.cancel).await {
@@ -261,6 +278,15 @@ impl PhaseWorkers for ScriptedWorkers {
                         head: plan.last_indexed,
                     })
                     .await;
+                if reorg.is_some() && wait(reorg, &ctx.cancel).await {
+                    let limit = plan.rollback_window;
+                    ctx.events
+                        .send(Event::ReorgTooDeep {
+                            depth: limit + 1,
+                            limit,
+                        })
+                        .await;
+                }
             }
             ctx.cancel.cancelled().await;
             Ok(())

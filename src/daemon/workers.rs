@@ -103,7 +103,8 @@ impl WorkerHandle {
                     tracing::warn!(worker = name, error = %e, "worker ended with an error after cancellation");
                     return;
                 }
-                Ok(Err(e)) => e.to_string(),
+                // A full disk is tagged so the runner can exit with its own code.
+                Ok(Err(e)) => super::exit::fatal_message(&e),
                 Err(panic) => format!("panicked: {}", panic_message(&panic)),
             };
             tracing::error!(worker = name, error = %message, "worker failed");

@@ -176,6 +176,10 @@ pub async fn run(
     }));
     drop(node);
     let _discv4 = discovery.discv4;
+    let _dump = crate::daemon::dump::register(
+        "pool",
+        crate::daemon::dump::pool_source(pool.handle.clone()),
+    );
 
     loop {
         let ev = tokio::select! {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use histd::testkit::process::HistdProcess;
 
 /// `histd run` with a temporary data directory and its metrics endpoint's address.
-struct Histd {
+pub(super) struct Histd {
     process: HistdProcess,
     metrics: SocketAddr,
     _dir: tempfile::TempDir,
@@ -30,7 +30,16 @@ impl std::ops::DerefMut for Histd {
 
 impl Histd {
     /// Start `histd run` with `script` (None: the product workers) and extra flags.
-    fn start(script: Option<&str>, extra: &[&str]) -> Self {
+    pub(super) fn start(script: Option<&str>, extra: &[&str]) -> Self {
+        Self::start_with_env(script, extra, &[])
+    }
+
+    /// [`Histd::start`] with extra environment variables.
+    pub(super) fn start_with_env(
+        script: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = HistdProcess::command(env!("CARGO_BIN_EXE_histd"));
         cmd.args([
@@ -46,6 +55,11 @@ impl Histd {
         if let Some(s) = script {
             cmd.env("HISTD_TESTKIT_SCRIPT", s);
         }
+        // Only the tests that give histd a notify socket see notifications, even under systemd.
+        cmd.env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut process = HistdProcess::spawn(cmd);
         let l = process.wait_for("metrics endpoint listening", |v| {
             v["message"] == "metrics endpoint listening"
@@ -59,7 +73,7 @@ impl Histd {
     }
 
     /// GET /metrics over a plain TCP connection.
-    fn scrape(&self) -> String {
+    pub(super) fn scrape(&self) -> String {
         let mut s = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(5)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
@@ -75,7 +89,7 @@ impl Histd {
     }
 
     /// The phase whose gauge is 1.
-    fn scraped_phase(&self) -> String {
+    pub(super) fn scraped_phase(&self) -> String {
         let body = self.scrape();
         let phases: Vec<String> = body
             .lines()

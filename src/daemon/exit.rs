@@ -1,0 +1,193 @@
+//! The process exit codes of `histd`: one typed enum, the single source of the numbers.
+//!
+//! Owns [`Exit`] (every code the binary can end with, documented in the README's "Exit codes" table
+//! and checked against it by a test), the mapping from how the machine stopped to a code, and the
+//! recognition of a full disk in a worker's error chain. It must never decide to stop: the machine
+//! does; this only names the outcome. `config/histd.service` lists the codes a restart cannot fix in
+//! `RestartPreventExitStatus=`.
+
+use std::error::Error;
+
+use super::event::EventKind;
+use super::states::{ExitStatus, Taken};
+
+/// How `histd` ended, as its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// Stopped as asked (SIGINT/SIGTERM, finalized first) or range mode complete.
+    Clean,
+    /// A worker failed, or the daemon could not start (port taken, runtime): a restart may help.
+    Fatal,
+    /// The configuration (file + flags) cannot be used: fix it, a restart will not.
+    Config,
+    /// Follow saw a reorg deeper than `sync.rollback_window`: the stored tip is on a chain the
+    /// network abandoned; an operator must decide (larger window, `histd db repair`, resync).
+    ReorgTooDeep,
+    /// The data directory's filesystem is full: free space first, a restart will not.
+    DiskFull,
+    /// A second SIGINT while stopping: exited at once without finishing the shutdown (128 + SIGINT).
+    Forced,
+}
+
+impl Exit {
+    /// Every code, in the README's order.
+    pub const ALL: [Exit; 6] = [
+        Exit::Clean,
+        Exit::Fatal,
+        Exit::Config,
+        Exit::ReorgTooDeep,
+        Exit::DiskFull,
+        Exit::Forced,
+    ];
+
+    /// The process exit code.
+    pub const fn code(self) -> u8 {
+        match self {
+            Exit::Clean => 0,
+            Exit::Fatal => 1,
+            Exit::Config => 2,
+            Exit::ReorgTooDeep => 3,
+            Exit::DiskFull => 4,
+            Exit::Forced => 130,
+        }
+    }
+
+    /// Whether restarting the same binary with the same config and disk cannot help (systemd's
+    /// `RestartPreventExitStatus=` lists exactly these).
+    pub const fn restart_cannot_fix(self) -> bool {
+        matches!(self, Exit::Config | Exit::ReorgTooDeep | Exit::DiskFull)
+    }
+
+    /// A short name for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Exit::Clean => "clean",
+            Exit::Fatal => "fatal",
+            Exit::Config => "config",
+            Exit::ReorgTooDeep => "reorg_too_deep",
+            Exit::DiskFull => "disk_full",
+            Exit::Forced => "forced",
+        }
+    }
+
+    /// The code for a machine that stopped with `status`, after taking `history`, having seen a
+    /// worker fail on a full disk (`disk_full`). A deep reorg is named by the transition that
+    /// ended Follow; a full disk wins over a generic failure because freeing space is the fix.
+    pub fn from_machine(status: &ExitStatus, history: &[Taken], disk_full: bool) -> Self {
+        match status {
+            ExitStatus::Clean => Exit::Clean,
+            ExitStatus::Failed { .. } => {
+                let reorg = history
+                    .iter()
+                    .any(|t| t.on == Some(EventKind::ReorgTooDeep));
+                if reorg {
+                    Exit::ReorgTooDeep
+                } else if disk_full {
+                    Exit::DiskFull
+                } else {
+                    Exit::Fatal
+                }
+            }
+        }
+    }
+}
+
+/// The prefix a worker failure's message gets when its cause is a full disk: operators read it in
+/// the log, and [`is_disk_full_message`] recognises it from the `Fatal` event alone.
+pub const DISK_FULL_PREFIX: &str = "disk full: ";
+
+/// Whether `error` or any of its sources is an I/O error saying the filesystem is full (`ENOSPC`,
+/// or `EDQUOT`: a quota is the same to an operator).
+pub fn is_disk_full(error: &(dyn Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded
+                || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
+        {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The message of a `Fatal` event for a worker that failed with `error`: tagged with
+/// [`DISK_FULL_PREFIX`] when the disk is full.
+pub fn fatal_message(error: &(dyn Error + 'static)) -> String {
+    if is_disk_full(error) {
+        format!("{DISK_FULL_PREFIX}{error}")
+    } else {
+        error.to_string()
+    }
+}
+
+/// Whether a `Fatal` event's message says the disk is full (see [`fatal_message`]).
+pub fn is_disk_full_message(message: &str) -> bool {
+    message.starts_with(DISK_FULL_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::phase::Phase;
+    use crate::daemon::workers::WorkerError;
+
+    #[test]
+    fn codes_are_distinct_and_stable() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 130]);
+        let prevent: Vec<u8> = Exit::ALL
+            .iter()
+            .filter(|e| e.restart_cannot_fix())
+            .map(|e| e.code())
+            .collect();
+        assert_eq!(prevent, [2, 3, 4]);
+    }
+
+    #[test]
+    fn a_full_disk_is_found_through_the_source_chain() {
+        let enospc = WorkerError::Failed {
+            context: "writing the WAL".into(),
+            source: Box::new(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+        };
+        assert!(is_disk_full(&enospc));
+        let msg = fatal_message(&enospc);
+        assert!(is_disk_full_message(&msg), "{msg}");
+        assert!(msg.contains("writing the WAL"), "{msg}");
+
+        let other = WorkerError::Failed {
+            context: "writing the WAL".into(),
+            source: Box::new(std::io::Error::from_raw_os_error(libc::EACCES)),
+        };
+        assert!(!is_disk_full(&other));
+        assert!(!is_disk_full_message(&fatal_message(&other)));
+    }
+
+    fn taken(on: EventKind, to: Phase) -> Taken {
+        Taken {
+            from: Phase::Follow,
+            on: Some(on),
+            to,
+            reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn machine_outcomes_map_to_codes() {
+        let failed = ExitStatus::Failed { reason: "x".into() };
+        let reorg = [taken(EventKind::ReorgTooDeep, Phase::ShuttingDown)];
+        let fatal = [taken(EventKind::Fatal, Phase::ShuttingDown)];
+        assert_eq!(
+            Exit::from_machine(&ExitStatus::Clean, &reorg, true),
+            Exit::Clean
+        );
+        assert_eq!(
+            Exit::from_machine(&failed, &reorg, true),
+            Exit::ReorgTooDeep
+        );
+        assert_eq!(Exit::from_machine(&failed, &fatal, true), Exit::DiskFull);
+        assert_eq!(Exit::from_machine(&failed, &fatal, false), Exit::Fatal);
+    }
+}
