@@ -274,6 +274,15 @@ pub fn parse_enode(enode: &str) -> Enode {
 
 /// Dials ethereumjs at `enode` as `key`: RLPx handshake, Hello exchange, negotiation checked.
 pub async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStream> {
+    dial_ethereumjs_expecting(enode, key, EthVersion::Eth68).await
+}
+
+/// [`dial_ethereumjs`] to a peer that must negotiate `version` (eth/69 with `--eth 69`).
+pub async fn dial_ethereumjs_expecting(
+    enode: &Enode,
+    key: &SecretKey,
+    version: EthVersion,
+) -> P2pStream<TcpStream> {
     let tcp = TcpStream::connect(enode.addr).await.expect("connect");
     let rlpx = rlpx::initiate(tcp, key, enode.id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
         .await
@@ -281,23 +290,35 @@ pub async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStr
     let p2p = P2pStream::handshake(rlpx, our_hello(key), DEFAULT_HELLO_TIMEOUT)
         .await
         .expect("Hello exchange with ethereumjs");
-    check_negotiated(&p2p);
+    check_negotiated_version(&p2p, version);
     p2p
 }
 
 /// Sends `msg` encoded for eth/68 (the version ethereumjs speaks).
 pub async fn send_eth(p2p: &mut P2pStream<TcpStream>, msg: &EthMessage) {
-    let (id, payload) = msg.encode(EthVersion::Eth68).expect("encodes for eth/68");
+    send_eth_as(p2p, EthVersion::Eth68, msg).await
+}
+
+/// Sends `msg` encoded for `version`.
+pub async fn send_eth_as(p2p: &mut P2pStream<TcpStream>, version: EthVersion, msg: &EthMessage) {
+    let (id, payload) = msg
+        .encode(version)
+        .unwrap_or_else(|e| panic!("encodes for {version}: {e}"));
     p2p.send(id, &payload).await.expect("send eth message");
 }
 
 /// The next eth/68 message from ethereumjs, within [`STEP_TIMEOUT`].
 pub async fn recv_eth(p2p: &mut P2pStream<TcpStream>) -> EthMessage {
+    recv_eth_as(p2p, EthVersion::Eth68).await
+}
+
+/// The next message from ethereumjs decoded as `version`, within [`STEP_TIMEOUT`].
+pub async fn recv_eth_as(p2p: &mut P2pStream<TcpStream>, version: EthVersion) -> EthMessage {
     let msg = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
         .await
         .expect("a message within the step timeout")
         .unwrap_or_else(|e| panic!("connection to ethereumjs failed: {e}"));
-    EthMessage::decode(EthVersion::Eth68, msg.id, &msg.payload)
+    EthMessage::decode(version, msg.id, &msg.payload)
         .unwrap_or_else(|e| panic!("histd cannot decode ethereumjs's message: {e}"))
 }
 

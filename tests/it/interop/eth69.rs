@@ -4,6 +4,8 @@
 //! (`ethereumjs.rs`), in both directions, over histd's real session code:
 //!
 //! - ethereumjs ↔ ethereumjs first (the JS layer, independently of histd);
+//! - below the session: negotiation, histd's eth/69 codec (Status, `BlockRangeUpdate`, receipts)
+//!   against the JS layer, and an impossible range refused by it;
 //! - histd dials ethereumjs: the head comes from the Status range (no probe), every request shape,
 //!   every root verified; a `BlockRangeUpdate` moves the head; a lying peer is caught;
 //! - ethereumjs fetches from a histd responder and gets the eth/69 receipts the JS side built on its
@@ -18,12 +20,16 @@ use std::time::Duration;
 use alloy_consensus::constants::MAINNET_GENESIS_HASH;
 use alloy_primitives::B256;
 use alloy_rlp::Decodable;
+use secp256k1::SecretKey;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 
-use histd::p2p::base::DisconnectReason;
+use histd::p2p::base::{DisconnectReason, P2pError};
 use histd::p2p::chain::{ChainSpec, ForkHead};
-use histd::p2p::eth::{BlockHashOrNumber, BlockRange, EthVersion, GetBlockHeaders as GetHeaders};
+use histd::p2p::eth::{
+    BlockHashOrNumber, BlockRange, EthMessage, EthVersion, GetBlockHeaders as GetHeaders,
+    RequestPair, Status, validate_status,
+};
 use histd::p2p::node_key::NodeKey;
 use histd::p2p::session::{
     self, EmptyHistory, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, SessionHandle,
@@ -31,8 +37,9 @@ use histd::p2p::session::{
 };
 use histd::primitives::{BlockNumber, Header, VerifiedBlock, decode_body};
 use histd::testkit::ethereumjs::{
-    NodePeer, STEP_TIMEOUT, ethereumjs_dump, ethereumjs_server_with_chain, frontier_fork_id,
-    hex_bytes, mainnet_blocks_dir, parse_enode,
+    NodePeer, STEP_TIMEOUT, dial_ethereumjs_expecting, ethereumjs_dump,
+    ethereumjs_server_with_chain, frontier_fork_id, hex_bytes, mainnet_blocks_dir, parse_enode,
+    recv_eth_as, send_eth_as,
 };
 use histd::testkit::frontier::{self, FrontierBlock};
 use histd::testkit::history::MemoryHistory;
@@ -170,6 +177,91 @@ async fn ethereumjs_serves_the_frontier_chain_over_eth69_to_an_ethereumjs_client
     assert_eq!(status["version"], 69);
     assert_eth69_status(&status["peer"], &frontier_range(&blocks));
     check_frontier_client_output(&lines, &blocks, &dump);
+}
+
+#[tokio::test]
+async fn histd_eth69_codec_and_the_ethereumjs_eth69_layer_agree_below_the_session() {
+    // histd's RLPx, Hello and eth/69 codec without the session, so a failure names the layer.
+    let blocks = frontier::load_frontier();
+    let dir = frontier::frontier_dir();
+    let (mut server, listening) = ethereumjs_server_with_chain(&dir, &["--eth", "69"]).await;
+    let enode = parse_enode(listening["enode"].as_str().expect("enode"));
+    let key = SecretKey::new(&mut secp256k1::rand::rng());
+    // We offer eth/69 and eth/68, so does ethereumjs with `--eth 69`: eth/69 is negotiated.
+    let mut p2p = dial_ethereumjs_expecting(&enode, &key, EthVersion::Eth69).await;
+
+    let EthMessage::Status(theirs) = recv_eth_as(&mut p2p, EthVersion::Eth69).await else {
+        panic!("expected Status first")
+    };
+    assert_eq!(theirs.block_range(), Some(frontier_range(&blocks)));
+    let spec = ChainSpec::mainnet();
+    let filter = spec.fork_filter(ForkHead::default());
+    let ours = Status::ours(
+        EthVersion::Eth69,
+        &spec,
+        &filter,
+        BlockRange::genesis(&spec),
+    );
+    validate_status(&ours, &theirs, &filter)
+        .unwrap_or_else(|e| panic!("histd rejects ethereumjs's eth/69 Status: {e}"));
+    send_eth_as(&mut p2p, EthVersion::Eth69, &EthMessage::Status(ours)).await;
+    let seen = server.expect_event("status").await;
+    assert_eq!(seen["version"], 69, "{seen}");
+
+    // histd's BlockRangeUpdate, read by the JS layer.
+    let range = frontier_range(&blocks);
+    send_eth_as(
+        &mut p2p,
+        EthVersion::Eth69,
+        &EthMessage::BlockRangeUpdate(range),
+    )
+    .await;
+    let update = server.expect_event("block_range_update").await;
+    assert_eq!(json_range(&update), range_json(&range));
+
+    // eth/69 receipts built by the JS side, read by histd's eth/69 codec: the published receipts.
+    let hashes: Vec<B256> = blocks.iter().map(|b| b.hash).collect();
+    send_eth_as(
+        &mut p2p,
+        EthVersion::Eth69,
+        &EthMessage::GetReceipts(RequestPair::new(7, hashes)),
+    )
+    .await;
+    let EthMessage::Receipts(receipts) = recv_eth_as(&mut p2p, EthVersion::Eth69).await else {
+        panic!("expected Receipts")
+    };
+    assert_eq!(receipts.request_id, 7);
+    let published: Vec<_> = blocks.iter().map(|b| b.receipts.clone()).collect();
+    assert_eq!(receipts.message, published);
+
+    // A range with earliest > latest breaks EIP-7642: the JS layer drops us for it.
+    let mut bad = vec![0xe3, 0x05, 0x01, 0xa0];
+    bad.extend_from_slice(range.latest_hash.as_slice());
+    p2p.send(0x11, &bad).await.expect("send");
+    let refused = server.expect_event("peer_error").await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("earliestBlock 5 > latestBlock 1")),
+        "{refused}"
+    );
+    let err = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
+        .await
+        .expect("ethereumjs reacts")
+        .expect_err("ethereumjs disconnects");
+    assert!(
+        matches!(
+            err,
+            P2pError::Disconnected {
+                reason: DisconnectReason::SubprotocolSpecific
+            }
+        ),
+        "{err}"
+    );
+    drop(p2p);
+    let removed = server.expect_event("peer_removed").await;
+    assert_eq!(removed["reason"], "SUBPROTOCOL_ERROR", "{removed}");
+    assert_eq!(removed["by_us"], true, "{removed}");
 }
 
 /// histd dials the ethereumjs eth/69 server that printed `listening` (a fresh histd: genesis fork
