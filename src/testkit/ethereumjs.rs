@@ -1,6 +1,8 @@
 //! The ethereumjs peer driver: `@ethereumjs/devp2p` (npm), a devp2p implementation nobody here wrote,
-//! run as `node tests/interop/peer.mjs serve|client ...` and read through its JSON lines, plus the
-//! histd side of talking to it below the session layer (RLPx dial/accept, Hello, eth/68 messages).
+//! run as `node tests/interop/peer.mjs serve|client|dump|dpt ...` (eth/68 as shipped, eth/69 through
+//! our layer on its Protocol plug-in with `--eth 69`, discv4 through its DPT) and read through its
+//! JSON lines, plus the histd side of talking to it below the session layer (RLPx dial/accept,
+//! Hello, eth/68 messages).
 //!
 //! Used by the interop tests (`tests/it/interop/`). Drives and checks the wire only: verifying what was
 //! fetched is the tests' job. Needs Node.js >= 20.15 and `tests/interop/node_modules`
@@ -15,7 +17,7 @@ use alloy_eip2124::ForkHash;
 use alloy_hardforks::EthereumHardfork;
 use secp256k1::SecretKey;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -38,8 +40,9 @@ pub struct NodePeer {
     what: String,
     child: Child,
     stdout: Lines<BufReader<ChildStdout>>,
-    /// Kept open: the serving peer exits when its stdin closes, so it cannot outlive the test.
-    _stdin: ChildStdin,
+    /// Kept open: the serving peer exits when its stdin closes, so it cannot outlive the test. The
+    /// `dpt` mode also reads commands from it ([`Self::send_line`]).
+    stdin: ChildStdin,
 }
 
 /// `tests/interop`: the Node.js peer (`peer.mjs`) and its npm packages.
@@ -74,7 +77,46 @@ impl NodePeer {
             what,
             child,
             stdout,
-            _stdin: stdin,
+            stdin,
+        }
+    }
+
+    /// Writes one command line to the process's stdin (`peer.mjs dpt` reads `peers`, `bootstrap
+    /// ENODE`, `ping ENODE`).
+    pub async fn send_line(&mut self, line: &str) {
+        let written = async {
+            self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
+            self.stdin.flush().await
+        };
+        if let Err(e) = written.await {
+            let err = self.stderr().await;
+            panic!(
+                "{}: cannot write `{line}` to stdin: {e}; stderr:\n{err}",
+                self.what
+            )
+        }
+    }
+
+    /// Reads lines until one has `"event": event` and satisfies `pred`, within `within` overall;
+    /// panics on an `error` event, end of output or the deadline.
+    pub async fn expect_event_where(
+        &mut self,
+        event: &str,
+        within: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let Ok(v) = tokio::time::timeout_at(deadline, self.expect_event(event)).await else {
+                let err = self.stderr().await;
+                panic!(
+                    "{}: no matching `{event}` within {within:?}; stderr:\n{err}",
+                    self.what
+                )
+            };
+            if pred(&v) {
+                return v;
+            }
         }
     }
 
@@ -202,9 +244,14 @@ pub fn our_hello(key: &SecretKey) -> Hello {
 /// Asserts what a Hello exchange with ethereumjs must negotiate: eth/68, its client id, p2p v5,
 /// and a Hello id equal to the id the RLPx handshake proved.
 pub fn check_negotiated(p2p: &P2pStream<TcpStream>) {
+    check_negotiated_version(p2p, EthVersion::Eth68);
+}
+
+/// [`check_negotiated`] for a peer started with `--eth 69` (eth/69 and eth/68 offered): `version`.
+pub fn check_negotiated_version(p2p: &P2pStream<TcpStream>, version: EthVersion) {
     assert_eq!(
         p2p.capability(),
-        &Capability::eth(68),
+        &Capability::eth(u64::from(version.as_u8())),
         "highest common version"
     );
     let hello = p2p.their_hello();
@@ -227,6 +274,15 @@ pub fn parse_enode(enode: &str) -> Enode {
 
 /// Dials ethereumjs at `enode` as `key`: RLPx handshake, Hello exchange, negotiation checked.
 pub async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStream> {
+    dial_ethereumjs_expecting(enode, key, EthVersion::Eth68).await
+}
+
+/// [`dial_ethereumjs`] to a peer that must negotiate `version` (eth/69 with `--eth 69`).
+pub async fn dial_ethereumjs_expecting(
+    enode: &Enode,
+    key: &SecretKey,
+    version: EthVersion,
+) -> P2pStream<TcpStream> {
     let tcp = TcpStream::connect(enode.addr).await.expect("connect");
     let rlpx = rlpx::initiate(tcp, key, enode.id, rlpx::DEFAULT_HANDSHAKE_TIMEOUT)
         .await
@@ -234,23 +290,35 @@ pub async fn dial_ethereumjs(enode: &Enode, key: &SecretKey) -> P2pStream<TcpStr
     let p2p = P2pStream::handshake(rlpx, our_hello(key), DEFAULT_HELLO_TIMEOUT)
         .await
         .expect("Hello exchange with ethereumjs");
-    check_negotiated(&p2p);
+    check_negotiated_version(&p2p, version);
     p2p
 }
 
 /// Sends `msg` encoded for eth/68 (the version ethereumjs speaks).
 pub async fn send_eth(p2p: &mut P2pStream<TcpStream>, msg: &EthMessage) {
-    let (id, payload) = msg.encode(EthVersion::Eth68).expect("encodes for eth/68");
+    send_eth_as(p2p, EthVersion::Eth68, msg).await
+}
+
+/// Sends `msg` encoded for `version`.
+pub async fn send_eth_as(p2p: &mut P2pStream<TcpStream>, version: EthVersion, msg: &EthMessage) {
+    let (id, payload) = msg
+        .encode(version)
+        .unwrap_or_else(|e| panic!("encodes for {version}: {e}"));
     p2p.send(id, &payload).await.expect("send eth message");
 }
 
 /// The next eth/68 message from ethereumjs, within [`STEP_TIMEOUT`].
 pub async fn recv_eth(p2p: &mut P2pStream<TcpStream>) -> EthMessage {
+    recv_eth_as(p2p, EthVersion::Eth68).await
+}
+
+/// The next message from ethereumjs decoded as `version`, within [`STEP_TIMEOUT`].
+pub async fn recv_eth_as(p2p: &mut P2pStream<TcpStream>, version: EthVersion) -> EthMessage {
     let msg = tokio::time::timeout(STEP_TIMEOUT, p2p.recv())
         .await
         .expect("a message within the step timeout")
         .unwrap_or_else(|e| panic!("connection to ethereumjs failed: {e}"));
-    EthMessage::decode(EthVersion::Eth68, msg.id, &msg.payload)
+    EthMessage::decode(version, msg.id, &msg.payload)
         .unwrap_or_else(|e| panic!("histd cannot decode ethereumjs's message: {e}"))
 }
 
@@ -323,6 +391,15 @@ pub async fn ethereumjs_dials_histd(args: &[&str]) -> (NodePeer, P2pStream<TcpSt
         .expect("Hello exchange with ethereumjs");
     check_negotiated(&p2p);
     (client, p2p)
+}
+
+/// What `peer.mjs dump --chain dir` prints: one line per block with the wire bytes the JS side
+/// builds from the published files without histd (`header`, `body`, `receipts` for eth/68,
+/// `receipts69` for eth/69).
+pub async fn ethereumjs_dump(dir: &Path) -> Vec<Value> {
+    NodePeer::spawn(&["dump", "--chain", dir.to_str().expect("utf-8 path")])
+        .run_to_end()
+        .await
 }
 
 /// `shared/testdata/mainnet/blocks`, the blocks `peer.mjs serve --chain` takes for every fork.

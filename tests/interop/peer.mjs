@@ -1,24 +1,35 @@
-// An eth/68 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team wrote.
-// histd's interop tests (tests/interop_ethereumjs.rs) drive it; it can also be run by hand.
+// An eth/68 and eth/69 peer built on @ethereumjs/devp2p: the implementation nobody on the histd team
+// wrote (eth/69 is our layer on its Protocol plug-in, eth69.mjs; discv4 is its DPT, dpt.mjs).
+// histd's interop tests (tests/it/interop/) drive it; it can also be run by hand.
 //
 //   node peer.mjs serve  --chain DIR [--hardfork NAME] [--tamper body|receipts] [--stale-fork-id 1]
 //                        [--ping-after-status 1]   serve the blocks in DIR (one block altered
 //                                                  with --tamper: a lying peer; a fork id without
 //                                                  its next fork with --stale-fork-id; a Ping
 //                                                  right after Status with --ping-after-status)
+//                        [--late-head 1]           eth/69: Status announces the block before the
+//                                                  head as latest, a BlockRangeUpdate the head
 //   node peer.mjs client ENODE --from N --count C  fetch blocks N..N+C-1 from ENODE and print them
 //   node peer.mjs client ENODE --hashes H1,H2,...  fetch these blocks (any numbers) and print them
+//                        [--await-range-update 1]  eth/69: before exiting, wait for (and print) a
+//                                                  BlockRangeUpdate from the peer
 //   node peer.mjs dump   --chain DIR               print the wire bytes `serve` sends for DIR
+//   node peer.mjs dpt    ...                       a discv4 node (ethereumjs DPT): see dpt.mjs
+//
+// Every mode takes --eth 68 (the default: eth/68 only, as @ethereumjs/devp2p ships) or --eth 69
+// (eth/69 offered next to eth/68; the peer picks the highest both sides have). With eth/69,
+// receipts go out in the eth/69 form and Status carries the served block range.
 //
 // Output: one JSON object per line on stdout, nothing else (diagnostics go to stderr).
 //   serve:  {"event":"listening","enode":...,"status":{...}} first, then "status", "served", "ping",
-//           "pong", "peer_error", "peer_removed" events as they happen. Runs until stdin closes or
+//           "pong", "block_range_update", "peer_error", "peer_removed" events as they happen. Runs until stdin closes or
 //           SIGTERM.
 //   client: {"event":"status",...}, then one {"event":"item","req":...,"index":...,"rlp":...} line
 //           per header / body / receipt list received (hex RLP exactly as re-encoded from the
 //           wire), then {"event":"done"}; exit code 0. On any failure {"event":"error",...} and
 //           exit code 1.
-//   dump:   one {"event":"block","number","hash","header","body","receipts"} line per block.
+//   dump:   one {"event":"block","number","hash","header","body","receipts","receipts69"} line per
+//           block (eth/68 and eth/69 receipt lists).
 //
 // DIR holds the Portal JSON of shared/testdata/mainnet/frontier (header RLP, SSZ-wrapped body and
 // receipts) or the block-data YAML of shared/testdata/mainnet/blocks (eth/69 receipts, converted
@@ -39,6 +50,9 @@ import { DISCONNECT_REASON, DisconnectReasonNames, ETH, RLPx, genPrivateKey } fr
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToBytes, bytesToBigInt, bytesToHex, bytesToInt, concatBytes, equalsBytes, hexToBytes } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
+
+import { Eth69, describeRange, eth68ToEth69 } from './eth69.mjs';
+import { dpt } from './dpt.mjs';
 
 const MAINNET_GENESIS_HASH = hexToBytes('0xd4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3');
 // Difficulty of the mainnet genesis block, the total difficulty of a node that has only genesis.
@@ -147,9 +161,10 @@ function eth69ToEth68(r) {
   return t === 0 ? fields : concatBytes(Uint8Array.of(t), RLP.encode(fields));
 }
 
-function block(headerRlp, wireBody, receipts, what) {
+// `receipts` is the eth/68 list (consensus receipts), `receipts69` the eth/69 one.
+function block(headerRlp, wireBody, receipts, receipts69, what) {
   const header = RLP.decode(headerRlp);
-  return { number: bytesToBigInt(header[8]), hash: keccak256(headerRlp), header, wireBody, receipts, what };
+  return { number: bytesToBigInt(header[8]), hash: keccak256(headerRlp), header, wireBody, receipts, receipts69, what };
 }
 
 // Portal JSON (shared/testdata/mainnet/frontier): keyed by block hash; SSZ body and receipts.
@@ -160,7 +175,8 @@ function loadPortalJson(path) {
     const wireBody = [body.txs.map(wireItem), RLP.decode(body.ommersRlp)];
     if (body.withdrawals !== null) wireBody.push(body.withdrawals.map((w) => RLP.decode(w)));
     const receipts = sszByteListList(hexToBytes(v.receipts)).map(wireItem);
-    const b = block(hexToBytes(v.header), wireBody, receipts, `${path} ${key}`);
+    const receipts69 = receipts.map((r) => eth68ToEth69(r, bloomOf));
+    const b = block(hexToBytes(v.header), wireBody, receipts, receipts69, `${path} ${key}`);
     if (bytesToHex(b.hash) !== key.toLowerCase()) throw new Error(`${b.what}: header hashes to ${bytesToHex(b.hash)}`);
     blocks.push(b);
   }
@@ -175,7 +191,8 @@ function loadBlockYaml(path) {
     if (m) fields[m[1]] = hexToBytes(m[2]);
   }
   for (const k of ['header', 'body', 'receipts']) if (!fields[k]) throw new Error(`${path}: no ${k}`);
-  return [block(fields.header, RLP.decode(fields.body), RLP.decode(fields.receipts).map(eth69ToEth68), path)];
+  const receipts69 = RLP.decode(fields.receipts);
+  return [block(fields.header, RLP.decode(fields.body), receipts69.map(eth69ToEth68), receipts69, path)];
 }
 
 function loadChain(dir) {
@@ -220,6 +237,15 @@ function forkIdOf(common) {
 }
 
 function describeStatus(s) {
+  if (s.range !== undefined) {
+    // eth/69: no total difficulty or best hash; the served range instead.
+    return {
+      networkId: bytesToBigInt(s.chainId),
+      genesisHash: bytesToHex(s.genesisHash),
+      forkId: [bytesToHex(s.forkId[0]), bytesToBigInt(s.forkId[1])],
+      ...describeRange(s.range),
+    };
+  }
   return {
     networkId: bytesToBigInt(s.chainId),
     td: bytesToBigInt(s.td),
@@ -227,6 +253,23 @@ function describeStatus(s) {
     genesisHash: bytesToHex(s.genesisHash),
     forkId: s.forkId ? [bytesToHex(s.forkId[0]), bytesToBigInt(s.forkId[1])] : null,
   };
+}
+
+// The capabilities to offer for `--eth`: eth/68 alone (what @ethereumjs/devp2p ships), or our
+// eth/69 layer with eth/68 next to it, as real clients offer several versions.
+function capabilities(args) {
+  const eth = args.eth ?? '68';
+  if (eth === '68') return [ETH.eth68];
+  if (eth === '69') return [Eth69.eth69, ETH.eth68];
+  throw new Error(`--eth ${eth}: expected 68 or 69`);
+}
+
+function ethOf(peer) {
+  return peer.getProtocols().find((p) => p instanceof ETH || p instanceof Eth69);
+}
+
+function receiptsFor(eth, b) {
+  return eth instanceof Eth69 ? b.receipts69 : b.receipts;
 }
 
 function enodeOf(rlpx, port) {
@@ -288,6 +331,8 @@ function tamper(chain, what) {
     const r = b.receipts[0];
     if (!Array.isArray(r)) throw new Error('block 1000010 receipt 0 is not a legacy receipt');
     b.receipts = [[r[0], uint(bytesToBigInt(r[1]) + 1n), ...r.slice(2)], ...b.receipts.slice(1)];
+    const r69 = b.receipts69[0];
+    b.receipts69 = [[r69[0], r69[1], uint(bytesToBigInt(r69[2]) + 1n), r69[3]], ...b.receipts69.slice(1)];
   } else {
     throw new Error(`--tamper ${what}: expected body or receipts`);
   }
@@ -302,14 +347,21 @@ function serve(args) {
   const forkId = forkIdOf(common);
   const headDifficulty = bytesToBigInt(chain.head.header[7]);
   const rlpx = new RLPx(genPrivateKey(), {
-    capabilities: [ETH.eth68],
+    capabilities: capabilities(args),
     common,
     maxPeers: 25,
   });
+  // What an eth/69 Status announces: the blocks served, with --late-head one block short of the
+  // head (a BlockRangeUpdate to the head follows Status).
+  const served = { earliest: chain.blocks[0].number, latest: chain.head.number, latestHash: chain.head.hash };
+  const announced =
+    args['late-head'] !== undefined && chain.blocks.length > 1
+      ? { ...served, latest: chain.blocks[chain.blocks.length - 2].number, latestHash: chain.blocks[chain.blocks.length - 2].hash }
+      : served;
   watchPeers(rlpx);
 
   rlpx.events.on('peer:added', (peer) => {
-    const eth = peer.getProtocols().find((p) => p instanceof ETH);
+    const eth = ethOf(peer);
     if (eth === undefined) return;
     // Keep-alive is visible to the test: every Ping/Pong the peer sends is reported, and with
     // --ping-after-status one Ping goes out right after Status (ethereumjs's own schedule is every
@@ -327,7 +379,12 @@ function serve(args) {
     eth.events.on('status', (s) => {
       out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) });
       if (args['ping-after-status'] !== undefined) peer._sendPing();
+      if (eth instanceof Eth69 && announced !== served) {
+        eth.sendBlockRangeUpdate(served);
+        out({ event: 'sent_range_update', ...describeRange(served) });
+      }
     });
+    eth.events.on('blockRangeUpdate', (r) => out({ event: 'block_range_update', ...describeRange(r) }));
     eth.events.on('message', (code, payload) => {
       // @ethereumjs/devp2p also emits the peer's Status (code 0) as a message: already handled.
       if (code === 0) return;
@@ -357,7 +414,7 @@ function serve(args) {
           }
           case GET_RECEIPTS: {
             const found = req.slice(0, MAX_SERVE).map((h) => chain.byHash.get(bytesToHex(h))).filter((b) => b);
-            eth.sendMessage(RECEIPTS, [reqId, found.map((b) => b.receipts)]);
+            eth.sendMessage(RECEIPTS, [reqId, found.map((b) => receiptsFor(eth, b))]);
             out({ event: 'served', msg: 'GetReceipts', asked: req.length, count: found.length });
             break;
           }
@@ -373,6 +430,10 @@ function serve(args) {
     // --stale-fork-id: announce the right fork hash with no next fork, as a node that never heard
     // of Homestead would: EIP-2124 says a synced peer must reject it (remote stale).
     if (args['stale-fork-id'] !== undefined) eth._nextForkBlock = 0n;
+    if (eth instanceof Eth69) {
+      eth.sendStatus({ genesisHash: MAINNET_GENESIS_HASH, range: announced });
+      return;
+    }
     eth.sendStatus({
       td: uint(headDifficulty),
       bestHash: chain.head.hash,
@@ -395,6 +456,8 @@ function serve(args) {
         bestNumber: chain.head.number,
         genesisHash: bytesToHex(MAINNET_GENESIS_HASH),
         forkId,
+        // eth/69 only: the range Status announces.
+        ...Object.fromEntries(Object.entries(describeRange(announced)).map(([k, v]) => [`announced_${k}`, v])),
       },
       blocks: chain.blocks.length,
     });
@@ -419,19 +482,33 @@ async function client(enode, args) {
   const count = Number(args.count ?? '30');
   const common = mainnetCommon();
   forkIdOf(common);
-  const rlpx = new RLPx(genPrivateKey(), { capabilities: [ETH.eth68], common, maxPeers: 1 });
+  const rlpx = new RLPx(genPrivateKey(), { capabilities: capabilities(args), common, maxPeers: 1 });
+  let rangeUpdate = null;
+  let onRangeUpdate = () => {};
   watchPeers(rlpx);
 
   const ready = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no eth Status from the peer within 10 s')), REQUEST_TIMEOUT_MS);
     rlpx.events.on('peer:added', (peer) => {
-      const eth = peer.getProtocols().find((p) => p instanceof ETH);
+      const eth = ethOf(peer);
       if (eth === undefined) return reject(new Error('peer has no eth capability in common'));
       eth.events.once('status', (s) => {
         clearTimeout(timer);
         out({ event: 'status', version: eth.getVersion(), peer: describeStatus(s) });
         resolve({ peer, eth });
       });
+      eth.events.on('blockRangeUpdate', (r) => {
+        rangeUpdate = r;
+        out({ event: 'block_range_update', ...describeRange(r) });
+        onRangeUpdate();
+      });
+      // A client that holds nothing: genesis is all it has (eth/69: the range [0, 0]).
+      if (eth instanceof Eth69) {
+        return eth.sendStatus({
+          genesisHash: MAINNET_GENESIS_HASH,
+          range: { earliest: 0n, latest: 0n, latestHash: MAINNET_GENESIS_HASH },
+        });
+      }
       eth.sendStatus({
         td: bigIntToBytes(GENESIS_TD),
         bestHash: MAINNET_GENESIS_HASH,
@@ -514,6 +591,15 @@ async function client(enode, args) {
   };
   emit('bodies', await fetchAll(GET_BLOCK_BODIES, BLOCK_BODIES, 'bodies'));
   emit('receipts', await fetchAll(GET_RECEIPTS, RECEIPTS, 'receipts'));
+  if (args['await-range-update'] !== undefined && rangeUpdate === null) {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no BlockRangeUpdate within 10 s')), REQUEST_TIMEOUT_MS);
+      onRangeUpdate = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
   out({ event: 'done' });
   peer.disconnect(DISCONNECT_REASON.CLIENT_QUITTING);
   rlpx.destroy();
@@ -537,6 +623,7 @@ function dump(args) {
       header: bytesToHex(RLP.encode(b.header)),
       body: bytesToHex(RLP.encode(b.wireBody)),
       receipts: bytesToHex(RLP.encode(b.receipts)),
+      receipts69: bytesToHex(RLP.encode(b.receipts69)),
     });
   }
 }
@@ -558,7 +645,8 @@ try {
   if (positional[0] === 'serve') serve(named);
   else if (positional[0] === 'client' && positional[1]) await client(positional[1], named);
   else if (positional[0] === 'dump') dump(named);
-  else fail('usage: peer.mjs serve|dump --chain DIR | peer.mjs client ENODE [--from N --count C | --hashes H,...]');
+  else if (positional[0] === 'dpt') await dpt(named);
+  else fail('usage: peer.mjs serve|dump --chain DIR | peer.mjs client ENODE [--from N --count C | --hashes H,...] | peer.mjs dpt ...');
 } catch (err) {
   fail(err?.message ?? err);
 }
