@@ -24,10 +24,17 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Compact every dirty shard and seal every complete one.
+    /// Compact every dirty shard and seal every complete one (a shard that fails is reported;
+    /// the others are still compacted).
     Compact,
-    /// Bring shard files back to the committed state (also done on every open) and report it.
-    Repair,
+    /// Bring shard files back to the committed state (also done on every open) and report it;
+    /// report shards whose blocks do not hash-link.
+    Repair {
+        /// Drop the blocks of every shard whose blocks do not hash-link (a storage fault), so
+        /// fast-sync fetches them again. Without it they are only reported.
+        #[arg(long)]
+        drop_broken: bool,
+    },
     /// Recompute roots and parent links of every stored block; report the first bad block.
     Verify,
 }
@@ -46,25 +53,59 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
             }
         }
         DbCommand::Compact => {
-            let compacted = store.compact_dirty()?;
-            let sealed = store.seal_complete(BlockNumber(u64::MAX))?;
+            let report = store.compact_dirty()?;
+            let sealed =
+                store.seal_complete_except(BlockNumber(u64::MAX), &report.failed_shards())?;
             let mut out = String::new();
-            for c in &compacted {
+            for c in &report.compacted {
                 let _ = writeln!(
                     out,
                     "compacted shard {}: {} blocks, {} WAL bytes -> {} segment bytes",
                     c.shard, c.blocks, c.wal_bytes, c.bytes
                 );
             }
+            for f in &report.failed {
+                let _ = writeln!(out, "shard {} FAILED: {}", f.shard, f.error);
+                if f.is_broken_link() {
+                    let _ = writeln!(out, "  {DROP_HINT}");
+                }
+            }
             let _ = writeln!(
                 out,
-                "{} shards compacted, {} sealed",
-                compacted.len(),
+                "{} shards compacted, {} failed, {} sealed",
+                report.compacted.len(),
+                report.failed.len(),
                 sealed.len()
             );
+            if report.failed.is_empty() {
+                Ok(out)
+            } else {
+                Err(StorageError::Incomplete(out))
+            }
+        }
+        DbCommand::Repair { drop_broken } => {
+            let mut out = render_repair(store.repair_report());
+            let faults = store.link_faults()?;
+            for f in &faults {
+                let _ = writeln!(
+                    out,
+                    "shard {} (from block {}): block {} has parent {} but the block before it is {}: its blocks do not hash-link (a storage fault)",
+                    f.shard, f.first_block, f.number, f.got, f.expected
+                );
+                if *drop_broken {
+                    let d = store.drop_shard(f.shard)?;
+                    let _ = writeln!(
+                        out,
+                        "dropped shard {}: {} blocks removed; fast-sync fetches them again",
+                        d.shard, d.blocks
+                    );
+                }
+            }
+            if !faults.is_empty() && !*drop_broken {
+                let _ = writeln!(out, "{DROP_HINT}");
+            }
             Ok(out)
         }
-        DbCommand::Repair => Ok(render_repair(store.repair_report())),
         DbCommand::Verify => {
             let r = verify_store(&store)?;
             Ok(format!(
@@ -74,6 +115,9 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
         }
     }
 }
+
+/// The remedy for a shard whose blocks do not hash-link, as printed.
+const DROP_HINT: &str = "remedy: `histd db repair --drop-broken` drops that shard's blocks so fast-sync fetches them again";
 
 fn render_repair(r: &RepairReport) -> String {
     if r.is_clean() {
@@ -168,7 +212,14 @@ pub fn verify_store(store: &Storage) -> Result<VerifyReport, StorageError> {
         report.shards += 1;
         store.check_seal(contents)?;
         for &n in &contents.present {
-            let sealed = verify_stored_block(store, n, prev.as_ref())?;
+            // Name the shard: it is what `db repair --drop-broken` acts on.
+            let sealed = verify_stored_block(store, n, prev.as_ref()).map_err(|e| match e {
+                StorageError::Verify { number, reason } => StorageError::Verify {
+                    number,
+                    reason: format!("(shard {}) {reason}", contents.shard),
+                },
+                other => other,
+            })?;
             prev = Some(sealed);
             report.blocks += 1;
         }
@@ -200,7 +251,7 @@ fn verify_stored_block(
     if let Some(p) = prev
         && p.number().next() == n
     {
-        verify::check_link(p, &sealed).map_err(|e| bad(e.to_string()))?;
+        verify::check_link(p, &sealed).map_err(|e| bad(format!("{e}; {DROP_HINT}")))?;
     }
     match block.clone().into_verified() {
         Some(v) => {

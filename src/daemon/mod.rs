@@ -14,6 +14,7 @@ pub mod logging;
 pub mod machine;
 pub mod node;
 pub mod phase;
+pub mod report;
 pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
 pub mod scripted;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use super::event;
 use super::exporter::{self, ExporterError};
 use super::machine::DaemonMachine;
+use super::report::{self, RunRecorder};
 use super::signals;
 use super::states::{DaemonSettings, ExitStatus};
 use super::workers::PhaseWorkers;
@@ -33,6 +34,8 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     let (events, mut rx) = event::channel();
     signals::spawn(events.clone()).map_err(RunError::Signals)?;
     let settings = DaemonSettings::from_config(config);
+    let stats = workers.sync_stats();
+    let mut recorder = RunRecorder::start(settings.mode);
     let mut machine = DaemonMachine::start(settings, workers, events).await;
 
     let status = loop {
@@ -43,6 +46,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
             Some(event) => {
                 tracing::debug!(phase = %machine.phase(), ?event, "event");
                 machine.handle(&event).await;
+                recorder.observe(machine.history());
             }
             // Unreachable while the machine holds a sender; treat as a failure rather than hang.
             None => {
@@ -54,6 +58,14 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     };
     machine.cancel_all();
     exporter_cancel.cancel();
+    // After ShuttingDown, so the report has every phase; a run that never opened its data
+    // directory leaves none.
+    let name = recorder.file_name();
+    let run_report = recorder.finish(machine.history(), stats.as_ref(), &status);
+    match report::save(&config.data_dir, &name, &run_report) {
+        Ok(path) => tracing::info!(path = %path.display(), "run report written"),
+        Err(e) => tracing::warn!(error = %e, "no run report written"),
+    }
     match &status {
         ExitStatus::Clean => tracing::info!(phase = %machine.phase(), "histd stopped cleanly"),
         ExitStatus::Failed { reason } => tracing::error!(%reason, "histd stopped with an error"),
