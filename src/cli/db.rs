@@ -72,14 +72,14 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
             }
             let _ = writeln!(
                 out,
-                "{} shards compacted, {} failed, {} sealed",
+                "{} shards compacted, {} sealed",
                 report.compacted.len(),
-                report.failed.len(),
                 sealed.len()
             );
             if report.failed.is_empty() {
                 Ok(out)
             } else {
+                let _ = writeln!(out, "{} shards failed", report.failed.len());
                 Err(StorageError::Incomplete(out))
             }
         }

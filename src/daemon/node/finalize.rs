@@ -58,6 +58,12 @@ fn publish_dirty((shards, wal_bytes): (u64, u64)) {
     metrics::gauge!(crate::metrics::WAL_BYTES).set(wal_bytes as f64);
 }
 
+/// A block number for the boundary line, `none` when unknown: every field is always there, so
+/// the line reads (and greps) the same in every run.
+fn opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "none".to_string(), |n| n.to_string())
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -159,19 +165,18 @@ pub async fn run(
             intent,
             AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. })
         ),
-        switch_tip = plan.switch_tip.map(BlockNumber::get),
-        last_indexed = last_indexed.map(BlockNumber::get),
-        head_seen = head_seen.map(BlockNumber::get),
-        safe_head = head_seen
-            .and_then(|h| h.get().checked_sub(rollback_window)),
+        switch_tip = %opt(plan.switch_tip.map(BlockNumber::get)),
+        last_indexed = %opt(last_indexed.map(BlockNumber::get)),
+        head_seen = %opt(head_seen.map(BlockNumber::get)),
+        safe_head = %opt(head_seen.and_then(|h| h.get().checked_sub(rollback_window))),
         dirty_shards = done.before.0,
         total_wal_mib = done.before.1 as f64 / (1024.0 * 1024.0),
         dirty_shards_after = done.after.0,
         compacted = done.compacted,
         failed_shards = ?failed_shards,
         sealed = done.sealed.len(),
-        first_sealed = done.sealed.first().copied(),
-        last_sealed = done.sealed.last().copied(),
+        first_sealed = %opt(done.sealed.first().copied()),
+        last_sealed = %opt(done.sealed.last().copied()),
         drain_workers_ms = drain_ms,
         compact_all_dirty_ms = done.compact_ms,
         seal_completed_ms = done.seal_ms,

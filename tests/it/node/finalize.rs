@@ -226,42 +226,18 @@ async fn the_head_tracker_reports_live_heads_below_a_huge_persisted_one() {
     );
 }
 
-/// Log lines captured as JSON (the worker's async part runs on the test's thread, where the
-/// default subscriber is set).
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    (out, tracing::subscriber::set_default(subscriber))
+/// The `key=value` fields of the one captured log line containing every needle (the process's
+/// log is shared by all tests: the needles pick this test's line).
+fn logged_fields(needles: &[&str]) -> std::collections::HashMap<String, String> {
+    let text = histd::testkit::logs::logs().text();
+    let line = text
+        .lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .unwrap_or_else(|| panic!("no line with {needles:?} in:\n{text}"));
+    line.split_whitespace()
+        .filter_map(|t| t.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Two dirty shards and a third, one of them corrupted so its blocks do not hash-link: the
@@ -288,7 +264,7 @@ async fn a_broken_shard_is_reported_and_the_others_are_finalized() {
     storage.put_unordered(&blocks).unwrap();
     let store = StoreHandle::new(storage);
 
-    let (lines, _guard) = capture();
+    histd::testkit::logs::logs();
     let (tx, mut rx) = event::channel();
     let (intent_tx, intent) = tokio::sync::watch::channel(AfterFinalize::Follow);
     // A stop during Finalizing: the line must say what really follows.
@@ -322,11 +298,7 @@ async fn a_broken_shard_is_reported_and_the_others_are_finalized() {
     assert_eq!(s.shard_state(1).unwrap(), ShardState::Filling);
     assert_eq!(s.shard_state(2).unwrap(), ShardState::Sealed);
 
-    let lines = lines.lines();
-    let line = lines
-        .iter()
-        .find(|v| v["message"] == "finalizing done")
-        .unwrap_or_else(|| panic!("no boundary line: {lines:#?}"));
+    let line = logged_fields(&["finalizing done", "switch_tip=47 "]);
     for field in [
         "follow_after",
         "shutdown_requested",
@@ -341,26 +313,28 @@ async fn a_broken_shard_is_reported_and_the_others_are_finalized() {
         "seal_completed_ms",
         "failed_shards",
     ] {
-        assert!(line.get(field).is_some(), "{field} missing: {line}");
+        assert!(line.contains_key(field), "{field} missing: {line:?}");
     }
-    assert_eq!(line["follow_after"], false, "{line}");
-    assert_eq!(line["shutdown_requested"], true, "{line}");
-    assert_eq!(line["switch_tip"], 47);
-    assert_eq!(line["last_indexed"], 47);
-    assert_eq!(line["head_seen"], 100);
-    assert_eq!(line["safe_head"], 80);
-    assert_eq!(line["dirty_shards"], 3);
-    assert_eq!(line["dirty_shards_after"], 1);
-    assert!(line["total_wal_mib"].as_f64().unwrap() > 0.0, "{line}");
-    assert_eq!(line["failed_shards"], "[1]");
-    assert_eq!(line["sealed"], 2);
-    let warn = lines
-        .iter()
-        .find(|v| v["level"] == "WARN" && v["shard"] == 1)
-        .unwrap_or_else(|| panic!("no WARN naming the shard: {lines:#?}"));
+    assert_eq!(line["follow_after"], "false", "{line:?}");
+    assert_eq!(line["shutdown_requested"], "true", "{line:?}");
+    assert_eq!(line["last_indexed"], "47");
+    assert_eq!(line["head_seen"], "100");
+    assert_eq!(line["safe_head"], "80");
+    assert_eq!(line["dirty_shards"], "3");
+    assert_eq!(line["dirty_shards_after"], "1");
     assert!(
-        warn["message"].as_str().unwrap().contains("--drop-broken"),
-        "{warn}"
+        line["total_wal_mib"].parse::<f64>().unwrap() > 0.0,
+        "{line:?}"
+    );
+    assert_eq!(line["failed_shards"], "[1]");
+    assert_eq!(line["sealed"], "2");
+    let warn = logged_fields(&["WARN", "shard left dirty", "shard=1 "]);
+    assert_eq!(warn["broken_link"], "true", "{warn:?}");
+    let text = histd::testkit::logs::logs().text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("shard=1 ") && l.contains("--drop-broken")),
+        "the WARN names the remedy"
     );
 }
 
@@ -382,7 +356,7 @@ async fn with_nothing_stored_last_indexed_is_not_the_switch_tip() {
     )
     .unwrap();
     let store = StoreHandle::new(storage);
-    let (lines, _guard) = capture();
+    histd::testkit::logs::logs();
     let (tx, mut rx) = event::channel();
     finalize::run(
         Some(store.clone()),
@@ -402,13 +376,8 @@ async fn with_nothing_stored_last_indexed_is_not_the_switch_tip() {
             last_indexed: BlockNumber(0)
         }
     );
-    let lines = lines.lines();
-    let line = lines
-        .iter()
-        .find(|v| v["message"] == "finalizing done")
-        .unwrap_or_else(|| panic!("no boundary line: {lines:#?}"));
-    assert_eq!(line["switch_tip"], 500);
-    assert!(line["last_indexed"].is_null(), "{line}");
-    assert_eq!(line["follow_after"], true);
-    assert_eq!(line["dirty_shards"], 0);
+    let line = logged_fields(&["finalizing done", "switch_tip=500 "]);
+    assert_eq!(line["last_indexed"], "none", "{line:?}");
+    assert_eq!(line["follow_after"], "true");
+    assert_eq!(line["dirty_shards"], "0");
 }

@@ -74,11 +74,12 @@ fn one_broken_shard_does_not_stop_the_others_and_repair_drops_it() {
         store.block(BlockNumber(14)).unwrap().as_ref(),
         Some(&stranger)
     );
-    // Sealing skips the failed shard instead of failing on it.
+    // Sealing skips the failed (complete) shard instead of failing on it; shard 2 is partial.
     let sealed = store
         .seal_complete_except(BlockNumber(u64::MAX), &report.failed_shards())
         .unwrap();
-    assert_eq!(sealed, vec![0, 2]);
+    assert_eq!(sealed, vec![0]);
+    assert!(store.seal_complete(BlockNumber(u64::MAX)).is_err());
 
     // verify names the block and the shard, and the remedy.
     let e = store.verify().unwrap_err();
