@@ -314,29 +314,3 @@ fn civil(t: SystemTime) -> ((i64, u32, u32), (u64, u64, u64), u32) {
         d.subsec_millis(),
     )
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_utc_and_sort_by_time() {
-        // 2026-11-30T09:54:06.5Z
-        let t = UNIX_EPOCH + Duration::from_millis(1_796_032_446_500);
-        assert_eq!(file_name(t), "run-20261130T095406.500Z.json");
-        assert_eq!(rfc3339(t), "2026-11-30T09:54:06.500Z");
-        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        // A leap day.
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
-        let later = t + Duration::from_secs(86_400 * 40);
-        assert!(file_name(later) > file_name(t));
-    }
-
-    #[test]
-    fn peak_rss_is_read_on_linux() {
-        if cfg!(target_os = "linux") {
-            assert!(peak_rss().is_some_and(|b| b > 0));
-        }
-    }
-}

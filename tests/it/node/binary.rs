@@ -126,6 +126,27 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     drop(h);
 
     let data = setup.data_dir();
+    // The run left its report: the product workers' sync counters (empty: nothing was
+    // fetched), and why it ended.
+    let latest = histd::daemon::report::latest(&data).expect("a run report");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    assert_eq!(r["mode"], "follow", "{r}");
+    assert_eq!(r["exit"]["code"], 1, "{r}");
+    assert!(
+        r["exit"]["reason"].as_str().unwrap().contains("not built"),
+        "{r}"
+    );
+    assert_eq!(r["sync"]["blocks_stored"], 0, "{r}");
+    assert_eq!(r["sync"]["bytes_fetched"], 0, "{r}");
+    assert!(r["sync"]["peers"].is_object(), "{r}");
+    assert!(r["sync"]["verify_failures"].is_object(), "{r}");
+    let phases: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["startup", "fast_sync", "shutting_down"], "{r}");
     assert!(data.join("index.redb").is_file());
     let key = data.join("nodekey");
     let mode =
