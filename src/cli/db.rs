@@ -1,7 +1,8 @@
 //! `histd db stats | compact | repair | verify` on a stopped node's data directory.
 //!
 //! Owns the subcommand definitions, the integrity walk of `db verify` (storage's per-block input
-//! checked with the block rules of [`crate::verify`]) and the reports (text or JSON). `main.rs`
+//! checked with the block rules of [`crate::verify`]) and the reports (text or JSON; `db stats`
+//! ends with the summary of the last run report). `main.rs`
 //! calls [`run`] and prints the string. Storage only returns data; it must never learn these
 //! formats. It must never run against a live node: opening takes the directory lock, so a running
 //! histd makes these fail fast.
@@ -49,7 +50,11 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
                 serde_json::to_string_pretty(&stats)
                     .map_err(|e| StorageError::Render(e.to_string()))
             } else {
-                Ok(render_stats(&stats))
+                let mut out = render_stats(&stats);
+                if let Some(line) = last_run_summary(data_dir) {
+                    out.push_str(&line);
+                }
+                Ok(out)
             }
         }
         DbCommand::Compact => {
@@ -137,6 +142,44 @@ fn render_repair(r: &RepairReport) -> String {
         let _ = writeln!(out, "removed uncommitted shard directory {}", p.display());
     }
     out
+}
+
+/// One line about the newest run report in `data_dir`, if there is a readable one. The report is
+/// the daemon's (`daemon/report.rs`: `reports/run-<UTC start>.json`); the CLI sits beside the
+/// daemon and never names it, so it reads the file as data.
+pub fn last_run_summary(data_dir: &Path) -> Option<String> {
+    let dir = data_dir.join("reports");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let path = dir.join(names.pop()?);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    let phases: Vec<String> = r["phases"]
+        .as_array()?
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {:.1}s",
+                p["phase"].as_str().unwrap_or("?"),
+                p["secs"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    Some(format!(
+        "last run {} ({} mode, {:.1}s): exit {} ({}); {} blocks stored, {} bytes fetched; phases: {}\n",
+        r["started_at"].as_str().unwrap_or("?"),
+        r["mode"].as_str().unwrap_or("?"),
+        r["duration_secs"].as_f64().unwrap_or(0.0),
+        r["exit"]["code"],
+        r["exit"]["reason"].as_str().unwrap_or("?"),
+        r["sync"]["blocks_stored"].as_u64().unwrap_or(0),
+        r["sync"]["bytes_fetched"].as_u64().unwrap_or(0),
+        phases.join(", ")
+    ))
 }
 
 /// `db stats` as a human-readable table.

@@ -156,6 +156,16 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     // The head the peer announced is persisted as head_seen (the lock is released: db works).
     let stats = db_stats(&setup.config(&[], 1));
     assert!(stats.contains("head_seen 39"), "{stats}");
+    // ... and ends with the last run's summary line.
+    let last = stats.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("last run ") && last.contains("follow mode") && last.contains("exit 1"),
+        "{stats}"
+    );
+    assert!(
+        last.contains("not built") && last.contains("fast_sync"),
+        "{stats}"
+    );
 
     // Restart with no static peer: the peer cache in index.redb leads back to the same peer,
     // with the same node key.
