@@ -1,7 +1,8 @@
 //! `histd db stats | compact | repair | verify` on a stopped node's data directory.
 //!
 //! Owns the subcommand definitions, the integrity walk of `db verify` (storage's per-block input
-//! checked with the block rules of [`crate::verify`]) and the reports (text or JSON). `main.rs`
+//! checked with the block rules of [`crate::verify`]) and the reports (text or JSON; `db stats`
+//! ends with the summary of the last run report). `main.rs`
 //! calls [`run`] and prints the string. Storage only returns data; it must never learn these
 //! formats. It must never run against a live node: opening takes the directory lock, so a running
 //! histd makes these fail fast.
@@ -24,10 +25,17 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Compact every dirty shard and seal every complete one.
+    /// Compact every dirty shard and seal every complete one (a shard that fails is reported;
+    /// the others are still compacted).
     Compact,
-    /// Bring shard files back to the committed state (also done on every open) and report it.
-    Repair,
+    /// Bring shard files back to the committed state (also done on every open) and report it;
+    /// report shards whose blocks do not hash-link.
+    Repair {
+        /// Drop the blocks of every shard whose blocks do not hash-link (a storage fault), so
+        /// fast-sync fetches them again. Without it they are only reported.
+        #[arg(long)]
+        drop_broken: bool,
+    },
     /// Recompute roots and parent links of every stored block; report the first bad block.
     Verify,
 }
@@ -42,29 +50,67 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
                 serde_json::to_string_pretty(&stats)
                     .map_err(|e| StorageError::Render(e.to_string()))
             } else {
-                Ok(render_stats(&stats))
+                let mut out = render_stats(&stats);
+                if let Some(line) = last_run_summary(data_dir) {
+                    out.push_str(&line);
+                }
+                Ok(out)
             }
         }
         DbCommand::Compact => {
-            let compacted = store.compact_dirty()?;
-            let sealed = store.seal_complete(BlockNumber(u64::MAX))?;
+            let report = store.compact_dirty()?;
+            let sealed =
+                store.seal_complete_except(BlockNumber(u64::MAX), &report.failed_shards())?;
             let mut out = String::new();
-            for c in &compacted {
+            for c in &report.compacted {
                 let _ = writeln!(
                     out,
                     "compacted shard {}: {} blocks, {} WAL bytes -> {} segment bytes",
                     c.shard, c.blocks, c.wal_bytes, c.bytes
                 );
             }
+            for f in &report.failed {
+                let _ = writeln!(out, "shard {} FAILED: {}", f.shard, f.error);
+                if f.is_broken_link() {
+                    let _ = writeln!(out, "  {DROP_HINT}");
+                }
+            }
             let _ = writeln!(
                 out,
                 "{} shards compacted, {} sealed",
-                compacted.len(),
+                report.compacted.len(),
                 sealed.len()
             );
+            if report.failed.is_empty() {
+                Ok(out)
+            } else {
+                let _ = writeln!(out, "{} shards failed", report.failed.len());
+                Err(StorageError::Incomplete(out))
+            }
+        }
+        DbCommand::Repair { drop_broken } => {
+            let mut out = render_repair(store.repair_report());
+            let faults = store.link_faults()?;
+            for f in &faults {
+                let _ = writeln!(
+                    out,
+                    "shard {} (from block {}): block {} has parent {} but the block before it is {}: its blocks do not hash-link (a storage fault)",
+                    f.shard, f.first_block, f.number, f.got, f.expected
+                );
+                if *drop_broken {
+                    let d = store.drop_shard(f.shard)?;
+                    let _ = writeln!(
+                        out,
+                        "dropped shard {}: {} blocks removed; fast-sync fetches them again",
+                        d.shard, d.blocks
+                    );
+                }
+            }
+            if !faults.is_empty() && !*drop_broken {
+                let _ = writeln!(out, "{DROP_HINT}");
+            }
             Ok(out)
         }
-        DbCommand::Repair => Ok(render_repair(store.repair_report())),
         DbCommand::Verify => {
             let r = verify_store(&store)?;
             Ok(format!(
@@ -74,6 +120,9 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
         }
     }
 }
+
+/// The remedy for a shard whose blocks do not hash-link, as printed.
+const DROP_HINT: &str = "remedy: `histd db repair --drop-broken` drops that shard's blocks so fast-sync fetches them again";
 
 fn render_repair(r: &RepairReport) -> String {
     if r.is_clean() {
@@ -93,6 +142,44 @@ fn render_repair(r: &RepairReport) -> String {
         let _ = writeln!(out, "removed uncommitted shard directory {}", p.display());
     }
     out
+}
+
+/// One line about the newest run report in `data_dir`, if there is a readable one. The report is
+/// the daemon's (`daemon/report.rs`: `reports/run-<UTC start>.json`); the CLI sits beside the
+/// daemon and never names it, so it reads the file as data.
+pub fn last_run_summary(data_dir: &Path) -> Option<String> {
+    let dir = data_dir.join("reports");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("run-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    let path = dir.join(names.pop()?);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    let phases: Vec<String> = r["phases"]
+        .as_array()?
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {:.1}s",
+                p["phase"].as_str().unwrap_or("?"),
+                p["secs"].as_f64().unwrap_or(0.0)
+            )
+        })
+        .collect();
+    Some(format!(
+        "last run {} ({} mode, {:.1}s): exit {} ({}); {} blocks stored, {} bytes fetched; phases: {}\n",
+        r["started_at"].as_str().unwrap_or("?"),
+        r["mode"].as_str().unwrap_or("?"),
+        r["duration_secs"].as_f64().unwrap_or(0.0),
+        r["exit"]["code"],
+        r["exit"]["reason"].as_str().unwrap_or("?"),
+        r["sync"]["blocks_stored"].as_u64().unwrap_or(0),
+        r["sync"]["bytes_fetched"].as_u64().unwrap_or(0),
+        phases.join(", ")
+    ))
 }
 
 /// `db stats` as a human-readable table.
@@ -168,7 +255,14 @@ pub fn verify_store(store: &Storage) -> Result<VerifyReport, StorageError> {
         report.shards += 1;
         store.check_seal(contents)?;
         for &n in &contents.present {
-            let sealed = verify_stored_block(store, n, prev.as_ref())?;
+            // Name the shard: it is what `db repair --drop-broken` acts on.
+            let sealed = verify_stored_block(store, n, prev.as_ref()).map_err(|e| match e {
+                StorageError::Verify { number, reason } => StorageError::Verify {
+                    number,
+                    reason: format!("(shard {}) {reason}", contents.shard),
+                },
+                other => other,
+            })?;
             prev = Some(sealed);
             report.blocks += 1;
         }
@@ -200,7 +294,7 @@ fn verify_stored_block(
     if let Some(p) = prev
         && p.number().next() == n
     {
-        verify::check_link(p, &sealed).map_err(|e| bad(e.to_string()))?;
+        verify::check_link(p, &sealed).map_err(|e| bad(format!("{e}; {DROP_HINT}")))?;
     }
     match block.clone().into_verified() {
         Some(v) => {

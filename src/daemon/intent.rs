@@ -4,6 +4,8 @@
 //! mode) or exit (range mode) and has no method that turns exit back into follow. It must never be
 //! reset or rebuilt mid-run.
 
+use tokio::sync::watch;
+
 use super::event::StopSignal;
 use crate::primitives::BlockNumber;
 
@@ -33,37 +35,43 @@ pub enum AfterFinalize {
 }
 
 /// The post-finalize intent. Decided at start from the mode, then only ever downgraded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PostFinalize(AfterFinalize);
+/// Workers read it through [`Self::watch`] (the finalizing worker reports it at its end).
+#[derive(Debug)]
+pub struct PostFinalize(watch::Sender<AfterFinalize>);
 
 impl PostFinalize {
     /// The intent a run starts with.
     pub fn for_mode(mode: SyncMode) -> Self {
-        match mode {
-            SyncMode::Follow => Self(AfterFinalize::Follow),
+        let intent = match mode {
+            SyncMode::Follow => AfterFinalize::Follow,
             SyncMode::Range { end } => {
-                Self(AfterFinalize::Exit(ExitAfterFinalize::RangeComplete {
-                    end,
-                }))
+                AfterFinalize::Exit(ExitAfterFinalize::RangeComplete { end })
             }
-        }
+        };
+        Self(watch::Sender::new(intent))
     }
 
     /// A stop was requested: exit after finalizing. The first request is remembered; there is no
     /// way back to follow.
     pub fn downgrade(&mut self, signal: StopSignal) {
-        match self.0 {
-            AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. }) => {}
+        self.0.send_if_modified(|now| match *now {
+            AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. }) => false,
             AfterFinalize::Follow
             | AfterFinalize::Exit(ExitAfterFinalize::RangeComplete { .. }) => {
-                self.0 = AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { signal });
+                *now = AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { signal });
+                true
             }
-        }
+        });
     }
 
     /// The current intent.
     pub fn get(&self) -> AfterFinalize {
-        self.0
+        *self.0.borrow()
+    }
+
+    /// A live view of the intent (it sees every later downgrade).
+    pub fn watch(&self) -> watch::Receiver<AfterFinalize> {
+        self.0.subscribe()
     }
 }
 
@@ -90,6 +98,18 @@ mod tests {
         r.downgrade(StopSignal::Sigint);
         assert!(matches!(
             r.get(),
+            AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. })
+        ));
+    }
+
+    #[test]
+    fn the_watch_sees_a_later_downgrade() {
+        let mut i = PostFinalize::for_mode(SyncMode::Follow);
+        let view = i.watch();
+        assert_eq!(*view.borrow(), AfterFinalize::Follow);
+        i.downgrade(StopSignal::Sigint);
+        assert!(matches!(
+            *view.borrow(),
             AfterFinalize::Exit(ExitAfterFinalize::ShutdownRequested { .. })
         ));
     }

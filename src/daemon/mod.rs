@@ -17,6 +17,7 @@ pub mod machine;
 pub mod node;
 pub mod notify;
 pub mod phase;
+pub mod report;
 pub mod runner;
 #[cfg(any(test, feature = "testkit"))]
 pub mod scripted;

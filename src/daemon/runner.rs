@@ -19,6 +19,7 @@ use super::exporter::{self, ExporterError};
 use super::machine::DaemonMachine;
 use super::notify;
 use super::phase::Phase;
+use super::report::{self, RunRecorder};
 use super::signals;
 use super::states::{DaemonSettings, ExitStatus};
 use super::workers::PhaseWorkers;
@@ -120,6 +121,8 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     });
 
     let settings = DaemonSettings::from_config(config);
+    let stats = workers.sync_stats();
+    let mut recorder = RunRecorder::start(settings.mode);
     let mut machine = DaemonMachine::start(settings, workers, events).await;
     let mut notes = Notifications::new(machine.phase());
     let mut disk_full = false;
@@ -137,6 +140,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
                     }
                     notes.before(&event);
                     machine.handle(&event).await;
+                    recorder.observe(machine.history());
                     notes.after(machine.phase());
                 }
                 // Unreachable while the machine holds a sender; treat as a failure rather than hang.
@@ -153,6 +157,16 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     machine.cancel_all();
     exporter_cancel.cancel();
     let exit = Exit::from_machine(&status, machine.history(), disk_full);
+    // After ShuttingDown, so the report has every phase; a run that never opened its data
+    // directory leaves none.
+    let name = recorder.file_name();
+    let mut run_report = recorder.finish(machine.history(), stats.as_ref(), &status);
+    // The process's exit code (reorg too deep, disk full, ... beyond clean/failed).
+    run_report.exit.code = exit.code();
+    match report::save(&config.data_dir, &name, &run_report) {
+        Ok(path) => tracing::info!(path = %path.display(), "run report written"),
+        Err(e) => tracing::warn!(error = %e, "no run report written"),
+    }
     match &status {
         ExitStatus::Clean => {
             tracing::info!(phase = %machine.phase(), exit_code = exit.code(), "histd stopped cleanly")

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::event::{Event, EventSender, FatalError};
-use super::intent::SyncMode;
+use super::intent::{AfterFinalize, SyncMode};
 use crate::primitives::BlockNumber;
 
 /// Why a worker gave up. Reported to the machine as [`Event::Fatal`].
@@ -193,11 +193,24 @@ pub enum FastSyncTarget {
 }
 
 /// What Finalizing works with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FinalizePlan {
     /// The fast-sync tip when it caught up; `None` when Finalizing was entered by a stop request
     /// (finalize whatever was written).
     pub switch_tip: Option<BlockNumber>,
+    /// What follows Finalizing, live (a stop during Finalizing downgrades it), so the worker's
+    /// boundary log line says what really happens next.
+    pub intent: watch::Receiver<AfterFinalize>,
+}
+
+impl FinalizePlan {
+    /// A plan whose intent never changes (tests and tools that drive a worker by hand).
+    pub fn fixed(switch_tip: Option<BlockNumber>, intent: AfterFinalize) -> Self {
+        Self {
+            switch_tip,
+            intent: watch::channel(intent).1,
+        }
+    }
 }
 
 /// What Follow starts from.
@@ -252,4 +265,9 @@ pub trait PhaseWorkers {
     /// ShuttingDown: wait for `ctx.previous` (every other worker, cancelled), flush, persist the
     /// peer cache, write the final report; emit `Stopped`.
     fn start_shutdown(&mut self, ctx: WorkerContext, cause: ShutdownCause) -> WorkerHandle;
+    /// The counters this run's sync workers record into, for the run report (`None`: these
+    /// workers keep none).
+    fn sync_stats(&self) -> Option<crate::sync::stats::SyncStats> {
+        None
+    }
 }

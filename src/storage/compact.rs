@@ -37,6 +37,50 @@ pub struct CompactOutcome {
     pub wal_bytes: u64,
 }
 
+/// A dirty shard whose compaction failed; [`Storage::compact_dirty`] went on with the others.
+#[derive(Debug)]
+pub struct CompactFailure {
+    /// The shard, still dirty (its WAL and committed state are as before).
+    pub shard: u64,
+    /// Why. [`WriteError::BrokenLink`] is a storage fault: only anchored, verified blocks reach
+    /// storage, so blocks that do not hash-link were damaged here (`histd db repair
+    /// --drop-broken` drops the shard's blocks so they are fetched again).
+    pub error: WriteError,
+}
+
+impl CompactFailure {
+    /// Whether the shard's blocks do not hash-link (the fault `db repair --drop-broken` fixes).
+    pub fn is_broken_link(&self) -> bool {
+        matches!(self.error, WriteError::BrokenLink { .. })
+    }
+}
+
+/// What [`Storage::compact_dirty`] did: every dirty shard was tried, in order; one failing does
+/// not stop the others.
+#[derive(Debug, Default)]
+pub struct CompactReport {
+    /// Shards compacted now.
+    pub compacted: Vec<CompactOutcome>,
+    /// Shards whose compaction failed (left dirty).
+    pub failed: Vec<CompactFailure>,
+}
+
+impl CompactReport {
+    /// The shards that failed.
+    pub fn failed_shards(&self) -> Vec<u64> {
+        self.failed.iter().map(|f| f.shard).collect()
+    }
+
+    /// The compacted shards, or the first failure, for callers that treat any failure as theirs
+    /// (the crash workloads, which expect an injected fault back).
+    pub fn into_result(self) -> Result<Vec<CompactOutcome>, WriteError> {
+        match self.failed.into_iter().next() {
+            Some(f) => Err(f.error),
+            None => Ok(self.compacted),
+        }
+    }
+}
+
 impl Storage {
     /// Compacts one shard if it is Filling (or left Compacting by a failed compaction whose undo
     /// could not be committed); `None` if there was nothing to do.
@@ -45,8 +89,11 @@ impl Storage {
         self.compact_locked(shard)
     }
 
-    /// Compacts every Filling shard, one at a time, lowest first.
-    pub fn compact_dirty(&self) -> Result<Vec<CompactOutcome>, WriteError> {
+    /// Compacts every Filling shard, one at a time, lowest first. A shard that fails (a broken
+    /// link, a damaged WAL, an I/O error) is left as it was and reported in
+    /// [`CompactReport::failed`]; the others are still compacted, so one bad shard never holds the
+    /// rest dirty. `Err` only when the list of dirty shards cannot be read.
+    pub fn compact_dirty(&self) -> Result<CompactReport, WriteError> {
         let _w = self.write_lock();
         let dirty: Vec<u64> = {
             let txn = self.db.begin_read()?;
@@ -62,13 +109,72 @@ impl Storage {
             }
             out
         };
-        let mut done = Vec::new();
+        let mut report = CompactReport::default();
         for s in dirty {
-            if let Some(o) = self.compact_locked(s)? {
-                done.push(o);
+            match self.compact_locked(s) {
+                Ok(Some(o)) => report.compacted.push(o),
+                Ok(None) => {}
+                Err(error) => {
+                    if let WriteError::BrokenLink {
+                        number,
+                        expected,
+                        got,
+                        ..
+                    } = &error
+                    {
+                        tracing::error!(
+                            shard = s,
+                            block = number.get(),
+                            %expected,
+                            %got,
+                            "storage fault: the blocks of this shard do not hash-link; it stays dirty, the other shards are compacted"
+                        );
+                    } else {
+                        tracing::warn!(shard = s, %error, "compaction of this shard failed; it stays dirty, the other shards are compacted");
+                    }
+                    report.failed.push(CompactFailure { shard: s, error });
+                }
             }
         }
-        Ok(done)
+        Ok(report)
+    }
+
+    /// Seals every complete shard whose last block is at or below `up_to`, like
+    /// [`Self::seal_complete`], except the shards in `skip` (those whose compaction just failed:
+    /// sealing compacts first, so it would fail on them again and stop the others). Returns the
+    /// shards sealed.
+    pub fn seal_complete_except(
+        &self,
+        up_to: BlockNumber,
+        skip: &[u64],
+    ) -> Result<Vec<u64>, WriteError> {
+        let candidates: Vec<u64> = {
+            let txn = self.db.begin_read()?;
+            let shards = txn.open_table(SHARDS)?;
+            let mut out = Vec::new();
+            for item in shards.range(0u64..)? {
+                let (k, _) = item?;
+                let s = k.value();
+                if self.geo.last_of(s) > up_to.get() {
+                    break;
+                }
+                if let Some(row) = self.row::<WriteError>(&shards, s)?
+                    && row.state != ShardState::Sealed
+                    && u64::from(row.present) == self.geo.shard_size
+                    && !skip.contains(&s)
+                {
+                    out.push(s);
+                }
+            }
+            out
+        };
+        let mut sealed = Vec::new();
+        for s in candidates {
+            if self.seal(s)? {
+                sealed.push(s);
+            }
+        }
+        Ok(sealed)
     }
 
     pub(super) fn compact_locked(&self, shard: u64) -> Result<Option<CompactOutcome>, WriteError> {

@@ -281,6 +281,9 @@ pub enum StorageError {
     /// Rendering a report failed.
     #[error("rendering report: {0}")]
     Render(String),
+    /// An operation over many shards finished, but some failed; the report names them.
+    #[error("some shards failed:\n{0}")]
+    Incomplete(String),
 }
 
 macro_rules! redb_into {

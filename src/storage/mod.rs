@@ -52,7 +52,7 @@ mod write;
 
 pub use admin::{ShardContents, ShardStats, StoreStats};
 pub use backend::{Disk, FileSystem, OpenMode, ReadCursor, RealFs, RedbFile, StoreFile};
-pub use compact::CompactOutcome;
+pub use compact::{CompactFailure, CompactOutcome, CompactReport};
 /// Test-only fault injection for shard files (feature `testkit`).
 #[cfg(feature = "testkit")]
 pub use fsio::fault;
@@ -67,7 +67,7 @@ pub use lock::DirLock;
 pub use missing::MissingRanges;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};
-pub use repair::RepairReport;
+pub use repair::{DropOutcome, LinkFault, RepairReport};
 pub use rollback::RollbackOutcome;
 pub use shard::{ShardState, TRANSITIONS};
 pub use store::{DEFAULT_SHARD_SIZE, OpenOptions, Storage};

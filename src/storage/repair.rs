@@ -4,18 +4,55 @@
 //! to Filling. Committed bytes that are missing are an error, never silently dropped.
 //!
 //! It must never change what redb says is committed, other than undoing the Compacting mark.
+//!
+//! Also the remedy for a shard whose blocks do not hash-link (`histd db repair`): [`Storage::
+//! link_faults`] finds such shards without changing anything, and [`Storage::drop_shard`] removes
+//! one shard's blocks (rows, hash and transaction index entries, files) so fast-sync fetches them
+//! again. Only anchored, verified blocks reach storage, so such a break is a storage fault, never
+//! a peer's: dropping is the repair, and it runs only when the operator asks for it.
 
 use std::path::PathBuf;
 
+use alloy_primitives::B256;
 use redb::ReadableTable;
 use serde::Serialize;
 
 use super::Storage;
-use super::error::{CorruptError, IoContext, OpenError};
+use super::error::{CorruptError, IoContext, OpenError, ReadError, WriteError};
 use super::fsio;
-use super::index::SHARDS;
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
 use super::layout::{ShardRow, index_entry_offset};
+use super::read::ShardFiles;
+use super::record;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir, wal_path};
+use crate::primitives::BlockNumber;
+
+/// A shard whose stored blocks do not hash-link (found by [`Storage::link_faults`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkFault {
+    /// The shard to drop (the unsealed one, when the break is where two shards meet).
+    pub shard: u64,
+    /// Its first block.
+    pub first_block: BlockNumber,
+    /// The block whose parent hash is not the hash of the block stored before it.
+    pub number: BlockNumber,
+    /// The hash of the block stored before it.
+    pub expected: B256,
+    /// The parent hash `number` names.
+    pub got: B256,
+}
+
+/// What [`Storage::drop_shard`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DropOutcome {
+    /// The shard.
+    pub shard: u64,
+    /// Blocks removed.
+    pub blocks: u64,
+    /// Whether some block could not be read, so the hash indexes were scanned for the shard's
+    /// entries instead of being cleaned block by block.
+    pub scanned_indexes: bool,
+}
 
 /// What the open-time repair found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -164,5 +201,200 @@ impl Storage {
             fsio::fsync_dir(&*self.fs, dir)?;
         }
         Ok(())
+    }
+}
+
+impl Storage {
+    /// Every shard whose stored blocks do not hash-link (consecutive stored blocks whose parent
+    /// hash is not the hash of the block before), at most one fault per shard, lowest first.
+    /// Read-only. Sealed shards were link-checked when compacted and are checksummed, so only
+    /// their edges to unsealed neighbours are checked; a break at such an edge names the unsealed
+    /// shard.
+    pub fn link_faults(&self) -> Result<Vec<LinkFault>, ReadError> {
+        let txn = self.read_txn()?;
+        let shards = txn.open_table(SHARDS)?;
+        let mut faults: Vec<LinkFault> = Vec::new();
+        // The last block walked: number, hash, and whether its shard is sealed.
+        let mut prev: Option<(u64, B256, bool)> = None;
+        for item in shards.range(0u64..)? {
+            let (k, _) = item?;
+            let s = k.value();
+            let Some(row) = self.row::<ReadError>(&shards, s)? else {
+                continue;
+            };
+            let first = self.geo.first_of(s);
+            let sealed = row.state == ShardState::Sealed;
+            let mut files = ShardFiles::open(self, s, row.clone());
+            let positions: Vec<u64> = (0..self.geo.shard_size).filter(|&p| row.has(p)).collect();
+            for (i, &pos) in positions.iter().enumerate() {
+                let n = first + pos;
+                // Inside a sealed shard only its first block (an edge) and last (the next
+                // edge's anchor) matter.
+                if sealed && i != 0 && i + 1 != positions.len() {
+                    continue;
+                }
+                let Some(f) = files.frames(n, true)? else {
+                    continue;
+                };
+                if let Some((pn, ph, prev_sealed)) = prev
+                    && pn + 1 == n
+                {
+                    let header = record::decode_header(f.header()).map_err(|what| {
+                        ReadError::Undecodable {
+                            number: BlockNumber(n),
+                            what,
+                        }
+                    })?;
+                    let at_edge = pos == 0;
+                    let blamed = if sealed && at_edge {
+                        (!prev_sealed).then(|| self.geo.shard_of(pn))
+                    } else {
+                        Some(s)
+                    };
+                    if header.parent_hash != ph
+                        && let Some(shard) = blamed
+                        && !faults.iter().any(|x| x.shard == shard)
+                    {
+                        faults.push(LinkFault {
+                            shard,
+                            first_block: BlockNumber(self.geo.first_of(shard)),
+                            number: BlockNumber(n),
+                            expected: ph,
+                            got: header.parent_hash,
+                        });
+                    }
+                }
+                prev = Some((n, f.hash, sealed));
+            }
+        }
+        faults.sort_by_key(|f| f.shard);
+        Ok(faults)
+    }
+
+    /// Removes every block of `shard` (its row, its block and transaction hash entries, its
+    /// files) in one redb commit, and moves `lowest`/`last_contiguous` below the gap it leaves, so
+    /// fast-sync fetches those blocks again. The remedy for a [`LinkFault`]; a sealed shard is
+    /// refused ([`WriteError::Sealed`]). Blocks that cannot be read no longer name their index
+    /// entries, so then the hash tables are scanned for entries inside the shard instead.
+    pub fn drop_shard(&self, shard: u64) -> Result<DropOutcome, WriteError> {
+        let _w = self.write_lock();
+        let mut outcome = DropOutcome {
+            shard,
+            ..DropOutcome::default()
+        };
+        let Some(row) = self.read_row(shard)? else {
+            return Ok(outcome);
+        };
+        if row.state == ShardState::Sealed {
+            return Err(WriteError::Sealed { shard });
+        }
+        self.check_transition(shard, row.state, ShardState::Empty)?;
+        let (first, last) = (self.geo.first_of(shard), self.geo.last_of(shard));
+        // What each readable block put in the indexes (read before the write transaction).
+        let mut named: Vec<(B256, Vec<B256>)> = Vec::new();
+        let mut files = ShardFiles::open(self, shard, row.clone());
+        for pos in (0..self.geo.shard_size).filter(|&p| row.has(p)) {
+            let n = first + pos;
+            outcome.blocks += 1;
+            let read = files
+                .frames(n, false)
+                .map_err(|e| e.to_string())
+                .and_then(|f| {
+                    let f = f.ok_or_else(|| "marked present but missing".to_string())?;
+                    let body = record::decode_body_frame(f.txs())?;
+                    Ok((f.hash, body.transactions.hashes()))
+                });
+            match read {
+                Ok(entry) => named.push(entry),
+                Err(what) => {
+                    tracing::warn!(shard, block = n, %what, "unreadable block in a dropped shard; scanning the hash indexes for its entries");
+                    outcome.scanned_indexes = true;
+                }
+            }
+        }
+        let in_shard = |n: u64| (first..=last).contains(&n);
+        let txn = self.db.begin_write()?;
+        {
+            let mut shards = txn.open_table(SHARDS)?;
+            let mut hashes = txn.open_table(BLOCK_HASHES)?;
+            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut meta = txn.open_table(META)?;
+            for (hash, tx_hashes) in &named {
+                // Only entries that point into this shard: an entry elsewhere is another block's.
+                if hashes.get(hash.0)?.is_some_and(|v| in_shard(v.value())) {
+                    hashes.remove(hash.0)?;
+                }
+                for h in tx_hashes {
+                    if txs.get(h.0)?.is_some_and(|v| in_shard(v.value().0)) {
+                        txs.remove(h.0)?;
+                    }
+                }
+            }
+            if outcome.scanned_indexes {
+                let stale: Vec<[u8; 32]> = hashes
+                    .iter()?
+                    .filter_map(|r| {
+                        r.map(|(k, v)| in_shard(v.value()).then(|| k.value()))
+                            .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                for k in stale {
+                    hashes.remove(k)?;
+                }
+                let stale: Vec<[u8; 32]> = txs
+                    .iter()?
+                    .filter_map(|r| {
+                        r.map(|(k, v)| in_shard(v.value().0).then(|| k.value()))
+                            .transpose()
+                    })
+                    .collect::<Result<_, _>>()?;
+                for k in stale {
+                    txs.remove(k)?;
+                }
+            }
+            shards.remove(shard)?;
+            let low = index::meta_u64(&meta, key::LOW)?;
+            let contig = index::meta_u64(&meta, key::CONTIG)?;
+            match (low, contig) {
+                // The lowest stored block was in this shard: the run now starts at the next
+                // stored block above it, if any.
+                (Some(l), _) if in_shard(l) => {
+                    meta.remove(key::LOW)?;
+                    meta.remove(key::CONTIG)?;
+                    let mut next = None;
+                    for item in shards.range(shard + 1..)? {
+                        let (k, _) = item?;
+                        let s = k.value();
+                        if let Some(r) = self.row::<WriteError>(&shards, s)?
+                            && let Some(p) = r.first_present(0, self.geo.shard_size)
+                        {
+                            next = Some(self.geo.first_of(s) + p);
+                            break;
+                        }
+                    }
+                    if let Some(n) = next {
+                        self.update_contiguity(&mut meta, &shards, n)?;
+                    }
+                }
+                // The contiguous run went through this shard: it now ends before it.
+                (Some(l), Some(c)) if l < first && c >= first => {
+                    meta.insert(key::CONTIG, &(first - 1).to_le_bytes()[..])?;
+                }
+                _ => {}
+            }
+        }
+        self.commit(txn)?;
+        // Committed: the files are garbage now (repair on open removes the directory too).
+        let dir = shard_dir(&self.dir, first);
+        if let Err(e) = fsio::remove_dir_all(&*self.fs, &dir) {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing a dropped shard; repair on open retries");
+        }
+        let _ = fsio::fsync_dir(&*self.fs, &shards_dir(&self.dir));
+        tracing::warn!(
+            shard,
+            blocks = outcome.blocks,
+            "dropped the blocks of a shard; fast-sync fetches them again"
+        );
+        Ok(outcome)
     }
 }

@@ -54,6 +54,16 @@ pub const TRANSITIONS: &[(ShardState, ShardState, &str)] = &[
         ShardState::Empty,
         "rollback_to removed every block",
     ),
+    (
+        ShardState::Filling,
+        ShardState::Empty,
+        "drop_shard - db repair --drop-broken",
+    ),
+    (
+        ShardState::Sorted,
+        ShardState::Empty,
+        "drop_shard - db repair --drop-broken",
+    ),
 ];
 
 impl ShardState {

@@ -217,7 +217,11 @@ impl Op {
         match self {
             Op::Put(b) => store.put_unordered(b).map(|_| ()),
             Op::Compact(s) => store.compact(*s).map(|_| ()),
-            Op::CompactDirty => store.compact_dirty().map(|_| ()),
+            // A failing shard is the op's failure (the workloads expect an injected fault back).
+            Op::CompactDirty => store
+                .compact_dirty()
+                .and_then(|r| r.into_result())
+                .map(|_| ()),
             Op::Append(b) => store.append_sorted(b),
             Op::Rollback(n) => store.rollback_to(BlockNumber(*n)).map(|_| ()),
             Op::Seal(n) => store.seal_complete(BlockNumber(*n)).map(|_| ()),

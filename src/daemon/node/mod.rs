@@ -34,6 +34,7 @@ use super::workers::{
 use crate::config::Config;
 use crate::primitives::BlockNumber;
 use crate::storage::StoreHandle;
+use crate::sync::stats::SyncStats;
 use open::Opened;
 use services::NodeServices;
 
@@ -48,6 +49,9 @@ pub struct NodeWorkers {
     heads: watch::Sender<Option<BlockNumber>>,
     /// What every phase worker gets; set by the peer pool worker, cleared at shutdown.
     services: watch::Sender<Option<NodeServices>>,
+    /// This run's sync counters, shared through [`NodeServices::stats`] and read by the run
+    /// report.
+    stats: SyncStats,
 }
 
 impl NodeWorkers {
@@ -58,6 +62,7 @@ impl NodeWorkers {
             opened: watch::Sender::new(None),
             heads: watch::Sender::new(None),
             services: watch::Sender::new(None),
+            stats: SyncStats::new(),
         }
     }
 
@@ -83,14 +88,17 @@ fn unbuilt_with(
 
 impl PhaseWorkers for NodeWorkers {
     fn start_peer_pool(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        let (config, opened, heads, services) = (
+        let (config, opened, heads, services, stats) = (
             self.config.clone(),
             self.opened.subscribe(),
             self.heads.clone(),
             self.services.clone(),
+            self.stats.clone(),
         );
         WorkerHandle::spawn("peer_pool", ctx, move |ctx| {
-            network::run(config, opened, heads, services, ctx.events, ctx.cancel)
+            network::run(
+                config, opened, heads, services, stats, ctx.events, ctx.cancel,
+            )
         })
     }
 
@@ -156,6 +164,10 @@ impl PhaseWorkers for NodeWorkers {
 
     fn start_rpc(&mut self, ctx: WorkerContext) -> WorkerHandle {
         unbuilt_with(unbuilt::RPC, ctx, self.services())
+    }
+
+    fn sync_stats(&self) -> Option<SyncStats> {
+        Some(self.stats.clone())
     }
 
     fn start_shutdown(&mut self, ctx: WorkerContext, _cause: ShutdownCause) -> WorkerHandle {

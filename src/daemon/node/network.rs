@@ -31,6 +31,7 @@ use crate::p2p::pool::{PeerPool, PoolDeps, PoolEvent, TASKS_STOP_LIMIT};
 use crate::p2p::session::{PeerConfig, StatusInputs};
 use crate::primitives::BlockNumber;
 use crate::storage::Storage;
+use crate::sync::stats::SyncStats;
 
 fn failed(
     context: impl Into<String>,
@@ -103,6 +104,7 @@ pub async fn run(
     mut opened: watch::Receiver<Option<Arc<Opened>>>,
     heads: watch::Sender<Option<BlockNumber>>,
     services: ServicesSlot,
+    stats: SyncStats,
     events: EventSender,
     cancel: CancellationToken,
 ) -> Result<(), WorkerError> {
@@ -173,6 +175,7 @@ pub async fn run(
         pool: pool.handle.clone(),
         head_seen: heads.subscribe(),
         settings: NodeSettings::from_config(&config),
+        stats,
     }));
     drop(node);
     let _discv4 = discovery.discv4;

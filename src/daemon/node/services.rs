@@ -18,6 +18,7 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::pool::PoolHandle;
 use crate::primitives::BlockNumber;
 use crate::storage::StoreHandle;
+use crate::sync::stats::SyncStats;
 
 /// The config values the phase workers run with (taken once from [`Config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub struct NodeServices {
     pub head_seen: watch::Receiver<Option<BlockNumber>>,
     /// Config-derived settings.
     pub settings: NodeSettings,
+    /// This run's sync counters (one per run, created with the workers): the fast-sync and
+    /// follow workers record into it, the run report reads it.
+    pub stats: SyncStats,
 }
 
 /// Where the services are published: `None` until the pool runs and after shutdown released

@@ -14,6 +14,7 @@ use crate::daemon::workers::{FinalizePlan, ShutdownCause, WorkerSlot};
 pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
     let plan = FinalizePlan {
         switch_tip: s.switch_tip,
+        intent: s.intent.watch(),
     };
     let ctx = s.worker_context();
     worker.fill(s.workers.start_finalizing(ctx, plan), &mut s.stopped);

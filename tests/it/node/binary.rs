@@ -126,6 +126,27 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     drop(h);
 
     let data = setup.data_dir();
+    // The run left its report: the product workers' sync counters (empty: nothing was
+    // fetched), and why it ended.
+    let latest = histd::daemon::report::latest(&data).expect("a run report");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&latest).unwrap()).unwrap();
+    assert_eq!(r["mode"], "follow", "{r}");
+    assert_eq!(r["exit"]["code"], 1, "{r}");
+    assert!(
+        r["exit"]["reason"].as_str().unwrap().contains("not built"),
+        "{r}"
+    );
+    assert_eq!(r["sync"]["blocks_stored"], 0, "{r}");
+    assert_eq!(r["sync"]["bytes_fetched"], 0, "{r}");
+    assert!(r["sync"]["peers"].is_object(), "{r}");
+    assert!(r["sync"]["verify_failures"].is_object(), "{r}");
+    let phases: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["startup", "fast_sync", "shutting_down"], "{r}");
     assert!(data.join("index.redb").is_file());
     let key = data.join("nodekey");
     let mode =
@@ -135,6 +156,16 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     // The head the peer announced is persisted as head_seen (the lock is released: db works).
     let stats = db_stats(&setup.config(&[], 1));
     assert!(stats.contains("head_seen 39"), "{stats}");
+    // ... and ends with the last run's summary line.
+    let last = stats.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("last run ") && last.contains("follow mode") && last.contains("exit 1"),
+        "{stats}"
+    );
+    assert!(
+        last.contains("not built") && last.contains("fast_sync"),
+        "{stats}"
+    );
 
     // Restart with no static peer: the peer cache in index.redb leads back to the same peer,
     // with the same node key.

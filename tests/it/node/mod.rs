@@ -3,3 +3,4 @@
 mod binary;
 mod finalize;
 mod provider;
+mod report;

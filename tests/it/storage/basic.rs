@@ -305,7 +305,7 @@ fn db_subcommands_report_and_verify_catches_damage() {
     let text = admin::run(dir.path(), &DbCommand::Stats { json: false }).unwrap();
     assert!(text.contains("sealed") && text.contains("sorted"), "{text}");
     assert!(
-        admin::run(dir.path(), &DbCommand::Repair)
+        admin::run(dir.path(), &DbCommand::Repair { drop_broken: false })
             .unwrap()
             .starts_with("clean")
     );
@@ -482,14 +482,14 @@ fn db_repair_reports_what_an_interrupted_writer_left() {
     std::io::Write::write_all(&mut wal, &[0xab; 77]).unwrap();
     std::fs::write(shard.join("seg-1.dat.tmp"), b"half a segment").unwrap();
     std::fs::create_dir_all(dir.path().join("shards").join(format!("{:012}", 990))).unwrap();
-    let out = admin::run(dir.path(), &DbCommand::Repair).unwrap();
+    let out = admin::run(dir.path(), &DbCommand::Repair { drop_broken: false }).unwrap();
     assert!(out.contains("truncated 77 uncommitted bytes"), "{out}");
     assert!(
         out.contains("seg-1.dat.tmp") && out.contains("000000000990"),
         "{out}"
     );
     assert!(
-        admin::run(dir.path(), &DbCommand::Repair)
+        admin::run(dir.path(), &DbCommand::Repair { drop_broken: false })
             .unwrap()
             .starts_with("clean")
     );

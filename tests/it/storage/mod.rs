@@ -1,6 +1,7 @@
 //! Storage on real files: round trips, concurrency, crashes, faults, the model.
 
 mod basic;
+mod broken;
 mod concurrent;
 mod crash;
 mod diagram;
