@@ -10,6 +10,7 @@
 //! function and returning its exit code. Lower layers return data and never import this module. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
 
 pub mod db;
+pub mod era1;
 
 use std::path::PathBuf;
 
@@ -54,6 +55,12 @@ pub enum Command {
     /// Inspect or maintain the data directory of a stopped node.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Import history into the data directory of a stopped node.
+    #[command(subcommand)]
+    Import(era1::ImportCommand),
+    /// Export history from the data directory of a stopped node.
+    #[command(subcommand)]
+    Export(era1::ExportCommand),
 }
 
 /// `histd config ...`
