@@ -97,19 +97,14 @@ fn file_line(r: &FileReport) -> String {
 
 /// `histd import era1`: imports every file, one line per file to `out`, then compacts and seals
 /// what it wrote (pre-merge blocks are final, so their shards can be sealed at once).
-pub fn import(
-    config: &Config,
-    paths: &[PathBuf],
-    out: &mut dyn Write,
-) -> Result<(), Era1CliError> {
+pub fn import(config: &Config, paths: &[PathBuf], out: &mut dyn Write) -> Result<(), Era1CliError> {
     let accumulator = era1::mainnet_accumulator()?;
     let files = era1::collect_files(paths)?;
-    let spec = ChainSpec::resolve(&config.chain.as_config_value()).map_err(|e| {
-        Era1CliError::Chain {
+    let spec =
+        ChainSpec::resolve(&config.chain.as_config_value()).map_err(|e| Era1CliError::Chain {
             chain: config.chain.as_config_value(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     let opts = OpenOptions {
         chain_id: spec.chain_id,
         genesis_hash: spec.genesis_hash,
@@ -173,19 +168,26 @@ pub fn export(
     })?;
     era1::check_mainnet(&store)?;
     let started = Instant::now();
-    let files = era1::export(&store, accumulator, from, to, out_dir, |f: &ExportedFile| {
-        let _ = writeln!(
-            out,
-            "{}: epoch {} blocks {}..={}, root {}, {:.1} MB",
-            f.path.display(),
-            f.epoch,
-            f.first,
-            f.last,
-            f.root,
-            f.bytes as f64 / 1e6
-        );
-        let _ = out.flush();
-    })?;
+    let files = era1::export(
+        &store,
+        accumulator,
+        from,
+        to,
+        out_dir,
+        |f: &ExportedFile| {
+            let _ = writeln!(
+                out,
+                "{}: epoch {} blocks {}..={}, root {}, {:.1} MB",
+                f.path.display(),
+                f.epoch,
+                f.first,
+                f.last,
+                f.root,
+                f.bytes as f64 / 1e6
+            );
+            let _ = out.flush();
+        },
+    )?;
     let _ = writeln!(
         out,
         "exported {} files in {:.2} s",

@@ -8,7 +8,9 @@ use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 
 use super::error::BlockError;
 use super::file::BlockTuple;
-use crate::primitives::{Body, Receipt, ReceiptDecodeError, VerifiedBlock, decode_body, encode_body};
+use crate::primitives::{
+    Body, Receipt, ReceiptDecodeError, VerifiedBlock, decode_body, encode_body,
+};
 
 /// Decodes `rlp(header)`.
 pub fn header(bytes: &[u8]) -> Result<Header, BlockError> {

@@ -107,15 +107,17 @@ impl<R: Read> E2Reader<R> {
     }
 
     fn read_exact(&mut self, buf: &mut [u8], offset: u64) -> Result<(), E2Error> {
-        self.inner.read_exact(buf).map_err(|source| match source.kind() {
-            // The file shrank under us since its length was taken.
-            io::ErrorKind::UnexpectedEof => E2Error::Truncated {
-                offset,
-                needed: buf.len() as u64,
-                available: 0,
-            },
-            _ => E2Error::Io { offset, source },
-        })?;
+        self.inner
+            .read_exact(buf)
+            .map_err(|source| match source.kind() {
+                // The file shrank under us since its length was taken.
+                io::ErrorKind::UnexpectedEof => E2Error::Truncated {
+                    offset,
+                    needed: buf.len() as u64,
+                    available: 0,
+                },
+                _ => E2Error::Io { offset, source },
+            })?;
         self.pos += buf.len() as u64;
         Ok(())
     }
@@ -179,7 +181,10 @@ mod tests {
         let a = r.next_entry().unwrap().unwrap();
         assert_eq!((a.kind, a.data.len(), a.offset), (0x3265, 0, 0));
         let b = r.next_entry().unwrap().unwrap();
-        assert_eq!((b.kind, b.data.as_slice(), b.offset), (0x03, &b"abc"[..], 8));
+        assert_eq!(
+            (b.kind, b.data.as_slice(), b.offset),
+            (0x03, &b"abc"[..], 8)
+        );
         assert!(r.next_entry().unwrap().is_none());
     }
 
@@ -198,7 +203,10 @@ mod tests {
         let mut bad = bytes.clone();
         bad[7] = 1;
         let mut r = E2Reader::new(&bad[..], bad.len() as u64);
-        assert!(matches!(r.next_entry(), Err(E2Error::Reserved { offset: 0, .. })));
+        assert!(matches!(
+            r.next_entry(),
+            Err(E2Error::Reserved { offset: 0, .. })
+        ));
         // A length past the end is refused before allocating it.
         let mut long = bytes;
         long[5] = 0xff;

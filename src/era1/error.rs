@@ -72,7 +72,11 @@ pub enum Era1Error {
     },
     /// The blocks do not form one epoch that starts at an epoch boundary.
     #[error("{}: blocks {first}..={last} are not one pre-merge epoch (8192 blocks from a multiple of 8192)", path.display())]
-    NotAnEpoch { path: PathBuf, first: u64, last: u64 },
+    NotAnEpoch {
+        path: PathBuf,
+        first: u64,
+        last: u64,
+    },
     /// The file's accumulator entry is not the root of its own blocks.
     #[error("{}: accumulator entry {in_file} is not the root {computed} of the file's blocks (nothing of this file was stored)", path.display())]
     AccumulatorEntry {
@@ -106,7 +110,9 @@ pub enum Era1Error {
         source: Box<StorageError>,
     },
     /// era1 files carry mainnet history only.
-    #[error("the data directory is for chain {chain_id} (genesis {genesis}); era1 history is mainnet's")]
+    #[error(
+        "the data directory is for chain {chain_id} (genesis {genesis}); era1 history is mainnet's"
+    )]
     NotMainnet { chain_id: u64, genesis: B256 },
     /// The built-in accumulator could not be read (a build defect).
     #[error("built-in mainnet accumulator: {0}")]

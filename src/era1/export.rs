@@ -125,8 +125,8 @@ pub fn export(
         let last = epoch_last_block(epoch);
         let partial = out_dir.join(format!("{NETWORK}-{epoch:05}.era1.partial"));
         let file = File::create(&partial).map_err(io(&partial))?;
-        let mut writer =
-            Era1Writer::new(BufWriter::with_capacity(1 << 20, file), first).map_err(io(&partial))?;
+        let mut writer = Era1Writer::new(BufWriter::with_capacity(1 << 20, file), first)
+            .map_err(io(&partial))?;
         let mut records = Vec::with_capacity(EPOCH_SIZE as usize);
         for n in first..=last {
             let block = match store.block(BlockNumber(n)) {
@@ -202,7 +202,13 @@ mod tests {
         assert!(check_range(0, 8191).is_ok());
         assert!(check_range(8192, 3 * 8192 - 1).is_ok());
         assert!(check_range(15_532_032, MAINNET_LAST_POW_BLOCK).is_ok());
-        for (from, to) in [(1, 8191), (0, 8190), (0, 8192), (8192, 0), (0, MAINNET_LAST_POW_BLOCK + 1)] {
+        for (from, to) in [
+            (1, 8191),
+            (0, 8190),
+            (0, 8192),
+            (8192, 0),
+            (0, MAINNET_LAST_POW_BLOCK + 1),
+        ] {
             assert!(
                 matches!(check_range(from, to), Err(Era1Error::Range { .. })),
                 "{from}..={to}"

@@ -274,9 +274,7 @@ impl<R: Read> Era1Reader<R> {
         let (start, count) = check_index(&index, &self.header_offsets)?;
         let left = self.e2.next_entry()?;
         if let Some(extra) = left {
-            return Err(FormatError::Trailing(
-                self.position() - extra.offset,
-            ));
+            return Err(FormatError::Trailing(self.position() - extra.offset));
         }
         self.trailer = Some(Trailer {
             accumulator,
@@ -441,10 +439,7 @@ mod tests {
         flipped[8 + 8 + 12] ^= 1;
         assert!(matches!(
             read_all(&flipped),
-            Err(FormatError::Snappy {
-                part: "header",
-                ..
-            })
+            Err(FormatError::Snappy { part: "header", .. })
         ));
         // An index offset that points elsewhere.
         let mut bad_index = bytes.clone();

@@ -174,7 +174,12 @@ impl<'a> Importer<'a> {
                 elapsed: started.elapsed(),
             });
         }
-        let proven = self.prove(path, BufReader::with_capacity(1 << 20, file), bytes, name.as_ref())?;
+        let proven = self.prove(
+            path,
+            BufReader::with_capacity(1 << 20, file),
+            bytes,
+            name.as_ref(),
+        )?;
         let mut stored = 0;
         let mut prepared = proven.prepared;
         while !prepared.is_empty() {
@@ -222,7 +227,8 @@ impl<'a> Importer<'a> {
                 source,
             }
         };
-        let mut file = Era1Reader::new(reader, len).map_err(|e| block_err(named_first)(e.into()))?;
+        let mut file =
+            Era1Reader::new(reader, len).map_err(|e| block_err(named_first)(e.into()))?;
         let mut records: Vec<HeaderRecord> = Vec::with_capacity(EPOCH_SIZE as usize);
         let mut prepared: Vec<PreparedBlock> = Vec::new();
         let mut prev: Option<(SealedHeader, U256)> = None;
@@ -231,7 +237,10 @@ impl<'a> Importer<'a> {
             let expected = prev
                 .as_ref()
                 .map_or(named_first, |(h, _)| h.header.number + 1);
-            let Some(tuple) = file.next_block().map_err(|e| block_err(expected)(e.into()))? else {
+            let Some(tuple) = file
+                .next_block()
+                .map_err(|e| block_err(expected)(e.into()))?
+            else {
                 break;
             };
             let header = codec::header(&tuple.header).map_err(block_err(expected))?;
@@ -318,11 +327,12 @@ impl<'a> Importer<'a> {
             });
         }
         let epoch = first / EPOCH_SIZE;
-        let computed = crate::verify::accumulator::epoch_root(&records).ok_or(Era1Error::NotAnEpoch {
-            path: path.to_path_buf(),
-            first,
-            last: last.header.number,
-        })?;
+        let computed =
+            crate::verify::accumulator::epoch_root(&records).ok_or(Era1Error::NotAnEpoch {
+                path: path.to_path_buf(),
+                first,
+                last: last.header.number,
+            })?;
         if computed != trailer.accumulator {
             return Err(Era1Error::AccumulatorEntry {
                 path: path.to_path_buf(),
@@ -377,10 +387,7 @@ impl<'a> Importer<'a> {
                 number,
                 source: BlockError::StoredNeighbour {
                     stored: parent_number,
-                    reason: format!(
-                        "parent hash {} is not {hash}",
-                        first.header.parent_hash
-                    ),
+                    reason: format!("parent hash {} is not {hash}", first.header.parent_hash),
                 },
             }),
             _ => Ok(()),

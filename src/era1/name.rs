@@ -26,7 +26,9 @@ impl Era1Name {
         if network.is_empty() || epoch.len() < 5 || !epoch.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(root.as_bytes()).ok()?;
+        let bytes = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(root.as_bytes())
+            .ok()?;
         Some(Self {
             network: network.to_string(),
             epoch: epoch.parse().ok()?,
@@ -64,7 +66,12 @@ mod tests {
             Era1Name::parse("mainnet-01896-6e1f48b3.era1").map(|n| n.epoch),
             Some(1896)
         );
-        for bad in ["x.era1", "mainnet-0-5ec1ffb8.era1", "mainnet-00000-5ec1.era1", "mainnet-00000-5ec1ffb8.era"] {
+        for bad in [
+            "x.era1",
+            "mainnet-0-5ec1ffb8.era1",
+            "mainnet-00000-5ec1.era1",
+            "mainnet-00000-5ec1ffb8.era",
+        ] {
             assert_eq!(Era1Name::parse(bad), None, "{bad}");
         }
     }

@@ -110,9 +110,9 @@ impl HistoricalHashesAccumulator {
     pub fn from_ssz(bytes: &[u8]) -> Result<Self, AccumulatorError> {
         // Two variable-size fields: the fixed part is their two 4-byte offsets.
         let offset = |at: usize| -> Result<usize, AccumulatorError> {
-            let raw = bytes
-                .get(at..at + 4)
-                .ok_or(AccumulatorError::Malformed("shorter than its 8-byte fixed part"))?;
+            let raw = bytes.get(at..at + 4).ok_or(AccumulatorError::Malformed(
+                "shorter than its 8-byte fixed part",
+            ))?;
             let mut le = [0u8; 4];
             le.copy_from_slice(raw);
             Ok(u32::from_le_bytes(le) as usize)
@@ -125,13 +125,15 @@ impl HistoricalHashesAccumulator {
             ));
         }
         if second < first || second > bytes.len() {
-            return Err(AccumulatorError::Malformed("current_epoch offset out of range"));
+            return Err(AccumulatorError::Malformed(
+                "current_epoch offset out of range",
+            ));
         }
         if second != bytes.len() {
             return Err(AccumulatorError::Malformed("current_epoch is not empty"));
         }
         let list = &bytes[first..second];
-        if list.len() % 32 != 0 || list.len() / 32 > MAX_HISTORICAL_EPOCHS {
+        if !list.len().is_multiple_of(32) || list.len() / 32 > MAX_HISTORICAL_EPOCHS {
             return Err(AccumulatorError::Malformed(
                 "historical_epochs is not a list of 32-byte roots",
             ));
@@ -159,14 +161,18 @@ impl HistoricalHashesAccumulator {
     }
 
     /// Proves an epoch's records against the accumulator; returns the root on success.
-    pub fn verify_epoch(&self, epoch: u64, records: &[HeaderRecord]) -> Result<B256, AccumulatorError> {
+    pub fn verify_epoch(
+        &self,
+        epoch: u64,
+        records: &[HeaderRecord],
+    ) -> Result<B256, AccumulatorError> {
         let expected = self.epoch_root(epoch)?;
-        let computed = epoch_root(records)
-            .filter(|_| !records.is_empty())
-            .ok_or(AccumulatorError::RecordCount {
+        let computed = epoch_root(records).filter(|_| !records.is_empty()).ok_or(
+            AccumulatorError::RecordCount {
                 epoch,
                 records: records.len(),
-            })?;
+            },
+        )?;
         if computed != expected {
             return Err(AccumulatorError::RootMismatch {
                 epoch,
@@ -205,7 +211,11 @@ mod tests {
     fn epoch_root_matches_the_textbook_merkleization() {
         for n in [0u64, 1, 2, 3, 5362, 8191, 8192] {
             let records: Vec<_> = (0..n).map(record).collect();
-            assert_eq!(epoch_root(&records), Some(naive_root(&records)), "{n} records");
+            assert_eq!(
+                epoch_root(&records),
+                Some(naive_root(&records)),
+                "{n} records"
+            );
         }
         let too_many: Vec<_> = (0..=EPOCH_SIZE).map(record).collect();
         assert_eq!(epoch_root(&too_many), None);
@@ -220,7 +230,10 @@ mod tests {
         let mut bytes = vec![0xab; 32];
         bytes.extend_from_slice(&[0x02, 0x01]);
         bytes.resize(64, 0);
-        assert_eq!(r.tree_root(), B256::from(<[u8; 32]>::from(Sha256::digest(&bytes))));
+        assert_eq!(
+            r.tree_root(),
+            B256::from(<[u8; 32]>::from(Sha256::digest(&bytes)))
+        );
     }
 
     fn ssz(roots: &[B256]) -> Vec<u8> {
@@ -246,7 +259,10 @@ mod tests {
         ));
         assert!(matches!(
             acc.verify_epoch(2, &records),
-            Err(AccumulatorError::UnknownEpoch { epoch: 2, epochs: 2 })
+            Err(AccumulatorError::UnknownEpoch {
+                epoch: 2,
+                epochs: 2
+            })
         ));
         assert!(matches!(
             acc.verify_epoch(1, &[]),

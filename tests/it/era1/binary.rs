@@ -45,14 +45,30 @@ fn import_then_export_through_the_binary() {
     let exported = dir.path().join("out");
     let o = exported.to_str().unwrap();
     let (code, out, err) = histd(&[
-        "export", "era1", "--from", "0", "--to", "8191", o, "--data-dir", d,
+        "export",
+        "era1",
+        "--from",
+        "0",
+        "--to",
+        "8191",
+        o,
+        "--data-dir",
+        d,
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("mainnet-00000-5ec1ffb8.era1"), "{out}");
     assert!(exported.join("mainnet-00000-5ec1ffb8.era1").is_file());
 
     let (code, out, err) = histd(&[
-        "export", "era1", "--from", "0", "--to", "100", o, "--data-dir", d,
+        "export",
+        "era1",
+        "--from",
+        "0",
+        "--to",
+        "100",
+        o,
+        "--data-dir",
+        d,
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(err.contains("whole epochs"), "{err}");

@@ -52,7 +52,9 @@ fn exporting_what_was_imported_gives_the_original_entries() {
 
     // histd imports its own export again, into a fresh store.
     let again = mainnet_store(&dir.path().join("again"));
-    let r = Importer::new(&again, acc).import_file(&files[0].path).unwrap();
+    let r = Importer::new(&again, acc)
+        .import_file(&files[0].path)
+        .unwrap();
     assert_eq!((r.stored, r.first, r.last), (8192, 0, 8191));
 }
 
@@ -64,7 +66,10 @@ fn export_refuses_partial_epochs_and_missing_blocks() {
     let out = dir.path().join("out");
     for (from, to) in [(1, 8191), (0, 100), (8192, 8191)] {
         let err = era1::export(&store, acc, from, to, &out, |_| {}).unwrap_err();
-        assert!(matches!(err, Era1Error::Range { .. }), "{from}..={to}: {err}");
+        assert!(
+            matches!(err, Era1Error::Range { .. }),
+            "{from}..={to}: {err}"
+        );
     }
     let err = era1::export(&store, acc, 0, 8191, &out, |_| {}).unwrap_err();
     assert!(

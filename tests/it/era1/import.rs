@@ -51,7 +51,15 @@ fn epoch0_is_proven_stored_and_its_record_rebuilt_from_the_store() {
     );
     // Bodies whole: the testdata README counts 1,410 ommers in this epoch.
     let ommers: usize = (0..8192)
-        .map(|n| store.block(BlockNumber(n)).unwrap().unwrap().body().ommers.len())
+        .map(|n| {
+            store
+                .block(BlockNumber(n))
+                .unwrap()
+                .unwrap()
+                .body()
+                .ommers
+                .len()
+        })
         .sum();
     assert_eq!(ommers, 1410);
 
@@ -106,7 +114,11 @@ fn block_of(err: &Era1Error) -> Option<u64> {
 #[test]
 fn flipped_bytes_are_refused_at_their_block() {
     let original = std::fs::read(epoch0()).unwrap();
-    for (kind, block, part) in [(3u16, 100usize, "header"), (4, 200, "body"), (5, 300, "receipts")] {
+    for (kind, block, part) in [
+        (3u16, 100usize, "header"),
+        (4, 200, "body"),
+        (5, 300, "receipts"),
+    ] {
         let mut bytes = original.clone();
         let range = data_range(&bytes, kind, block);
         bytes[range.start + range.len() / 2] ^= 0x10;
@@ -135,7 +147,10 @@ fn flipped_bytes_are_refused_at_their_block() {
 
     // The accumulator entry.
     let mut bytes = original.clone();
-    let acc = entries(&bytes).into_iter().find(|e| e.kind == 0x07).unwrap();
+    let acc = entries(&bytes)
+        .into_iter()
+        .find(|e| e.kind == 0x07)
+        .unwrap();
     bytes[acc.offset as usize + 8 + 5] ^= 0x80;
     let (err, text) = refused(&bytes, NAME);
     assert!(matches!(err, Era1Error::AccumulatorEntry { .. }), "{text}");
@@ -162,7 +177,13 @@ fn truncated_files_are_refused_at_the_block_cut() {
     // Cut inside the block index, after every block.
     let (err, text) = refused(&original[..original.len() - 10], NAME);
     assert!(
-        matches!(err, Era1Error::Trailer { last: Some(8191), .. }),
+        matches!(
+            err,
+            Era1Error::Trailer {
+                last: Some(8191),
+                ..
+            }
+        ),
         "{text}"
     );
 }
