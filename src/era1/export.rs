@@ -121,76 +121,99 @@ pub fn export(
     let mut td = total_difficulty_before(store, from)?;
     let mut written = Vec::new();
     for epoch in from / EPOCH_SIZE..=to / EPOCH_SIZE {
-        let first = epoch * EPOCH_SIZE;
-        let last = epoch_last_block(epoch);
         let partial = out_dir.join(format!("{NETWORK}-{epoch:05}.era1.partial"));
-        let file = File::create(&partial).map_err(io(&partial))?;
-        let mut writer = Era1Writer::new(BufWriter::with_capacity(1 << 20, file), first)
-            .map_err(io(&partial))?;
-        let mut records = Vec::with_capacity(EPOCH_SIZE as usize);
-        for n in first..=last {
-            let block = match store.block(BlockNumber(n)) {
-                Ok(Some(b)) => b,
-                Ok(None) => {
-                    return Err(Era1Error::NotStored {
-                        number: n,
-                        reason: "not stored".into(),
-                    });
-                }
-                Err(ReadError::TransactionsNotRetained { .. }) => {
-                    return Err(Era1Error::NotStored {
-                        number: n,
-                        reason: "only transaction hashes are retained ([retention]); era1 needs \
-                                 whole bodies"
-                            .into(),
-                    });
-                }
-                Err(e) => {
-                    return Err(Era1Error::Storage {
-                        path: store.data_dir().to_path_buf(),
-                        source: Box::new(read_err(e)),
-                    });
-                }
-            };
-            td = td.saturating_add(block.header().difficulty);
-            writer
-                .add_block(&codec::tuple(&block, td))
-                .map_err(io(&partial))?;
-            records.push(HeaderRecord {
-                block_hash: block.hash(),
-                total_difficulty: td,
-            });
-        }
-        // Never give a file an era1 name unless it proves against the accumulator.
-        let root = accumulator
-            .verify_epoch(epoch, &records)
-            .map_err(|source| Era1Error::Accumulator {
-                path: partial.clone(),
-                source,
-            })?;
-        let mut buf = writer.finish(root).map_err(io(&partial))?;
-        buf.flush().map_err(io(&partial))?;
-        let file = buf.into_inner().map_err(|e| io(&partial)(e.into_error()))?;
-        file.sync_all().map_err(io(&partial))?;
-        let bytes = file.metadata().map_err(io(&partial))?.len();
-        drop(file);
-        let path = out_dir.join(Era1Name::format(NETWORK, epoch, &root));
-        std::fs::rename(&partial, &path).map_err(io(&path))?;
-        File::open(out_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(out_dir))?;
-        let done = ExportedFile {
-            path,
-            epoch,
-            first,
-            last,
-            root,
-            bytes,
+        let done = match write_epoch(store, accumulator, epoch, &mut td, &partial, out_dir) {
+            Ok(done) => done,
+            Err(e) => {
+                // A half-written file is of no use to anyone; the error says what went wrong.
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
         };
         on_file(&done);
         written.push(done);
     }
     Ok(written)
+}
+
+/// Writes one epoch to `partial`, proves it, then renames it to its era1 name in `out_dir`.
+fn write_epoch(
+    store: &Storage,
+    accumulator: &HistoricalHashesAccumulator,
+    epoch: u64,
+    td: &mut U256,
+    partial: &Path,
+    out_dir: &Path,
+) -> Result<ExportedFile, Era1Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Era1Error::Io { path, source }
+    };
+    let first = epoch * EPOCH_SIZE;
+    let last = epoch_last_block(epoch);
+    let file = File::create(partial).map_err(io(partial))?;
+    let mut writer =
+        Era1Writer::new(BufWriter::with_capacity(1 << 20, file), first).map_err(io(partial))?;
+    let mut records = Vec::with_capacity(EPOCH_SIZE as usize);
+    for n in first..=last {
+        let block = match store.block(BlockNumber(n)) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Err(Era1Error::NotStored {
+                    number: n,
+                    reason: "not stored".into(),
+                });
+            }
+            Err(ReadError::TransactionsNotRetained { .. }) => {
+                return Err(Era1Error::NotStored {
+                    number: n,
+                    reason: "only transaction hashes are retained ([retention]); era1 needs \
+                             whole bodies"
+                        .into(),
+                });
+            }
+            Err(e) => {
+                return Err(Era1Error::Storage {
+                    path: store.data_dir().to_path_buf(),
+                    source: Box::new(read_err(e)),
+                });
+            }
+        };
+        *td = td.saturating_add(block.header().difficulty);
+        writer
+            .add_block(&codec::tuple(&block, *td))
+            .map_err(io(partial))?;
+        records.push(HeaderRecord {
+            block_hash: block.hash(),
+            total_difficulty: *td,
+        });
+    }
+    // Never give a file an era1 name unless it proves against the accumulator.
+    let root = accumulator
+        .verify_epoch(epoch, &records)
+        .map_err(|source| Era1Error::Accumulator {
+            path: partial.to_path_buf(),
+            source,
+        })?;
+    let mut buf = writer.finish(root).map_err(io(partial))?;
+    buf.flush().map_err(io(partial))?;
+    let file = buf.into_inner().map_err(|e| io(partial)(e.into_error()))?;
+    file.sync_all().map_err(io(partial))?;
+    let bytes = file.metadata().map_err(io(partial))?.len();
+    drop(file);
+    let path = out_dir.join(Era1Name::format(NETWORK, epoch, &root));
+    std::fs::rename(partial, &path).map_err(io(&path))?;
+    File::open(out_dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(out_dir))?;
+    Ok(ExportedFile {
+        path,
+        epoch,
+        first,
+        last,
+        root,
+        bytes,
+    })
 }
 
 #[cfg(test)]

@@ -155,6 +155,8 @@ pub struct Era1Reader<R> {
     /// An entry read ahead (the first one that was not a block header).
     pending: Option<Entry>,
     trailer: Option<Trailer>,
+    /// Set once the blocks ended and the trailer is being read (so errors can say so).
+    in_trailer: bool,
 }
 
 impl<R: Read> Era1Reader<R> {
@@ -176,6 +178,7 @@ impl<R: Read> Era1Reader<R> {
             header_offsets: Vec::new(),
             pending: None,
             trailer: None,
+            in_trailer: false,
         })
     }
 
@@ -212,6 +215,7 @@ impl<R: Read> Era1Reader<R> {
             })?,
         };
         if first.kind != TYPE_COMPRESSED_HEADER {
+            self.in_trailer = true;
             self.read_trailer(first)?;
             return Ok(None);
         }
@@ -282,6 +286,11 @@ impl<R: Read> Era1Reader<R> {
             count,
         });
         Ok(())
+    }
+
+    /// Whether the blocks have ended (an error from [`Self::next_block`] is then the trailer's).
+    pub fn in_trailer(&self) -> bool {
+        self.in_trailer
     }
 
     /// The trailer, once [`Self::next_block`] returned `None`.

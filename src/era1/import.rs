@@ -237,10 +237,18 @@ impl<'a> Importer<'a> {
             let expected = prev
                 .as_ref()
                 .map_or(named_first, |(h, _)| h.header.number + 1);
-            let Some(tuple) = file
-                .next_block()
-                .map_err(|e| block_err(expected)(e.into()))?
-            else {
+            let next = file.next_block().map_err(|source| {
+                if file.in_trailer() {
+                    Era1Error::Trailer {
+                        path: path.to_path_buf(),
+                        last: prev.as_ref().map(|(h, _)| h.header.number),
+                        source,
+                    }
+                } else {
+                    block_err(expected)(source.into())
+                }
+            });
+            let Some(tuple) = next? else {
                 break;
             };
             let header = codec::header(&tuple.header).map_err(block_err(expected))?;
