@@ -12,6 +12,8 @@ fn exporting_what_was_imported_gives_the_original_entries() {
     let store = mainnet_store(&dir.path().join("data"));
     let acc = era1::mainnet_accumulator().unwrap();
     Importer::new(&store, acc).import_file(&epoch0()).unwrap();
+    // As `histd import era1` does: compacted, blocks are read from sorted segments.
+    store.compact_dirty().unwrap();
 
     let out = dir.path().join("out");
     let mut seen = Vec::new();
@@ -77,6 +79,8 @@ fn export_refuses_partial_epochs_and_missing_blocks() {
         "{err}"
     );
     Importer::new(&store, acc).import_file(&epoch0()).unwrap();
+    // As `histd import era1` does: compacted, blocks are read from sorted segments.
+    store.compact_dirty().unwrap();
     // Epoch 1 is not stored: refused at its first block.
     let err = era1::export(&store, acc, 8192, 16383, &out, |_| {}).unwrap_err();
     assert!(
