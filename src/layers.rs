@@ -28,6 +28,8 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("storage", 2),
     ("p2p", 2),
     ("sync", 3),
+    // era1 import/export: beside sync, on verify and storage (it never names sync, nor sync it).
+    ("era1", 3),
     ("rpc", 4),
     // Config is read by the daemon and the CLI, which turn it into each part's own settings; the
     // parts below never see it.

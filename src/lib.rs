@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod era1;
 #[cfg(test)]
 mod layers;
 pub mod metrics;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use histd::cli::db::DbCommand;
+use histd::cli::era1::{ExportCommand, ImportCommand};
 use histd::cli::{Cli, Command, ConfigCommand};
 use histd::config::{Config, ConfigError, Override};
 use histd::daemon::{self, Exit, PhaseWorkers};
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
         Command::Run => run(cli.config.as_deref(), &overrides, cli.verbose),
         Command::Db(cmd) => db(cli.config.as_deref(), &overrides, &cmd),
         Command::Serve(args) => serve(cli.config.as_deref(), &overrides, cli.verbose, &args),
+        Command::Import(cmd) => era1_import(cli.config.as_deref(), &overrides, &cmd),
+        Command::Export(cmd) => era1_export(cli.config.as_deref(), &overrides, &cmd),
     }
 }
 
@@ -66,6 +69,38 @@ fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode 
         Err(e) => {
             eprintln!("histd db: {}: {e}", config.data_dir.display());
             code(Exit::Fatal)
+        }
+    }
+}
+
+/// `histd import era1 PATH...`: one progress line per file on stdout, the error on stderr.
+fn era1_import(path: Option<&Path>, overrides: &[Override], cmd: &ImportCommand) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let ImportCommand::Era1 { paths } = cmd;
+    match histd::cli::era1::import(&config, paths, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("histd import era1: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `histd export era1 --from N --to M OUT_DIR`.
+fn era1_export(path: Option<&Path>, overrides: &[Override], cmd: &ExportCommand) -> ExitCode {
+    let config = match load(path, overrides) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let ExportCommand::Era1 { from, to, out_dir } = cmd;
+    match histd::cli::era1::export(&config, *from, *to, out_dir, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("histd export era1: {e}");
+            ExitCode::FAILURE
         }
     }
 }

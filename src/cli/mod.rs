@@ -10,6 +10,7 @@
 //! function and returning its exit code. Lower layers return data and never import this module. The global flags (`--config`, `-v`, overrides) are available to every subcommand.
 
 pub mod db;
+pub mod era1;
 pub mod serve;
 
 use std::path::PathBuf;
@@ -57,6 +58,12 @@ pub enum Command {
     Db(db::DbCommand),
     /// Serve a stopped node's data directory over JSON-RPC, read-only (HTTP and WebSocket).
     Serve(serve::ServeArgs),
+    /// Import history into the data directory of a stopped node.
+    #[command(subcommand)]
+    Import(era1::ImportCommand),
+    /// Export history from the data directory of a stopped node.
+    #[command(subcommand)]
+    Export(era1::ExportCommand),
 }
 
 /// `histd config ...`

@@ -9,6 +9,8 @@ mod body;
 mod header;
 mod receipts;
 
+pub mod accumulator;
+
 use alloy_consensus::Header;
 use alloy_primitives::B256;
 

@@ -10,6 +10,7 @@
 mod cli;
 mod daemon;
 mod discovery;
+mod era1;
 mod interop;
 mod node;
 mod p2p;
