@@ -101,7 +101,9 @@ impl SyncStats {
 
     /// `blocks` verified blocks of `bytes` (stored form) were handed to storage.
     pub fn record_stored(&self, blocks: u64, bytes: u64) {
-        self.inner.blocks_stored.fetch_add(blocks, Ordering::Relaxed);
+        self.inner
+            .blocks_stored
+            .fetch_add(blocks, Ordering::Relaxed);
         self.inner.bytes_stored.fetch_add(bytes, Ordering::Relaxed);
     }
 

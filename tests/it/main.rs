@@ -15,5 +15,6 @@ mod node;
 mod p2p;
 mod pool;
 mod storage;
+mod sync;
 mod testnet;
 mod verify;

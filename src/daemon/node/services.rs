@@ -18,6 +18,7 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::pool::PoolHandle;
 use crate::primitives::BlockNumber;
 use crate::storage::StoreHandle;
+use crate::sync::stats::SyncStats;
 
 /// The config values the phase workers run with (taken once from [`Config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,11 @@ pub struct NodeServices {
     pub head_seen: watch::Receiver<Option<BlockNumber>>,
     /// Config-derived settings.
     pub settings: NodeSettings,
+    /// Counters of this run's sync (fetch, verify, store), for progress and the run report.
+    pub stats: SyncStats,
+    /// The last block stored contiguously from the lowest one, as sync writes (`None`: nothing
+    /// yet); the Status we announce to peers follows it.
+    pub stored_tip: watch::Sender<Option<BlockNumber>>,
 }
 
 /// Where the services are published: `None` until the pool runs and after shutdown released

@@ -1,0 +1,89 @@
+//! Range sync of mainnet-like blocks from several peers, and resume after `kill -9`.
+
+use std::time::{Duration, Instant};
+
+use histd::testkit::process::HistdProcess as Histd;
+use histd::testkit::testnet::{ChainKind, PeerKnobs, TestnetConfig};
+
+use super::*;
+
+#[test]
+fn a_range_of_mainnet_like_blocks_syncs_from_four_peers_verifies_and_equals_the_source() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 2500;
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Mainnet, END, 4),
+    );
+    let started = Instant::now();
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "4"],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    println!(
+        "synced {} mainnet-like blocks in {:?}",
+        END + 1,
+        started.elapsed()
+    );
+    assert!(h.logged("anchor agreed by peers on distinct networks"));
+    assert!(h.entered("finalizing") && !h.entered("follow"));
+    assert!(h.logged("fast-sync caught up"));
+    let verify = db_verify(dir.path());
+    assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    // Requests were spread: every peer served data.
+    for (i, c) in net.counts().iter().enumerate() {
+        assert!(c.blocks_served > 0, "peer {i} served nothing: {c:?}");
+    }
+}
+
+#[test]
+fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 4);
+    // Slow enough to stop it halfway.
+    config.knobs = PeerKnobs {
+        latency: Duration::from_millis(40),
+        max_items: Some(64),
+        ..PeerKnobs::default()
+    };
+    let net = start_testnet(&rt, dir.path(), config);
+    let args = ["--end-block", "3000", "--min-peers", "4"];
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let served = |net: &histd::testkit::testnet::Testnet| -> u64 {
+        net.counts().iter().map(|c| c.blocks_served).sum()
+    };
+    let deadline = Instant::now() + RUN_LIMIT;
+    // Bodies and receipt lists: 2 per block. Halfway: END of them.
+    while served(&net) < END {
+        assert!(Instant::now() < deadline, "no progress: {:#?}", h.seen);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.kill9();
+    let before = served(&net);
+    let stored = stored_count(dir.path(), &net.chain, 0..=END);
+    println!("killed with {stored} blocks stored, {before} bodies+receipts served");
+    assert!(stored > 0 && stored <= END, "{stored}");
+
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    let again = served(&net) - before;
+    let missing = END + 1 - stored;
+    println!("restart: {missing} blocks missing, {again} bodies+receipts served");
+    // Each missing block's body and receipts once; nothing stored was asked for again.
+    assert!(
+        again <= 2 * missing,
+        "refetched stored blocks: {again} > {}",
+        2 * missing
+    );
+    db_verify(dir.path());
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+}
