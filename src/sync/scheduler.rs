@@ -153,16 +153,17 @@ impl Scheduler {
         missing: &[RangeInclusive<BlockNumber>],
     ) {
         let Some(mut c) = self.current else { return };
-        // `cur`: highest block of the chunk not yet planned (u128: no underflow below block 0).
-        let mut cur = u128::from(hi.get());
+        // `above`: one more than the highest block of the chunk not yet planned (so block 0
+        // needs no negative number).
+        let mut above = u128::from(hi.get()) + 1;
         for r in missing.iter().rev() {
             let (rlo, rhi) = (r.start().get().max(lo.get()), r.end().get().min(hi.get()));
             if rlo > rhi {
                 continue;
             }
-            if u128::from(rhi) < cur {
+            if u128::from(rhi) + 1 < above {
                 self.items.push_back(Item::Stored {
-                    top: BlockNumber(cur as u64),
+                    top: BlockNumber((above - 1) as u64),
                     bottom: BlockNumber(rhi + 1),
                 });
             }
@@ -178,11 +179,11 @@ impl Scheduler {
                 }
                 top -= count;
             }
-            cur = u128::from(rlo) - 1;
+            above = u128::from(rlo);
         }
-        if cur + 1 > u128::from(lo.get()) {
+        if above > u128::from(lo.get()) {
             self.items.push_back(Item::Stored {
-                top: BlockNumber(cur as u64),
+                top: BlockNumber((above - 1) as u64),
                 bottom: lo,
             });
         }
