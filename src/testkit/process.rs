@@ -125,6 +125,10 @@ impl HistdProcess {
                 let _ = self.child.kill();
                 panic!("histd did not exit; seen:\n{:#?}", self.seen);
             }
+            // Keep what it logs meanwhile, so a failure shows how far it got.
+            while let Ok(v) = self.lines.try_recv() {
+                self.seen.push(v);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -19,7 +19,7 @@ use histd::testkit::testnet::{TESTNET_CHAIN_ID, Testnet, TestnetChain, TestnetCo
 /// Blocks per shard in these tests (several shards, some partial).
 pub const SHARD_SIZE: u64 = 1000;
 /// How long a whole sync run may take on a busy machine.
-pub const RUN_LIMIT: Duration = Duration::from_secs(180);
+pub const RUN_LIMIT: Duration = Duration::from_secs(600);
 
 /// A runtime for the testnet peers (they run on its workers while the test thread waits on the
 /// binary).

@@ -43,6 +43,29 @@ fn a_range_of_mainnet_like_blocks_syncs_from_four_peers_verifies_and_equals_the_
 }
 
 #[test]
+fn a_range_of_three_thousand_synthetic_blocks_syncs_verifies_and_equals_the_source() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Synthetic, END, 4),
+    );
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "4"],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(h.entered("finalizing") && !h.entered("follow"));
+    let verify = db_verify(dir.path());
+    assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+}
+
+#[test]
 fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
