@@ -101,11 +101,15 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     let again = served(&net) - before;
     let missing = END + 1 - stored;
     println!("restart: {missing} blocks missing, {again} bodies+receipts served");
-    // Each missing block's body and receipts once; nothing stored was asked for again.
+    // Only the missing blocks were planned...
+    let planned = h.wait_for("planned", |v| v["message"] == "fast-sync: planned");
+    assert_eq!(planned["to_store"], missing, "{planned}");
+    // ...and fetched: each missing block's body and receipts once, plus what a retry repeats on
+    // a busy machine (a timed-out answer is served but dropped). Refetching the stored blocks
+    // would add two items per stored block.
     assert!(
-        again <= 2 * missing,
-        "refetched stored blocks: {again} > {}",
-        2 * missing
+        again < 2 * missing + stored / 2,
+        "refetched stored blocks: {again} items served for {missing} missing blocks"
     );
     db_verify(dir.path());
     assert_store_equals(dir.path(), &net.chain, 0..=END);
