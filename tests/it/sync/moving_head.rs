@@ -12,11 +12,13 @@ fn the_target_grows_with_the_safe_head_then_finalizing_runs() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestnetConfig::new(ChainKind::Synthetic, 600, 4);
-    // Every peer starts at 300 and gains a block every 15 ms up to 600.
+    // Every peer starts at 300 and gains a block every 15 ms up to 600; slow answers make the
+    // sync of the first target outlast a few head updates (the pool re-reads heads each second).
     config.knobs = PeerKnobs {
         head_start: Some(300),
         head_advance_every: Some(Duration::from_millis(15)),
-        latency: Duration::from_millis(10),
+        latency: Duration::from_millis(300),
+        max_items: Some(8),
         ..PeerKnobs::default()
     };
     let net = start_testnet(&rt, dir.path(), config);
