@@ -63,6 +63,14 @@ fn a_range_of_three_thousand_synthetic_blocks_syncs_verifies_and_equals_the_sour
     let verify = db_verify(dir.path());
     assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
     assert_store_equals(dir.path(), &net.chain, 0..=END);
+    // The peer cache keeps each peer's learned batch size for the next run.
+    let bytes = open_store(dir.path(), &net.chain)
+        .peer_cache()
+        .expect("read")
+        .expect("a peer cache was saved");
+    let cached = histd::p2p::pool::cache::decode(&bytes).expect("decodes");
+    assert_eq!(cached.len(), 4, "{cached:?}");
+    assert!(cached.iter().all(|p| p.batch > 0), "{cached:?}");
 }
 
 #[test]
