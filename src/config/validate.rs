@@ -442,6 +442,39 @@ mod tests {
     }
 
     #[test]
+    fn anchor_and_quorum_are_checked_naming_their_keys() {
+        let hash = alloy_primitives::B256::repeat_byte(0xab);
+        let c = Config::from_toml_str(
+            &format!("[sync]\nend_block = 100\nanchor = \"100:{hash}\"\nanchor_quorum = 5\n"),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            c.sync.anchor.map(|a| (a.number.get(), a.hash)),
+            Some((100, hash))
+        );
+        assert_eq!(c.sync.anchor_quorum, 5);
+        assert_eq!(Config::defaults().sync.anchor_quorum, 3);
+        for (text, key) in [
+            ("[sync]\nanchor = \"12\"\n".to_string(), "sync.anchor"),
+            (
+                format!("[sync]\nend_block = 100\nanchor = \"99:{hash}\"\n"),
+                "sync.anchor",
+            ),
+            (
+                "[sync]\nanchor_quorum = 0\n".to_string(),
+                "sync.anchor_quorum",
+            ),
+        ] {
+            let problems = lines(&text, &[]);
+            assert!(
+                problems.iter().any(|l| l.starts_with(key)),
+                "{text}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn collects_every_problem() {
         let text = r#"
             chain = "goerli"

@@ -122,3 +122,37 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     db_verify(dir.path());
     assert_store_equals(dir.path(), &net.chain, 0..=END);
 }
+
+#[test]
+fn an_operator_checkpoint_anchors_a_sync_from_a_single_peer() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 400;
+    // One peer is one network: no quorum. The checkpoint above the end block is the anchor; the
+    // headers from it down to the end block are linked first.
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Synthetic, 500, 1),
+    );
+    let anchor = format!("450:{}", net.chain.hash(450).expect("block 450"));
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &[
+            "--end-block",
+            &END.to_string(),
+            "--min-peers",
+            "1",
+            "--anchor",
+            &anchor,
+        ],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(h.logged("Checkpoint"), "{:#?}", h.seen);
+    assert!(!h.logged("waiting for an anchor"));
+    db_verify(dir.path());
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    assert_eq!(stored_count(dir.path(), &net.chain, END + 1..=500), 0);
+}
