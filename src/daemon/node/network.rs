@@ -168,6 +168,7 @@ pub async fn run(
         tracing::info!(enode = %enode_url(&node, addr), "our enode");
     }
     let stored_tip: watch::Sender<Option<BlockNumber>> = watch::Sender::new(None);
+    let stats = SyncStats::new();
     // Published before the first pool event is forwarded, so every worker started after
     // `PeersReady` finds the services in place.
     services.send_replace(Some(NodeServices {
@@ -176,7 +177,7 @@ pub async fn run(
         pool: pool.handle.clone(),
         head_seen: heads.subscribe(),
         settings: NodeSettings::from_config(&config),
-        stats: SyncStats::new(),
+        stats: stats.clone(),
         stored_tip: stored_tip.clone(),
     }));
     let store = node.store.clone();
@@ -191,8 +192,7 @@ pub async fn run(
             _ = cancel.cancelled() => break,
             ev = pool.events.recv() => match ev { Some(ev) => ev, None => break },
             _ = announce.tick() => {
-                let tip = *stored_tip.borrow();
-                announcer.tick(tip, &store, &spec, &pool.handle).await;
+                announcer.tick(stats.blocks_stored(), &store, &spec, &pool.handle).await;
                 continue;
             }
         };

@@ -3,8 +3,10 @@
 //! Status we started with is told the current one.
 //!
 //! Owns [`ServedAnnouncer`]: the range last read from storage and which peers were told it. The
-//! network worker ticks it about once a second; it reads storage only when the stored tip moved
-//! by at least [`STEP`] blocks (geth announces every 32) and never writes.
+//! network worker ticks it about once a second with the count of blocks sync has stored; it reads
+//! storage only when that grew by at least [`STEP`] blocks (geth announces every 32), since
+//! fast-sync stores top-down and out of order (the range can grow at either end), and never
+//! writes.
 
 use std::collections::HashMap;
 
@@ -12,17 +14,16 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::eth::BlockRange;
 use crate::p2p::pool::PoolHandle;
 use crate::p2p::rlpx::PeerId;
-use crate::primitives::BlockNumber;
 use crate::storage::StoreHandle;
 
-/// Blocks the stored tip must move before the range is announced again.
+/// Blocks stored since the last read before the range is read (and announced) again.
 pub const STEP: u64 = 32;
 
 /// See the module doc.
 #[derive(Debug)]
 pub struct ServedAnnouncer {
     current: BlockRange,
-    read_at: Option<BlockNumber>,
+    read_at: Option<u64>,
     told: HashMap<PeerId, BlockRange>,
 }
 
@@ -36,20 +37,16 @@ impl ServedAnnouncer {
         }
     }
 
-    /// Re-reads the range if the stored tip moved enough, then tells every peer that has not
-    /// heard the current range (new sessions included).
+    /// Re-reads the range if `stored` (blocks stored by sync so far) grew enough, then tells
+    /// every peer that has not heard the current range (new sessions included).
     pub async fn tick(
         &mut self,
-        tip: Option<BlockNumber>,
+        stored: u64,
         store: &StoreHandle,
         spec: &ChainSpec,
         pool: &PoolHandle,
     ) {
-        let moved = match (tip, self.read_at) {
-            (Some(t), Some(r)) => t.get() >= r.get().saturating_add(STEP) || t < r,
-            (Some(_), None) => true,
-            _ => false,
-        };
+        let moved = stored > 0 && stored >= self.read_at.map_or(0, |r| r.saturating_add(STEP));
         if moved {
             let spec_owned = spec.clone();
             let read = store
@@ -59,7 +56,7 @@ impl ServedAnnouncer {
                 .await;
             if let Ok(range) = read {
                 self.current = range;
-                self.read_at = tip;
+                self.read_at = Some(stored);
             }
         }
         if self.read_at.is_none() {

@@ -156,3 +156,46 @@ fn an_operator_checkpoint_anchors_a_sync_from_a_single_peer() {
     assert_store_equals(dir.path(), &net.chain, 0..=END);
     assert_eq!(stored_count(dir.path(), &net.chain, END + 1..=500), 0);
 }
+
+#[test]
+fn peers_hear_the_served_range_grow_while_fast_sync_stores() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 3);
+    config.knobs = PeerKnobs {
+        latency: Duration::from_millis(40),
+        max_items: Some(64),
+        ..PeerKnobs::default()
+    };
+    let net = start_testnet(&rt, dir.path(), config);
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "3"],
+    ));
+    // Our Status announced genesis only; BlockRangeUpdate moves `latest` up as blocks land
+    // (fast-sync stores top-down, so the range reaches the target early and grows down).
+    let deadline = Instant::now() + RUN_LIMIT;
+    let heard = loop {
+        let heard = net
+            .peers
+            .iter()
+            .flat_map(|p| p.remote_served())
+            .flatten()
+            .find(|r| r.latest.get() > 0);
+        if let Some(r) = heard {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no BlockRangeUpdate heard: {:#?}",
+            h.seen
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("peers heard {}..={}", heard.earliest, heard.latest);
+    assert!(heard.latest.get() <= END && heard.earliest <= heard.latest);
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+}
