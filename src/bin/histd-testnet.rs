@@ -42,6 +42,10 @@ struct Args {
     /// Blocks the fork shares with the main chain (default: half).
     #[arg(long)]
     fork_at: Option<u64>,
+    /// Write the head as `checkpoint = "N:0xHASH"` into chain.toml (histd then anchors on it
+    /// instead of asking peers for a quorum).
+    #[arg(long)]
+    checkpoint: bool,
     /// Knobs for every peer.
     #[command(flatten)]
     knobs: KnobFlags,
@@ -118,6 +122,7 @@ fn config(args: &Args) -> Result<TestnetConfig, String> {
     };
     let mut config = TestnetConfig::new(kind, args.blocks, args.peers);
     config.seed = args.seed;
+    config.checkpoint = args.checkpoint;
     config.listen = args.listen;
     config.out_dir = Some(args.out.clone());
     config.fork_at = args.fork_at;

@@ -95,6 +95,10 @@ pub struct OverrideFlags {
     /// sync.min_peers.
     #[arg(long, global = true, value_name = "N")]
     pub min_peers: Option<u64>,
+    /// sync.anchor: the trusted hash of a block at or above the target, `N:0xHASH` (e.g. from your
+    /// own node: `cast block N --field hash`).
+    #[arg(long, global = true, value_name = "N:0xHASH")]
+    pub anchor: Option<String>,
     /// storage.shard_size (only for a new database).
     #[arg(long, global = true, value_name = "BLOCKS")]
     pub shard_size: Option<u64>,
@@ -156,6 +160,11 @@ impl OverrideFlags {
             self.rollback_window.map(int),
         );
         push("sync.min_peers", "--min-peers", self.min_peers.map(int));
+        push(
+            "sync.anchor",
+            "--anchor",
+            self.anchor.clone().map(Value::String),
+        );
         push(
             "storage.shard_size",
             "--shard-size",

@@ -34,6 +34,8 @@ impl Default for SyncConfig {
             end_block: None,
             rollback_window: 64,
             min_peers: 3,
+            anchor: None,
+            anchor_quorum: 3,
         }
     }
 }

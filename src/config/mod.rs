@@ -25,7 +25,7 @@ use serde::Serialize;
 use toml::Table;
 
 use crate::p2p::discovery::NodeRecord;
-use crate::primitives::BlockNumber;
+use crate::primitives::{BlockNumber, Checkpoint};
 use crate::storage::Retention;
 
 pub use error::{ConfigError, Problem, ProblemKind};
@@ -81,6 +81,22 @@ pub struct SyncConfig {
     pub rollback_window: u64,
     /// Peers required before leaving Startup.
     pub min_peers: u32,
+    /// The operator's trusted checkpoint (`N:0xHASH`): fast-sync anchors on it.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_checkpoint"
+    )]
+    pub anchor: Option<Checkpoint>,
+    /// Distinct networks (IPv4 /24, IPv6 /48) that must agree on the anchor's hash without a
+    /// checkpoint.
+    pub anchor_quorum: u32,
+}
+
+fn ser_checkpoint<S: serde::Serializer>(c: &Option<Checkpoint>, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => s.serialize_str(&c.to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 /// `[storage]`

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::discovery::NodeRecord;
-use crate::primitives::BlockNumber;
+use crate::primitives::{BlockNumber, Checkpoint};
 use crate::storage::{Retention, TxRetention};
 
 /// Applies `overrides` to `table` and validates the result.
@@ -55,6 +55,34 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
     let min_peers = r.u32(&table, "sync.min_peers", d.sync.min_peers);
     if min_peers == 0 {
         r.problem("sync.min_peers", 0, "at least 1 peer");
+    }
+
+    let anchor = r.opt_string(&table, "sync.anchor").and_then(|raw| {
+        raw.parse::<Checkpoint>()
+            .map_err(|e| {
+                r.problem(
+                    "sync.anchor",
+                    format!("{raw:?}"),
+                    format!(
+                        "N:0xHASH, a block number and its 32-byte hash ({})",
+                        e.problem
+                    ),
+                )
+            })
+            .ok()
+    });
+    if let (Some(a), Some(end)) = (anchor, end_block)
+        && a.number.get() < end
+    {
+        r.problem(
+            "sync.anchor",
+            format!("\"{a}\""),
+            format!("a block at or above sync.end_block ({end}): the anchor authenticates the blocks below it"),
+        );
+    }
+    let anchor_quorum = r.u32(&table, "sync.anchor_quorum", d.sync.anchor_quorum);
+    if anchor_quorum == 0 {
+        r.problem("sync.anchor_quorum", 0, "at least 1 network");
     }
 
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);
@@ -147,6 +175,8 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             end_block: end_block.map(BlockNumber),
             rollback_window,
             min_peers,
+            anchor,
+            anchor_quorum,
         },
         storage: StorageConfig {
             shard_size,
@@ -456,6 +486,39 @@ mod tests {
 
     fn lines(text: &str, overrides: &[Override]) -> Vec<String> {
         Config::from_toml_str(text, overrides).unwrap_err().lines()
+    }
+
+    #[test]
+    fn anchor_and_quorum_are_checked_naming_their_keys() {
+        let hash = alloy_primitives::B256::repeat_byte(0xab);
+        let c = Config::from_toml_str(
+            &format!("[sync]\nend_block = 100\nanchor = \"100:{hash}\"\nanchor_quorum = 5\n"),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            c.sync.anchor.map(|a| (a.number.get(), a.hash)),
+            Some((100, hash))
+        );
+        assert_eq!(c.sync.anchor_quorum, 5);
+        assert_eq!(Config::defaults().sync.anchor_quorum, 3);
+        for (text, key) in [
+            ("[sync]\nanchor = \"12\"\n".to_string(), "sync.anchor"),
+            (
+                format!("[sync]\nend_block = 100\nanchor = \"99:{hash}\"\n"),
+                "sync.anchor",
+            ),
+            (
+                "[sync]\nanchor_quorum = 0\n".to_string(),
+                "sync.anchor_quorum",
+            ),
+        ] {
+            let problems = lines(&text, &[]);
+            assert!(
+                problems.iter().any(|l| l.starts_with(key)),
+                "{text}: {problems:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The honest answer for the parts of histd that do not exist yet: fast-sync, follow and the RPC
-//! server (the fetch → verify → store pipeline and the JSON-RPC server are future work).
+//! The honest answer for the parts of histd that do not exist yet: follow and the RPC server
+//! (in-order sync at the head and the JSON-RPC server are future work).
 //!
 //! Owns the "not built yet" workers: they fail at once with a plain sentence, so the machine goes
 //! to ShuttingDown and the process exits non-zero. They must never pretend to sync or serve.
@@ -9,23 +9,15 @@ use super::workers::{WorkerContext, WorkerError, WorkerHandle};
 /// A part of histd that is not built, and what that means for the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Missing {
-    /// The worker name (`fast_sync`, `follow`, `rpc`).
+    /// The worker name (`follow`, `rpc`).
     pub worker: &'static str,
-    /// What is missing (`fast-sync`).
+    /// What is missing (`follow`).
     pub what: &'static str,
     /// Why, and that histd stops.
     pub detail: &'static str,
 }
 
-const PIPELINE: &str =
-    "the fetch → verify → store pipeline is the next piece of work; histd stops here";
-
-/// Fast-sync (backfill).
-pub const FAST_SYNC: Missing = Missing {
-    worker: "fast_sync",
-    what: "fast-sync",
-    detail: PIPELINE,
-};
+const PIPELINE: &str = "in-order sync at the head is the next piece of work; histd stops here";
 
 /// Follow (in-order sync at the head).
 pub const FOLLOW: Missing = Missing {
@@ -42,7 +34,7 @@ pub const RPC: Missing = Missing {
 };
 
 impl Missing {
-    /// The error line: "fast-sync is not built yet: ...".
+    /// The error line: "follow is not built yet: ...".
     pub fn error(&self) -> WorkerError {
         WorkerError::Failed {
             context: format!("{} is not built yet", self.what),

@@ -63,10 +63,20 @@ impl HistdProcess {
 
     /// Waits for a log line matching `pred` (lines already seen count too).
     pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_within(TIMEOUT, what, pred)
+    }
+
+    /// [`Self::wait_for`] with its own deadline.
+    pub fn wait_for_within(
+        &mut self,
+        within: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return v.clone();
         }
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -98,7 +108,12 @@ impl HistdProcess {
 
     /// Waits for the child to exit, then collects its remaining log lines.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + TIMEOUT;
+        self.wait_exit_within(TIMEOUT)
+    }
+
+    /// [`Self::wait_exit`] with its own deadline (a sync run takes longer than a phase change).
+    pub fn wait_exit_within(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(500)) {
@@ -110,6 +125,10 @@ impl HistdProcess {
                 let _ = self.child.kill();
                 panic!("histd did not exit; seen:\n{:#?}", self.seen);
             }
+            // Keep what it logs meanwhile, so a failure shows how far it got.
+            while let Ok(v) = self.lines.try_recv() {
+                self.seen.push(v);
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -119,6 +138,20 @@ impl HistdProcess {
         self.seen
             .iter()
             .any(|v| v["message"] == "phase transition" && v["to"] == phase)
+    }
+
+    /// The child's process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the child at once (SIGKILL: no shutdown, no flush) and waits for it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.seen.push(v);
+        }
     }
 
     /// Whether any log line contains `text`.

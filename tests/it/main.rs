@@ -17,5 +17,6 @@ mod p2p;
 mod pool;
 mod rpc;
 mod storage;
+mod sync;
 mod testnet;
 mod verify;

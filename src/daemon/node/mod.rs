@@ -8,16 +8,18 @@
 //! worker, which closes the store so the data-directory lock is free when it reports
 //! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key),
 //! `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
-//! `finalize` (compact + seal); fast-sync, follow and RPC are [`unbuilt`](super::unbuilt) and
-//! say so, but already receive the services.
+//! `fastsync` (the sync pipeline's worker), `finalize` (compact + seal); follow and RPC are
+//! [`unbuilt`](super::unbuilt) and say so, but already receive the services.
 //! Workers report only through events; nothing here decides a phase.
 
+pub mod fastsync;
 pub mod finalize;
 pub mod head_tracker;
 pub mod history;
 pub mod network;
 pub mod open;
 pub mod peer_cache;
+pub mod served;
 pub mod services;
 pub mod settings;
 
@@ -131,8 +133,11 @@ impl PhaseWorkers for NodeWorkers {
         })
     }
 
-    fn start_fastsync(&mut self, ctx: WorkerContext, _target: FastSyncTarget) -> WorkerHandle {
-        unbuilt_with(unbuilt::FAST_SYNC, ctx, self.services())
+    fn start_fastsync(&mut self, ctx: WorkerContext, target: FastSyncTarget) -> WorkerHandle {
+        let (config, services) = (self.config.clone(), self.services.subscribe());
+        WorkerHandle::spawn("fast_sync", ctx, move |ctx| {
+            fastsync::run(config, services, target, ctx)
+        })
     }
 
     fn start_finalizing(&mut self, ctx: WorkerContext, plan: FinalizePlan) -> WorkerHandle {

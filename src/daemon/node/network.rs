@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::history::HandleHistory;
 use super::open::Opened;
 use super::peer_cache::HandlePeerCache;
+use super::served::ServedAnnouncer;
 use super::services::{NodeServices, NodeSettings, ServicesSlot};
 use super::settings;
 use crate::config::Config;
@@ -45,7 +46,7 @@ fn failed(
 
 /// The blocks we hold, as announced in Status: `lowest ..= last contiguous`, or the genesis when
 /// nothing is stored yet.
-fn served_range(storage: &Storage, spec: &ChainSpec) -> BlockRange {
+pub fn served_range(storage: &Storage, spec: &ChainSpec) -> BlockRange {
     let read = || -> Result<Option<BlockRange>, crate::storage::ReadError> {
         let (Some(earliest), Some(latest)) = (storage.lowest()?, storage.last_contiguous()?) else {
             return Ok(None);
@@ -167,6 +168,7 @@ pub async fn run(
     if let Some(addr) = pool.listen_addr {
         tracing::info!(enode = %enode_url(&node, addr), "our enode");
     }
+    let stored_tip: watch::Sender<Option<BlockNumber>> = watch::Sender::new(None);
     // Published before the first pool event is forwarded, so every worker started after
     // `PeersReady` finds the services in place.
     services.send_replace(Some(NodeServices {
@@ -175,19 +177,28 @@ pub async fn run(
         pool: pool.handle.clone(),
         head_seen: heads.subscribe(),
         settings: NodeSettings::from_config(&config),
-        stats,
+        stats: stats.clone(),
+        stored_tip: stored_tip.clone(),
     }));
+    let store = node.store.clone();
     drop(node);
     let _discv4 = discovery.discv4;
     let _dump = crate::daemon::dump::register(
         "pool",
         crate::daemon::dump::pool_source(pool.handle.clone()),
     );
+    let mut announcer = ServedAnnouncer::new(served);
+    let mut announce = tokio::time::interval(std::time::Duration::from_secs(1));
+    announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let ev = tokio::select! {
             _ = cancel.cancelled() => break,
             ev = pool.events.recv() => match ev { Some(ev) => ev, None => break },
+            _ = announce.tick() => {
+                announcer.tick(stats.blocks_stored(), &store, &spec, &pool.handle).await;
+                continue;
+            }
         };
         let event = match ev {
             PoolEvent::Ready { peers, best_head } => {

@@ -61,6 +61,9 @@ pub struct NodeServices {
     /// This run's sync counters (one per run, created with the workers): the fast-sync and
     /// follow workers record into it, the run report reads it.
     pub stats: SyncStats,
+    /// The last block stored contiguously from the lowest one, as sync writes (`None`: nothing
+    /// yet); the Status we announce to peers follows it.
+    pub stored_tip: watch::Sender<Option<BlockNumber>>,
 }
 
 /// Where the services are published: `None` until the pool runs and after shutdown released

@@ -13,6 +13,7 @@
 //! fork_timestamps = [1681338455]  # optional, timestamp forks (EIP-6122)
 //! bootnodes = ["enode://…@10.0.0.1:30303"]  # optional, discv4 entry points of this chain
 //! dns_networks = ["enrtree://…@nodes.example.org"]  # optional, EIP-1459 node lists
+//! checkpoint = "1000:0x…"         # optional, a block hash fast-sync may anchor on (N:0xHASH)
 //! ```
 //!
 //! A custom chain has no bootnodes and no DNS lists unless its file lists them.
@@ -111,6 +112,9 @@ pub struct GenesisDescription {
     /// EIP-1459 node lists of this chain, as `enrtree://` links.
     #[serde(default)]
     pub dns_networks: Vec<String>,
+    /// A trusted block hash, `N:0xHASH`, that fast-sync may anchor on.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
 }
 
 impl GenesisDescription {
@@ -192,6 +196,13 @@ impl GenesisDescription {
         let dns_networks = parse_each("dns_networks", &self.dns_networks, |s| {
             s.parse::<TreeLink>().map_err(|e| e.to_string())
         })?;
+        let checkpoints = match &self.checkpoint {
+            Some(c) => vec![
+                c.parse::<crate::primitives::Checkpoint>()
+                    .map_err(|e| invalid("checkpoint", e.to_string()))?,
+            ],
+            None => Vec::new(),
+        };
         let forks = self
             .fork_blocks
             .iter()
@@ -206,7 +217,8 @@ impl GenesisDescription {
             self.total_difficulty.unwrap_or(U256::ZERO),
             forks,
         )
-        .with_discovery(bootnodes, dns_networks);
+        .with_discovery(bootnodes, dns_networks)
+        .with_checkpoints(checkpoints);
         Ok(match genesis_header {
             Some(header) => spec.with_genesis_header(header),
             None => spec,

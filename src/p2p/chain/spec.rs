@@ -11,7 +11,7 @@ use alloy_primitives::{B256, U256};
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::discovery::bootnodes;
 use crate::p2p::discovery::dns::records::TreeLink;
-use crate::primitives::BlockNumber;
+use crate::primitives::{BlockNumber, Checkpoint};
 
 /// Genesis timestamps are in no crate (DEPENDENCIES.md); they matter because EIP-6122 drops
 /// timestamp forks at or before genesis from the fork hash.
@@ -74,6 +74,9 @@ pub struct ChainSpec {
     /// `genesis_header`, or mainnet's and sepolia's built-in one. Hoodi and custom specs given
     /// only a hash: `None`.
     genesis_header: Option<Arc<Header>>,
+    /// Block hashes this chain's description vouches for (`checkpoint = "N:0xHASH"` in a custom
+    /// spec): fast-sync may anchor on them. Built-in chains carry none yet.
+    checkpoints: Vec<Checkpoint>,
 }
 
 impl ChainSpec {
@@ -191,6 +194,7 @@ impl ChainSpec {
             bootnodes: Vec::new(),
             dns_networks: Vec::new(),
             genesis_header: None,
+            checkpoints: Vec::new(),
         }
     }
 
@@ -200,6 +204,17 @@ impl ChainSpec {
         debug_assert_eq!(header.hash_slow(), self.genesis_hash);
         self.genesis_header = Some(Arc::new(header));
         self
+    }
+
+    /// The same chain vouching for `checkpoints`.
+    pub fn with_checkpoints(mut self, checkpoints: Vec<Checkpoint>) -> Self {
+        self.checkpoints = checkpoints;
+        self
+    }
+
+    /// Block hashes the chain's description vouches for (fast-sync may anchor on them).
+    pub fn checkpoints(&self) -> &[Checkpoint] {
+        &self.checkpoints
     }
 
     /// Block 0's header, when the spec carries it (mainnet, sepolia, custom specs built from

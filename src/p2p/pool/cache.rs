@@ -7,9 +7,9 @@
 //! node's wiring implements [`PeerCache`] over storage (`daemon::node::peer_cache`), since p2p
 //! must not import storage.
 //!
-//! # Byte layout (version 1), stored as one value wherever the implementation keeps it
+//! # Byte layout (version 2), stored as one value wherever the implementation keeps it
 //! ```text
-//! magic  "HPC1"                      4 bytes
+//! magic  "HPC2"                      4 bytes
 //! count  u32 big-endian              4 bytes
 //! count × entry:
 //!   id         secp256k1 node id     64 bytes
@@ -19,7 +19,9 @@
 //!   udp port   u16 BE                 2 bytes
 //!   last seen  u64 BE, unix seconds   8 bytes
 //!   successes  u32 BE                 4 bytes
+//!   batch      u32 BE                 4 bytes   learned blocks per request (0: none yet)
 //! ```
+//! Version 1 (`HPC1`, written by earlier builds) is the same without `batch`; it is still read.
 //! Trailing bytes or a short entry make the whole value corrupt: the cache is then ignored
 //! (logged) and rewritten at the next save, never half-used.
 
@@ -30,7 +32,8 @@ use super::saved_bans::SavedBan;
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::rlpx::PeerId;
 
-const MAGIC: &[u8; 4] = b"HPC1";
+const MAGIC: &[u8; 4] = b"HPC2";
+const MAGIC_V1: &[u8; 4] = b"HPC1";
 
 /// One remembered peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,8 @@ pub struct CachedPeer {
     pub last_seen: u64,
     /// Answers it gave in its last session (a tie-breaker when dialing cached peers).
     pub successes: u32,
+    /// The batch size (blocks per request) learned for it last time; 0 when none was.
+    pub batch: u32,
 }
 
 /// Why the cache could not be loaded or saved.
@@ -141,6 +146,7 @@ pub fn encode(peers: &[CachedPeer]) -> Vec<u8> {
         out.extend_from_slice(&p.record.udp_port.to_be_bytes());
         out.extend_from_slice(&p.last_seen.to_be_bytes());
         out.extend_from_slice(&p.successes.to_be_bytes());
+        out.extend_from_slice(&p.batch.to_be_bytes());
     }
     out
 }
@@ -174,12 +180,16 @@ impl<'a> Reader<'a> {
 /// Decodes bytes written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<Vec<CachedPeer>, CacheError> {
     let mut r = Reader { buf: bytes, pos: 0 };
-    if r.take(4, "short magic")? != MAGIC {
-        return Err(CacheError::Corrupt {
-            offset: 0,
-            reason: "unknown magic or version",
-        });
-    }
+    let v2 = match r.take(4, "short magic")? {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => {
+            return Err(CacheError::Corrupt {
+                offset: 0,
+                reason: "unknown magic or version",
+            });
+        }
+    };
     let count = u32::from_be_bytes(r.array("short count")?);
     // Each entry is at least 85 bytes: a count larger than the data is corrupt, not an allocation.
     if (count as usize).saturating_mul(85) > bytes.len() {
@@ -205,6 +215,11 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CachedPeer>, CacheError> {
         let udp_port = u16::from_be_bytes(r.array("short udp port")?);
         let last_seen = u64::from_be_bytes(r.array("short last seen")?);
         let successes = u32::from_be_bytes(r.array("short successes")?);
+        let batch = if v2 {
+            u32::from_be_bytes(r.array("short batch")?)
+        } else {
+            0
+        };
         peers.push(CachedPeer {
             record: NodeRecord {
                 id,
@@ -214,6 +229,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<CachedPeer>, CacheError> {
             },
             last_seen,
             successes,
+            batch,
         });
     }
     if r.pos != bytes.len() {
@@ -239,6 +255,7 @@ mod tests {
             },
             last_seen: 1_700_000_000 + u64::from(b),
             successes: u32::from(b) * 7,
+            batch: u32::from(b) * 64,
         }
     }
 
@@ -249,9 +266,18 @@ mod tests {
             peer(2, IpAddr::V6(Ipv6Addr::LOCALHOST)),
         ];
         let bytes = encode(&peers);
-        assert_eq!(&bytes[..4], b"HPC1");
+        assert_eq!(&bytes[..4], b"HPC2");
         assert_eq!(decode(&bytes).unwrap(), peers);
         assert_eq!(decode(&encode(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn version_1_bytes_still_load_without_a_batch() {
+        let p = peer(3, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3)));
+        let mut v1 = encode(&[p]);
+        v1[..4].copy_from_slice(b"HPC1");
+        v1.truncate(v1.len() - 4);
+        assert_eq!(decode(&v1).unwrap(), vec![CachedPeer { batch: 0, ..p }]);
     }
 
     #[test]

@@ -107,6 +107,13 @@ impl PoolHandle {
         self.shared.report(&peer, what)
     }
 
+    /// The network `ip` votes from under the pool's quorum rule (IPv4 /24, IPv6 /48 by default):
+    /// identities are free, networks are not, so anything decided by agreement counts these.
+    pub fn network_of(&self, ip: std::net::IpAddr) -> std::net::IpAddr {
+        let c = &self.shared.config;
+        super::head_quorum::network_of(ip, c.head_vote_prefix_v4, c.head_vote_prefix_v6)
+    }
+
     /// `peer` answered `span` with nothing: it is not offered for that range again.
     pub fn report_unserved(&self, peer: PeerId, span: Span) {
         self.shared.unserved(&peer, span);

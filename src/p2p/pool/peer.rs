@@ -95,6 +95,15 @@ impl PeerStats {
         }
     }
 
+    /// A peer we met before: its batch starts where the last run left it (within limits).
+    pub fn with_batch(limits: &BatchLimits, learned: usize) -> Self {
+        let mut s = Self::new(limits);
+        if learned > 0 {
+            s.batch = learned.clamp(limits.min, limits.max);
+        }
+        s
+    }
+
     fn ewma(old: f64, sample: f64) -> f64 {
         old + ALPHA * (sample - old)
     }

@@ -374,16 +374,18 @@ impl Service {
         let now = Instant::now();
         let mut st = self.shared.lock();
         let seen = unix_now();
-        let connected: Vec<(PeerId, u64)> = st
+        let connected: Vec<(PeerId, u64, usize)> = st
             .peers
             .iter()
-            .map(|(id, e)| (*id, e.stats.quality().successes))
+            .map(|(id, e)| (*id, e.stats.quality().successes, e.stats.batch()))
             .collect();
-        let connected_ids: HashSet<PeerId> = connected.iter().map(|(id, _)| *id).collect();
-        for (id, successes) in connected {
+        let connected_ids: HashSet<PeerId> = connected.iter().map(|(id, _, _)| *id).collect();
+        for (id, successes, batch) in connected {
             if let Some(g) = st.good.get_mut(&id) {
                 g.last_seen = seen;
                 g.successes = u32::try_from(successes).unwrap_or(u32::MAX);
+                // The size learned this run, for the next one.
+                g.batch = u32::try_from(batch).unwrap_or(u32::MAX);
             }
         }
         let mut good: Vec<CachedPeer> = st
@@ -616,6 +618,13 @@ impl Service {
         let serial = self.serial;
         let snap = handle.snapshot();
         tracing::info!(peer = %id, client = %snap.client_id, version = %snap.version, direction = direction.as_str(), "peer connected");
+        // A peer remembered from an earlier run starts with the batch size learned then.
+        let learned = self
+            .shared
+            .lock()
+            .good
+            .get(&id)
+            .map_or(0, |g| usize::try_from(g.batch).unwrap_or(0));
         let entry = Entry {
             serial,
             handle: handle.clone(),
@@ -626,20 +635,21 @@ impl Service {
             ip,
             head: snap.head,
             served: snap.served,
-            stats: PeerStats::new(&self.config().batch),
+            stats: PeerStats::with_batch(&self.config().batch, learned),
             in_flight: 0,
             connected_at: Instant::now(),
         };
         {
             let mut st = self.shared.lock();
             if let Some(r) = record {
-                let prev = st.good.get(&id).map(|g| g.successes).unwrap_or(0);
+                let (prev, batch) = st.good.get(&id).map_or((0, 0), |g| (g.successes, g.batch));
                 st.good.insert(
                     id,
                     CachedPeer {
                         record: r,
                         last_seen: unix_now(),
                         successes: prev,
+                        batch,
                     },
                 );
             }

@@ -46,6 +46,8 @@ pub struct PeerInfo {
     pub direction: Direction,
     /// Where we dialled it (outbound only).
     pub record: Option<NodeRecord>,
+    /// The address the session comes from (its network is what quorum rules count).
+    pub ip: std::net::IpAddr,
     /// Its head, once resolved.
     pub head: Option<PeerHead>,
     /// The blocks it serves (eth/69).

@@ -355,6 +355,7 @@ impl Shared {
                 version: e.version,
                 direction: e.direction,
                 record: e.record,
+                ip: e.ip,
                 head: e.head,
                 served: e.served,
                 quality: e.stats.quality(),

@@ -48,6 +48,9 @@ pub struct TestnetConfig {
     pub peer_knobs: Vec<(usize, PeerKnobs)>,
     /// Blocks the fork shares with the main chain (default: half of it).
     pub fork_at: Option<u64>,
+    /// Write the head as `checkpoint` into chain.toml (default off, so sync tests exercise the
+    /// peer quorum for their anchor).
+    pub checkpoint: bool,
 }
 
 impl TestnetConfig {
@@ -63,6 +66,7 @@ impl TestnetConfig {
             knobs: PeerKnobs::default(),
             peer_knobs: Vec::new(),
             fork_at: None,
+            checkpoint: false,
         }
     }
 
@@ -217,7 +221,7 @@ impl Testnet {
             peers.push(peer);
         }
         let chain_toml = match &config.out_dir {
-            Some(dir) => Some(write_chain_toml(dir, &main)?),
+            Some(dir) => Some(write_chain_toml(dir, &main, config.checkpoint)?),
             None => None,
         };
         Ok(Self {
@@ -265,10 +269,22 @@ impl Testnet {
     }
 }
 
-fn write_chain_toml(dir: &Path, chain: &TestnetChain) -> Result<PathBuf, TestnetError> {
+fn write_chain_toml(
+    dir: &Path,
+    chain: &TestnetChain,
+    checkpoint: bool,
+) -> Result<PathBuf, TestnetError> {
     let path = dir.join("chain.toml");
+    let mut text = chain_toml(chain);
+    if checkpoint {
+        text.push_str(&format!(
+            "checkpoint = \"{}:{}\"\n",
+            chain.head(),
+            chain.head_hash()
+        ));
+    }
     std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::write(&path, chain_toml(chain)))
+        .and_then(|()| std::fs::write(&path, text))
         .map_err(|source| TestnetError::Write {
             path: path.clone(),
             source,

@@ -480,6 +480,18 @@ impl TestnetPeer {
         self.counts.snapshot()
     }
 
+    /// The served range each live session's remote last announced (eth/69 Status, then
+    /// `BlockRangeUpdate`).
+    pub fn remote_served(&self) -> Vec<Option<BlockRange>> {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .iter()
+            .filter(|(_, t)| !t.is_finished())
+            .map(|(h, _)| h.snapshot().served)
+            .collect()
+    }
+
     /// Sessions currently running.
     pub fn live_sessions(&self) -> usize {
         self.sessions

@@ -1,7 +1,8 @@
 //! The real `histd` binary with its product workers (no script): a custom chain spec file, an
 //! in-process testkit peer on a real loopback RLPx session as its static peer, real redb files in
 //! a temporary data directory, real signals. Checks what exists works (storage, node key, peer
-//! pool, peer cache, lock) and that fast-sync says plainly that it is not built.
+//! pool, peer cache, lock) and that fast-sync never syncs unanchored: one peer is one network, short
+//! of the anchor quorum, so it waits and says why until stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,13 +91,18 @@ fn db_stats(config: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn expect_not_built(h: &mut Histd) {
+fn expect_waiting_for_anchor(h: &mut Histd) {
     h.wait_transition("startup", "fast_sync");
-    h.wait_for("fast-sync not built", |v| {
-        v.to_string().contains("fast-sync is not built yet")
+    let waiting = h.wait_for("waiting for an anchor", |v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("waiting for an anchor"))
     });
+    assert_eq!(waiting["quorum"], 3, "{waiting}");
+    h.signal(libc::SIGINT);
     let status = h.wait_exit();
-    assert_eq!(status.code(), Some(1), "{:#?}", h.seen);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(!h.logged("fast-sync anchored"), "{:#?}", h.seen);
     assert!(
         !h.seen
             .iter()
@@ -107,7 +113,7 @@ fn expect_not_built(h: &mut Histd) {
 }
 
 #[test]
-fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_it() {
+fn static_peer_ready_then_fast_sync_waits_for_an_anchor_and_the_peer_cache_remembers_it() {
     let rt = runtime();
     let chain = TestChain::new(71, 40);
     let peer = start_peer(&rt, &chain, 39);
@@ -121,7 +127,7 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
         ready["reason"].as_str().unwrap().contains("1 peers ready"),
         "{ready}"
     );
-    expect_not_built(&mut h);
+    expect_waiting_for_anchor(&mut h);
     assert!(h.logged("data directory closed"), "{:#?}", h.seen);
     drop(h);
 
@@ -171,7 +177,7 @@ fn static_peer_ready_then_fast_sync_says_not_built_and_the_peer_cache_remembers_
     // with the same node key.
     let before = peer.accepted();
     let mut h = start_histd(&setup.config(&[], 1));
-    expect_not_built(&mut h);
+    expect_waiting_for_anchor(&mut h);
     assert!(
         peer.accepted() > before,
         "the cached peer was dialled again"

@@ -1,0 +1,62 @@
+//! The fast-sync worker of `histd run`: hands the sync layer what it needs from the node's
+//! services and config, and turns its outcome into daemon events.
+//!
+//! Owns the mapping only: target (range or moving safe head) → [`Target`], the operator's and the
+//! chain spec's checkpoints → the anchor's trust list, [`Outcome::CaughtUp`] → `CaughtUp`. The
+//! pipeline itself is [`crate::sync::fastsync`]; this module never fetches or verifies.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::services::{NodeServices, wait_services};
+use crate::config::Config;
+use crate::daemon::event::Event;
+use crate::daemon::workers::{FastSyncTarget, WorkerContext, WorkerError};
+use crate::sync::fastsync::{FastSync, Limits, Outcome, Target};
+
+/// The worker's body.
+pub async fn run(
+    config: Arc<Config>,
+    mut services: watch::Receiver<Option<NodeServices>>,
+    target: FastSyncTarget,
+    ctx: WorkerContext,
+) -> Result<(), WorkerError> {
+    let Some(services) = wait_services(&mut services, &ctx.cancel).await else {
+        return Ok(());
+    };
+    let (start, target) = match target {
+        FastSyncTarget::Range { start, end } => (start, Target::Range(end)),
+        FastSyncTarget::SafeHead { start, safe_head } => (start, Target::SafeHead(safe_head)),
+    };
+    // The operator's checkpoint first, then the chain's own.
+    let checkpoints = config
+        .sync
+        .anchor
+        .into_iter()
+        .chain(services.spec.checkpoints().iter().copied())
+        .collect();
+    let sync = FastSync {
+        genesis: services.spec.genesis_hash,
+        store: services.store.clone(),
+        pool: services.pool.clone(),
+        start,
+        target,
+        checkpoints,
+        anchor_quorum: config.sync.anchor_quorum as usize,
+        stats: services.stats.clone(),
+        limits: Limits::default(),
+        stored_range: Some(services.stored_tip.clone()),
+    };
+    match sync.run(ctx.cancel.clone()).await {
+        Ok(Outcome::CaughtUp { tip }) => {
+            ctx.events.send(Event::CaughtUp { tip }).await;
+            Ok(())
+        }
+        Ok(Outcome::Cancelled) => Ok(()),
+        Err(e) => Err(WorkerError::Failed {
+            context: "fast-sync".into(),
+            source: Box::new(e),
+        }),
+    }
+}

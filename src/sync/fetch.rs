@@ -1,0 +1,356 @@
+//! Bodies and receipts by hash: the queue of anchored headers waiting for their data, per-peer
+//! request sizing and timeouts, and one fetch (bodies, then receipts of what came back, from the
+//! same peer so a failure of either is that peer's).
+//!
+//! Owns [`BlockQueue`] (anchored headers not yet fetched, with retry counts and the peer to avoid),
+//! [`Sizer`] (per peer: blocks per request by AIMD on the measured answer size, aiming at
+//! [`TARGET_ANSWER_BYTES`], starting from the pool's learned batch size; the timeout ≈ 3× its
+//! round trip, clamped) and [`fetch`] (one request pair through a [`PeerLease`]). A short answer
+//! is a prefix: the caller re-queues the rest. It never verifies (the process stage does) and
+//! never stores.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use alloy_rlp::Encodable;
+
+use crate::p2p::pool::{PeerLease, Span};
+use crate::p2p::rlpx::PeerId;
+use crate::p2p::session::RequestError;
+use crate::primitives::{BlockNumber, Body, Receipt};
+use crate::verify::SealedHeader;
+
+/// Answers are sized to about this many bytes (peers cap theirs at about 2 MiB).
+pub const TARGET_ANSWER_BYTES: u64 = 2 * 1024 * 1024;
+/// Most blocks in one request (the protocol's cap).
+pub const MAX_BATCH: usize = crate::p2p::eth::limits::MAX_BLOCKS_PER_REQUEST;
+/// Shortest and longest request timeout.
+pub const TIMEOUT_MIN: Duration = Duration::from_secs(2);
+/// See [`TIMEOUT_MIN`].
+pub const TIMEOUT_MAX: Duration = Duration::from_secs(20);
+/// Timeout of a peer whose round trip is not measured yet.
+pub const TIMEOUT_UNKNOWN: Duration = Duration::from_secs(6);
+/// After this many failed tries a block is logged (and every this many tries again).
+pub const ESCALATE_AFTER: u32 = 5;
+
+/// An anchored header waiting for its body and receipts.
+#[derive(Debug, Clone)]
+pub struct PendingBlock {
+    /// The trusted header.
+    pub header: SealedHeader,
+    /// Failed tries so far.
+    pub tries: u32,
+    /// The peer that failed it last (asked again only if nobody else can).
+    pub avoid: Option<PeerId>,
+}
+
+/// Anchored headers waiting for data, highest first (any order works: the WAL takes any).
+#[derive(Debug, Default)]
+pub struct BlockQueue {
+    pending: BTreeMap<u64, PendingBlock>,
+}
+
+impl BlockQueue {
+    /// Queues a fresh header.
+    pub fn push_new(&mut self, header: SealedHeader) {
+        self.pending.insert(
+            header.number().get(),
+            PendingBlock {
+                header,
+                tries: 0,
+                avoid: None,
+            },
+        );
+    }
+
+    /// Puts back a block whose fetch or verification failed at `peer` (`None`: not the peer's
+    /// fault, e.g. a short answer); returns its tries so far.
+    pub fn requeue(&mut self, mut block: PendingBlock, failed_at: Option<PeerId>) -> u32 {
+        if let Some(p) = failed_at {
+            block.tries = block.tries.saturating_add(1);
+            block.avoid = Some(p);
+        }
+        let tries = block.tries;
+        self.pending.insert(block.header.number().get(), block);
+        tries
+    }
+
+    /// Blocks waiting.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Nothing waiting.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The span of the next request of at most `n` blocks, for choosing a peer.
+    pub fn next_span(&self, n: usize) -> Option<Span> {
+        let mut it = self.pending.keys().rev().take(n.max(1));
+        let hi = *it.next()?;
+        let lo = it.last().copied().unwrap_or(hi);
+        Some(Span::new(lo, hi))
+    }
+
+    /// The peer the highest waiting block failed at last.
+    pub fn next_avoid(&self) -> Option<PeerId> {
+        self.pending.values().next_back().and_then(|b| b.avoid)
+    }
+
+    /// Takes up to `n` of the highest blocks for `peer`, skipping blocks that failed at it
+    /// (unless they failed everywhere: `tries` past [`ESCALATE_AFTER`], or nothing else waits:
+    /// the only peer left must still be asked).
+    pub fn take(&mut self, n: usize, peer: PeerId) -> Vec<PendingBlock> {
+        let mut keys: Vec<u64> = self
+            .pending
+            .iter()
+            .rev()
+            .filter(|(_, b)| b.avoid != Some(peer) || b.tries >= ESCALATE_AFTER)
+            .take(n)
+            .map(|(k, _)| *k)
+            .collect();
+        if keys.is_empty() {
+            keys = self.pending.keys().rev().take(n).copied().collect();
+        }
+        keys.into_iter()
+            .filter_map(|k| self.pending.remove(&k))
+            .collect()
+    }
+}
+
+/// What is known about one peer for sizing.
+#[derive(Debug, Clone, Copy)]
+struct PeerSizing {
+    blocks: usize,
+    rtt: Option<Duration>,
+}
+
+/// Per-peer request size (AIMD on answer bytes) and timeout (see the module doc).
+#[derive(Debug, Default)]
+pub struct Sizer {
+    peers: HashMap<PeerId, PeerSizing>,
+}
+
+impl Sizer {
+    fn entry(&mut self, peer: PeerId, learned: usize) -> &mut PeerSizing {
+        self.peers.entry(peer).or_insert(PeerSizing {
+            blocks: learned.clamp(1, MAX_BATCH),
+            rtt: None,
+        })
+    }
+
+    /// Blocks to ask `peer` for; `learned` (the pool's batch size for it) seeds a new peer.
+    pub fn blocks(&mut self, peer: PeerId, learned: usize) -> usize {
+        self.entry(peer, learned).blocks
+    }
+
+    /// How long to wait for `peer`: ≈3× its round trip, clamped.
+    pub fn timeout(&self, peer: &PeerId) -> Duration {
+        match self.peers.get(peer).and_then(|p| p.rtt) {
+            Some(rtt) => (rtt * 3).clamp(TIMEOUT_MIN, TIMEOUT_MAX),
+            None => TIMEOUT_UNKNOWN,
+        }
+    }
+
+    /// `peer` answered `got` of `asked` blocks with `bytes` after `rtt`. Additive increase while
+    /// complete answers stay under the target (a step towards what would fill it); halved on a
+    /// short answer (the peer's own cap) or an answer over the target.
+    pub fn answered(&mut self, peer: PeerId, asked: usize, got: usize, bytes: u64, rtt: Duration) {
+        let s = self.entry(peer, asked);
+        s.rtt = Some(match s.rtt {
+            Some(old) => (old * 3 + rtt) / 4,
+            None => rtt,
+        });
+        if got == 0 {
+            return;
+        }
+        if got < asked || bytes > TARGET_ANSWER_BYTES {
+            s.blocks = (s.blocks / 2).max(got.min(s.blocks)).max(1);
+            if bytes > TARGET_ANSWER_BYTES {
+                s.blocks = (s.blocks / 2).max(1);
+            }
+        } else {
+            let per_block = (bytes / got as u64).max(1);
+            let fits = usize::try_from(TARGET_ANSWER_BYTES / per_block).unwrap_or(MAX_BATCH);
+            let step = (s.blocks / 4).max(8);
+            s.blocks = (s.blocks + step).min(fits.max(1));
+        }
+        s.blocks = s.blocks.clamp(1, MAX_BATCH);
+    }
+
+    /// A request to `peer` failed or timed out: halve.
+    pub fn failed(&mut self, peer: PeerId) {
+        if let Some(s) = self.peers.get_mut(&peer) {
+            s.blocks = (s.blocks / 2).max(1);
+        }
+    }
+}
+
+/// Why a fetch returned less than asked (beyond a plain short answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchFailure {
+    /// Our timeout ([`Sizer::timeout`]) passed.
+    TimedOut(Duration),
+    /// The session failed the request.
+    Request(RequestError),
+}
+
+/// The outcome of one fetch: what was asked, what came back.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The peer asked.
+    pub peer: PeerId,
+    /// The blocks asked for, in request order.
+    pub asked: Vec<PendingBlock>,
+    /// Bodies of a prefix of `asked`.
+    pub bodies: Vec<Body>,
+    /// Receipts of a prefix of `bodies`.
+    pub receipts: Vec<Vec<Receipt>>,
+    /// Approximate bytes received.
+    pub bytes: u64,
+    /// Time for both requests.
+    pub elapsed: Duration,
+    /// Set when a request failed.
+    pub failure: Option<FetchFailure>,
+}
+
+fn receipts_bytes(receipts: &[Vec<Receipt>]) -> u64 {
+    receipts
+        .iter()
+        .flatten()
+        .map(|r| r.consensus_length() as u64)
+        .sum()
+}
+
+async fn timed<T>(
+    limit: Duration,
+    f: impl Future<Output = Result<T, RequestError>>,
+) -> Result<T, FetchFailure> {
+    match tokio::time::timeout(limit, f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(FetchFailure::Request(e)),
+        Err(_) => Err(FetchFailure::TimedOut(limit)),
+    }
+}
+
+/// Asks `lease` for the bodies of `asked`, then for the receipts of the bodies it returned.
+pub async fn fetch(lease: PeerLease, asked: Vec<PendingBlock>, limit: Duration) -> Fetched {
+    let started = std::time::Instant::now();
+    let peer = lease.id();
+    let hashes: Vec<B256> = asked.iter().map(|b| b.header.hash).collect();
+    let mut out = Fetched {
+        peer,
+        asked,
+        bodies: Vec::new(),
+        receipts: Vec::new(),
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        failure: None,
+    };
+    match timed(limit, lease.get_bodies(hashes.clone())).await {
+        Ok(bodies) => {
+            out.bytes += bodies.iter().map(|b| b.length() as u64).sum::<u64>();
+            // More than asked is a breach the session already refuses; keep the asked prefix.
+            out.bodies = bodies;
+            out.bodies.truncate(hashes.len());
+        }
+        Err(e) => out.failure = Some(e),
+    }
+    if !out.bodies.is_empty() {
+        let want = hashes[..out.bodies.len()].to_vec();
+        match timed(limit, lease.get_receipts(want)).await {
+            Ok(mut receipts) => {
+                receipts.truncate(out.bodies.len());
+                out.bytes += receipts_bytes(&receipts);
+                out.receipts = receipts;
+            }
+            Err(e) => out.failure = Some(e),
+        }
+    }
+    if matches!(out.failure, Some(FetchFailure::TimedOut(_))) {
+        // Our own deadline: the session's may be longer. The pool backs the peer off.
+        lease.report(crate::p2p::pool::Misbehaviour::Timeout);
+    }
+    out.elapsed = started.elapsed();
+    drop(lease);
+    out
+}
+
+/// The block range of `blocks` (for `report_unserved`).
+pub fn span_of(blocks: &[PendingBlock]) -> Option<Span> {
+    let lo = blocks.iter().map(|b| b.header.number()).min()?;
+    let hi = blocks.iter().map(|b| b.header.number()).max()?;
+    Some(Span::new(lo, hi))
+}
+
+/// `BlockNumber` of a pending block (for logs).
+pub fn number_of(b: &PendingBlock) -> BlockNumber {
+    b.header.number()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::Header;
+
+    fn peer(b: u8) -> PeerId {
+        PeerId::repeat_byte(b)
+    }
+
+    #[test]
+    fn aimd_grows_towards_the_target_and_halves_on_short_or_big_answers() {
+        let mut s = Sizer::default();
+        let p = peer(1);
+        assert_eq!(s.blocks(p, 128), 128);
+        assert_eq!(s.timeout(&p), TIMEOUT_UNKNOWN);
+        // Small blocks (1 KiB): additive steps up to the protocol cap.
+        s.answered(p, 128, 128, 128 * 1024, Duration::from_millis(100));
+        assert_eq!(s.blocks(p, 0), 160);
+        for _ in 0..40 {
+            let b = s.blocks(p, 0);
+            s.answered(p, b, b, b as u64 * 1024, Duration::from_millis(100));
+        }
+        assert_eq!(s.blocks(p, 0), MAX_BATCH);
+        // Big blocks (64 KiB): capped at what fills ~2 MiB.
+        let q = peer(2);
+        s.answered(q, 128, 128, 128 * 65_536, Duration::from_millis(100));
+        assert!(s.blocks(q, 0) <= 64, "{}", s.blocks(q, 0));
+        // A short answer halves (not below what came back), a failure halves.
+        let before = s.blocks(p, 0);
+        s.answered(p, before, 100, 100 * 1024, Duration::from_millis(100));
+        assert_eq!(s.blocks(p, 0), before / 2);
+        s.failed(p);
+        assert_eq!(s.blocks(p, 0), before / 4);
+        // Timeout ≈ 3× the round trip, clamped.
+        assert_eq!(s.timeout(&p), TIMEOUT_MIN);
+        s.answered(peer(3), 1, 1, 10, Duration::from_secs(5));
+        assert_eq!(s.timeout(&peer(3)), Duration::from_secs(15));
+        s.answered(peer(4), 1, 1, 10, Duration::from_secs(60));
+        assert_eq!(s.timeout(&peer(4)), TIMEOUT_MAX);
+    }
+
+    #[test]
+    fn the_queue_hands_out_the_highest_blocks_and_avoids_the_failing_peer() {
+        let mut q = BlockQueue::default();
+        for n in 1..=10u64 {
+            q.push_new(SealedHeader::seal(Header {
+                number: n,
+                ..Header::default()
+            }));
+        }
+        assert_eq!(q.next_span(4), Some(Span::new(7u64, 10u64)));
+        let got = q.take(3, peer(1));
+        let numbers: Vec<u64> = got.iter().map(|b| number_of(b).get()).collect();
+        assert_eq!(numbers, vec![10, 9, 8]);
+        let mut got = got.into_iter();
+        let ten = got.next().unwrap();
+        assert_eq!(q.requeue(ten, Some(peer(1))), 1);
+        assert_eq!(q.next_avoid(), Some(peer(1)));
+        // Peer 1 gets the others first; peer 2 gets block 10.
+        assert_eq!(number_of(&q.take(1, peer(1))[0]).get(), 7);
+        assert_eq!(number_of(&q.take(1, peer(2))[0]).get(), 10);
+        assert_eq!(q.len(), 6);
+    }
+}

@@ -1,0 +1,51 @@
+//! The CPU stage: verify fetched blocks against their anchored headers and encode them into their
+//! stored form, on a blocking thread (never on the async runtime).
+//!
+//! Owns [`process`] (one fetched batch → prepared blocks and the blocks that failed, with why)
+//! and [`failure_kind`] (the label a verification failure is counted under). The caller runs
+//! batches on `spawn_blocking`, as many at once as there are cores, so decoding, hashing tries
+//! and compression use every core while the fetchers keep going. It never penalises, fetches or
+//! writes: the caller does, with what this returns.
+
+use crate::primitives::{Body, Receipt};
+use crate::storage::{PreparedBlock, Storage};
+use crate::verify::{VerifyError, verify_block};
+
+use super::fetch::PendingBlock;
+
+/// What one batch became.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// Verified and encoded, ready for `put_prepared`.
+    pub prepared: Vec<PreparedBlock>,
+    /// Blocks whose data failed verification, with the failure.
+    pub failed: Vec<(PendingBlock, VerifyError)>,
+}
+
+/// Verifies each `(block, body, receipts)` and prepares the good ones with `storage`'s encoding.
+pub fn process(storage: &Storage, blocks: Vec<(PendingBlock, Body, Vec<Receipt>)>) -> Processed {
+    let mut out = Processed::default();
+    for (pending, body, receipts) in blocks {
+        match verify_block(pending.header.clone(), body, receipts) {
+            Ok(block) => out.prepared.push(storage.prepare(&block)),
+            Err(e) => out.failed.push((pending, e)),
+        }
+    }
+    out
+}
+
+/// The label a failure is counted under (run report, logs).
+pub fn failure_kind(e: &VerifyError) -> &'static str {
+    match e {
+        VerifyError::ParentLink { .. } => "parent_link",
+        VerifyError::NotConsecutive { .. } => "not_consecutive",
+        VerifyError::HeaderHash { .. } => "header_hash",
+        VerifyError::TransactionsRoot { .. } => "transactions_root",
+        VerifyError::OmmersHash { .. } => "ommers_hash",
+        VerifyError::WithdrawalsRoot { .. } => "withdrawals_root",
+        VerifyError::ReceiptCount { .. } => "receipt_count",
+        VerifyError::ReceiptsRoot { .. } => "receipts_root",
+        VerifyError::LogsBloom { .. } => "logs_bloom",
+        VerifyError::ReceiptType { .. } => "receipt_type",
+    }
+}

@@ -1,0 +1,201 @@
+//! Range sync of mainnet-like blocks from several peers, and resume after `kill -9`.
+
+use std::time::{Duration, Instant};
+
+use histd::testkit::process::HistdProcess as Histd;
+use histd::testkit::testnet::{ChainKind, PeerKnobs, TestnetConfig};
+
+use super::*;
+
+#[test]
+fn a_range_of_mainnet_like_blocks_syncs_from_four_peers_verifies_and_equals_the_source() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 2500;
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Mainnet, END, 4),
+    );
+    let started = Instant::now();
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "4"],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    println!(
+        "synced {} mainnet-like blocks in {:?}",
+        END + 1,
+        started.elapsed()
+    );
+    assert!(h.logged("anchor agreed by peers on distinct networks"));
+    assert!(h.entered("finalizing") && !h.entered("follow"));
+    assert!(h.logged("fast-sync caught up"));
+    let verify = db_verify(dir.path());
+    assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    // Requests were spread: every peer served data.
+    for (i, c) in net.counts().iter().enumerate() {
+        assert!(c.blocks_served > 0, "peer {i} served nothing: {c:?}");
+    }
+}
+
+#[test]
+fn a_range_of_three_thousand_synthetic_blocks_syncs_verifies_and_equals_the_source() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Synthetic, END, 4),
+    );
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "4"],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(h.entered("finalizing") && !h.entered("follow"));
+    let verify = db_verify(dir.path());
+    assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    // The peer cache keeps each peer's learned batch size for the next run.
+    let bytes = open_store(dir.path(), &net.chain)
+        .peer_cache()
+        .expect("read")
+        .expect("a peer cache was saved");
+    let cached = histd::p2p::pool::cache::decode(&bytes).expect("decodes");
+    assert_eq!(cached.len(), 4, "{cached:?}");
+    assert!(cached.iter().all(|p| p.batch > 0), "{cached:?}");
+}
+
+#[test]
+fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 4);
+    // Slow enough to stop it halfway.
+    config.knobs = PeerKnobs {
+        latency: Duration::from_millis(40),
+        max_items: Some(64),
+        ..PeerKnobs::default()
+    };
+    let net = start_testnet(&rt, dir.path(), config);
+    let args = ["--end-block", "3000", "--min-peers", "4"];
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let served = |net: &histd::testkit::testnet::Testnet| -> u64 {
+        net.counts().iter().map(|c| c.blocks_served).sum()
+    };
+    let deadline = Instant::now() + RUN_LIMIT;
+    // Bodies and receipt lists: 2 per block. Halfway: END of them.
+    while served(&net) < END {
+        assert!(Instant::now() < deadline, "no progress: {:#?}", h.seen);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.kill9();
+    let before = served(&net);
+    let stored = stored_count(dir.path(), &net.chain, 0..=END);
+    println!("killed with {stored} blocks stored, {before} bodies+receipts served");
+    assert!(stored > 0 && stored <= END, "{stored}");
+
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    let again = served(&net) - before;
+    let missing = END + 1 - stored;
+    println!("restart: {missing} blocks missing, {again} bodies+receipts served");
+    // Only the missing blocks were planned...
+    let planned = h.wait_for("planned", |v| v["message"] == "fast-sync: planned");
+    assert_eq!(planned["to_store"], missing, "{planned}");
+    // ...and fetched: each missing block's body and receipts once, plus what a retry repeats on
+    // a busy machine (a timed-out answer is served but dropped). Refetching the stored blocks
+    // would add two items per stored block.
+    assert!(
+        again < 2 * missing + stored / 2,
+        "refetched stored blocks: {again} items served for {missing} missing blocks"
+    );
+    db_verify(dir.path());
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+}
+
+#[test]
+fn an_operator_checkpoint_anchors_a_sync_from_a_single_peer() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 400;
+    // One peer is one network: no quorum. The checkpoint above the end block is the anchor; the
+    // headers from it down to the end block are linked first.
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Synthetic, 500, 1),
+    );
+    let anchor = format!("450:{}", net.chain.hash(450).expect("block 450"));
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &[
+            "--end-block",
+            &END.to_string(),
+            "--min-peers",
+            "1",
+            "--anchor",
+            &anchor,
+        ],
+    ));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    assert!(h.logged("Checkpoint"), "{:#?}", h.seen);
+    assert!(!h.logged("waiting for an anchor"));
+    db_verify(dir.path());
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    assert_eq!(stored_count(dir.path(), &net.chain, END + 1..=500), 0);
+}
+
+#[test]
+fn peers_hear_the_served_range_grow_while_fast_sync_stores() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    const END: u64 = 3000;
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 3);
+    config.knobs = PeerKnobs {
+        latency: Duration::from_millis(40),
+        max_items: Some(64),
+        ..PeerKnobs::default()
+    };
+    let net = start_testnet(&rt, dir.path(), config);
+    let mut h = Histd::spawn(run_cmd(
+        dir.path(),
+        &enodes(&net),
+        &["--end-block", &END.to_string(), "--min-peers", "3"],
+    ));
+    // Our Status announced genesis only; BlockRangeUpdate moves `latest` up as blocks land
+    // (fast-sync stores top-down, so the range reaches the target early and grows down).
+    let deadline = Instant::now() + RUN_LIMIT;
+    let heard = loop {
+        let heard = net
+            .peers
+            .iter()
+            .flat_map(|p| p.remote_served())
+            .flatten()
+            .find(|r| r.latest.get() > 0);
+        if let Some(r) = heard {
+            break r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no BlockRangeUpdate heard: {:#?}",
+            h.seen
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("peers heard {}..={}", heard.earliest, heard.latest);
+    assert!(heard.latest.get() <= END && heard.earliest <= heard.latest);
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+}
