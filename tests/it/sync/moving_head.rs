@@ -41,7 +41,27 @@ fn the_target_grows_with_the_safe_head_then_finalizing_runs() {
             .is_some_and(|r| r.contains("caught up")),
         "{t}"
     );
-    h.wait_for_within(RUN_LIMIT, "finalized", |v| v["message"] == "finalized");
+    // The boundary line, with every field the issue names.
+    let line = h.wait_for_within(RUN_LIMIT, "finalizing done", |v| {
+        v["message"] == "finalizing done"
+    });
+    for field in [
+        "follow_after",
+        "shutdown_requested",
+        "switch_tip",
+        "last_indexed",
+        "head_seen",
+        "safe_head",
+        "dirty_shards",
+        "total_wal_mib",
+        "drain_workers_ms",
+        "compact_all_dirty_ms",
+        "seal_completed_ms",
+    ] {
+        assert!(!line[field].is_null(), "{field} missing: {line}");
+    }
+    assert_eq!(line["follow_after"], true, "{line}");
+    assert_eq!(line["shutdown_requested"], false, "{line}");
     let caught = h.wait_for("caught up", |v| {
         v["message"] == "fast-sync caught up with the safe head"
     });
