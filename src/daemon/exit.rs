@@ -10,6 +10,7 @@ use std::error::Error;
 
 use super::event::EventKind;
 use super::states::{ExitStatus, Taken};
+use crate::storage::WriteError;
 
 /// How `histd` ended, as its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,11 +97,18 @@ impl Exit {
 /// the log, and [`is_disk_full_message`] recognises it from the `Fatal` event alone.
 pub const DISK_FULL_PREFIX: &str = "disk full: ";
 
-/// Whether `error` or any of its sources is an I/O error saying the filesystem is full (`ENOSPC`,
-/// or `EDQUOT`: a quota is the same to an operator).
+/// Whether `error` or any of its sources is storage's [`WriteError::DiskFull`] or an I/O error
+/// saying the filesystem is full (`ENOSPC`, or `EDQUOT`: a quota is the same to an operator).
+/// Storage's own variant counts even when the OS error under it is not an `io::Error` (redb's).
 pub fn is_disk_full(error: &(dyn Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
+        if matches!(
+            e.downcast_ref::<WriteError>(),
+            Some(WriteError::DiskFull { .. })
+        ) {
+            return true;
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>()
             && (io.kind() == std::io::ErrorKind::StorageFull
                 || io.kind() == std::io::ErrorKind::QuotaExceeded
@@ -163,6 +171,29 @@ mod tests {
         };
         assert!(!is_disk_full(&other));
         assert!(!is_disk_full_message(&fatal_message(&other)));
+    }
+
+    #[test]
+    fn a_full_disk_under_the_sync_layer_is_found_whatever_the_os_error_under_it() {
+        use crate::storage::StoreError;
+        use crate::sync::fastsync::SyncError;
+        // As fast-sync reports a WAL write that hit ENOSPC, and a redb commit that did (redb's
+        // error is not an io::Error).
+        let full = |source: Box<dyn Error + Send + Sync>| WorkerError::Failed {
+            context: "fast-sync".into(),
+            source: Box::new(SyncError::Write(StoreError::Storage {
+                what: "writing blocks",
+                source: WriteError::DiskFull {
+                    what: "append shards/0/wal".into(),
+                    source,
+                },
+            })),
+        };
+        let io = full(Box::new(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+        assert!(is_disk_full(&io));
+        let redb = full("redb: No space left on device".into());
+        assert!(is_disk_full(&redb));
+        assert!(is_disk_full_message(&fatal_message(&redb)));
     }
 
     fn taken(on: EventKind, to: Phase) -> Taken {

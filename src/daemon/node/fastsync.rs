@@ -5,6 +5,7 @@
 //! chain spec's checkpoints → the anchor's trust list, [`Outcome::CaughtUp`] → `CaughtUp`. The
 //! pipeline itself is [`crate::sync::fastsync`]; this module never fetches or verifies.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 use super::services::{NodeServices, wait_services};
 use crate::config::Config;
 use crate::daemon::event::Event;
+use crate::daemon::exit;
 use crate::daemon::workers::{FastSyncTarget, WorkerContext, WorkerError};
 use crate::sync::fastsync::{FastSync, Limits, Outcome, Target};
 
@@ -54,9 +56,31 @@ pub async fn run(
             Ok(())
         }
         Ok(Outcome::Cancelled) => Ok(()),
-        Err(e) => Err(WorkerError::Failed {
-            context: "fast-sync".into(),
-            source: Box::new(e),
-        }),
+        Err(e) => {
+            let e = WorkerError::Failed {
+                context: "fast-sync".into(),
+                source: Box::new(e),
+            };
+            if exit::is_disk_full(&e) {
+                log_disk_full(services.store.data_dir());
+            }
+            Err(e)
+        }
     }
+}
+
+/// The disk-full policy's one ERROR line (README "Storage"): where, how much is left, what to do.
+/// Fast-sync stops instead of retrying, and the run goes straight to ShuttingDown (a `Fatal`):
+/// Finalizing would compact, which needs free space. What was committed stays consistent; a
+/// restart after freeing space resumes without refetching it. The exit code is 4.
+fn log_disk_full(data_dir: &Path) {
+    let free = crate::storage::free_bytes(data_dir).map_or_else(
+        |e| format!("unknown ({e})"),
+        |b| format!("{} MiB", b / (1024 * 1024)),
+    );
+    tracing::error!(
+        data_dir = %data_dir.display(),
+        free = %free,
+        "disk full: fast-sync stopped; free space under the data directory, then restart (nothing committed is lost)"
+    );
 }

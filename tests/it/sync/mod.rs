@@ -3,6 +3,7 @@
 //! a moving head, Ctrl-C at random moments, memory.
 
 mod ctrlc;
+mod disk_full;
 mod hostile;
 mod memory;
 mod moving_head;
