@@ -31,6 +31,8 @@ pub const BLOCKS_INGESTED: &str = "histd_blocks_ingested_total";
 pub const BYTES_INGESTED: &str = "histd_bytes_ingested_total";
 /// Total size of all shard WALs.
 pub const WAL_BYTES: &str = "histd_wal_bytes";
+/// Writes that found the data directory's filesystem full (fast-sync then stops, exit code 4).
+pub const DISK_FULL: &str = "histd_disk_full_total";
 /// Shards with a WAL not yet compacted.
 pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
 /// Follow reorder buffer: the next block number the sorted writer expects.
@@ -126,6 +128,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "Bytes of verified block data stored",
     ),
     (WAL_BYTES, Kind::Gauge, "Total size of shard WALs in bytes"),
+    (
+        DISK_FULL,
+        Kind::Counter,
+        "Writes that found the data directory's filesystem full",
+    ),
     (DIRTY_SHARDS, Kind::Gauge, "Shards with an uncompacted WAL"),
     (
         REORDER_EXPECTED,

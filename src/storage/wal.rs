@@ -67,6 +67,11 @@ impl WalAppender {
         })
     }
 
+    /// The WAL file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Buffers one record; returns its offset.
     pub fn append(&mut self, block: &EncodedBlock) -> Result<u64, IoError> {
         let offset = self.len;

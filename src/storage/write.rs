@@ -119,13 +119,20 @@ impl Storage {
                 let dir = shard_dir(&self.dir, first);
                 fsio::create_dir_durable(&*self.fs, &dir)?;
                 let mut wal = WalAppender::open(&*self.fs, &dir, first, row.wal_len)?;
-                for e in &fresh {
-                    wal.append(e)?;
-                    row.set(self.geo.pos_of(e.number));
-                    index_block(&mut hashes, &mut txs, e)?;
-                    lowest_new = Some(lowest_new.map_or(e.number, |l: u64| l.min(e.number)));
-                }
-                row.wal_len = wal.sync()?;
+                let wal_path = wal.path().to_path_buf();
+                let append_all = || -> Result<u64, WriteError> {
+                    for e in &fresh {
+                        wal.append(e)?;
+                        row.set(self.geo.pos_of(e.number));
+                        index_block(&mut hashes, &mut txs, e)?;
+                        lowest_new = Some(lowest_new.map_or(e.number, |l: u64| l.min(e.number)));
+                    }
+                    Ok(wal.sync()?)
+                };
+                // A failed append (a full disk) leaves bytes past the committed length that no
+                // commit will reference: the next open truncates them. Say so, so later commits
+                // of this store (the peer cache, the next try) are not held to syncing them.
+                row.wal_len = append_all().inspect_err(|_| fsio::abandon(&[&wal_path]))?;
                 row.state = ShardState::Filling;
                 shards.insert(shard, row.encode().as_slice())?;
                 outcome.stored += fresh.len();

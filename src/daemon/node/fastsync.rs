@@ -74,6 +74,7 @@ pub async fn run(
 /// Finalizing would compact, which needs free space. What was committed stays consistent; a
 /// restart after freeing space resumes without refetching it. The exit code is 4.
 fn log_disk_full(data_dir: &Path) {
+    ::metrics::counter!(crate::metrics::DISK_FULL).increment(1);
     let free = crate::storage::free_bytes(data_dir).map_or_else(
         |e| format!("unknown ({e})"),
         |b| format!("{} MiB", b / (1024 * 1024)),

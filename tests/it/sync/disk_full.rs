@@ -18,6 +18,7 @@ use histd::storage::fault::{self, IoOp};
 use histd::storage::{OpenOptions, Retention, StoreHandle};
 use histd::sync::fastsync::{FastSync, Limits, Outcome, Target};
 use histd::sync::stats::SyncStats;
+use histd::testkit::process::HistdProcess as Histd;
 use histd::testkit::testnet::{ChainKind, TESTNET_CHAIN_ID, Testnet, TestnetConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -125,4 +126,94 @@ async fn a_full_disk_stops_fast_sync_and_a_rerun_after_freeing_space_finishes() 
     );
     store.close().await;
     assert_store_equals(dir.path(), &net.chain, 0..=BLOCKS - 1);
+}
+
+/// A tmpfs mounted for the life of a test (root only), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Result<Self, String> {
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Self(at.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount {size}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_real_full_disk_stops_histd_with_exit_4_and_it_resumes_after_space_is_freed() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 1 MiB filesystem under the data directory: the index and the first shards fit, the range
+    // does not.
+    let disk = match Tmpfs::mount(&data_dir(dir.path()), "1m") {
+        Ok(d) => d,
+        Err(why) => {
+            println!("skipped: cannot mount a tmpfs here (needs root): {why}");
+            return;
+        }
+    };
+    const END: u64 = 3000;
+    let net = start_testnet(
+        &rt,
+        dir.path(),
+        TestnetConfig::new(ChainKind::Synthetic, END, 3),
+    );
+    let args = ["--end-block", "3000", "--min-peers", "3"];
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(
+        status.code(),
+        Some(4),
+        "exit code for a full disk: {:#?}",
+        h.seen
+    );
+    let line = h.wait_for("the disk-full line", |v| {
+        v["level"] == "ERROR"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("disk full: fast-sync stopped"))
+    });
+    assert!(
+        line["data_dir"]
+            .as_str()
+            .is_some_and(|d| d.ends_with("data")),
+        "{line}"
+    );
+    assert!(line["free"].as_str().is_some(), "{line}");
+    assert!(!h.entered("finalizing"), "no compaction on a full disk");
+    let stored_before = stored_count(dir.path(), &net.chain, 0..=END);
+    assert!(stored_before < END + 1, "the disk filled before the end");
+
+    // Space is freed: the same directory resumes and finishes the range; nothing is lost.
+    disk.resize("256m");
+    let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    let verify = db_verify(dir.path());
+    assert!(verify.contains(&format!("{} blocks", END + 1)), "{verify}");
+    assert_store_equals(dir.path(), &net.chain, 0..=END);
+    println!("{stored_before} blocks stored before the disk filled; the rerun finished the range");
+    drop(disk);
 }
