@@ -6,28 +6,18 @@
 
 use std::net::IpAddr;
 
+use crate::p2p::discovery::v4::table::limited_network;
+
 /// Whether the per-address rules apply to `ip` (`on_local`: also to local addresses).
 pub fn rules_apply(ip: IpAddr, on_local: bool) -> bool {
     on_local || !is_local(ip)
 }
 
 /// Loopback, private, link-local, unique-local and unspecified addresses (IPv4-mapped IPv6
-/// judged as the IPv4 address).
+/// judged as the IPv4 address): the addresses discv4's subnet limits leave alone too, so both
+/// rules agree on what "local" means.
 pub fn is_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_local(IpAddr::V4(v4)),
-            None => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local()
-            }
-        },
-    }
+    limited_network(ip).is_none()
 }
 
 #[cfg(test)]
