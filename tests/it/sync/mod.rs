@@ -1,12 +1,13 @@
 //! Fast-sync end to end: the real `histd` binary against in-process testnet peers (each on its own
 //! loopback /24), real redb files, real signals. Range sync, resume after `kill -9`, hostile peers,
-//! a moving head, Ctrl-C at random moments, memory.
+//! a moving head, Ctrl-C at random moments, memory, systemd notifications.
 
 mod ctrlc;
 mod disk_full;
 mod hostile;
 mod memory;
 mod moving_head;
+mod notify;
 mod range;
 
 use std::path::{Path, PathBuf};
