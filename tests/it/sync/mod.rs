@@ -8,6 +8,7 @@ mod hostile;
 mod memory;
 mod moving_head;
 mod notify;
+mod prometheus;
 mod range;
 
 use std::path::{Path, PathBuf};
