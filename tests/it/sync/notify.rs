@@ -3,10 +3,9 @@
 //! see READY=1, STATUS lines carrying the phase and fast-sync's progress, then STOPPING=1.
 
 use std::os::unix::net::UnixDatagram;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::{ChainKind, PeerKnobs, TestnetConfig};
 
 use super::*;
 
@@ -44,14 +43,8 @@ fn systemd_hears_ready_fast_sync_progress_and_stopping_from_a_real_sync() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 3);
     // Slow enough that fast-sync lasts a few progress intervals.
-    config.knobs = PeerKnobs {
-        latency: Duration::from_millis(40),
-        max_items: Some(64),
-        ..PeerKnobs::default()
-    };
-    let net = start_testnet(&rt, dir.path(), config);
+    let net = start_slow_testnet(&rt, dir.path(), END, 3);
     let sock_path = dir.path().join("notify");
     let socket = UnixDatagram::bind(&sock_path).expect("bind the notify socket");
     let mut cmd = run_cmd(

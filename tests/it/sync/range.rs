@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::{ChainKind, PeerKnobs, TestnetConfig};
+use histd::testkit::testnet::{ChainKind, TestnetConfig};
 
 use super::*;
 
@@ -78,14 +78,8 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 4);
     // Slow enough to stop it halfway.
-    config.knobs = PeerKnobs {
-        latency: Duration::from_millis(40),
-        max_items: Some(64),
-        ..PeerKnobs::default()
-    };
-    let net = start_testnet(&rt, dir.path(), config);
+    let net = start_slow_testnet(&rt, dir.path(), END, 4);
     let args = ["--end-block", "3000", "--min-peers", "4"];
     let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
     let served = |net: &histd::testkit::testnet::Testnet| -> u64 {
@@ -212,13 +206,7 @@ fn peers_hear_the_served_range_grow_while_fast_sync_stores() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 3);
-    config.knobs = PeerKnobs {
-        latency: Duration::from_millis(40),
-        max_items: Some(64),
-        ..PeerKnobs::default()
-    };
-    let net = start_testnet(&rt, dir.path(), config);
+    let net = start_slow_testnet(&rt, dir.path(), END, 3);
     let mut h = Histd::spawn(run_cmd(
         dir.path(),
         &enodes(&net),
