@@ -14,7 +14,7 @@
 //! Two scenarios. The full one (40 blocks, ~2,100 operations) is cut at every one of its fsyncs
 //! plus seeded points between, and its fault walk is a seeded sample spread over every kind of
 //! operation (`HISTD_POWERCUT_ALL=1` cuts and faults every operation: many minutes in a debug
-//! build). The compact one has the same kinds of steps on fewer blocks (~600 operations), and
+//! build). The compact one has the same kinds of steps on fewer blocks (430 operations), and
 //! every one of its operations is cut and faulted, every run. The counts are printed.
 
 use std::collections::BTreeMap;
