@@ -35,6 +35,14 @@ pub const WAL_BYTES: &str = "histd_wal_bytes";
 pub const DISK_FULL: &str = "histd_disk_full_total";
 /// Shards with a WAL not yet compacted.
 pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
+/// Shards sealed (complete, compacted, below the safe point: never rolled back), as of the last
+/// finalizing.
+pub const SEALED_SHARDS: &str = "histd_sealed_shards";
+/// Seconds each shard compaction took (WAL folded into a sorted segment), successful ones only.
+pub const COMPACTION_SECONDS: &str = "histd_compaction_duration_seconds";
+/// Answers whose data failed verification, label `kind` (`transactions_root`, `receipts_root`,
+/// `header_link`, ...: a fixed set, one per check).
+pub const VERIFY_FAILURES: &str = "histd_verification_failures_total";
 /// Follow reorder buffer: the next block number the sorted writer expects.
 pub const REORDER_EXPECTED: &str = "histd_reorder_expected";
 /// Follow reorder buffer: blocks held.
@@ -134,6 +142,17 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         "Writes that found the data directory's filesystem full",
     ),
     (DIRTY_SHARDS, Kind::Gauge, "Shards with an uncompacted WAL"),
+    (SEALED_SHARDS, Kind::Gauge, "Sealed shards"),
+    (
+        COMPACTION_SECONDS,
+        Kind::Histogram,
+        "Seconds one shard compaction took",
+    ),
+    (
+        VERIFY_FAILURES,
+        Kind::Counter,
+        "Peer answers that failed verification, by kind",
+    ),
     (
         REORDER_EXPECTED,
         Kind::Gauge,

@@ -156,6 +156,20 @@ pub fn status(text: &str) {
     with(|n| n.send(&format!("STATUS={}", text.replace('\n', " "))));
 }
 
+/// The STATUS text of a progress report: the phase, how far blocks are stored contiguously and,
+/// with the product workers, how many blocks this run stored.
+pub fn progress_text(
+    phase: impl std::fmt::Display,
+    last_indexed: crate::primitives::BlockNumber,
+    blocks_stored: Option<u64>,
+) -> String {
+    let mut text = format!("phase: {phase}, last indexed block {last_indexed}");
+    if let Some(n) = blocks_stored {
+        text.push_str(&format!(", {n} blocks stored this run"));
+    }
+    text
+}
+
 /// `WATCHDOG=1`: the event loop is alive.
 pub fn watchdog() {
     with(|n| n.send("WATCHDOG=1"));
@@ -207,6 +221,19 @@ mod tests {
         );
         assert!(watchdog_interval(Some("0"), None, 7).is_err());
         assert!(watchdog_interval(Some("soon"), None, 7).is_err());
+    }
+
+    #[test]
+    fn progress_text_names_phase_tip_and_blocks_stored() {
+        use crate::primitives::BlockNumber;
+        assert_eq!(
+            progress_text("fast_sync", BlockNumber(42), None),
+            "phase: fast_sync, last indexed block 42"
+        );
+        assert_eq!(
+            progress_text("fast_sync", BlockNumber(42), Some(7)),
+            "phase: fast_sync, last indexed block 42, 7 blocks stored this run"
+        );
     }
 
     #[test]

@@ -40,16 +40,19 @@ pub enum RunError {
 /// What the runner tells systemd, derived from the phases and events it sees.
 struct Notifications {
     phase: Phase,
+    /// The run's sync counters (product workers only), for the blocks stored in STATUS.
+    stats: Option<crate::sync::stats::SyncStats>,
     ready_sent: bool,
     stopping_sent: bool,
     last_status: Option<Instant>,
 }
 
 impl Notifications {
-    fn new(phase: Phase) -> Self {
+    fn new(phase: Phase, stats: Option<crate::sync::stats::SyncStats>) -> Self {
         notify::status(&format!("phase: {phase}"));
         Self {
             phase,
+            stats,
             ready_sent: false,
             stopping_sent: false,
             last_status: None,
@@ -68,10 +71,8 @@ impl Notifications {
                 let due = self.last_status.is_none_or(|t| t.elapsed() >= STATUS_EVERY);
                 if due {
                     self.last_status = Some(Instant::now());
-                    notify::status(&format!(
-                        "phase: {}, last indexed block {last_indexed}",
-                        self.phase
-                    ));
+                    let stored = self.stats.as_ref().map(|s| s.blocks_stored());
+                    notify::status(&notify::progress_text(self.phase, *last_indexed, stored));
                 }
             }
             _ => {}
@@ -124,7 +125,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     let stats = workers.sync_stats();
     let mut recorder = RunRecorder::start(settings.mode);
     let mut machine = DaemonMachine::start(settings, workers, events).await;
-    let mut notes = Notifications::new(machine.phase());
+    let mut notes = Notifications::new(machine.phase(), stats.clone());
     let mut disk_full = false;
 
     let status = loop {

@@ -184,6 +184,7 @@ impl Storage {
         if !row.state.awaits_compaction() {
             return Ok(None);
         }
+        let started = std::time::Instant::now();
         self.check_transition(shard, row.state, ShardState::Compacting)?;
         row.state = ShardState::Compacting;
         self.commit_row(shard, &row)?;
@@ -237,6 +238,8 @@ impl Storage {
             fsio::abandon(&[&dir]);
             tracing::warn!(error = %e, "fsync after compaction cleanup");
         }
+        ::metrics::histogram!(crate::metrics::COMPACTION_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         Ok(Some(CompactOutcome {
             shard,
             blocks: u64::from(row.present),

@@ -95,6 +95,7 @@ impl SyncStats {
 
     /// `peer`'s data failed verification with a failure of `kind`.
     pub fn record_bad_data(&self, peer: &str, kind: &'static str) {
+        ::metrics::counter!(crate::metrics::VERIFY_FAILURES, "kind" => kind).increment(1);
         self.peers().entry(peer.to_string()).or_default().bad_data += 1;
         *lock(&self.inner.verify_failures).entry(kind).or_default() += 1;
     }

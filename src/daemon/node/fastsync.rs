@@ -2,20 +2,28 @@
 //! services and config, and turns its outcome into daemon events.
 //!
 //! Owns the mapping only: target (range or moving safe head) → [`Target`], the operator's and the
-//! chain spec's checkpoints → the anchor's trust list, [`Outcome::CaughtUp`] → `CaughtUp`. The
-//! pipeline itself is [`crate::sync::fastsync`]; this module never fetches or verifies.
+//! chain spec's checkpoints → the anchor's trust list, the contiguous stored tip → periodic
+//! `Progress` events (the machine's `last_indexed`, systemd's STATUS), [`Outcome::CaughtUp`] →
+//! `CaughtUp`. The pipeline itself is [`crate::sync::fastsync`]; this module never fetches or
+//! verifies.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::services::{NodeServices, wait_services};
 use crate::config::Config;
 use crate::daemon::event::Event;
+use crate::daemon::event::EventSender;
 use crate::daemon::exit;
 use crate::daemon::workers::{FastSyncTarget, WorkerContext, WorkerError};
+use crate::primitives::BlockNumber;
 use crate::sync::fastsync::{FastSync, Limits, Outcome, Target};
+
+/// How often the machine hears how far the contiguous stored range reaches (when it moved).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 /// The worker's body.
 pub async fn run(
@@ -50,7 +58,12 @@ pub async fn run(
         limits: Limits::default(),
         stored_range: Some(services.stored_tip.clone()),
     };
-    match sync.run(ctx.cancel.clone()).await {
+    let progress = report_progress(services.stored_tip.subscribe(), ctx.events.clone());
+    let outcome = tokio::select! {
+        outcome = sync.run(ctx.cancel.clone()) => outcome,
+        never = progress => match never {},
+    };
+    match outcome {
         Ok(Outcome::CaughtUp { tip }) => {
             ctx.events.send(Event::CaughtUp { tip }).await;
             Ok(())
@@ -65,6 +78,28 @@ pub async fn run(
                 log_disk_full(services.store.data_dir());
             }
             Err(e)
+        }
+    }
+}
+
+/// Sends `Progress` with the contiguous stored tip every [`PROGRESS_EVERY`] while it moves; runs
+/// until dropped (with the sync it accompanies). A full event queue skips a report rather than
+/// hold anything up: the next one carries the newer tip anyway.
+async fn report_progress(
+    tip: watch::Receiver<Option<BlockNumber>>,
+    events: EventSender,
+) -> std::convert::Infallible {
+    let mut sent = None;
+    let mut every = tokio::time::interval(PROGRESS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let now = *tip.borrow();
+        if let Some(last_indexed) = now
+            && now != sent
+            && events.try_send(Event::Progress { last_indexed })
+        {
+            sent = now;
         }
     }
 }

@@ -7,8 +7,8 @@
 //! one (a hint that a liar may have raised in an earlier run). The work is one write through the
 //! [`StoreHandle`] (so no other writer runs meanwhile). One shard that cannot be compacted (a
 //! storage fault) is reported and skipped; it never stops the others. At the end it logs the one
-//! structured boundary line (`finalizing done`) and sets the dirty-shard and WAL gauges before
-//! and after. It must never fetch and never decide phases.
+//! structured boundary line (`finalizing done`) and sets the dirty-shard, WAL and sealed-shard
+//! gauges before and after. It must never fetch and never decide phases.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use crate::daemon::event::{Event, EventSender};
 use crate::daemon::intent::{AfterFinalize, ExitAfterFinalize, SyncMode};
 use crate::daemon::workers::{FinalizePlan, StoppedWorker, WorkerError};
 use crate::primitives::BlockNumber;
-use crate::storage::{CompactFailure, Storage, StoreError, StoreHandle};
+use crate::storage::{CompactFailure, ShardState, Storage, StoreError, StoreHandle};
 
 /// The highest block whose shard may be sealed now, if any.
 pub fn seal_bound(
@@ -39,23 +39,22 @@ fn failed(context: &str, e: impl std::error::Error + Send + Sync + 'static) -> W
     }
 }
 
-/// Dirty shards and their WAL bytes, as storage says now.
-fn dirty(s: &Storage) -> Result<(u64, u64), WorkerError> {
+/// Dirty shards, their WAL bytes and sealed shards, as storage says now.
+fn dirty(s: &Storage) -> Result<(u64, u64, u64), WorkerError> {
     let stats = s
         .stats()
         .map_err(|e| failed("reading the shard states", e))?;
-    let dirty = stats
-        .shards
-        .iter()
-        .filter(|sh| sh.state.awaits_compaction())
-        .count() as u64;
-    Ok((dirty, stats.wal_bytes))
+    let count = |f: fn(ShardState) -> bool| stats.shards.iter().filter(|sh| f(sh.state)).count();
+    let dirty = count(ShardState::awaits_compaction) as u64;
+    let sealed = count(|st| st == ShardState::Sealed) as u64;
+    Ok((dirty, stats.wal_bytes, sealed))
 }
 
-/// The dirty-shard and WAL gauges.
-fn publish_dirty((shards, wal_bytes): (u64, u64)) {
+/// The dirty-shard, WAL and sealed-shard gauges.
+fn publish_dirty((shards, wal_bytes, sealed): (u64, u64, u64)) {
     metrics::gauge!(crate::metrics::DIRTY_SHARDS).set(shards as f64);
     metrics::gauge!(crate::metrics::WAL_BYTES).set(wal_bytes as f64);
+    metrics::gauge!(crate::metrics::SEALED_SHARDS).set(sealed as f64);
 }
 
 /// A block number for the boundary line, `none` when unknown: every field is always there, so
@@ -70,8 +69,8 @@ fn ms(d: Duration) -> u64 {
 
 /// What the write under the store's writer did.
 struct Done {
-    before: (u64, u64),
-    after: (u64, u64),
+    before: (u64, u64, u64),
+    after: (u64, u64, u64),
     compacted: usize,
     failed: Vec<CompactFailure>,
     sealed: Vec<u64>,

@@ -249,6 +249,15 @@ impl Testnet {
         self.peers.iter().map(|p| p.counts()).collect()
     }
 
+    /// Per block number, the body and receipt requests that named it, summed over every peer.
+    pub fn asked(&self) -> std::collections::BTreeMap<u64, u64> {
+        let mut sum = std::collections::BTreeMap::new();
+        for (n, c) in self.peers.iter().flat_map(|p| p.asked()) {
+            *sum.entry(n).or_default() += c;
+        }
+        sum
+    }
+
     /// Stops every peer (also done on drop).
     pub fn stop(&self) {
         for p in &self.peers {

@@ -2,12 +2,13 @@
 //! serving a [`TestnetChain`] through a [`HistoryProvider`] whose behaviour is set by
 //! [`PeerKnobs`]: latency, bandwidth, partial and empty answers, wrong receipts, a fake chain,
 //! stalls, disconnects mid-request, a moving head, a switch to a fork. Counts the requests it
-//! served, by kind.
+//! served, by kind, and the body and receipt requests per block number asked for.
 //!
 //! Everything a knob does happens inside the provider (which the session runs on the blocking
 //! pool), so the session code needs no test hooks. A stall or a disconnect ends when the peer
 //! stops, so no blocking thread outlives a test.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,6 +134,9 @@ pub struct RequestCounts {
     receipts: AtomicU64,
     /// Bodies and receipt lists actually served (items, not requests).
     blocks_served: AtomicU64,
+    /// Per block number: how many body and receipt requests named it (served or not), so a test
+    /// can prove a block was never asked for again.
+    asked: Mutex<BTreeMap<u64, u64>>,
 }
 
 /// A copy of [`RequestCounts`] at one moment.
@@ -163,6 +167,18 @@ impl RequestCounts {
             bodies: self.bodies.load(Ordering::Relaxed),
             receipts: self.receipts.load(Ordering::Relaxed),
             blocks_served: self.blocks_served.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Per block number, the body and receipt requests that named it so far.
+    pub fn asked(&self) -> BTreeMap<u64, u64> {
+        self.asked.lock().expect("asked lock").clone()
+    }
+
+    fn record_asked(&self, numbers: impl Iterator<Item = u64>) {
+        let mut asked = self.asked.lock().expect("asked lock");
+        for n in numbers {
+            *asked.entry(n).or_default() += 1;
         }
     }
 }
@@ -291,6 +307,21 @@ impl KnobbedHistory {
         }
     }
 
+    /// Counts a body or receipt request per block it names (hashes of any chain this peer knows;
+    /// unknown hashes name no block).
+    fn record_asked(&self, hashes: &[B256]) {
+        let chains = [
+            Some(&self.chains.main),
+            self.chains.fork.as_ref(),
+            self.chains.fake.as_ref(),
+        ];
+        self.counts.record_asked(
+            hashes
+                .iter()
+                .filter_map(|h| chains.iter().flatten().find_map(|c| c.number_of(h))),
+        );
+    }
+
     fn limit<T>(&self, mut items: Vec<T>) -> Vec<T> {
         if let Some(max) = self.knobs.max_items {
             items.truncate(max);
@@ -341,6 +372,7 @@ impl HistoryProvider for KnobbedHistory {
     }
 
     fn bodies(&self, hashes: &[B256]) -> Vec<Body> {
+        self.record_asked(hashes);
         if !self.before_answer(&self.counts.bodies) {
             return Vec::new();
         }
@@ -367,6 +399,7 @@ impl HistoryProvider for KnobbedHistory {
     }
 
     fn receipts(&self, hashes: &[B256]) -> Vec<Vec<Receipt>> {
+        self.record_asked(hashes);
         if !self.before_answer(&self.counts.receipts) {
             return Vec::new();
         }
@@ -478,6 +511,11 @@ impl TestnetPeer {
     /// Requests received so far, by kind.
     pub fn counts(&self) -> CountsSnapshot {
         self.counts.snapshot()
+    }
+
+    /// Per block number, the body and receipt requests that named it so far.
+    pub fn asked(&self) -> BTreeMap<u64, u64> {
+        self.counts.asked()
     }
 
     /// The served range each live session's remote last announced (eth/69 Status, then

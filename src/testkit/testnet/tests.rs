@@ -115,6 +115,15 @@ async fn client_fetches_verified_mainnet_blocks_from_peer_on_127_0_3_1() {
     assert_eq!(counts.headers, 1);
     assert!(counts.bodies >= 1 && counts.receipts >= 1, "{counts:?}");
     assert_eq!(net.peers[0].counts().total(), 0);
+    // Per block number: every block 1..=24 was named by at least one body and one receipt
+    // request (more when an answer came in prefixes), no other block was.
+    let asked = net.asked();
+    assert_eq!(
+        asked.keys().copied().collect::<Vec<_>>(),
+        (1..=24).collect::<Vec<u64>>()
+    );
+    assert!(asked.values().all(|&c| c >= 2), "{asked:?}");
+    assert_eq!(asked, net.peers[3].asked());
 
     // The spec on disk is the one peers use: histd accepts it and lands on the same genesis.
     let path = net.chain_toml.clone().expect("chain.toml written");

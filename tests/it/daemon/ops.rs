@@ -658,3 +658,93 @@ fn promtool_accepts_our_metrics_output() {
     h.signal(libc::SIGTERM);
     assert_eq!(h.wait_exit().code(), Some(0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config reference
+
+/// What the config validator says section `prefix` ("" = the top level) accepts, asked the way an
+/// operator would find out: by an unknown key in it. `None` when `prefix` is not a section.
+fn accepted_keys(prefix: &str) -> Option<Vec<String>> {
+    let text = if prefix.is_empty() {
+        "zzz_not_a_key = 1\n".to_string()
+    } else {
+        format!("[{prefix}]\nzzz_not_a_key = 1\n")
+    };
+    let err = histd::config::Config::from_toml_str(&text, &[]).err()?;
+    let section = if prefix.is_empty() {
+        "the top level accepts: ".to_string()
+    } else {
+        format!("[{prefix}] accepts: ")
+    };
+    err.lines().iter().find_map(|l| {
+        let at = l.find(&section)? + section.len();
+        let keys: Vec<String> = l[at..]
+            .split(", ")
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        // A leaf written as a table is refused with nothing accepted in it.
+        (!keys.is_empty()).then_some(keys)
+    })
+}
+
+/// Every leaf key of the real config schema, as dotted paths.
+fn schema_keys(prefix: &str, out: &mut BTreeSet<String>) {
+    for child in accepted_keys(prefix).unwrap_or_default() {
+        let key = if prefix.is_empty() {
+            child
+        } else {
+            format!("{prefix}.{child}")
+        };
+        if accepted_keys(&key).is_some() {
+            schema_keys(&key, out);
+        } else {
+            out.insert(key);
+        }
+    }
+}
+
+#[test]
+fn readme_config_reference_lists_exactly_the_schema_keys_with_their_real_defaults() {
+    let mut schema = BTreeSet::new();
+    schema_keys("", &mut schema);
+    assert!(schema.len() >= 20, "{schema:?}");
+    let block = readme_block("config-reference");
+    let rows: Vec<(String, String)> = block
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (
+                cells[1].trim_matches('`').to_string(),
+                cells[2].trim_matches('`').to_string(),
+            )
+        })
+        .collect();
+    let documented: BTreeSet<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let undocumented: Vec<&String> = schema.difference(&documented).collect();
+    let unknown: Vec<&String> = documented.difference(&schema).collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "README config reference: keys missing {undocumented:?}, unknown keys listed {unknown:?}"
+    );
+    // Each documented default, set explicitly, changes nothing.
+    let defaults = histd::config::Config::defaults()
+        .to_toml()
+        .expect("defaults serialise");
+    for (key, default) in rows.iter().filter(|(_, d)| d != "unset") {
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+        let text = if section.is_empty() {
+            format!("{name} = {default}\n")
+        } else {
+            format!("[{section}]\n{name} = {default}\n")
+        };
+        let config = histd::config::Config::from_toml_str(&text, &[])
+            .unwrap_or_else(|e| panic!("README default of {key} ({default}) is refused: {e}"));
+        assert_eq!(
+            config.to_toml().expect("serialises"),
+            defaults,
+            "README default of {key} ({default}) is not the real default"
+        );
+    }
+}

@@ -11,8 +11,11 @@
 //!   for good (EIO from there on). The store finishes the operation or refuses it with an error
 //!   and commits nothing half-done; a reopen is consistent and verifies.
 //!
-//! Sampled by default (seeded; `HISTD_POWERCUT_ALL=1` walks every operation). The counts of
-//! operations cut and faulted are printed.
+//! Two scenarios. The full one (40 blocks, ~2,100 operations) is cut at every one of its fsyncs
+//! plus seeded points between, and its fault walk is a seeded sample spread over every kind of
+//! operation (`HISTD_POWERCUT_ALL=1` cuts and faults every operation: many minutes in a debug
+//! build). The compact one has the same kinds of steps on fewer blocks (430 operations), and
+//! every one of its operations is cut and faulted, every run. The counts are printed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,9 +29,46 @@ use histd::storage::{OpenOptions, Retention, Storage, WriteError};
 use histd::testkit::storage::{Canon, Model, Op, Rng, check_store, crash_workload};
 
 const SHARD: u64 = 8;
-const FAST: u64 = 24;
-const TOTAL: u64 = 40;
-const UPTO: u64 = TOTAL + 4;
+
+/// A workload and how far its blocks are checked after a reopen.
+struct Scenario {
+    name: &'static str,
+    ops: Vec<Op>,
+    /// Blocks `0..upto` are compared with the model (a little past the last one).
+    upto: u64,
+}
+
+impl Scenario {
+    fn new(name: &'static str, seed: u64, fast: u64, total: u64) -> Self {
+        Self {
+            name,
+            ops: crash_workload(seed, SHARD, fast, total),
+            upto: total + 4,
+        }
+    }
+}
+
+/// Puts of 24 blocks over three shards with compactions, then appends to 40 with rollbacks.
+fn full() -> Scenario {
+    Scenario::new("full", 16, 24, 40)
+}
+
+/// The same kinds of steps on fewer blocks (two shards fast-synced, appends into a third), small
+/// enough to cut and fault at every operation in a CI run.
+fn compact() -> Scenario {
+    let sc = Scenario::new("compact", 16, 12, 20);
+    let has = |f: fn(&Op) -> bool| sc.ops.iter().any(f);
+    assert!(
+        has(|o| matches!(o, Op::Put(_)))
+            && has(|o| matches!(o, Op::Compact(_)))
+            && has(|o| matches!(o, Op::CompactDirty))
+            && has(|o| matches!(o, Op::Seal(_)))
+            && has(|o| matches!(o, Op::Append(_)))
+            && has(|o| matches!(o, Op::Rollback(_))),
+        "the compact scenario lacks a kind of step"
+    );
+    sc
+}
 
 fn opts() -> OpenOptions {
     OpenOptions {
@@ -51,10 +91,6 @@ fn data_dir() -> PathBuf {
 
 fn exhaustive() -> bool {
     std::env::var("HISTD_POWERCUT_ALL").is_ok_and(|v| v == "1")
-}
-
-fn scenario() -> Vec<Op> {
-    crash_workload(16, SHARD, FAST, TOTAL)
 }
 
 /// How a run ended.
@@ -115,14 +151,14 @@ fn run(sim: &SimDisk, data: &std::path::Path, ops: &[Op]) -> Run {
 
 /// Reopens with the real code on what the disk holds and checks it is the model before or after
 /// the operation in flight, and verifies.
-fn reopen_and_check(sim: &SimDisk, data: &std::path::Path, r: &Run, what: &str) {
+fn reopen_and_check(sim: &SimDisk, data: &std::path::Path, upto: u64, r: &Run, what: &str) {
     // Bytes the dead run left unsynced are not this process's to track any more.
     fault::clear(data);
     let store = Storage::open_on(sim.disk(), data, opts())
         .unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
-    if let Err(before) = check_store(&store, &r.acked, UPTO) {
+    if let Err(before) = check_store(&store, &r.acked, upto) {
         match &r.inflight {
-            Some(after) => check_store(&store, after, UPTO).unwrap_or_else(|e| {
+            Some(after) => check_store(&store, after, upto).unwrap_or_else(|e| {
                 panic!("{what}: the store is neither before ({before}) nor after ({e}) the operation in flight")
             }),
             None => panic!("{what}: acknowledged writes lost: {before}"),
@@ -139,12 +175,12 @@ fn reopen_and_check(sim: &SimDisk, data: &std::path::Path, r: &Run, what: &str) 
     fault::clear(data);
 }
 
-/// Operation numbers to try: all, or for every kind of operation up to a share of the budget
-/// spread evenly over the scenario, then a seeded sample of the rest.
-fn pick(ops: &[histd::storage::sim::Op], seed: u64, sample: usize) -> Vec<u64> {
-    if exhaustive() {
+/// Operation numbers to try: all (`sample` is `None`), or for every kind of operation up to a
+/// share of the budget spread evenly over the scenario, then a seeded sample of the rest.
+fn pick(ops: &[histd::storage::sim::Op], seed: u64, sample: Option<usize>) -> Vec<u64> {
+    let Some(sample) = sample else {
         return (0..ops.len() as u64).collect();
-    }
+    };
     let mut by_kind: BTreeMap<(OpKind, bool), Vec<u64>> = BTreeMap::new();
     for (i, op) in ops.iter().enumerate() {
         by_kind
@@ -196,33 +232,27 @@ fn dry_run(ops: &[Op]) -> (Vec<histd::storage::sim::Op>, Model) {
     (sim.ops(), r.acked)
 }
 
-#[test]
-fn a_power_cut_at_any_operation_loses_nothing_acknowledged() {
-    let ops = scenario();
-    let (trace, _) = dry_run(&ops);
+/// Cuts the power in `sc` at every fsync (file, directory, redb) and at `between` seeded other
+/// operations (`None`: at every operation); each cut is reopened and checked. Returns the
+/// operations cut and the scenario's operation and fsync counts.
+fn power_cuts(sc: &Scenario, between: Option<usize>) -> (Vec<u64>, u64, usize) {
+    let (trace, _) = dry_run(&sc.ops);
     let n = trace.len() as u64;
-    // Every fsync boundary (file, directory, redb) and a seeded sample between.
-    let mut cuts: Vec<u64> = trace
+    let syncs: Vec<u64> = trace
         .iter()
         .enumerate()
         .filter(|(_, o)| matches!(o.kind, OpKind::Sync | OpKind::DirSync))
         .map(|(i, _)| i as u64)
         .collect();
-    let syncs = cuts.len();
-    if !exhaustive() {
-        let budget = 500usize;
-        if cuts.len() > budget / 2 {
-            let step = cuts.len() as f64 / (budget / 2) as f64;
-            cuts = (0..budget / 2)
-                .map(|j| cuts[(j as f64 * step) as usize])
-                .collect();
+    let mut cuts = syncs.clone();
+    match between {
+        Some(k) => {
+            let mut rng = Rng::new(77);
+            for _ in 0..k {
+                cuts.push(rng.below(n));
+            }
         }
-        let mut rng = Rng::new(77);
-        while cuts.len() < budget {
-            cuts.push(rng.below(n));
-        }
-    } else {
-        cuts = (0..n).collect();
+        None => cuts = (0..n).collect(),
     }
     cuts.sort_unstable();
     cuts.dedup();
@@ -231,29 +261,60 @@ fn a_power_cut_at_any_operation_loses_nothing_acknowledged() {
         let sim = SimDisk::new();
         let data = data_dir();
         sim.set_plan(Plan::CutAt(at));
-        let r = run(&sim, &data, &ops);
-        assert!(sim.is_dead(), "cut at {at} of {n} never happened");
+        let r = run(&sim, &data, &sc.ops);
+        assert!(
+            sim.is_dead(),
+            "{}: cut at {at} of {n} never happened",
+            sc.name
+        );
         sim.power_cut(1000 + j as u64);
-        let what = format!("cut at {}", describe(&trace, at));
-        reopen_and_check(&sim, &data, &r, &what);
+        let what = format!("{}: cut at {}", sc.name, describe(&trace, at));
+        reopen_and_check(&sim, &data, sc.upto, &r, &what);
         if r.inflight.is_some() {
             inflight_done += 1;
         }
     }
     println!(
-        "power cuts: {} of {n} operations ({syncs} fsyncs in the scenario), {inflight_done} with an operation in flight",
+        "power cuts ({} scenario): {} of {n} operations, every one of its {} fsyncs among them; {inflight_done} with an operation in flight",
+        sc.name,
+        cuts.len(),
+        syncs.len()
+    );
+    // Every fsync boundary was cut at, whatever was sampled.
+    assert!(syncs.iter().all(|s| cuts.binary_search(s).is_ok()));
+    (cuts, n, syncs.len())
+}
+
+#[test]
+fn a_power_cut_at_every_fsync_loses_nothing_acknowledged() {
+    let sc = full();
+    let (cuts, n, syncs) = power_cuts(&sc, (!exhaustive()).then_some(200));
+    assert!(syncs >= 200, "the scenario has {syncs} fsyncs");
+    assert!(
+        cuts.len() as u64 == n || cuts.len() >= syncs + 150,
+        "{}",
         cuts.len()
     );
-    assert!(cuts.len() >= 300 || exhaustive(), "{}", cuts.len());
+}
+
+#[test]
+fn a_power_cut_at_every_operation_of_the_compact_scenario_loses_nothing_acknowledged() {
+    let sc = compact();
+    let (cuts, n, syncs) = power_cuts(&sc, None);
+    assert_eq!(cuts.len() as u64, n);
+    assert!(syncs >= 50, "the compact scenario has {syncs} fsyncs");
 }
 
 /// A fault plan for operation number `at`.
 type MakePlan = fn(u64) -> Plan;
 
-#[test]
-fn the_fault_walk_finishes_or_refuses_cleanly() {
-    let ops = scenario();
-    let (trace, _) = dry_run(&ops);
+/// Fails operations of `sc` (every one with `sample` `None`, else a spread sample of that size per
+/// plan): once with ENOSPC, once with EIO, for good with EIO, and writes short. Each run must
+/// finish or refuse cleanly and reopen consistent. Checks every kind of operation was faulted;
+/// returns the faulted runs and the scenario's operation count.
+fn fault_walk(sc: &Scenario, sample: Option<usize>) -> (u64, u64) {
+    let ops = &sc.ops;
+    let (trace, _) = dry_run(ops);
     let mut tally: BTreeMap<String, u64> = BTreeMap::new();
     let mut disk_full = 0u32;
     let plans: [(&str, MakePlan); 3] = [
@@ -269,13 +330,13 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
     ];
     let mut runs = 0u64;
     for (pi, (name, plan)) in plans.iter().enumerate() {
-        for at in pick(&trace, 300 + pi as u64, 150) {
+        for at in pick(&trace, 300 + pi as u64, sample) {
             runs += 1;
             let sim = SimDisk::new();
             let data = data_dir();
             sim.set_plan(plan(at));
-            let r = run(&sim, &data, &ops);
-            let what = format!("{name} at {}", describe(&trace, at));
+            let r = run(&sim, &data, ops);
+            let what = format!("{}: {name} at {}", sc.name, describe(&trace, at));
             if let Some(e) = &r.error {
                 assert!(
                     matches!(
@@ -292,7 +353,7 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
                 }
             }
             sim.restart();
-            reopen_and_check(&sim, &data, &r, &what);
+            reopen_and_check(&sim, &data, sc.upto, &r, &what);
             let op = trace[at as usize];
             let on = if op.index { " (index.redb)" } else { "" };
             *tally
@@ -303,7 +364,7 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
     // Short writes: a write that stores half and says so. The writers loop, so the operation
     // finishes with every byte in place.
     let mut short = 0u64;
-    for at in pick(&trace, 400, 150) {
+    for at in pick(&trace, 400, sample) {
         if trace[at as usize].kind != OpKind::Write {
             continue;
         }
@@ -314,13 +375,14 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
             at,
             fault: Fault::ShortWrite,
         });
-        let r = run(&sim, &data, &ops);
-        let what = format!("short write at {}", describe(&trace, at));
+        let r = run(&sim, &data, ops);
+        let what = format!("{}: short write at {}", sc.name, describe(&trace, at));
         assert!(r.error.is_none(), "{what}: {:?}", r.error);
-        reopen_and_check(&sim, &data, &r, &what);
+        reopen_and_check(&sim, &data, sc.upto, &r, &what);
     }
     println!(
-        "fault walk: {runs} faulted runs + {short} short writes over {} operations; {disk_full} surfaced as DiskFull; by kind: {tally:?}",
+        "fault walk ({} scenario): {runs} faulted runs + {short} short writes over {} operations; {disk_full} surfaced as DiskFull; by kind: {tally:?}",
+        sc.name,
         trace.len()
     );
     assert!(disk_full > 0, "no ENOSPC surfaced as WriteError::DiskFull");
@@ -345,6 +407,20 @@ fn the_fault_walk_finishes_or_refuses_cleanly() {
             "no fault on an index.redb {kind:?}"
         );
     }
+    (runs, trace.len() as u64)
+}
+
+#[test]
+fn the_fault_walk_finishes_or_refuses_cleanly() {
+    let sample = (!exhaustive()).then_some(150);
+    let (runs, n) = fault_walk(&full(), sample);
+    assert!(runs >= 3 * 150 || runs == 3 * n, "{runs}");
+}
+
+#[test]
+fn the_fault_walk_of_the_compact_scenario_faults_every_operation() {
+    let (runs, n) = fault_walk(&compact(), None);
+    assert_eq!(runs, 3 * n, "every operation under each of the three plans");
 }
 
 /// A full disk on a WAL append: the put is refused with [`WriteError::DiskFull`] naming the

@@ -1,12 +1,14 @@
 //! Fast-sync end to end: the real `histd` binary against in-process testnet peers (each on its own
 //! loopback /24), real redb files, real signals. Range sync, resume after `kill -9`, hostile peers,
-//! a moving head, Ctrl-C at random moments, memory.
+//! a moving head, Ctrl-C at random moments, memory, systemd notifications.
 
 mod ctrlc;
 mod disk_full;
 mod hostile;
 mod memory;
 mod moving_head;
+mod notify;
+mod prometheus;
 mod range;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +17,9 @@ use std::time::Duration;
 
 use histd::storage::{OpenOptions, Retention, Storage};
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::{TESTNET_CHAIN_ID, Testnet, TestnetChain, TestnetConfig};
+use histd::testkit::testnet::{
+    ChainKind, PeerKnobs, TESTNET_CHAIN_ID, Testnet, TestnetChain, TestnetConfig,
+};
 
 /// Blocks per shard in these tests (several shards, some partial).
 pub const SHARD_SIZE: u64 = 1000;
@@ -30,6 +34,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// A synthetic testnet of `blocks` blocks and `peers` peers slow enough that a sync of a few
+/// thousand blocks lasts several seconds (to stop it halfway, or watch it while it runs): 40 ms
+/// per answer, at most 64 items.
+pub fn start_slow_testnet(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    blocks: u64,
+    peers: usize,
+) -> Testnet {
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, blocks, peers);
+    config.knobs = PeerKnobs {
+        latency: Duration::from_millis(40),
+        max_items: Some(64),
+        ..PeerKnobs::default()
+    };
+    start_testnet(rt, dir, config)
 }
 
 /// A testnet writing its chain.toml into `dir`.

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::{ChainKind, PeerKnobs, TestnetConfig};
+use histd::testkit::testnet::{ChainKind, TestnetConfig};
 
 use super::*;
 
@@ -78,14 +78,8 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 4);
     // Slow enough to stop it halfway.
-    config.knobs = PeerKnobs {
-        latency: Duration::from_millis(40),
-        max_items: Some(64),
-        ..PeerKnobs::default()
-    };
-    let net = start_testnet(&rt, dir.path(), config);
+    let net = start_slow_testnet(&rt, dir.path(), END, 4);
     let args = ["--end-block", "3000", "--min-peers", "4"];
     let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
     let served = |net: &histd::testkit::testnet::Testnet| -> u64 {
@@ -98,8 +92,33 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
         std::thread::sleep(Duration::from_millis(10));
     }
     h.kill9();
+    // Requests the dead process sent may still be in a peer's hands: wait until every session
+    // is gone and the counts stand still before taking the "before" picture.
+    assert!(
+        rt.block_on(net.idle_within(Duration::from_secs(30))),
+        "sessions of the killed process linger"
+    );
+    let mut asked_before = net.asked();
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = net.asked();
+        if now == asked_before {
+            break;
+        }
+        asked_before = now;
+    }
     let before = served(&net);
-    let stored = stored_count(dir.path(), &net.chain, 0..=END);
+    let stored_blocks: Vec<u64> = {
+        let store = open_store(dir.path(), &net.chain);
+        (0..=END)
+            .filter(|&n| {
+                store
+                    .has_block(histd::primitives::BlockNumber(n))
+                    .expect("read")
+            })
+            .collect()
+    };
+    let stored = stored_blocks.len() as u64;
     println!("killed with {stored} blocks stored, {before} bodies+receipts served");
     assert!(stored > 0 && stored <= END, "{stored}");
 
@@ -112,9 +131,34 @@ fn killed_halfway_a_restart_finishes_without_refetching_what_was_stored() {
     // Only the missing blocks were planned...
     let planned = h.wait_for("planned", |v| v["message"] == "fast-sync: planned");
     assert_eq!(planned["to_store"], missing, "{planned}");
-    // ...and fetched: each missing block's body and receipts once, plus what a retry repeats on
-    // a busy machine (a timed-out answer is served but dropped). Refetching the stored blocks
-    // would add two items per stored block.
+    // ...and fetched: not one body or receipt request of the restart named a block that was
+    // stored before the kill (the peers count requests per block number).
+    let asked_after = net.asked();
+    let refetched: Vec<(u64, u64)> = stored_blocks
+        .iter()
+        .map(|n| {
+            let was = asked_before.get(n).copied().unwrap_or(0);
+            (*n, asked_after.get(n).copied().unwrap_or(0) - was)
+        })
+        .filter(|(_, again)| *again > 0)
+        .collect();
+    assert!(
+        refetched.is_empty(),
+        "{} stored blocks asked for again (block, requests): {:?}",
+        refetched.len(),
+        &refetched[..refetched.len().min(20)]
+    );
+    // Every missing block was asked for (bodies and receipts) after the restart.
+    for n in (0..=END).filter(|n| stored_blocks.binary_search(n).is_err()) {
+        let was = asked_before.get(&n).copied().unwrap_or(0);
+        let now = asked_after.get(&n).copied().unwrap_or(0);
+        assert!(
+            n == 0 || now >= was + 2,
+            "block {n} was missing but not fetched"
+        );
+    }
+    // Items served: each missing block's body and receipts once, plus what a retry repeats on
+    // a busy machine (a timed-out answer is served but dropped).
     assert!(
         again < 2 * missing + stored / 2,
         "refetched stored blocks: {again} items served for {missing} missing blocks"
@@ -162,13 +206,7 @@ fn peers_hear_the_served_range_grow_while_fast_sync_stores() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 3);
-    config.knobs = PeerKnobs {
-        latency: Duration::from_millis(40),
-        max_items: Some(64),
-        ..PeerKnobs::default()
-    };
-    let net = start_testnet(&rt, dir.path(), config);
+    let net = start_slow_testnet(&rt, dir.path(), END, 3);
     let mut h = Histd::spawn(run_cmd(
         dir.path(),
         &enodes(&net),
