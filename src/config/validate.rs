@@ -87,7 +87,11 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
 
     let era1_dir = r.opt_string(&table, "sync.era1_dir").map(PathBuf::from);
     if era1_dir.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
-        r.problem("sync.era1_dir", "\"\"", "a directory of era1 files, or unset");
+        r.problem(
+            "sync.era1_dir",
+            "\"\"",
+            "a directory of era1 files, or unset",
+        );
     }
 
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);

@@ -11,9 +11,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::MAINNET_LAST_POW_BLOCK;
 use super::error::Era1Error;
 use super::import::{FileReport, Importer};
-use super::MAINNET_LAST_POW_BLOCK;
 use crate::primitives::BlockNumber;
 use crate::storage::{Storage, StorageError};
 use crate::verify::accumulator::HistoricalHashesAccumulator;

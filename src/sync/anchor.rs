@@ -38,6 +38,9 @@ pub enum AnchorSource {
     Checkpoint(Checkpoint),
     /// Peers on this many distinct networks agreed.
     Quorum { networks: usize },
+    /// The block is stored: it was anchored when stored (or proven from era1 against the
+    /// pre-merge accumulator), so no peer is asked again.
+    Stored,
 }
 
 /// The trusted hash of block `number`.

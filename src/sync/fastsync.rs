@@ -175,16 +175,22 @@ impl FastSync {
             }
         };
         tracing::info!(start = %self.start, target = %top, "fast-sync: resolving the anchor");
-        let Some(anchor) = anchor::resolve(
-            &self.pool,
-            top,
-            &self.checkpoints,
-            self.anchor_quorum,
-            &cancel,
-        )
-        .await
-        else {
-            return Ok(Outcome::Cancelled);
+        let anchor = match stored_anchor(&self.store, top).await? {
+            Some(a) => a,
+            None => {
+                let resolved = anchor::resolve(
+                    &self.pool,
+                    top,
+                    &self.checkpoints,
+                    self.anchor_quorum,
+                    &cancel,
+                )
+                .await;
+                let Some(a) = resolved else {
+                    return Ok(Outcome::Cancelled);
+                };
+                a
+            }
         };
         tracing::info!(block = %anchor.number, hash = %anchor.hash, source = ?anchor.source, "fast-sync anchored");
         let below: Vec<(BlockNumber, B256)> = self
@@ -219,6 +225,20 @@ impl FastSync {
         // already started completes on its blocking thread (the store's close waits for it).
         run.drive(&cancel).await
     }
+}
+
+/// The anchor of `top` when it is stored already (imported from era1, or synced before): its
+/// stored hash, so a range that is all stored needs no peer, and pre-merge history from era1 no
+/// derivation down from the merge checkpoint.
+async fn stored_anchor(store: &StoreHandle, top: BlockNumber) -> Result<Option<Anchor>, SyncError> {
+    let hash = store
+        .read("reading the stored anchor", move |s| s.block_hash(top))
+        .await?;
+    Ok(hash.map(|hash| Anchor {
+        number: top,
+        hash,
+        source: anchor::AnchorSource::Stored,
+    }))
 }
 
 /// Blocks of `lo ..= hi` not stored.

@@ -4,6 +4,7 @@
 //! block and leaves the store unchanged); `export`: the round trip; `binary`: both through the
 //! real `histd` binary.
 
+mod anchor;
 mod binary;
 mod export;
 mod import;
