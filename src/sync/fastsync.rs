@@ -14,7 +14,7 @@
 //! commits are atomic, so nothing half-written remains). It never decides daemon phases.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::anchor::{self, Anchor};
-use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer};
+use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer, UnservedWatch};
 use super::headers::{LinkError, Linker, WindowRequest, check_window};
 use super::process::{Processed, failure_kind, process};
 use super::progress::Progress;
@@ -142,6 +142,8 @@ struct Run {
     linker: Linker,
     queue: BlockQueue,
     sizer: Sizer,
+    /// Whether the blocks waiting find no peer (said at WARN, not retried in silence).
+    unserved: UnservedWatch,
     names: HashMap<PeerId, String>,
     headers: JoinSet<HeaderAnswer>,
     fetches: JoinSet<Fetched>,
@@ -209,6 +211,7 @@ impl FastSync {
             sched,
             queue: BlockQueue::default(),
             sizer: Sizer::default(),
+            unserved: UnservedWatch::default(),
             names: HashMap::new(),
             headers: JoinSet::new(),
             fetches: JoinSet::new(),
@@ -363,6 +366,9 @@ impl Run {
                     let target = self.sched.target_end().map_or(0, BlockNumber::get);
                     if let Some(s) = progress.due(&self.p.stats, self.to_store, target, peers) {
                         progress.report(&s);
+                    }
+                    if let Some(waited) = self.unserved.due(Instant::now()) {
+                        self.warn_unserved(waited);
                     }
                 }
             }
@@ -520,6 +526,7 @@ impl Run {
 
     fn dispatch_fetches(&mut self) {
         let limits = self.p.limits;
+        let (mut placed, mut unoffered) = (false, false);
         while !self.queue.is_empty() {
             let in_flight = (self.fetches.len() as u64 + 1) * fetch::TARGET_ANSWER_BYTES;
             if self.held + in_flight > limits.max_bytes {
@@ -530,6 +537,7 @@ impl Run {
             };
             let leases = self.p.pool.ranked_for(span, 4);
             let Some(lease) = pick(leases, self.queue.next_avoid()) else {
+                unoffered = true;
                 break;
             };
             let peer = lease.id();
@@ -540,7 +548,51 @@ impl Run {
             }
             let limit = self.sizer.timeout(&peer);
             self.fetches.spawn(fetch::fetch(lease, blocks, limit));
+            placed = true;
         }
+        if placed || self.queue.is_empty() {
+            self.unserved.moving();
+        } else if unoffered && self.fetches.is_empty() {
+            self.unserved.blocked(Instant::now());
+        }
+    }
+
+    /// One WARN: which blocks wait, for how long, which peers there are and what they announce,
+    /// and what the operator can do. Fast-sync keeps waiting (a peer may come that serves them).
+    fn warn_unserved(&mut self, waited: Duration) {
+        let Some((first, last)) = self.queue.bounds() else {
+            return;
+        };
+        let snapshot = self.p.pool.snapshot();
+        let peers: Vec<String> = snapshot
+            .peers
+            .iter()
+            .filter(|p| p.usable)
+            .map(|p| {
+                let served = p.served.map_or_else(
+                    || "no served range announced".to_string(),
+                    |r| format!("serves {}..={}", r.earliest, r.latest),
+                );
+                format!("{} ({served})", self.name(p.id))
+            })
+            .collect();
+        let peers = if peers.is_empty() {
+            "none usable".to_string()
+        } else {
+            peers.join(", ")
+        };
+        tracing::warn!(
+            first,
+            last,
+            waiting = self.queue.len(),
+            waited_secs = waited.as_secs(),
+            peers = %peers,
+            "no peer serves blocks {first}..={last} (bodies and receipts) for {}s; peers: {peers}. \
+             Fast-sync keeps waiting. Expired history (mainnet before the merge, block 15537394) \
+             can be imported from era1 files: `histd import era1 PATH` on the stopped node, or \
+             `sync.era1_dir` (--era1-dir) at startup; or add a peer that serves it",
+            waited.as_secs()
+        );
     }
 
     fn on_fetched(&mut self, f: Fetched) {
