@@ -467,7 +467,7 @@ impl Run {
                 continue;
             }
             let span = Span::new(req.top.get() + 1 - req.count, req.top.get());
-            let leases = self.p.pool.ranked_for(span, 4);
+            let leases = self.p.pool.ranked_for_headers(span, 4);
             let lease = pick(leases, req.avoid);
             let Some(lease) = lease else {
                 self.linker.unclaim(req.top);
