@@ -535,13 +535,25 @@ impl Run {
             let Some(span) = self.queue.next_span(fetch::MAX_BATCH) else {
                 break;
             };
-            let leases = self.p.pool.ranked_for(span, 4);
+            let mut leases = self.p.pool.ranked_for(span, 4);
+            if leases.is_empty() {
+                // Nobody serves the whole batch: maybe its top, where history is not expired.
+                leases = self.p.pool.ranked_for(Span::new(span.last, span.last), 4);
+            }
             let Some(lease) = pick(leases, self.queue.next_avoid()) else {
                 unoffered = true;
                 break;
             };
             let peer = lease.id();
-            let n = self.sizer.blocks(peer, lease.batch_size());
+            // Ask only for what the peer announces it serves (eth/69 `earliestBlock`).
+            let served = self.p.pool.snapshot().peer(&peer).and_then(|p| p.served);
+            let servable = served.map_or(u64::MAX, |r| {
+                span.last.get().saturating_sub(r.earliest.get()) + 1
+            });
+            let n = self
+                .sizer
+                .blocks(peer, lease.batch_size())
+                .min(usize::try_from(servable).unwrap_or(usize::MAX));
             let blocks = self.queue.take(n, peer);
             if blocks.is_empty() {
                 break;

@@ -12,7 +12,7 @@ use histd::testkit::process::HistdProcess as Histd;
 use histd::testkit::testnet::{ChainKind, PeerKnobs, Testnet, TestnetConfig};
 use histd::verify::accumulator::EPOCH_SIZE;
 
-use super::{chain_epochs, testnet_store};
+use super::{shared_epochs, testnet_store};
 use crate::sync::{
     RUN_LIMIT, SHARD_SIZE, assert_store_equals, data_dir, enodes, lines_with, run_cmd, runtime,
     start_testnet,
@@ -37,11 +37,18 @@ fn expired_testnet(
 }
 
 /// Imports the chain's epoch 0 into the test's data directory, as `histd import era1` does on a
-/// stopped node (with this chain's accumulator instead of mainnet's).
+/// stopped node (with this chain's accumulator instead of mainnet's). The shared chain's epoch 0
+/// is the testnet chain's (same seed): the import's proof would refuse it otherwise.
 fn import_epoch0(dir: &Path, net: &Testnet) {
-    let (acc, files) = chain_epochs(&net.chain, 1, &dir.join("era1"));
+    let shared = shared_epochs();
+    assert_eq!(
+        shared.chain.hash(END),
+        net.chain.hash(END),
+        "the same chain"
+    );
     let store = testnet_store(&data_dir(dir), &net.chain, SHARD_SIZE);
-    let r = era1::import_files(&store, &acc, &files, |_, _| {}, || false).expect("import");
+    let files = &shared.files[..1];
+    let r = era1::import_files(&store, &shared.acc, files, |_, _| {}, || false).expect("import");
     assert_eq!(r.blocks, EPOCH_SIZE);
 }
 
@@ -55,6 +62,30 @@ fn spawn(dir: &Path, peers: &[String], end: u64) -> Histd {
     let args = args(end);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Histd::spawn(run_cmd(dir, peers, &args))
+}
+
+/// Waits for the WARN that no peer serves some blocks, checks the node is still fast-syncing,
+/// then stops it (SIGINT: exit 0).
+fn warned_then_stopped(h: &mut Histd) -> serde_json::Value {
+    let warn = h.wait_for_within(Duration::from_secs(60), "the no-peer warning", |v| {
+        v["level"] == "WARN"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no peer serves"))
+    });
+    // It keeps waiting (it neither gives up nor moves on): a second later it still runs.
+    std::thread::sleep(Duration::from_secs(1));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", h.pid())).unwrap_or_default();
+    assert!(
+        !stat.is_empty() && !stat.contains(") Z "),
+        "histd exited: {:#?}",
+        h.seen
+    );
+    assert!(!h.entered("finalizing"), "{:#?}", h.seen);
+    h.signal(libc::SIGINT);
+    let status = h.wait_exit_within(RUN_LIMIT);
+    assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
+    warn
 }
 
 #[test]
@@ -88,12 +119,7 @@ fn with_no_peer_serving_a_range_the_node_says_so_and_waits_until_era1_is_importe
     let net = expired_testnet(&rt, dir.path(), END, EPOCH_SIZE);
 
     let mut h = spawn(dir.path(), &enodes(&net), END);
-    let warn = h.wait_for_within(Duration::from_secs(60), "the no-peer warning", |v| {
-        v["level"] == "WARN"
-            && v["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("no peer serves"))
-    });
+    let warn = warned_then_stopped(&mut h);
     let text = warn.to_string();
     assert_eq!(warn["last"], EPOCH_SIZE - 1, "{text}");
     for says in [
@@ -105,16 +131,6 @@ fn with_no_peer_serving_a_range_the_node_says_so_and_waits_until_era1_is_importe
     ] {
         assert!(text.contains(says), "{says:?} missing: {text}");
     }
-    // It keeps waiting: still fast-syncing, nothing below the epoch's end fetched.
-    std::thread::sleep(Duration::from_secs(1));
-    assert!(!h.entered("finalizing"), "{:#?}", h.seen);
-    h.signal(libc::SIGINT);
-    assert_eq!(
-        h.wait_exit_within(RUN_LIMIT).code(),
-        Some(0),
-        "{:#?}",
-        h.seen
-    );
 
     // The operator imports the epoch; the next run completes without asking peers for it.
     import_epoch0(dir.path(), &net);
@@ -145,20 +161,8 @@ fn with_no_peer_serving_a_range_adding_a_serving_peer_completes_it() {
     let all = enodes(&net);
 
     let mut h = spawn(dir.path(), &all[..3], SMALL_END);
-    let warn = h.wait_for_within(Duration::from_secs(60), "the no-peer warning", |v| {
-        v["level"] == "WARN"
-            && v["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("no peer serves"))
-    });
+    let warn = warned_then_stopped(&mut h);
     assert_eq!(warn["last"], 999, "{warn}");
-    h.signal(libc::SIGINT);
-    assert_eq!(
-        h.wait_exit_within(RUN_LIMIT).code(),
-        Some(0),
-        "{:#?}",
-        h.seen
-    );
 
     let mut h = spawn(dir.path(), &all, SMALL_END);
     assert_eq!(

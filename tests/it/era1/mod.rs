@@ -95,6 +95,39 @@ pub fn chain_accumulator(chain: &TestnetChain, epochs: u64) -> HistoricalHashesA
     HistoricalHashesAccumulator::from_roots(roots)
 }
 
+/// The synthetic chain the several-file tests share (two epochs; seed 1, so its first 9,001
+/// blocks are the default testnet chain's), its era1 files and their accumulator: built once per
+/// test process, since cutting a chain into era1 files takes seconds in a debug build.
+pub struct SharedEpochs {
+    /// The chain (blocks 0..=16383).
+    pub chain: TestnetChain,
+    /// Its accumulator.
+    pub acc: HistoricalHashesAccumulator,
+    /// Epoch 0's and epoch 1's files.
+    pub files: Vec<PathBuf>,
+    _dir: tempfile::TempDir,
+}
+
+/// See [`SharedEpochs`].
+pub fn shared_epochs() -> &'static SharedEpochs {
+    static SHARED: std::sync::OnceLock<SharedEpochs> = std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let chain = TestnetChain::build(
+            histd::testkit::testnet::ChainKind::Synthetic,
+            1,
+            2 * EPOCH_SIZE,
+        );
+        let (acc, files) = chain_epochs(&chain, 2, dir.path());
+        SharedEpochs {
+            chain,
+            acc,
+            files,
+            _dir: dir,
+        }
+    })
+}
+
 /// `chain`'s first `epochs` epochs as era1 files in `out` (written by histd's export from a
 /// scratch store), and the accumulator that proves them.
 pub fn chain_epochs(
@@ -118,6 +151,8 @@ pub fn chain_epochs(
         scratch.put_unordered(&blocks).expect("store");
     }
     assert!(scratch.has_block(BlockNumber(last)).expect("read"));
+    // Export reads block by block: from sorted segments, not from the WAL.
+    scratch.compact_dirty().expect("compact");
     let files = era1::export(&scratch, &acc, 0, last, out, |_| {})
         .expect("export")
         .into_iter()
