@@ -532,6 +532,18 @@ mod tests {
     }
 
     #[test]
+    fn era1_dir_is_a_path_or_unset() {
+        assert_eq!(Config::defaults().sync.era1_dir, None);
+        let c = Config::from_toml_str("[sync]\nera1_dir = \"/srv/era1\"\n", &[]).expect("valid");
+        assert_eq!(c.sync.era1_dir, Some(PathBuf::from("/srv/era1")));
+        let problems = lines("[sync]\nera1_dir = \"\"\n", &[]);
+        assert!(
+            problems.iter().any(|l| l.starts_with("sync.era1_dir")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn collects_every_problem() {
         let text = r#"
             chain = "goerli"
