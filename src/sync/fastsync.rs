@@ -11,7 +11,10 @@
 //! anchor for the new safe head, whose chain must link down to the previous anchor. It returns
 //! [`Outcome::CaughtUp`] once the cursor passed the target with nothing queued or in flight, and
 //! [`Outcome::Cancelled`] promptly on cancel (a storage commit in progress completes on its own:
-//! commits are atomic, so nothing half-written remains). It never decides daemon phases.
+//! commits are atomic, so nothing half-written remains). A target that is stored already (synced
+//! before, or imported from era1) is its own anchor, with no peer asked. Blocks that no peer
+//! serves (expired history) are not retried in silence: a WARN names them and the peers, then
+//! the run keeps waiting. It never decides daemon phases.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

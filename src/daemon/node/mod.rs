@@ -6,8 +6,8 @@
 //! worker) and the [`NodeServices`] every phase worker gets (store, pool, `head_seen`, spec,
 //! settings — published by the peer pool worker once the pool runs, released by the shutdown
 //! worker, which closes the store so the data-directory lock is free when it reports
-//! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key), `era1_import` (Startup's import of `sync.era1_dir`),
-//! `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
+//! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key),
+//! `era1_import` (Startup's import of `sync.era1_dir`), `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
 //! `fastsync` (the sync pipeline's worker), `finalize` (compact + seal); follow and RPC are
 //! [`unbuilt`](super::unbuilt) and say so, but already receive the services.
 //! Workers report only through events; nothing here decides a phase.
