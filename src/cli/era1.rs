@@ -8,12 +8,11 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::config::Config;
-use crate::era1::{self, Era1Error, ExportedFile, FileReport, Importer};
+use crate::era1::{self, Era1Error, ExportedFile};
 use crate::p2p::chain::ChainSpec;
-use crate::primitives::BlockNumber;
 use crate::storage::{OpenOptions, Storage, StorageError};
 
 /// `histd import ...`
@@ -63,38 +62,6 @@ pub enum Era1CliError {
     Era1(#[from] Era1Error),
 }
 
-fn mb_per_s(bytes: u64, elapsed: Duration) -> f64 {
-    bytes as f64 / 1e6 / elapsed.as_secs_f64().max(1e-9)
-}
-
-fn per_s(n: u64, elapsed: Duration) -> f64 {
-    n as f64 / elapsed.as_secs_f64().max(1e-9)
-}
-
-fn file_line(r: &FileReport) -> String {
-    let name = r.path.display();
-    if r.skipped {
-        return format!(
-            "{name}: epoch {} (blocks {}..={}) already stored, skipped",
-            r.epoch, r.first, r.last
-        );
-    }
-    let blocks = r.last + 1 - r.first;
-    format!(
-        "{name}: epoch {} blocks {}..={} proven against the accumulator; {} stored, {} already \
-         present; {:.1} MB in {:.2} s ({:.0} blocks/s, {:.1} MB/s)",
-        r.epoch,
-        r.first,
-        r.last,
-        r.stored,
-        r.present,
-        r.bytes as f64 / 1e6,
-        r.elapsed.as_secs_f64(),
-        per_s(blocks, r.elapsed),
-        mb_per_s(r.bytes, r.elapsed),
-    )
-}
-
 /// `histd import era1`: imports every file, one line per file to `out`, then compacts and seals
 /// what it wrote (pre-merge blocks are final, so their shards can be sealed at once).
 pub fn import(config: &Config, paths: &[PathBuf], out: &mut dyn Write) -> Result<(), Era1CliError> {
@@ -112,46 +79,23 @@ pub fn import(config: &Config, paths: &[PathBuf], out: &mut dyn Write) -> Result
         retention: config.storage.retention,
     };
     let dir = config.data_dir.clone();
-    let open_err = |source: StorageError| Era1CliError::Open {
+    let store = Storage::open(&dir, opts).map_err(|e| Era1CliError::Open {
         dir: dir.clone(),
-        source: Box::new(source),
-    };
-    let store = Storage::open(&dir, opts).map_err(|e| open_err(e.into()))?;
+        source: Box::new(e.into()),
+    })?;
     era1::check_mainnet(&store)?;
-    let started = Instant::now();
-    let mut importer = Importer::new(&store, accumulator);
-    let (mut blocks, mut stored, mut bytes) = (0u64, 0u64, 0u64);
-    for (i, path) in files.iter().enumerate() {
-        let r = importer.import_file(path)?;
-        // Progress lines are best effort: a closed stdout must not abort an import.
-        let _ = writeln!(out, "[{}/{}] {}", i + 1, files.len(), file_line(&r));
-        let _ = out.flush();
-        if !r.skipped {
-            blocks += r.last + 1 - r.first;
-            bytes += r.bytes;
-        }
-        stored += r.stored as u64;
-    }
-    // Imported blocks are proven: a shard failing to compact is a storage fault, reported as such.
-    let compacted = store
-        .compact_dirty()
-        .and_then(|r| r.into_result())
-        .map_err(|e| open_err(e.into()))?;
-    let sealed = store
-        .seal_complete(BlockNumber(era1::MAINNET_LAST_POW_BLOCK))
-        .map_err(|e| open_err(e.into()))?;
-    let elapsed = started.elapsed();
-    let _ = writeln!(
-        out,
-        "imported {} files: {blocks} blocks proven, {stored} stored; {} shards compacted, {} \
-         sealed; {:.2} s ({:.0} blocks/s, {:.1} MB/s)",
-        files.len(),
-        compacted.len(),
-        sealed.len(),
-        elapsed.as_secs_f64(),
-        per_s(blocks, elapsed),
-        mb_per_s(bytes, elapsed),
-    );
+    let report = era1::import_files(
+        &store,
+        accumulator,
+        &files,
+        |i, r| {
+            // Progress lines are best effort: a closed stdout must not abort an import.
+            let _ = writeln!(out, "[{}/{}] {r}", i + 1, files.len());
+            let _ = out.flush();
+        },
+        || false,
+    )?;
+    let _ = writeln!(out, "{report}");
     Ok(())
 }
 

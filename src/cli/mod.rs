@@ -99,6 +99,9 @@ pub struct OverrideFlags {
     /// own node: `cast block N --field hash`).
     #[arg(long, global = true, value_name = "N:0xHASH")]
     pub anchor: Option<String>,
+    /// sync.era1_dir: a directory of era1 files `run` imports at startup, before fast-sync.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub era1_dir: Option<PathBuf>,
     /// storage.shard_size (only for a new database).
     #[arg(long, global = true, value_name = "BLOCKS")]
     pub shard_size: Option<u64>,
@@ -164,6 +167,13 @@ impl OverrideFlags {
             "sync.anchor",
             "--anchor",
             self.anchor.clone().map(Value::String),
+        );
+        push(
+            "sync.era1_dir",
+            "--era1-dir",
+            self.era1_dir
+                .as_ref()
+                .map(|p| Value::String(p.display().to_string())),
         );
         push(
             "storage.shard_size",

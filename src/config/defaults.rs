@@ -36,6 +36,7 @@ impl Default for SyncConfig {
             min_peers: 3,
             anchor: None,
             anchor_quorum: 3,
+            era1_dir: None,
         }
     }
 }

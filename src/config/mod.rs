@@ -90,6 +90,10 @@ pub struct SyncConfig {
     /// Distinct networks (IPv4 /24, IPv6 /48) that must agree on the anchor's hash without a
     /// checkpoint.
     pub anchor_quorum: u32,
+    /// A directory of era1 files (pre-merge mainnet history) that Startup imports before
+    /// fast-sync, proven against the built-in accumulator; epochs already stored are skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub era1_dir: Option<PathBuf>,
 }
 
 fn ser_checkpoint<S: serde::Serializer>(c: &Option<Checkpoint>, s: S) -> Result<S::Ok, S::Error> {

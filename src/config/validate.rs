@@ -85,6 +85,15 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
         r.problem("sync.anchor_quorum", 0, "at least 1 network");
     }
 
+    let era1_dir = r.opt_string(&table, "sync.era1_dir").map(PathBuf::from);
+    if era1_dir.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+        r.problem(
+            "sync.era1_dir",
+            "\"\"",
+            "a directory of era1 files, or unset",
+        );
+    }
+
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);
     if shard_size == 0 {
         r.problem(
@@ -177,6 +186,7 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             min_peers,
             anchor,
             anchor_quorum,
+            era1_dir,
         },
         storage: StorageConfig {
             shard_size,
@@ -519,6 +529,18 @@ mod tests {
                 "{text}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn era1_dir_is_a_path_or_unset() {
+        assert_eq!(Config::defaults().sync.era1_dir, None);
+        let c = Config::from_toml_str("[sync]\nera1_dir = \"/srv/era1\"\n", &[]).expect("valid");
+        assert_eq!(c.sync.era1_dir, Some(PathBuf::from("/srv/era1")));
+        let problems = lines("[sync]\nera1_dir = \"\"\n", &[]);
+        assert!(
+            problems.iter().any(|l| l.starts_with("sync.era1_dir")),
+            "{problems:?}"
+        );
     }
 
     #[test]

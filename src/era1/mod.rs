@@ -3,7 +3,8 @@
 //!
 //! Owns the era1 format (`e2store` framing, `file` layout, `codec` between era1 parts and histd's
 //! blocks, `name` of files), the built-in mainnet accumulator, and the two operations `import`
-//! and `export` over an open [`Storage`]. It sits beside `sync` (it uses `verify` and
+//! and `export` over an open [`Storage`], and a `run` over many files (shared by the CLI and
+//! the node's Startup, `sync.era1_dir`). It sits beside `sync` (it uses `verify` and
 //! `storage`); the CLI opens the store and prints. It must never store a block that `verify` did
 //! not pass, nor any block of a file whose epoch does not prove against the accumulator.
 //!
@@ -28,6 +29,7 @@ mod export;
 mod file;
 mod import;
 mod name;
+mod run;
 
 use std::sync::OnceLock;
 
@@ -39,6 +41,7 @@ pub use export::{ExportedFile, check_range, export};
 pub use file::{BlockTuple, Era1Reader, Era1Writer, FormatError, Trailer, compress, decompress};
 pub use import::{FileReport, Importer, collect_files};
 pub use name::Era1Name;
+pub use run::{RunReport, import_files};
 
 use crate::storage::Storage;
 use crate::verify::accumulator::{AccumulatorError, EPOCH_SIZE, HistoricalHashesAccumulator};

@@ -38,6 +38,9 @@ pub enum AnchorSource {
     Checkpoint(Checkpoint),
     /// Peers on this many distinct networks agreed.
     Quorum { networks: usize },
+    /// The block is stored: it was anchored when stored (or proven from era1 against the
+    /// pre-merge accumulator), so no peer is asked again.
+    Stored,
 }
 
 /// The trusted hash of block `number`.
@@ -201,11 +204,11 @@ async fn derive_down(
     loop {
         let count = (top.get() - number.get() + 1).min(1024);
         let span = Span::new(top.get() + 1 - count, top.get());
-        let leases = pool.ranked_for(span, 4);
+        let leases = pool.ranked_for_headers(span, 4);
         let lease = leases
             .into_iter()
             .find(|l| Some(l.id()) != avoid)
-            .or_else(|| pool.best_peer_for(span));
+            .or_else(|| pool.ranked_for_headers(span, 1).into_iter().next());
         if let Some(lease) = lease {
             let req = GetBlockHeaders {
                 start: BlockHashOrNumber::Number(top),

@@ -11,10 +11,13 @@
 //! anchor for the new safe head, whose chain must link down to the previous anchor. It returns
 //! [`Outcome::CaughtUp`] once the cursor passed the target with nothing queued or in flight, and
 //! [`Outcome::Cancelled`] promptly on cancel (a storage commit in progress completes on its own:
-//! commits are atomic, so nothing half-written remains). It never decides daemon phases.
+//! commits are atomic, so nothing half-written remains). A target that is stored already (synced
+//! before, or imported from era1) is its own anchor, with no peer asked. Blocks that no peer
+//! serves (expired history) are not retried in silence: a WARN names them and the peers, then
+//! the run keeps waiting. It never decides daemon phases.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use tokio::sync::watch;
@@ -22,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::anchor::{self, Anchor};
-use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer};
+use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer, UnservedWatch};
 use super::headers::{LinkError, Linker, WindowRequest, check_window};
 use super::process::{Processed, failure_kind, process};
 use super::progress::Progress;
@@ -142,6 +145,8 @@ struct Run {
     linker: Linker,
     queue: BlockQueue,
     sizer: Sizer,
+    /// Whether the blocks waiting find no peer (said at WARN, not retried in silence).
+    unserved: UnservedWatch,
     names: HashMap<PeerId, String>,
     headers: JoinSet<HeaderAnswer>,
     fetches: JoinSet<Fetched>,
@@ -175,16 +180,22 @@ impl FastSync {
             }
         };
         tracing::info!(start = %self.start, target = %top, "fast-sync: resolving the anchor");
-        let Some(anchor) = anchor::resolve(
-            &self.pool,
-            top,
-            &self.checkpoints,
-            self.anchor_quorum,
-            &cancel,
-        )
-        .await
-        else {
-            return Ok(Outcome::Cancelled);
+        let anchor = match stored_anchor(&self.store, top).await? {
+            Some(a) => a,
+            None => {
+                let resolved = anchor::resolve(
+                    &self.pool,
+                    top,
+                    &self.checkpoints,
+                    self.anchor_quorum,
+                    &cancel,
+                )
+                .await;
+                let Some(a) = resolved else {
+                    return Ok(Outcome::Cancelled);
+                };
+                a
+            }
         };
         tracing::info!(block = %anchor.number, hash = %anchor.hash, source = ?anchor.source, "fast-sync anchored");
         let below: Vec<(BlockNumber, B256)> = self
@@ -203,6 +214,7 @@ impl FastSync {
             sched,
             queue: BlockQueue::default(),
             sizer: Sizer::default(),
+            unserved: UnservedWatch::default(),
             names: HashMap::new(),
             headers: JoinSet::new(),
             fetches: JoinSet::new(),
@@ -219,6 +231,20 @@ impl FastSync {
         // already started completes on its blocking thread (the store's close waits for it).
         run.drive(&cancel).await
     }
+}
+
+/// The anchor of `top` when it is stored already (imported from era1, or synced before): its
+/// stored hash, so a range that is all stored needs no peer, and pre-merge history from era1 no
+/// derivation down from the merge checkpoint.
+async fn stored_anchor(store: &StoreHandle, top: BlockNumber) -> Result<Option<Anchor>, SyncError> {
+    let hash = store
+        .read("reading the stored anchor", move |s| s.block_hash(top))
+        .await?;
+    Ok(hash.map(|hash| Anchor {
+        number: top,
+        hash,
+        source: anchor::AnchorSource::Stored,
+    }))
 }
 
 /// Blocks of `lo ..= hi` not stored.
@@ -344,6 +370,9 @@ impl Run {
                     if let Some(s) = progress.due(&self.p.stats, self.to_store, target, peers) {
                         progress.report(&s);
                     }
+                    if let Some(waited) = self.unserved.due(Instant::now()) {
+                        self.warn_unserved(waited);
+                    }
                 }
             }
         }
@@ -441,7 +470,7 @@ impl Run {
                 continue;
             }
             let span = Span::new(req.top.get() + 1 - req.count, req.top.get());
-            let leases = self.p.pool.ranked_for(span, 4);
+            let leases = self.p.pool.ranked_for_headers(span, 4);
             let lease = pick(leases, req.avoid);
             let Some(lease) = lease else {
                 self.linker.unclaim(req.top);
@@ -500,6 +529,7 @@ impl Run {
 
     fn dispatch_fetches(&mut self) {
         let limits = self.p.limits;
+        let (mut placed, mut unoffered) = (false, false);
         while !self.queue.is_empty() {
             let in_flight = (self.fetches.len() as u64 + 1) * fetch::TARGET_ANSWER_BYTES;
             if self.held + in_flight > limits.max_bytes {
@@ -508,19 +538,76 @@ impl Run {
             let Some(span) = self.queue.next_span(fetch::MAX_BATCH) else {
                 break;
             };
-            let leases = self.p.pool.ranked_for(span, 4);
+            let mut leases = self.p.pool.ranked_for(span, 4);
+            if leases.is_empty() {
+                // Nobody serves the whole batch: maybe its top, where history is not expired.
+                leases = self.p.pool.ranked_for(Span::new(span.last, span.last), 4);
+            }
             let Some(lease) = pick(leases, self.queue.next_avoid()) else {
+                unoffered = true;
                 break;
             };
             let peer = lease.id();
-            let n = self.sizer.blocks(peer, lease.batch_size());
+            // Ask only for what the peer announces it serves (eth/69 `earliestBlock`).
+            let served = self.p.pool.snapshot().peer(&peer).and_then(|p| p.served);
+            let servable = served.map_or(u64::MAX, |r| {
+                span.last.get().saturating_sub(r.earliest.get()) + 1
+            });
+            let n = self
+                .sizer
+                .blocks(peer, lease.batch_size())
+                .min(usize::try_from(servable).unwrap_or(usize::MAX));
             let blocks = self.queue.take(n, peer);
             if blocks.is_empty() {
                 break;
             }
             let limit = self.sizer.timeout(&peer);
             self.fetches.spawn(fetch::fetch(lease, blocks, limit));
+            placed = true;
         }
+        if placed || self.queue.is_empty() {
+            self.unserved.moving();
+        } else if unoffered && self.fetches.is_empty() {
+            self.unserved.blocked(Instant::now());
+        }
+    }
+
+    /// One WARN: which blocks wait, for how long, which peers there are and what they announce,
+    /// and what the operator can do. Fast-sync keeps waiting (a peer may come that serves them).
+    fn warn_unserved(&mut self, waited: Duration) {
+        let Some((first, last)) = self.queue.bounds() else {
+            return;
+        };
+        let snapshot = self.p.pool.snapshot();
+        let peers: Vec<String> = snapshot
+            .peers
+            .iter()
+            .filter(|p| p.usable)
+            .map(|p| {
+                let served = p.served.map_or_else(
+                    || "no served range announced".to_string(),
+                    |r| format!("serves {}..={}", r.earliest, r.latest),
+                );
+                format!("{} ({served})", self.name(p.id))
+            })
+            .collect();
+        let peers = if peers.is_empty() {
+            "none usable".to_string()
+        } else {
+            peers.join(", ")
+        };
+        tracing::warn!(
+            first,
+            last,
+            waiting = self.queue.len(),
+            waited_secs = waited.as_secs(),
+            peers = %peers,
+            "no peer serves blocks {first}..={last} (bodies and receipts) for {}s; peers: {peers}. \
+             Fast-sync keeps waiting. Expired history (mainnet before the merge, block 15537394) \
+             can be imported from era1 files: `histd import era1 PATH` on the stopped node, or \
+             `sync.era1_dir` (--era1-dir) at startup; or add a peer that serves it",
+            waited.as_secs()
+        );
     }
 
     fn on_fetched(&mut self, f: Fetched) {

@@ -10,7 +10,7 @@
 //! never stores.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use alloy_rlp::Encodable;
@@ -94,6 +94,14 @@ impl BlockQueue {
         Some(Span::new(lo, hi))
     }
 
+    /// The lowest and highest block waiting.
+    pub fn bounds(&self) -> Option<(u64, u64)> {
+        Some((
+            *self.pending.keys().next()?,
+            *self.pending.keys().next_back()?,
+        ))
+    }
+
     /// The peer the highest waiting block failed at last.
     pub fn next_avoid(&self) -> Option<PeerId> {
         self.pending.values().next_back().and_then(|b| b.avoid)
@@ -117,6 +125,45 @@ impl BlockQueue {
         keys.into_iter()
             .filter_map(|k| self.pending.remove(&k))
             .collect()
+    }
+}
+
+/// Blocks waiting this long with nothing in flight and no peer the pool offers for them are
+/// reported (a WARN), then again every [`UNSERVED_WARN_EVERY`] while it lasts.
+pub const UNSERVED_WARN_AFTER: Duration = Duration::from_secs(5);
+/// See [`UNSERVED_WARN_AFTER`].
+pub const UNSERVED_WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Notices that no peer serves the blocks waiting (history expired at every peer, or peers not
+/// synced that far), so the run can say so instead of retrying in silence.
+#[derive(Debug, Default)]
+pub struct UnservedWatch {
+    /// Since when blocks wait with nothing in flight and no peer offered.
+    since: Option<Instant>,
+    last_warn: Option<Instant>,
+}
+
+impl UnservedWatch {
+    /// A request was placed, or nothing waits: not stuck.
+    pub fn moving(&mut self) {
+        self.since = None;
+    }
+
+    /// Blocks wait, nothing is in flight and the pool offered no peer for them.
+    pub fn blocked(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    /// How long it has been stuck, when a WARN is due now (it is then counted as given).
+    pub fn due(&mut self, now: Instant) -> Option<Duration> {
+        let waited = now.duration_since(self.since?);
+        let quiet = self
+            .last_warn
+            .is_none_or(|t| now.duration_since(t) >= UNSERVED_WARN_EVERY);
+        (waited >= UNSERVED_WARN_AFTER && quiet).then(|| {
+            self.last_warn = Some(now);
+            waited
+        })
     }
 }
 
@@ -352,5 +399,33 @@ mod tests {
         assert_eq!(number_of(&q.take(1, peer(1))[0]).get(), 7);
         assert_eq!(number_of(&q.take(1, peer(2))[0]).get(), 10);
         assert_eq!(q.len(), 6);
+        assert_eq!(q.bounds(), Some((1, 6)));
+    }
+
+    #[test]
+    fn being_stuck_is_reported_after_a_while_then_every_thirty_seconds() {
+        let t0 = Instant::now();
+        let mut w = UnservedWatch::default();
+        assert_eq!(w.due(t0), None, "not stuck");
+        w.blocked(t0);
+        w.blocked(t0 + Duration::from_secs(3));
+        assert_eq!(w.due(t0 + Duration::from_secs(4)), None, "not yet");
+        let first = t0 + UNSERVED_WARN_AFTER;
+        assert_eq!(w.due(first), Some(UNSERVED_WARN_AFTER));
+        assert_eq!(
+            w.due(first + Duration::from_secs(29)),
+            None,
+            "once per 30 s"
+        );
+        let second = first + UNSERVED_WARN_EVERY;
+        assert_eq!(w.due(second), Some(second - t0));
+        // A request placed ends it; stuck again, the next WARN still keeps the 30 s pace.
+        w.moving();
+        assert_eq!(w.due(second + Duration::from_secs(40)), None);
+        w.blocked(second + Duration::from_secs(40));
+        assert_eq!(
+            w.due(second + Duration::from_secs(46)),
+            Some(Duration::from_secs(6))
+        );
     }
 }

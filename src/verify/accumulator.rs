@@ -143,6 +143,12 @@ impl HistoricalHashesAccumulator {
         })
     }
 
+    /// An accumulator of the given epoch roots. Mainnet's is the built-in one; this builds
+    /// another chain's (a test chain's) from roots computed over its own records.
+    pub fn from_roots(epochs: Vec<B256>) -> Self {
+        Self { epochs }
+    }
+
     /// Number of epochs.
     pub fn epochs(&self) -> u64 {
         self.epochs.len() as u64

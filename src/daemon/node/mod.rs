@@ -7,11 +7,12 @@
 //! settings — published by the peer pool worker once the pool runs, released by the shutdown
 //! worker, which closes the store so the data-directory lock is free when it reports
 //! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key),
-//! `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
+//! `era1_import` (Startup's import of `sync.era1_dir`), `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
 //! `fastsync` (the sync pipeline's worker), `finalize` (compact + seal); follow and RPC are
 //! [`unbuilt`](super::unbuilt) and say so, but already receive the services.
 //! Workers report only through events; nothing here decides a phase.
 
+pub mod era1_import;
 pub mod fastsync;
 pub mod finalize;
 pub mod head_tracker;
@@ -121,6 +122,21 @@ impl PhaseWorkers for NodeWorkers {
             if ctx.cancel.is_cancelled() {
                 // Stopped while opening: keep nothing open.
                 return Ok(());
+            }
+            if let Some(dir) = &config.sync.era1_dir {
+                // Before the network starts: fast-sync then finds these blocks stored.
+                let imported = era1_import::run(&node.store, dir, &ctx.cancel).await;
+                if imported.is_err() || ctx.cancel.is_cancelled() {
+                    // Nobody else holds the store yet: release the directory lock here.
+                    node.store.close().await;
+                }
+                imported.map_err(|e| WorkerError::Failed {
+                    context: "cannot start".into(),
+                    source: Box::new(e),
+                })?;
+                if ctx.cancel.is_cancelled() {
+                    return Ok(());
+                }
             }
             tracing::info!(
                 min_peers = config.sync.min_peers,

@@ -22,6 +22,6 @@ mod genesis;
 mod spec;
 
 pub use genesis::{ChainSpecError, GenesisDescription};
-pub use spec::{ChainSpec, ForkHead};
+pub use spec::{ChainSpec, ForkHead, MAINNET_MERGE_CHECKPOINT};
 
 pub use alloy_eip2124::{ForkFilter, ForkFilterKey, ForkHash, ForkId, ValidationError};

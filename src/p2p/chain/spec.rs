@@ -47,6 +47,19 @@ impl ForkHead {
     }
 }
 
+/// Mainnet's terminal proof-of-work block, 15,537,393 (the first proof-of-stake block is
+/// 15,537,394): the last block of the pre-merge accumulator's last epoch, and the prune point
+/// every client uses for history expiry (geth's `history.PrunePoints`, etherscan). A built-in
+/// checkpoint: fast-sync anchors on it without asking peers when its target is this block,
+/// derives targets below it down from it, and checks that any longer range links through it.
+/// Blocks below it can also be proven with no peer at all, from era1 files and the accumulator.
+pub const MAINNET_MERGE_CHECKPOINT: Checkpoint = Checkpoint {
+    number: BlockNumber(15_537_393),
+    hash: alloy_primitives::b256!(
+        "55b11b918355b1ef9c5db810302ebad0bf2544255b530cdce90674d5887bb286"
+    ),
+};
+
 /// Everything the eth handshake needs to know about a chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainSpec {
@@ -75,7 +88,7 @@ pub struct ChainSpec {
     /// only a hash: `None`.
     genesis_header: Option<Arc<Header>>,
     /// Block hashes this chain's description vouches for (`checkpoint = "N:0xHASH"` in a custom
-    /// spec): fast-sync may anchor on them. Built-in chains carry none yet.
+    /// spec, mainnet's merge block built in): fast-sync may anchor on them.
     checkpoints: Vec<Checkpoint>,
 }
 
@@ -95,6 +108,7 @@ impl ChainSpec {
             bootnodes::builtin_records(bootnodes::MAINNET_BOOTNODES),
             vec![bootnodes::builtin_tree(bootnodes::MAINNET_DNS)],
         )
+        .with_checkpoints(vec![MAINNET_MERGE_CHECKPOINT])
     }
 
     /// Sepolia testnet (chain id 11155111).

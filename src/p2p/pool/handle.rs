@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::bans::{Ban, Misbehaviour};
 use super::peer::Span;
-use super::ranking::rank_for;
+use super::ranking::{rank_for, rank_for_headers};
 use super::snapshot::PoolSnapshot;
 use super::state::Shared;
 use crate::p2p::eth::GetBlockHeaders;
@@ -52,6 +52,18 @@ impl PoolHandle {
 
     /// Up to `n` distinct peers for `span`, best first (the follow mode asks several).
     pub fn ranked_for(&self, span: Span, n: usize) -> Vec<PeerLease> {
+        self.lease_ranked(span, n, false)
+    }
+
+    /// Up to `n` distinct peers for the *headers* of `span`, best first: like
+    /// [`Self::ranked_for`], but a peer whose bodies and receipts are expired there (eth/69
+    /// `earliestBlock`, or an empty answer) still serves headers. An empty header answer does
+    /// not mark the range unserved.
+    pub fn ranked_for_headers(&self, span: Span, n: usize) -> Vec<PeerLease> {
+        self.lease_ranked(span, n, true)
+    }
+
+    fn lease_ranked(&self, span: Span, n: usize, headers: bool) -> Vec<PeerLease> {
         let now = Instant::now();
         let mut st = self.shared.lock();
         let order = {
@@ -60,7 +72,12 @@ impl PoolHandle {
                 .peers
                 .iter()
                 .map(|(id, e)| e.view(*id, st.bans.is_banned(id, now)));
-            rank_for(views, &span, now, self.shared.config.max_in_flight)
+            let max = self.shared.config.max_in_flight;
+            if headers {
+                rank_for_headers(views, &span, now, max)
+            } else {
+                rank_for(views, &span, now, max)
+            }
         };
         order
             .into_iter()
@@ -73,7 +90,7 @@ impl PoolHandle {
                     id,
                     serial: e.serial,
                     session: e.handle.clone(),
-                    span: Some(span),
+                    span: (!headers).then_some(span),
                     batch: e.stats.batch(),
                 })
             })

@@ -58,6 +58,22 @@ pub fn coverage(view: &PeerView<'_>, span: &Span) -> Coverage {
     }
 }
 
+/// How much of `span`'s *headers* the peer can serve: its head only. History expiry (EIP-4444,
+/// eth/69 `earliestBlock`) drops bodies and receipts, never headers, and an empty answer to a
+/// body request says nothing about headers, so neither counts here.
+pub fn header_coverage(view: &PeerView<'_>, span: &Span) -> Coverage {
+    match view.head {
+        Some(head) if !view.banned && head >= span.first => {
+            if head < span.last {
+                Coverage::Partial
+            } else {
+                Coverage::Full
+            }
+        }
+        _ => Coverage::None,
+    }
+}
+
 /// Peers able to serve (part of) `span` and free to be asked now, best first: full coverage
 /// before partial, then higher score, then fewer requests in flight.
 pub fn rank_for<'a>(
@@ -66,10 +82,30 @@ pub fn rank_for<'a>(
     now: Instant,
     max_in_flight: usize,
 ) -> Vec<PeerId> {
+    rank_by(views, span, now, max_in_flight, coverage)
+}
+
+/// [`rank_for`] for a header request: coverage by [`header_coverage`].
+pub fn rank_for_headers<'a>(
+    views: impl IntoIterator<Item = PeerView<'a>>,
+    span: &Span,
+    now: Instant,
+    max_in_flight: usize,
+) -> Vec<PeerId> {
+    rank_by(views, span, now, max_in_flight, header_coverage)
+}
+
+fn rank_by<'a>(
+    views: impl IntoIterator<Item = PeerView<'a>>,
+    span: &Span,
+    now: Instant,
+    max_in_flight: usize,
+    covers: impl Fn(&PeerView<'_>, &Span) -> Coverage,
+) -> Vec<PeerId> {
     let mut eligible: Vec<(Coverage, PeerView<'a>)> = views
         .into_iter()
         .filter(|v| v.in_flight < max_in_flight && !v.stats.backing_off(now))
-        .map(|v| (coverage(&v, span), v))
+        .map(|v| (covers(&v, span), v))
         .filter(|(c, _)| *c != Coverage::None)
         .collect();
     eligible.sort_by(|(ca, a), (cb, b)| {
@@ -132,6 +168,28 @@ mod tests {
         short[1].head = Some(BlockNumber(150));
         let order = rank_for(short, &span, Instant::now(), 2);
         assert_eq!(order, vec![PeerId::repeat_byte(1), PeerId::repeat_byte(2)]);
+    }
+
+    #[test]
+    fn expired_history_still_serves_headers() {
+        let (pruned, emptied, low) = (stats(1), stats(400), stats(1));
+        let span = Span::new(100u64, 199u64);
+        // Bodies and receipts gone below 150 (eth/69), or answered empty before: not offered
+        // for bodies, offered for headers. A head below the range: neither.
+        let mut p = view(1, 1000, &pruned);
+        p.served = Some(BlockRange {
+            earliest: BlockNumber(150),
+            latest: BlockNumber(1000),
+            latest_hash: B256::ZERO,
+        });
+        let mut emptied = emptied;
+        emptied.record_unserved(span);
+        let views = vec![p, view(2, 1000, &emptied), view(3, 50, &low)];
+        assert!(rank_for(views.clone(), &span, Instant::now(), 2).is_empty());
+        assert_eq!(
+            rank_for_headers(views, &span, Instant::now(), 2),
+            vec![PeerId::repeat_byte(1), PeerId::repeat_byte(2)]
+        );
     }
 
     #[test]
