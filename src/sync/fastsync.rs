@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::anchor::{self, Anchor};
-use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer};
+use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer, pick};
 use super::headers::{LinkError, Linker, WindowRequest, check_window};
 use super::process::{Processed, failure_kind, process};
 use super::progress::Progress;
@@ -683,19 +683,4 @@ impl Run {
         }
         Ok(())
     }
-}
-
-/// The first lease not for `avoid` (else any); the others are dropped (their slots freed).
-fn pick(
-    leases: Vec<crate::p2p::pool::PeerLease>,
-    avoid: Option<PeerId>,
-) -> Option<crate::p2p::pool::PeerLease> {
-    let mut fallback = None;
-    for l in leases {
-        if Some(l.id()) != avoid {
-            return Some(l);
-        }
-        fallback.get_or_insert(l);
-    }
-    fallback
 }

@@ -2,14 +2,15 @@
 //! serving a [`TestnetChain`] through a [`HistoryProvider`] whose behaviour is set by
 //! [`PeerKnobs`]: latency, bandwidth, partial and empty answers, wrong receipts, a fake chain,
 //! stalls, disconnects mid-request, a moving head, a switch to a fork. Counts the requests it
-//! served, by kind.
+//! served, by kind. A [`Control`] shared by every peer of a testnet lets a test cap the head and
+//! switch every peer to another chain at the same moment (a reorg all peers agree on).
 //!
 //! Everything a knob does happens inside the provider (which the session runs on the blocking
 //! pool), so the session code needs no test hooks. A stall or a disconnect ends when the peer
 //! stops, so no blocking thread outlives a test.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -167,7 +168,8 @@ impl RequestCounts {
     }
 }
 
-/// The chains a peer may serve: the honest one, its fork, the fake one.
+/// The chains a peer may serve: the honest one, its fork, the fake one, and the reorg chain of
+/// [`Control`].
 #[derive(Debug, Clone)]
 pub struct Chains {
     /// The testnet's chain.
@@ -176,6 +178,41 @@ pub struct Chains {
     pub fork: Option<Arc<TestnetChain>>,
     /// A self-consistent fake chain on the same genesis (for `fake_chain`).
     pub fake: Option<Arc<TestnetChain>>,
+    /// Chains [`Control::switch_to`] can move every peer to (index 1 is `reorgs[0]`).
+    pub reorgs: Vec<Arc<TestnetChain>>,
+    /// The switches every peer of the testnet reads.
+    pub control: Arc<Control>,
+}
+
+/// Testnet-wide switches, read by every peer on every answer: a test flips them while histd runs,
+/// so all peers move together (a reorg that every network agrees on, at a chosen moment).
+#[derive(Debug)]
+pub struct Control {
+    /// Peers serve at most up to this block (`u64::MAX`: their knobs alone decide).
+    head_cap: AtomicU64,
+    /// 0: the chain the knobs say; `i`: `Chains::reorgs[i - 1]`, whatever the knobs say.
+    chain: AtomicUsize,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            head_cap: AtomicU64::new(u64::MAX),
+            chain: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Control {
+    /// Every peer serves at most up to `n` from now on.
+    pub fn cap_head(&self, n: u64) {
+        self.head_cap.store(n, Ordering::SeqCst);
+    }
+
+    /// Every peer serves reorg chain `i` (1-based; 0: back to what the knobs say) from now on.
+    pub fn switch_to(&self, i: usize) {
+        self.chain.store(i, Ordering::SeqCst);
+    }
 }
 
 type Sessions = Arc<Mutex<Vec<(SessionHandle, JoinHandle<Result<(), EthStreamError>>)>>>;
@@ -193,6 +230,13 @@ struct KnobbedHistory {
 
 impl KnobbedHistory {
     fn chain(&self) -> &TestnetChain {
+        let switched = self.chains.control.chain.load(Ordering::SeqCst);
+        if let Some(reorg) = switched
+            .checked_sub(1)
+            .and_then(|i| self.chains.reorgs.get(i))
+        {
+            return reorg;
+        }
         if self.knobs.fake_chain
             && let Some(fake) = &self.chains.fake
         {
@@ -220,7 +264,10 @@ impl KnobbedHistory {
             }
             _ => 0,
         };
-        start.saturating_add(advanced).min(chain.head())
+        start
+            .saturating_add(advanced)
+            .min(chain.head())
+            .min(self.chains.control.head_cap.load(Ordering::SeqCst))
     }
 
     /// What the peer announces now.
@@ -461,9 +508,8 @@ impl TestnetPeer {
             sessions.clone(),
             cancel.clone(),
         ));
-        if knobs.head_advance_every.is_some() || knobs.fork_switch_after.is_some() {
-            tokio::spawn(announce_loop(provider, sessions.clone(), cancel.clone()));
-        }
+        // Always: the knobs or the testnet's `Control` may move the head at any time.
+        tokio::spawn(announce_loop(provider, sessions.clone(), cancel.clone()));
         Ok(Self {
             index,
             enode,
