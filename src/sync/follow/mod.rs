@@ -147,7 +147,7 @@ struct Run {
     buffer: ReorderBuffer<Buffered>,
     /// Peers whose last probe answer held every accepted header (asked when the pool ranks none).
     sources: Vec<PeerId>,
-    probing: JoinSet<Vec<Answer>>,
+    probing: JoinSet<(Verdict, Vec<Answer>)>,
     searching: JoinSet<(Option<Fork>, u64)>,
     fetches: JoinSet<Fetched>,
     verifying: JoinSet<(PeerId, u64, Verified)>,
@@ -279,8 +279,8 @@ impl Run {
                 _ = probe_tick.tick() => self.probe_now = true,
                 _ = gauge_tick.tick() => self.buffer.publish(),
                 Some(r) = self.probing.join_next() => {
-                    if let Ok(answers) = r {
-                        self.on_probe(answers);
+                    if let Ok((verdict, answers)) = r {
+                        self.on_probe(verdict, answers);
                     }
                 }
                 Some(r) = self.searching.join_next() => {
@@ -331,13 +331,19 @@ impl Run {
             .max(lowest);
         let room = (self.buffer.end() - 1).saturating_sub(self.frontier.0);
         let limit = self.frontier.0 - start + 1 + room;
-        let (pool, peers) = (self.p.pool.clone(), self.p.limits.probe_peers);
+        let ask = (BlockNumber(start), limit, self.p.limits.probe_peers);
+        let (pool, known, frontier, quorum) = (
+            self.p.pool.clone(),
+            self.known.clone(),
+            self.frontier.0,
+            self.p.quorum,
+        );
         self.probing
-            .spawn(async move { probe::ask(&pool, BlockNumber(start), limit, peers).await });
+            .spawn(async move { probe::round(&pool, ask, &known, frontier, quorum).await });
     }
 
-    fn on_probe(&mut self, answers: Vec<Answer>) {
-        match probe::tally(&self.known, self.frontier.0, &answers, self.p.quorum) {
+    fn on_probe(&mut self, verdict: Verdict, answers: Vec<Answer>) {
+        match verdict {
             Verdict::Agree { extension, sources } => {
                 if extension.is_empty() {
                     if self.frontier == self.tip {
@@ -643,9 +649,8 @@ impl Run {
             store
                 .write("following: appending blocks in order", move |s| {
                     let before = blocks.first().map_or(0, |(b, _)| b.number().get());
-                    for (b, _) in &blocks {
-                        s.append_sorted(b)?;
-                    }
+                    let refs: Vec<&VerifiedBlock> = blocks.iter().map(|(b, _)| &**b).collect();
+                    s.append_sorted_many(&refs)?;
                     let after = blocks.last().map_or(before, |(b, _)| b.number().get());
                     // Seal what the tip left behind the rollback window, once per shard crossed.
                     if let Some(bound) = after.checked_sub(window) {

@@ -2,8 +2,8 @@
 //! frontier upwards, and decide from their answers whether our chain is still theirs, how far it
 //! extends, or whether it was reorganised.
 //!
-//! Owns [`ask`] (one round: one peer per network, one forward `GetBlockHeaders` each) and
-//! [`tally`] (the verdict). A header is accepted only when it links to what we hold (or to an
+//! Owns [`round`] (one peer per network, one forward `GetBlockHeaders` each, decided as soon as
+//! a quorum answered) and [`tally`] (the verdict). A header is accepted only when it links to what we hold (or to an
 //! accepted header that does) and `quorum` distinct networks answered the same hash for it; a
 //! divergence counts only when `quorum` networks disagree with a hash we hold. Status messages
 //! and announced heads are never evidence here (ids are free, networks are not). It never
@@ -15,7 +15,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use alloy_primitives::B256;
-use futures::future::join_all;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 
 use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders, limits::MAX_HEADERS};
 use crate::p2p::pool::{Misbehaviour, PoolHandle};
@@ -160,13 +161,20 @@ pub fn tally(
 }
 
 /// One round: up to `peers` usable peers, one per network, each asked for `limit` headers from
-/// `start` upwards. Malformed answers (not consecutive from `start`, not linked) are reported as
-/// bad data and left out.
-pub async fn ask(pool: &PoolHandle, start: BlockNumber, limit: u64, peers: usize) -> Vec<Answer> {
+/// `start` upwards; the verdict against `known` as soon as it is decided (a slow or silent peer
+/// does not hold the round up once a quorum answered), else once every answer is in. Malformed
+/// answers (not consecutive from `start`, not linked) are reported as bad data and left out.
+pub async fn round(
+    pool: &PoolHandle,
+    (start, limit, peers): (BlockNumber, u64, usize),
+    known: &BTreeMap<u64, B256>,
+    frontier: u64,
+    quorum: usize,
+) -> (Verdict, Vec<Answer>) {
     let limit = limit.clamp(1, MAX_HEADERS as u64);
     let snapshot = pool.snapshot();
     let mut networks: Vec<IpAddr> = Vec::new();
-    let mut asks = Vec::new();
+    let mut asks = FuturesUnordered::new();
     for p in snapshot.peers.iter().filter(|p| p.usable) {
         let network = pool.network_of(p.ip);
         if networks.contains(&network) || networks.len() >= peers {
@@ -210,7 +218,17 @@ pub async fn ask(pool: &PoolHandle, start: BlockNumber, limit: u64, peers: usize
             })
         });
     }
-    join_all(asks).await.into_iter().flatten().collect()
+    let mut answers = Vec::new();
+    let mut verdict = Verdict::Unknown;
+    while let Some(a) = asks.next().await {
+        let Some(a) = a else { continue };
+        answers.push(a);
+        verdict = tally(known, frontier, &answers, quorum);
+        if verdict != Verdict::Unknown {
+            break;
+        }
+    }
+    (verdict, answers)
 }
 
 #[cfg(test)]
