@@ -39,6 +39,8 @@ pub struct PeerKnobs {
     pub bandwidth: Option<u64>,
     /// At most this many items per answer (a prefix of what was asked).
     pub max_items: Option<usize>,
+    /// At most this many bodies or receipt lists per answer (headers unaffected).
+    pub max_blocks: Option<usize>,
     /// Bodies and receipts below this block are gone (history expiry): answered empty, and the
     /// Status announces it as `earliest`. `Some(u64::MAX)` answers every body/receipt request empty.
     pub expired_below: Option<u64>,
@@ -92,6 +94,7 @@ impl PeerKnobs {
         "latency-ms",
         "bandwidth",
         "max-items",
+        "max-blocks",
         "expired-below",
         "wrong-receipts",
         "fake-chain",
@@ -108,6 +111,7 @@ impl PeerKnobs {
             "latency-ms" => parse_ms(value).map(|d| self.latency = d),
             "bandwidth" => parse_u64(value).map(|b| self.bandwidth = Some(b.max(1))),
             "max-items" => parse_u64(value).map(|n| self.max_items = Some(n as usize)),
+            "max-blocks" => parse_u64(value).map(|n| self.max_blocks = Some(n as usize)),
             "expired-below" => parse_u64(value).map(|n| self.expired_below = Some(n)),
             "wrong-receipts" => parse_bool(value).map(|b| self.wrong_receipts = b),
             "fake-chain" => parse_bool(value).map(|b| self.fake_chain = b),
@@ -354,6 +358,7 @@ impl KnobbedHistory {
         let numbers = hashes
             .iter()
             .map_while(|h| chain.number_of(h).filter(|n| *n <= head && *n >= earliest))
+            .take(self.knobs.max_blocks.unwrap_or(usize::MAX))
             .collect();
         self.limit(numbers)
     }

@@ -1,4 +1,4 @@
-//! Out-of-order arrivals: one slow peer among fast ones, tiny answers, and a head that jumps far
+//! Out-of-order arrivals: one slow peer among fast ones, two blocks per answer, and a head that jumps far
 //! ahead, so blocks above one held by the slow peer arrive first. The reorder buffer holds them;
 //! the store's in-order append (which refuses anything but the next block, failing the run) never
 //! sees an out-of-order write, and the buffer never holds more than the follow window.
@@ -16,7 +16,7 @@ fn out_of_order_arrivals_are_written_in_order_and_the_buffer_stays_within_the_wi
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = TestnetConfig::new(ChainKind::Synthetic, 600, 4);
     let fast = PeerKnobs {
-        max_items: Some(2),
+        max_blocks: Some(2),
         ..PeerKnobs::default()
     };
     config.knobs = fast.clone();
