@@ -5,6 +5,7 @@
 //! and the window, and one deeper (`reorg`), a stop in Follow and a reorg while stopped
 //! (`restart`), out-of-order arrivals from a slow peer (`reorder`).
 
+mod db;
 mod head;
 mod reorder;
 mod reorg;
