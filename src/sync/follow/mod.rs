@@ -36,6 +36,7 @@ use super::anchor;
 use super::fetch::{self, BlockQueue, Fetched, PendingBlock, Sizer, pick};
 use super::process::{Verified, failure_kind, verify_each};
 use super::stats::SyncStats;
+use crate::p2p::eth::limits::MAX_HEADERS;
 use crate::p2p::pool::{Misbehaviour, PoolHandle};
 use crate::p2p::rlpx::PeerId;
 use crate::primitives::{BlockNumber, Checkpoint, VerifiedBlock};
@@ -154,6 +155,11 @@ struct Run {
     writing: JoinSet<Result<Vec<Buffered>, StoreError<WriteError>>>,
     /// Probe again at once (the last one found headers and the window has room).
     probe_now: bool,
+    /// Last block the running probe may return (its answers are cut there).
+    probe_end: u64,
+    /// The last probe showed nothing above the frontier: once the tip reaches the frontier, we
+    /// hold the network's head as last seen.
+    at_head: bool,
     up_to_date: bool,
     /// Highest number any diverging peer showed (the new chain's head, for the reorg line).
     diverged_head: u64,
@@ -184,6 +190,8 @@ impl Follow {
             verifying: JoinSet::new(),
             writing: JoinSet::new(),
             probe_now: true,
+            probe_end: 0,
+            at_head: false,
             up_to_date: false,
             diverged_head: 0,
             written: 0,
@@ -330,7 +338,8 @@ impl Run {
             .saturating_sub(self.p.limits.lookback)
             .max(lowest);
         let room = (self.buffer.end() - 1).saturating_sub(self.frontier.0);
-        let limit = self.frontier.0 - start + 1 + room;
+        let limit = (self.frontier.0 - start + 1 + room).min(MAX_HEADERS as u64);
+        self.probe_end = start + limit - 1;
         let ask = (BlockNumber(start), limit, self.p.limits.probe_peers);
         let (pool, known, frontier, quorum) = (
             self.p.pool.clone(),
@@ -345,21 +354,22 @@ impl Run {
     fn on_probe(&mut self, verdict: Verdict, answers: Vec<Answer>) {
         match verdict {
             Verdict::Agree { extension, sources } => {
-                if extension.is_empty() {
-                    if self.frontier == self.tip {
-                        self.set_up_to_date(true);
-                    }
-                    return;
-                }
-                self.set_up_to_date(false);
+                let found = !extension.is_empty();
                 for h in extension {
                     self.known.insert(h.number().get(), h.hash);
                     self.frontier = (h.number().get(), h.hash);
                     self.queue.push_new(h);
                 }
-                self.sources = sources;
-                // More may be waiting above what fit: look again at once if there is room.
-                self.probe_now = self.frontier.0 + 1 < self.buffer.end();
+                // Answers were cut at `probe_end`: a frontier below it is the quorum's head.
+                self.at_head = self.frontier.0 < self.probe_end;
+                if found {
+                    self.sources = sources;
+                    self.set_up_to_date(false);
+                    // More may be waiting above what fit: look again at once if there is room.
+                    self.probe_now = !self.at_head && self.frontier.0 + 1 < self.buffer.end();
+                } else if self.at_head && self.frontier == self.tip {
+                    self.set_up_to_date(true);
+                }
             }
             Verdict::Diverged { at, peers } => {
                 self.diverged_head = answers
@@ -461,6 +471,7 @@ impl Run {
     /// Forgets every accepted header, queued and buffered block above `a` (in-flight answers
     /// for them are dropped when they come back: their hashes are no longer known).
     fn forget_above(&mut self, a: u64) {
+        self.at_head = false;
         drop(self.known.split_off(&(a + 1)));
         self.queue.drop_from(a + 1);
         self.buffer.drop_from(a + 1);
@@ -684,6 +695,9 @@ impl Run {
             hash: self.tip.1,
         });
         self.announce_tip();
+        if self.at_head && self.frontier == self.tip {
+            self.set_up_to_date(true);
+        }
         // Keep what a rollback may need, and the pending headers above the tip.
         let keep_from = self.tip.0.saturating_sub(self.p.rollback_window + 1);
         self.known = self.known.split_off(&keep_from);

@@ -1,7 +1,7 @@
 //! A head advancing every 100 ms for `HISTD_FOLLOW_SECS` seconds (default 20): follow keeps up,
-//! the stored blocks equal the chain, and the JSON-RPC server starts exactly once, only after the
-//! first `UpToDate` (never during FastSync), although the node falls behind and catches up again
-//! with every new block.
+//! the stored blocks equal the chain, the first shard is sealed once the tip is a rollback window
+//! past it, and the JSON-RPC server starts exactly once, only after the first `UpToDate` (never
+//! during FastSync), although the node falls behind and catches up again with every new block.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,7 +30,9 @@ fn follow_keeps_up_with_a_head_advancing_every_100ms_and_starts_rpc_once() {
         .unwrap_or(20);
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = 100;
+    // Just below the end of the first shard (1000 blocks): follow crosses it, and seals it once
+    // the tip is a window past it.
+    let start = 900;
     let mut config = TestnetConfig::new(ChainKind::Synthetic, start + secs * 10 + 400, 4);
     config.knobs = PeerKnobs {
         head_start: Some(start),
@@ -96,11 +98,24 @@ fn follow_keeps_up_with_a_head_advancing_every_100ms_and_starts_rpc_once() {
     assert!(count(&h, UP_TO_DATE) >= 2, "{:#?}", h.seen);
     assert_eq!(count(&h, FIRST_RPC), 1, "{:#?}", h.seen);
     assert_eq!(count(&h, LISTENING), 1, "{:#?}", h.seen);
-    assert!(num(&summary, "blocks_written") >= cap - start, "{summary}");
+    // Every block from where follow started up to the cap, each written once.
+    let from = num(&epoch, "last_indexed");
+    assert_eq!(num(&summary, "blocks_written"), cap - from, "{summary}");
     assert!(
         num(&summary, "buffer_peak") <= num(&summary, "window"),
         "{summary}"
     );
     assert_store_equals(dir.path(), &net.chain, 0..=cap);
+    let sealed = h
+        .seen
+        .iter()
+        .any(|v| v["message"] == "follow: sealed complete shards below the rollback window");
+    let shard0 = open_store(dir.path(), &net.chain).shard_state(0).unwrap();
+    if cap >= 1000 + WINDOW {
+        assert!(sealed, "{:#?}", h.seen);
+        assert_eq!(shard0, histd::storage::ShardState::Sealed);
+    } else {
+        assert!(!sealed && shard0 != histd::storage::ShardState::Sealed);
+    }
     db_verify(dir.path());
 }
