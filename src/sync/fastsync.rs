@@ -505,20 +505,11 @@ impl Run {
             if self.held + in_flight > limits.max_bytes {
                 break;
             }
-            let Some(span) = self.queue.next_span(fetch::MAX_BATCH) else {
+            let Some((lease, blocks, limit)) =
+                fetch::next_request(&self.p.pool, &mut self.queue, &mut self.sizer, || None)
+            else {
                 break;
             };
-            let leases = self.p.pool.ranked_for(span, 4);
-            let Some(lease) = pick(leases, self.queue.next_avoid()) else {
-                break;
-            };
-            let peer = lease.id();
-            let n = self.sizer.blocks(peer, lease.batch_size());
-            let blocks = self.queue.take(n, peer);
-            if blocks.is_empty() {
-                break;
-            }
-            let limit = self.sizer.timeout(&peer);
             self.fetches.spawn(fetch::fetch(lease, blocks, limit));
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use alloy_rlp::Encodable;
 
-use crate::p2p::pool::{PeerLease, Span};
+use crate::p2p::pool::{PeerLease, PoolHandle, Span};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::RequestError;
 use crate::primitives::{BlockNumber, Body, Receipt};
@@ -299,6 +299,26 @@ pub async fn fetch(lease: PeerLease, asked: Vec<PendingBlock>, limit: Duration) 
     out.elapsed = started.elapsed();
     drop(lease);
     out
+}
+
+/// The next request for `queue`: a peer the pool ranks for its next span (not the one the next
+/// block failed at, if another can take it), else `fallback()`; as many of the next blocks as
+/// that peer's size allows; its timeout. `None`: nothing waits, or nobody can take it now.
+pub fn next_request(
+    pool: &PoolHandle,
+    queue: &mut BlockQueue,
+    sizer: &mut Sizer,
+    fallback: impl FnOnce() -> Option<PeerLease>,
+) -> Option<(PeerLease, Vec<PendingBlock>, Duration)> {
+    let span = queue.next_span(MAX_BATCH)?;
+    let lease = pick(pool.ranked_for(span, 4), queue.next_avoid()).or_else(fallback)?;
+    let peer = lease.id();
+    let n = sizer.blocks(peer, lease.batch_size());
+    let blocks = queue.take(n, peer);
+    if blocks.is_empty() {
+        return None;
+    }
+    Some((lease, blocks, sizer.timeout(&peer)))
 }
 
 /// The first lease not for `avoid` (else any); the others are dropped (their slots freed).

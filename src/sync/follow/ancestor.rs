@@ -121,33 +121,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::verify::SealedHeader;
-
-    fn chain(len: u64, shared: u64, salt: u64, base: &[SealedHeader]) -> Vec<SealedHeader> {
-        let mut out: Vec<SealedHeader> = base.iter().take(shared as usize).cloned().collect();
-        for n in out.len() as u64..len {
-            let parent = out.last().map_or(B256::ZERO, |h| h.hash);
-            out.push(SealedHeader::seal(crate::primitives::Header {
-                number: n,
-                parent_hash: parent,
-                gas_limit: salt,
-                ..Default::default()
-            }));
-        }
-        out
-    }
-
-    fn known(c: &[SealedHeader], lo: u64, hi: u64) -> BTreeMap<u64, B256> {
-        (lo..=hi).map(|n| (n, c[n as usize].hash)).collect()
-    }
-
-    fn answer(i: u8, c: &[SealedHeader], lo: u64, hi: u64) -> Answer {
-        Answer {
-            peer: PeerId::repeat_byte(i),
-            network: IpAddr::V4(Ipv4Addr::new(127, 0, i, 0)),
-            headers: c[lo as usize..=hi as usize].to_vec(),
-        }
-    }
+    use crate::sync::follow::testing::{answer, chain, known};
 
     #[test]
     fn finds_the_highest_shared_block_and_refuses_what_is_deeper() {

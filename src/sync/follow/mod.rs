@@ -19,6 +19,8 @@
 pub mod ancestor;
 pub mod probe;
 pub mod reorder;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ use self::ancestor::Fork;
 use self::probe::{Answer, Verdict};
 use self::reorder::ReorderBuffer;
 use super::anchor;
-use super::fetch::{self, BlockQueue, Fetched, PendingBlock, Sizer, pick};
+use super::fetch::{self, BlockQueue, Fetched, PendingBlock, Sizer};
 use super::process::{Verified, failure_kind, verify_each};
 use super::stats::SyncStats;
 use crate::p2p::eth::limits::MAX_HEADERS;
@@ -546,24 +548,14 @@ impl Run {
 
     fn dispatch_fetches(&mut self) {
         while self.fetches.len() < self.p.limits.fetches.max(1) {
-            let Some(span) = self.queue.next_span(fetch::MAX_BATCH) else {
+            let (pool, sources) = (&self.p.pool, &self.sources);
+            // Peers whose announced head is behind may still hold what they just showed us.
+            let fallback = || sources.iter().find_map(|p| pool.lease(*p));
+            let Some((lease, blocks, limit)) =
+                fetch::next_request(pool, &mut self.queue, &mut self.sizer, fallback)
+            else {
                 return;
             };
-            let ranked = self.p.pool.ranked_for(span, 4);
-            let lease = pick(ranked, self.queue.next_avoid()).or_else(|| {
-                // Peers whose announced head is behind may still hold what they just showed us.
-                self.sources.iter().find_map(|p| self.p.pool.lease(*p))
-            });
-            let Some(lease) = lease else {
-                return;
-            };
-            let peer = lease.id();
-            let n = self.sizer.blocks(peer, lease.batch_size());
-            let blocks = self.queue.take(n, peer);
-            if blocks.is_empty() {
-                return;
-            }
-            let limit = self.sizer.timeout(&peer);
             self.fetches.spawn(fetch::fetch(lease, blocks, limit));
         }
     }

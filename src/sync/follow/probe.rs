@@ -236,47 +236,12 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::primitives::Header;
-
-    /// A chain of `len` headers from genesis, `salt` making it its own after `from`.
-    pub(crate) fn chain(
-        len: u64,
-        from: u64,
-        salt: u64,
-        base: &[SealedHeader],
-    ) -> Vec<SealedHeader> {
-        let mut out: Vec<SealedHeader> = base.iter().take(from as usize).cloned().collect();
-        for n in out.len() as u64..len {
-            let parent = out.last().map_or(B256::ZERO, |h| h.hash);
-            out.push(SealedHeader::seal(Header {
-                number: n,
-                parent_hash: parent,
-                gas_limit: salt,
-                ..Header::default()
-            }));
-        }
-        out
-    }
-
-    fn known(c: &[SealedHeader], upto: u64) -> BTreeMap<u64, B256> {
-        c.iter()
-            .take(upto as usize + 1)
-            .map(|h| (h.number().get(), h.hash))
-            .collect()
-    }
-
-    fn answer(i: u8, c: &[SealedHeader], from: u64, to: u64) -> Answer {
-        Answer {
-            peer: PeerId::repeat_byte(i),
-            network: IpAddr::V4(Ipv4Addr::new(127, 0, i, 0)),
-            headers: c[from as usize..=to as usize].to_vec(),
-        }
-    }
+    use crate::sync::follow::testing::{answer, chain, known};
 
     #[test]
     fn a_quorum_extends_us_as_far_as_it_agrees() {
         let main = chain(20, 0, 1, &[]);
-        let ours = known(&main, 10);
+        let ours = known(&main, 0, 10);
         let answers = [
             answer(1, &main, 8, 15),
             answer(2, &main, 8, 13),
@@ -309,7 +274,7 @@ mod tests {
     fn a_quorum_holding_another_block_is_a_divergence_and_peers_behind_say_nothing() {
         let main = chain(20, 0, 1, &[]);
         let fork = chain(20, 9, 2, &main);
-        let ours = known(&main, 10);
+        let ours = known(&main, 0, 10);
         let answers = [
             answer(1, &fork, 8, 14),
             answer(2, &fork, 8, 12),

@@ -2,25 +2,12 @@
 //! follow node's rollback window (range mode seals every complete shard), and `histd db rollback
 //! --to N` removes the blocks above N, refusing to cut into a sealed shard.
 
-use std::process::Command;
-
 use alloy_primitives::B256;
 use histd::primitives::BlockNumber;
 use histd::storage::{OpenOptions, Retention, ShardState, Storage};
 use histd::testkit::chain::ChainGen;
 
-fn histd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
-        .args(args)
-        .env_remove("HISTD_CONFIG")
-        .output()
-        .expect("run histd");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::cli::db::histd;
 
 /// A stopped node's data directory: blocks 0 ..= 149 in shards of 100, written in order.
 fn store(dir: &std::path::Path) {

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::Testnet;
+use histd::testkit::testnet::{ChainKind, Testnet, TestnetConfig};
 use serde_json::Value;
 
 pub use super::sync::{assert_store_equals, db_verify, enodes, open_store, runtime, start_testnet};
@@ -42,6 +42,23 @@ pub fn follow_cmd(dir: &Path, net: &Testnet, extra: &[&str]) -> Command {
     ];
     args.extend_from_slice(extra);
     super::sync::run_cmd(dir, &enodes(net), &args)
+}
+
+/// Four honest peers serving 300 synthetic blocks (and the given reorg chains), capped at
+/// `head`, and a node following them that is up to date at `head`.
+pub fn following_at(
+    reorgs: Vec<u64>,
+    head: u64,
+) -> (tokio::runtime::Runtime, tempfile::TempDir, Testnet, Histd) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, 300, 4);
+    config.reorgs = reorgs;
+    let net = start_testnet(&rt, dir.path(), config);
+    net.control.cap_head(head);
+    let mut h = Histd::spawn(follow_cmd(dir.path(), &net, &[]));
+    wait_up_to_date(&mut h, head);
+    (rt, dir, net, h)
 }
 
 /// A number field of a log line (numbers may be logged as strings).

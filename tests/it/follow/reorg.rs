@@ -4,7 +4,7 @@
 //! exit code 3, the data untouched and consistent.
 
 use histd::primitives::BlockNumber;
-use histd::testkit::testnet::{ChainKind, TestnetChain, TestnetConfig};
+use histd::testkit::testnet::TestnetChain;
 
 use super::*;
 
@@ -32,16 +32,9 @@ fn assert_dropped(dir: &Path, now: &TestnetChain, old: &TestnetChain, from: u64,
 
 #[test]
 fn reorgs_of_depth_1_3_and_the_window_are_rolled_back_and_resynced() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, 300, 4);
     // Chain 1 leaves the main chain above 149 (depth 1 at tip 150), chain 2 leaves chain 1 above
     // 157 (depth 3 at 160), chain 3 leaves chain 2 above 162 (depth 8 = the window at 170).
-    config.reorgs = vec![150, 158, 163];
-    let net = start_testnet(&rt, dir.path(), config);
-    net.control.cap_head(150);
-    let mut h = Histd::spawn(follow_cmd(dir.path(), &net, &[]));
-    wait_up_to_date(&mut h, 150);
+    let (_rt, dir, net, mut h) = following_at(vec![150, 158, 163], 150);
     let mut lines = Vec::new();
     for (i, (tip, head, depth)) in [(150, 160, 1), (160, 170, 3), (170, 180, WINDOW)]
         .into_iter()
@@ -70,15 +63,8 @@ fn reorgs_of_depth_1_3_and_the_window_are_rolled_back_and_resynced() {
 
 #[test]
 fn a_reorg_deeper_than_the_window_stops_with_exit_3_and_leaves_the_data_consistent() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, 300, 4);
     // Leaves the main chain above 141: depth 9 at tip 150, one more than the window.
-    config.reorgs = vec![142];
-    let net = start_testnet(&rt, dir.path(), config);
-    net.control.cap_head(150);
-    let mut h = Histd::spawn(follow_cmd(dir.path(), &net, &[]));
-    wait_up_to_date(&mut h, 150);
+    let (_rt, dir, net, mut h) = following_at(vec![142], 150);
     net.control.switch_to(1);
     net.control.cap_head(160);
     let status = h.wait_exit_within(LIMIT);

@@ -3,21 +3,13 @@
 //! the peers' chain) and rolled back before following resumes.
 
 use histd::testkit::process::HistdProcess as Histd;
-use histd::testkit::testnet::{ChainKind, TestnetConfig};
 
 use super::*;
 
 #[test]
 fn ctrl_c_in_follow_exits_0_and_a_restart_repairs_a_reorg_that_happened_meanwhile() {
-    let rt = runtime();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, 300, 4);
     // Leaves the main chain above 147: depth 3 at our tip 150.
-    config.reorgs = vec![148];
-    let net = start_testnet(&rt, dir.path(), config);
-    net.control.cap_head(150);
-    let mut h = Histd::spawn(follow_cmd(dir.path(), &net, &[]));
-    wait_up_to_date(&mut h, 150);
+    let (_rt, dir, net, mut h) = following_at(vec![148], 150);
     let summary = stop(&mut h);
     assert_eq!(num(&summary, "tip"), 150, "{summary}");
     assert_store_equals(dir.path(), &net.chain, 0..=150);
