@@ -1,4 +1,5 @@
-//! The follow worker of `histd run` and the JSON-RPC worker it feeds.
+//! The follow worker of `histd run`, the JSON-RPC worker it feeds, and follow mode's check of
+//! the stored tip before backfilling.
 //!
 //! Owns the mapping between the sync layer's follow run ([`crate::sync::follow`]) and the node:
 //! its [`Note`]s become daemon events (`Progress`, `UpToDate`, `ReorgTooDeep`), moves of the RPC
@@ -17,6 +18,7 @@ use crate::daemon::event::Event;
 use crate::daemon::workers::{FollowPlan, WorkerContext, WorkerError};
 use crate::primitives::BlockNumber;
 use crate::rpc::{ChainEvent, Head, Server};
+use crate::sync::follow::preflight::{Preflight, check_stored_tip};
 use crate::sync::follow::{Follow, FollowLimits, Note, Outcome};
 
 /// What the follow worker and the RPC worker share: the head the server answers tags against
@@ -145,6 +147,35 @@ async fn on_note(note: Note, link: &RpcLink, window: u64, ctx: &WorkerContext) {
         Note::UpToDate { head } => {
             ctx.events.send(Event::UpToDate { head }).await;
         }
+    }
+}
+
+/// Follow mode's check before backfilling: the stored tip against the peers' chain, rolled back
+/// within the window ([`check_stored_tip`]). `false`: cancelled meanwhile.
+pub async fn preflight(
+    config: &Config,
+    services: &NodeServices,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<bool, WorkerError> {
+    let checked = check_stored_tip(
+        &services.store,
+        &services.pool,
+        config.sync.anchor_quorum as usize,
+        config.sync.rollback_window,
+        cancel,
+    )
+    .await
+    .map_err(|e| failed("checking the stored tip against the peers", e))?;
+    match checked {
+        Preflight::Cancelled => Ok(false),
+        Preflight::OnChain | Preflight::RolledBack { .. } => Ok(true),
+        Preflight::TooDeep { tip, limit } => Err(WorkerError::Failed {
+            context: "checking the stored tip against the peers".into(),
+            source: format!(
+                "the peers' chain leaves the stored chain more than rollback_window ({limit}) blocks below the stored tip {tip}; stop histd, run `histd db rollback --to N` with N below the fork, then start it again"
+            )
+            .into(),
+        }),
     }
 }
 

@@ -17,6 +17,7 @@
 //! imports the daemon or config.
 
 pub mod ancestor;
+pub mod preflight;
 pub mod probe;
 pub mod reorder;
 #[cfg(test)]
@@ -268,6 +269,22 @@ impl Follow {
     }
 }
 
+/// The reorg metrics and the one line per reorg: our old tip, the new chain's head as the peers
+/// showed it, the common ancestor, the blocks rolled back.
+fn record_reorg(old: (u64, B256), ancestor: (u64, B256), new_tip: u64, depth: u64) {
+    metrics::counter!(crate::metrics::REORGS).increment(1);
+    metrics::histogram!(crate::metrics::REORG_DEPTH).record(depth as f64);
+    tracing::info!(
+        old_tip = old.0,
+        old_tip_hash = %old.1,
+        new_tip,
+        ancestor = ancestor.0,
+        ancestor_hash = %ancestor.1,
+        depth,
+        "reorg rolled back"
+    );
+}
+
 fn short(peer: &PeerId) -> String {
     alloy_primitives::hex::encode(&peer.as_slice()[..8])
 }
@@ -517,17 +534,7 @@ impl Run {
             hash: self.tip.1,
         });
         self.reorgs += 1;
-        metrics::counter!(crate::metrics::REORGS).increment(1);
-        metrics::histogram!(crate::metrics::REORG_DEPTH).record(depth as f64);
-        tracing::info!(
-            old_tip = old.0,
-            old_tip_hash = %old.1,
-            new_tip = self.diverged_head,
-            ancestor,
-            ancestor_hash = %self.tip.1,
-            depth,
-            "reorg rolled back"
-        );
+        record_reorg(old, self.tip, self.diverged_head, depth);
         self.announce_tip();
         self.set_up_to_date(false);
         self.probe_now = true;
