@@ -51,7 +51,7 @@ pub const REORDER_PEAK: &str = "histd_reorder_peak";
 /// Reorgs rolled back in follow.
 pub const REORGS: &str = "histd_reorgs_total";
 /// Depth (blocks rolled back below the stored tip) of each reorg follow rolled back.
-pub const REORG_DEPTH: &str = "histd_reorg_depth";
+pub const REORG_DEPTH: &str = "histd_reorg_depth_blocks";
 /// JSON-RPC requests, label `method`.
 pub const RPC_REQUESTS: &str = "histd_rpc_requests_total";
 /// JSON-RPC requests answered with an error, labels `method` and `code` (the JSON-RPC error code).
