@@ -202,6 +202,11 @@ impl Follow {
             late: 0,
             p: self,
         };
+        // The node's head starts at what is stored (the first UpToDate may come before any write).
+        run.note(Note::Tip {
+            number: BlockNumber(tip.0),
+            hash: tip.1,
+        });
         run.epoch_line();
         let out = run.drive(&cancel).await;
         tracing::info!(
@@ -389,6 +394,10 @@ impl Run {
                 } else if self.at_head && self.frontier == self.tip {
                     self.set_up_to_date(true);
                 }
+            }
+            Verdict::Diverged { .. } if !self.writing.is_empty() => {
+                // Decide on the tip as stored: look again once the write in flight is done.
+                self.probe_now = true;
             }
             Verdict::Diverged { at, peers } => {
                 self.diverged_head = answers
