@@ -31,7 +31,7 @@ pub async fn run(
         FastSyncTarget::Range { start, end } => (start, Target::Range(end)),
         FastSyncTarget::SafeHead { start, safe_head } => {
             // A reorg while stopped may have left the stored top on an abandoned branch.
-            if !super::follow::preflight(&config, &services, &ctx.cancel).await? {
+            if !super::follow::preflight(&config, &services, &ctx.cancel, &ctx.events).await? {
                 return Ok(());
             }
             (start, Target::SafeHead(safe_head))

@@ -151,11 +151,13 @@ async fn on_note(note: Note, link: &RpcLink, window: u64, ctx: &WorkerContext) {
 }
 
 /// Follow mode's check before backfilling: the stored tip against the peers' chain, rolled back
-/// within the window ([`check_stored_tip`]). `false`: cancelled meanwhile.
+/// within the window ([`check_stored_tip`]). `false`: do not backfill (cancelled meanwhile, or a
+/// fork deeper than the window, reported as `ReorgTooDeep`).
 pub async fn preflight(
     config: &Config,
     services: &NodeServices,
     cancel: &tokio_util::sync::CancellationToken,
+    ctx_events: &crate::daemon::event::EventSender,
 ) -> Result<bool, WorkerError> {
     let checked = check_stored_tip(
         &services.store,
@@ -169,13 +171,11 @@ pub async fn preflight(
     match checked {
         Preflight::Cancelled => Ok(false),
         Preflight::OnChain | Preflight::RolledBack { .. } => Ok(true),
-        Preflight::TooDeep { tip, limit } => Err(WorkerError::Failed {
-            context: "checking the stored tip against the peers".into(),
-            source: format!(
-                "the peers' chain leaves the stored chain more than rollback_window ({limit}) blocks below the stored tip {tip}; stop histd, run `histd db rollback --to N` with N below the fork, then start it again"
-            )
-            .into(),
-        }),
+        Preflight::TooDeep { depth, limit } => {
+            // Stops the node with exit code 3, as the same reorg found while following would.
+            ctx_events.send(Event::ReorgTooDeep { depth, limit }).await;
+            Ok(false)
+        }
     }
 }
 

@@ -290,6 +290,18 @@ fn record_reorg(old: (u64, B256), ancestor: (u64, B256), new_tip: u64, depth: u6
     );
 }
 
+/// The one ERROR line of a reorg deeper than the window (nothing is rolled back).
+fn too_deep_line(tip: u64, tip_hash: B256, searched_from: u64, depth: u64, rollback_window: u64) {
+    tracing::error!(
+        tip,
+        tip_hash = %tip_hash,
+        searched_from,
+        depth_at_least = depth,
+        rollback_window,
+        "reorg deeper than rollback_window: the peers' chain leaves ours below the window; nothing was rolled back (recover: `histd db rollback --to N` below the fork, then start again)"
+    );
+}
+
 fn short(peer: &PeerId) -> String {
     alloy_primitives::hex::encode(&peer.as_slice()[..8])
 }
@@ -466,14 +478,7 @@ impl Run {
             None => Ok(None),
             Some(Fork::Deeper) => {
                 let depth = self.tip.0 - lo + 1;
-                tracing::error!(
-                    tip = self.tip.0,
-                    tip_hash = %self.tip.1,
-                    searched_from = lo,
-                    depth_at_least = depth,
-                    rollback_window = self.p.rollback_window,
-                    "reorg deeper than rollback_window: the peers' chain leaves ours below the window; nothing was rolled back"
-                );
+                too_deep_line(self.tip.0, self.tip.1, lo, depth, self.p.rollback_window);
                 Ok(Some(Outcome::ReorgTooDeep {
                     depth,
                     limit: self.p.rollback_window,

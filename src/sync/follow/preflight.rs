@@ -14,7 +14,7 @@ use alloy_primitives::B256;
 use tokio_util::sync::CancellationToken;
 
 use super::ancestor::{self, Fork};
-use super::{FollowError, record_reorg};
+use super::{FollowError, record_reorg, too_deep_line};
 use crate::p2p::pool::PoolHandle;
 use crate::primitives::BlockNumber;
 use crate::storage::{ReadError, StoreHandle};
@@ -27,9 +27,10 @@ pub enum Preflight {
     OnChain,
     /// The top was on an abandoned branch and was rolled back to `ancestor`.
     RolledBack { ancestor: BlockNumber, depth: u64 },
-    /// The peers' chain leaves ours deeper than `rollback_window` below the tip: nothing was
-    /// changed (recover with `histd db rollback --to N` below the fork, then restart).
-    TooDeep { tip: BlockNumber, limit: u64 },
+    /// The peers' chain leaves ours deeper than `rollback_window` below the tip (at least
+    /// `depth`): nothing was changed (recover with `histd db rollback --to N` below the fork,
+    /// then restart).
+    TooDeep { depth: u64, limit: u64 },
     /// Stopped while waiting for the peers.
     Cancelled,
 }
@@ -82,10 +83,14 @@ pub async fn check_stored_tip(
         }
     };
     match fork {
-        Fork::Deeper => Ok(Preflight::TooDeep {
-            tip,
-            limit: rollback_window,
-        }),
+        Fork::Deeper => {
+            let depth = tip.get() - lo + 1;
+            too_deep_line(tip.get(), ours, lo, depth, rollback_window);
+            Ok(Preflight::TooDeep {
+                depth,
+                limit: rollback_window,
+            })
+        }
         Fork::At(a) => {
             let depth = tip.get() - a;
             store

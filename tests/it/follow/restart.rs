@@ -80,3 +80,26 @@ fn a_reorg_while_stopped_below_the_new_safe_head_is_rolled_back_before_backfilli
     assert_store_equals(dir.path(), net.reorg_chain(1), 0..=200);
     db_verify(dir.path());
 }
+
+#[test]
+fn a_reorg_while_stopped_deeper_than_the_window_stops_the_next_start_with_exit_3() {
+    // Leaves the main chain above 141: depth 9 at our tip 150, one more than the window.
+    let (_rt, dir, net, mut h) = following_at(vec![142], 150);
+    stop(&mut h);
+    net.control.switch_to(1);
+    net.control.cap_head(200);
+    let mut h = Histd::spawn(follow_cmd(dir.path(), &net, &[]));
+    let status = h.wait_exit_within(LIMIT);
+    assert_eq!(status.code(), Some(3), "{:#?}", h.seen);
+    assert!(
+        h.seen.iter().any(|v| v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("reorg deeper than rollback_window"))),
+        "{:#?}",
+        h.seen
+    );
+    // Nothing was fetched or rolled back: the old chain is still stored whole.
+    assert!(!h.logged("fast-sync: planned"), "{:#?}", h.seen);
+    assert_store_equals(dir.path(), &net.chain, 0..=150);
+    db_verify(dir.path());
+}
