@@ -61,7 +61,13 @@ fn db(path: Option<&Path>, overrides: &[Override], cmd: &DbCommand) -> ExitCode 
         Ok(c) => c,
         Err(code) => return code,
     };
-    match histd::cli::db::run(&config.data_dir, cmd) {
+    // A follow node may still roll back its last `rollback_window` blocks: compaction must not
+    // seal them.
+    let window = match config.sync.end_block {
+        Some(_) => 0,
+        None => config.sync.rollback_window,
+    };
+    match histd::cli::db::run_in(&config.data_dir, cmd, window) {
         Ok(report) => {
             print!("{report}");
             ExitCode::SUCCESS

@@ -53,8 +53,13 @@ pub const REORDER_MIN_KEY: &str = "histd_reorder_min_key";
 pub const REORDER_MAX_KEY: &str = "histd_reorder_max_key";
 /// Follow reorder buffer: largest gap between consecutive held blocks.
 pub const REORDER_MAX_GAP: &str = "histd_reorder_max_gap";
+/// Follow reorder buffer: most blocks held at once since the start (never above the follow
+/// window).
+pub const REORDER_PEAK: &str = "histd_reorder_peak";
 /// Reorgs rolled back in follow.
 pub const REORGS: &str = "histd_reorgs_total";
+/// Depth (blocks rolled back below the stored tip) of each reorg follow rolled back.
+pub const REORG_DEPTH: &str = "histd_reorg_depth_blocks";
 /// JSON-RPC requests, label `method`.
 pub const RPC_REQUESTS: &str = "histd_rpc_requests_total";
 /// JSON-RPC requests answered with an error, labels `method` and `code` (the JSON-RPC error code).
@@ -178,7 +183,17 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Largest gap between held blocks in the reorder buffer",
     ),
+    (
+        REORDER_PEAK,
+        Kind::Gauge,
+        "Most blocks the reorder buffer has held at once",
+    ),
     (REORGS, Kind::Counter, "Chain reorganisations rolled back"),
+    (
+        REORG_DEPTH,
+        Kind::Histogram,
+        "Blocks rolled back below the stored tip, per reorg",
+    ),
     (RPC_REQUESTS, Kind::Counter, "JSON-RPC requests served"),
     (
         RPC_ERRORS,

@@ -1,4 +1,4 @@
-//! `histd db stats | compact | repair | verify` on a stopped node's data directory.
+//! `histd db stats | compact | repair | verify | rollback` on a stopped node's data directory.
 //!
 //! Owns the subcommand definitions, the integrity walk of `db verify` (storage's per-block input
 //! checked with the block rules of [`crate::verify`]) and the reports (text or JSON; `db stats`
@@ -25,8 +25,9 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Compact every dirty shard and seal every complete one (a shard that fails is reported;
-    /// the others are still compacted).
+    /// Compact every dirty shard and seal every complete one, except (follow mode) shards that
+    /// reach into the rollback window below the stored tip, which follow may still roll back (a
+    /// shard that fails is reported; the others are still compacted).
     Compact,
     /// Bring shard files back to the committed state (also done on every open) and report it;
     /// report shards whose blocks do not hash-link.
@@ -38,10 +39,50 @@ pub enum DbCommand {
     },
     /// Recompute roots and parent links of every stored block; report the first bad block.
     Verify,
+    /// Remove every stored block above `--to` (recovery after a reorg deeper than
+    /// `sync.rollback_window`: roll back below the fork, then start histd again). Refuses to cut
+    /// into a sealed shard.
+    Rollback {
+        /// The last block to keep.
+        #[arg(long, value_name = "N")]
+        to: u64,
+    },
 }
 
-/// Runs a `db` subcommand on `data_dir` and returns the report to print.
+/// The highest block whose shard `db compact` may seal: everything in range mode
+/// (`rollback_window` 0), else what lies at least `rollback_window` blocks below the stored tip
+/// (a follow node may still roll back above that; `None`: nothing may be sealed). The tip is the
+/// last contiguous block: never above the highest stored one, so the bound errs on the safe side.
+pub fn compact_seal_bound(
+    store: &Storage,
+    rollback_window: u64,
+) -> Result<Option<BlockNumber>, StorageError> {
+    if rollback_window == 0 {
+        return Ok(Some(BlockNumber(u64::MAX)));
+    }
+    let top = store
+        .shard_contents()?
+        .iter()
+        .filter_map(|c| c.present.last().copied())
+        .max();
+    Ok(top
+        .and_then(|t| t.get().checked_sub(rollback_window))
+        .map(BlockNumber))
+}
+
+/// Runs a `db` subcommand on `data_dir` of a range-mode node (compaction seals every complete
+/// shard) and returns the report to print.
 pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
+    run_in(data_dir, cmd, 0)
+}
+
+/// [`run`] for a node whose follow mode may roll back `rollback_window` blocks below its stored
+/// tip (0: range mode): `db compact` seals nothing that reaches into that window.
+pub fn run_in(
+    data_dir: &Path,
+    cmd: &DbCommand,
+    rollback_window: u64,
+) -> Result<String, StorageError> {
     let store = Storage::open_existing(data_dir)?;
     match cmd {
         DbCommand::Stats { json } => {
@@ -59,8 +100,10 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
         }
         DbCommand::Compact => {
             let report = store.compact_dirty()?;
-            let sealed =
-                store.seal_complete_except(BlockNumber(u64::MAX), &report.failed_shards())?;
+            let sealed = match compact_seal_bound(&store, rollback_window)? {
+                Some(bound) => store.seal_complete_except(bound, &report.failed_shards())?,
+                None => Vec::new(),
+            };
             let mut out = String::new();
             for c in &report.compacted {
                 let _ = writeln!(
@@ -110,6 +153,15 @@ pub fn run(data_dir: &Path, cmd: &DbCommand) -> Result<String, StorageError> {
                 let _ = writeln!(out, "{DROP_HINT}");
             }
             Ok(out)
+        }
+        DbCommand::Rollback { to } => {
+            let last = store.last_contiguous()?;
+            let done = store.rollback_to(BlockNumber(*to))?;
+            Ok(format!(
+                "rolled back to block {to}: {} blocks removed (stored tip was {})\n",
+                done.removed,
+                last.map_or_else(|| "none".to_string(), |l| l.to_string())
+            ))
         }
         DbCommand::Verify => {
             let r = verify_store(&store)?;

@@ -1,22 +1,19 @@
 //! `histd serve`: the JSON-RPC server, read-only, on a stopped node's data directory (range-mode
 //! users who synced a range and want to query it).
 //!
-//! Owns turning the config into [`RpcSettings`], finding the stored tip (the head every tag is
-//! answered against: `latest`, `safe` and `finalized` are all the tip, since nothing will move
-//! it), and running until Ctrl-C or SIGTERM. The data directory's lock keeps a running node out
+//! Owns finding the stored tip (the head every tag is answered against: `latest`, `safe` and
+//! `finalized` are all the tip, since nothing will move it), and running until Ctrl-C or SIGTERM
+//! (the config → [`crate::rpc::RpcSettings`] mapping is `config::rpc`'s, shared with the node). The data directory's lock keeps a running node out
 //! while it serves; it never writes blocks.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use alloy_eips::eip7840::BlobParams;
-use alloy_hardforks::mainnet as mn;
 use clap::Args;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::primitives::BlockNumber;
-use crate::rpc::{Head, RpcSettings, Server};
+use crate::rpc::{Head, Server};
 use crate::storage::{Storage, StoreHandle};
 
 /// `histd serve` arguments.
@@ -44,38 +41,8 @@ pub enum ServeCliError {
     Runtime(std::io::Error),
 }
 
-/// The server settings a config asks for.
-pub fn settings(config: &Config, chain_id: u64) -> RpcSettings {
-    let r = &config.rpc;
-    let usize_of = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
-    let mut s = RpcSettings::new(r.bind);
-    s.max_logs = r.max_logs;
-    s.max_block_range = r.max_block_range;
-    s.max_body_bytes = usize_of(r.max_body_bytes);
-    s.max_batch = usize_of(r.max_batch);
-    s.max_concurrent = usize_of(r.max_concurrent);
-    s.max_connections = usize_of(r.max_connections);
-    s.request_timeout = Duration::from_secs(r.request_timeout_secs);
-    s.cors_origins = r.cors_origins.clone();
-    s.max_filters = usize_of(r.max_filters);
-    s.filter_ttl = Duration::from_secs(r.filter_ttl_secs);
-    s.blob_schedule = blob_schedule(chain_id);
-    s
-}
-
-/// Blob fee parameters by activation time, for the chains whose schedule is known (mainnet).
-pub fn blob_schedule(chain_id: u64) -> Vec<(u64, BlobParams)> {
-    match chain_id {
-        1 => vec![
-            (mn::MAINNET_CANCUN_TIMESTAMP, BlobParams::cancun()),
-            (mn::MAINNET_PRAGUE_TIMESTAMP, BlobParams::prague()),
-            (mn::MAINNET_OSAKA_TIMESTAMP, BlobParams::osaka()),
-            (mn::MAINNET_BPO1_TIMESTAMP, BlobParams::bpo1()),
-            (mn::MAINNET_BPO2_TIMESTAMP, BlobParams::bpo2()),
-        ],
-        _ => Vec::new(),
-    }
-}
+/// The server settings a config asks for (the mapping is shared with the follow node's).
+pub use crate::config::rpc::{blob_schedule, rpc_settings as settings};
 
 /// The highest stored block and its hash.
 fn tip(store: &Storage) -> Result<Option<(BlockNumber, alloy_primitives::B256)>, String> {

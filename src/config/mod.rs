@@ -10,11 +10,13 @@
 //!
 //! It must never open sockets, touch the data directory or start anything: it only says what the
 //! operator asked for. Turning a `Config` into each part's own settings is the daemon's wiring
-//! (`daemon::node::settings`); lower layers never see this type.
+//! (`daemon::node::settings`), except the RPC server's ([`rpc`]), which both the node and
+//! `histd serve` need; lower layers never see this type.
 
 mod defaults;
 mod error;
 mod overrides;
+pub mod rpc;
 mod validate;
 
 use std::fmt;

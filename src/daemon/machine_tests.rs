@@ -201,10 +201,16 @@ row_test!(
     ShuttingDown
 );
 row_test!(follow_fatal_shutting_down, Follow, Fatal, ShuttingDown);
+row_test!(
+    fast_sync_reorg_too_deep_shutting_down,
+    FastSync,
+    ReorgTooDeep,
+    ShuttingDown
+);
 
 #[tokio::test]
 async fn every_row_of_the_table_is_what_the_machine_does() {
-    assert_eq!(TRANSITIONS.len(), 12, "add a row_test! for the new row");
+    assert_eq!(TRANSITIONS.len(), 13, "add a row_test! for the new row");
     for r in TRANSITIONS {
         check_row(r).await;
     }

@@ -2,8 +2,8 @@
 //! interfaces its phase workers implement.
 //!
 //! `machine` is the statig wiring, `states` the per-phase logic, `transitions` the table both are
-//! checked against, `node` the product's [`PhaseWorkers`] (it wires storage and p2p into workers;
-//! `unbuilt` says what is missing). Entry point: [`run`]. The machine must never contain fetch,
+//! checked against, `node` the product's [`PhaseWorkers`] (it wires storage, p2p, sync and rpc
+//! into workers). Entry point: [`run`]. The machine must never contain fetch,
 //! storage or p2p logic: those arrive through [`PhaseWorkers`].
 
 pub mod dump;
@@ -24,7 +24,6 @@ pub mod scripted;
 pub mod signals;
 mod states;
 pub mod transitions;
-pub mod unbuilt;
 pub mod workers;
 
 pub use event::{Event, EventKind, EventSender, FatalError, StopSignal};

@@ -85,6 +85,8 @@ pub const TRANSITIONS: &[Row] = &[
     row(P::Startup, E::Fatal, G::Always, P::ShuttingDown),
     row(P::FastSync, E::CaughtUp, G::Always, P::Finalizing),
     row(P::FastSync, E::ShutdownRequested, G::Always, P::Finalizing),
+    // The restart check found the stored tip on a branch abandoned deeper than the window.
+    row(P::FastSync, E::ReorgTooDeep, G::Always, P::ShuttingDown),
     // `Fatal` is written once, in the Running superstate; it has a row for each phase in it.
     row(P::FastSync, E::Fatal, G::Always, P::ShuttingDown),
     row(P::Finalizing, E::Fatal, G::Always, P::ShuttingDown),

@@ -110,6 +110,11 @@ impl SegmentWriter {
         Ok(())
     }
 
+    /// `(data_len, entries)` after what was pushed (not yet durable: see [`Self::finish`]).
+    pub fn written(&self) -> (u64, u64) {
+        (self.data_len, self.entries)
+    }
+
     /// Flushes and fsyncs both files; returns `(data_len, entries)` to commit.
     pub fn finish(self) -> Result<(u64, u64), IoError> {
         for (w, path) in [(self.data, &self.data_path), (self.index, &self.index_path)] {

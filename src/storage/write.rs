@@ -148,7 +148,19 @@ impl Storage {
     /// Appends the block after [`Self::last_contiguous`] (follow mode). It must be exactly the next
     /// number and link to the stored tip by parent hash. An empty store accepts any block.
     pub fn append_sorted(&self, block: &VerifiedBlock) -> Result<(), WriteError> {
-        let e = record::encode(block, self.retention);
+        self.append_sorted_many(&[block])
+    }
+
+    /// Appends `blocks`, in order, after [`Self::last_contiguous`] (follow mode), each exactly
+    /// the next number and linked by parent hash to the one before (the first to the stored tip;
+    /// an empty store accepts any first block). One commit for all of them, after one fsync per
+    /// segment touched: catching up block by block would pay the fsyncs per block. Nothing is
+    /// committed if any block is refused.
+    pub fn append_sorted_many(&self, blocks: &[&VerifiedBlock]) -> Result<(), WriteError> {
+        let encoded: Vec<EncodedBlock> = blocks
+            .iter()
+            .map(|b| record::encode(b, self.retention))
+            .collect();
         let _w = self.write_lock();
         let txn = self.db.begin_write()?;
         {
@@ -156,82 +168,110 @@ impl Storage {
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
             let mut txs = txn.open_table(TX_HASHES)?;
             let mut meta = txn.open_table(META)?;
-            if let Some(tip) = index::meta_u64(&meta, key::CONTIG)? {
-                let expected = BlockNumber(tip).next();
-                if e.number != expected.get() {
-                    return Err(WriteError::NotNext {
-                        expected,
-                        got: BlockNumber(e.number),
-                    });
-                }
-                let tip_hash = self.stored_hash(&shards, tip)?;
-                if e.parent_hash != tip_hash {
-                    return Err(WriteError::NotLinked {
-                        number: BlockNumber(e.number),
-                        expected: tip_hash,
-                        got: e.parent_hash,
-                    });
-                }
-            }
-            let shard = self.geo.shard_of(e.number);
-            let pos = self.geo.pos_of(e.number);
-            let first = self.geo.first_of(shard);
-            let dir = shard_dir(&self.dir, first);
-            let mut row = self
-                .row::<WriteError>(&shards, shard)?
-                .unwrap_or_else(|| ShardRow::new(ShardState::Empty, self.geo.shard_size));
-            if row.has(pos) {
-                // Present but beyond the contiguous tip: only possible if contiguity is stale.
-                return Err(WriteError::Conflict {
-                    number: BlockNumber(e.number),
-                    stored: self.stored_hash(&shards, e.number)?,
-                    offered: e.hash,
-                });
-            }
-            let tail = match row.state {
-                ShardState::Empty => true,
-                ShardState::Sorted => u64::from(row.seg_entries) <= pos,
-                _ => false,
-            };
-            let frames = [&e.header[..], &e.txs[..], &e.receipts[..]].concat();
-            if tail {
-                self.check_transition(shard, row.state, ShardState::Sorted)?;
-                let mut w = if row.state == ShardState::Empty {
-                    fsio::create_dir_durable(&*self.fs, &dir)?;
-                    row.seg_gen = 1;
-                    let w = SegmentWriter::create(
-                        &*self.fs,
-                        seg_data_path(&dir, 1),
-                        seg_index_path(&dir, 1),
-                        first,
-                    )?;
-                    fsio::fsync_dir(&*self.fs, &dir)?;
-                    w
-                } else {
-                    SegmentWriter::append_to(
-                        &*self.fs,
-                        &dir,
-                        row.seg_gen,
-                        row.seg_data_len,
-                        u64::from(row.seg_entries),
-                    )?
+            // The segment tail being appended to, kept open across blocks of its shard and
+            // fsynced when the batch leaves the shard or ends (before the commit).
+            let mut tail: Option<(u64, SegmentWriter)> = None;
+            let mut prev: Option<(u64, B256)> = None;
+            for e in &encoded {
+                let tip = match prev {
+                    Some((n, h)) => Some((n, h)),
+                    None => match index::meta_u64(&meta, key::CONTIG)? {
+                        Some(t) => Some((t, self.stored_hash(&shards, t)?)),
+                        None => None,
+                    },
                 };
-                w.push(pos, e.lens(), &frames, e.crc(), e.hash)?;
-                let (data_len, entries) = w.finish()?;
-                row.seg_data_len = data_len;
-                row.seg_entries = entries as u32;
-                row.state = ShardState::Sorted;
-            } else {
-                self.check_transition(shard, row.state, ShardState::Filling)?;
-                let mut wal = WalAppender::open(&*self.fs, &dir, first, row.wal_len)?;
-                wal.append(&e)?;
-                row.wal_len = wal.sync()?;
-                row.state = ShardState::Filling;
+                if let Some((tip, tip_hash)) = tip {
+                    let expected = BlockNumber(tip).next();
+                    if e.number != expected.get() {
+                        return Err(WriteError::NotNext {
+                            expected,
+                            got: BlockNumber(e.number),
+                        });
+                    }
+                    if e.parent_hash != tip_hash {
+                        return Err(WriteError::NotLinked {
+                            number: BlockNumber(e.number),
+                            expected: tip_hash,
+                            got: e.parent_hash,
+                        });
+                    }
+                }
+                prev = Some((e.number, e.hash));
+                let shard = self.geo.shard_of(e.number);
+                let pos = self.geo.pos_of(e.number);
+                let first = self.geo.first_of(shard);
+                let dir = shard_dir(&self.dir, first);
+                if tail.as_ref().is_some_and(|(s, _)| *s != shard)
+                    && let Some((_, w)) = tail.take()
+                {
+                    w.finish()?;
+                }
+                let mut row = self
+                    .row::<WriteError>(&shards, shard)?
+                    .unwrap_or_else(|| ShardRow::new(ShardState::Empty, self.geo.shard_size));
+                if row.has(pos) {
+                    // Present but beyond the contiguous tip: only possible if contiguity is stale.
+                    return Err(WriteError::Conflict {
+                        number: BlockNumber(e.number),
+                        stored: self.stored_hash(&shards, e.number)?,
+                        offered: e.hash,
+                    });
+                }
+                let is_tail = match row.state {
+                    ShardState::Empty => true,
+                    ShardState::Sorted => u64::from(row.seg_entries) <= pos,
+                    _ => false,
+                };
+                let frames = [&e.header[..], &e.txs[..], &e.receipts[..]].concat();
+                if is_tail {
+                    self.check_transition(shard, row.state, ShardState::Sorted)?;
+                    let w = match tail.as_mut() {
+                        Some((_, w)) => w,
+                        None => {
+                            let w = if row.state == ShardState::Empty {
+                                fsio::create_dir_durable(&*self.fs, &dir)?;
+                                row.seg_gen = 1;
+                                let w = SegmentWriter::create(
+                                    &*self.fs,
+                                    seg_data_path(&dir, 1),
+                                    seg_index_path(&dir, 1),
+                                    first,
+                                )?;
+                                fsio::fsync_dir(&*self.fs, &dir)?;
+                                w
+                            } else {
+                                SegmentWriter::append_to(
+                                    &*self.fs,
+                                    &dir,
+                                    row.seg_gen,
+                                    row.seg_data_len,
+                                    u64::from(row.seg_entries),
+                                )?
+                            };
+                            &mut tail.insert((shard, w)).1
+                        }
+                    };
+                    w.push(pos, e.lens(), &frames, e.crc(), e.hash)?;
+                    let (data_len, entries) = w.written();
+                    row.seg_data_len = data_len;
+                    row.seg_entries = entries as u32;
+                    row.state = ShardState::Sorted;
+                } else {
+                    self.check_transition(shard, row.state, ShardState::Filling)?;
+                    let mut wal = WalAppender::open(&*self.fs, &dir, first, row.wal_len)?;
+                    wal.append(e)?;
+                    row.wal_len = wal.sync()?;
+                    row.state = ShardState::Filling;
+                }
+                row.set(pos);
+                index_block(&mut hashes, &mut txs, e)?;
+                shards.insert(shard, row.encode().as_slice())?;
+                self.update_contiguity(&mut meta, &shards, e.number)?;
             }
-            row.set(pos);
-            index_block(&mut hashes, &mut txs, &e)?;
-            shards.insert(shard, row.encode().as_slice())?;
-            self.update_contiguity(&mut meta, &shards, e.number)?;
+            // Durable before the commit that names their lengths.
+            if let Some((_, w)) = tail.take() {
+                w.finish()?;
+            }
         }
         self.commit(txn)?;
         Ok(())

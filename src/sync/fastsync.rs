@@ -25,7 +25,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::anchor::{self, Anchor};
-use super::fetch::{self, BlockQueue, ESCALATE_AFTER, Fetched, PendingBlock, Sizer, UnservedWatch};
+use super::fetch::{
+    self, BlockQueue, ESCALATE_AFTER, Fetched, NoRequest, PendingBlock, Sizer, UnservedWatch, pick,
+};
 use super::headers::{LinkError, Linker, WindowRequest, check_window};
 use super::process::{Processed, failure_kind, process};
 use super::progress::Progress;
@@ -535,33 +537,19 @@ impl Run {
             if self.held + in_flight > limits.max_bytes {
                 break;
             }
-            let Some(span) = self.queue.next_span(fetch::MAX_BATCH) else {
-                break;
+            let (lease, blocks, limit) = match fetch::next_request(
+                &self.p.pool,
+                &mut self.queue,
+                &mut self.sizer,
+                || None,
+            ) {
+                Ok(request) => request,
+                Err(NoRequest::Unoffered) => {
+                    unoffered = true;
+                    break;
+                }
+                Err(NoRequest::Nothing) => break,
             };
-            let mut leases = self.p.pool.ranked_for(span, 4);
-            if leases.is_empty() {
-                // Nobody serves the whole batch: maybe its top, where history is not expired.
-                leases = self.p.pool.ranked_for(Span::new(span.last, span.last), 4);
-            }
-            let Some(lease) = pick(leases, self.queue.next_avoid()) else {
-                unoffered = true;
-                break;
-            };
-            let peer = lease.id();
-            // Ask only for what the peer announces it serves (eth/69 `earliestBlock`).
-            let served = self.p.pool.snapshot().peer(&peer).and_then(|p| p.served);
-            let servable = served.map_or(u64::MAX, |r| {
-                span.last.get().saturating_sub(r.earliest.get()) + 1
-            });
-            let n = self
-                .sizer
-                .blocks(peer, lease.batch_size())
-                .min(usize::try_from(servable).unwrap_or(usize::MAX));
-            let blocks = self.queue.take(n, peer);
-            if blocks.is_empty() {
-                break;
-            }
-            let limit = self.sizer.timeout(&peer);
             self.fetches.spawn(fetch::fetch(lease, blocks, limit));
             placed = true;
         }
@@ -770,19 +758,4 @@ impl Run {
         }
         Ok(())
     }
-}
-
-/// The first lease not for `avoid` (else any); the others are dropped (their slots freed).
-fn pick(
-    leases: Vec<crate::p2p::pool::PeerLease>,
-    avoid: Option<PeerId>,
-) -> Option<crate::p2p::pool::PeerLease> {
-    let mut fallback = None;
-    for l in leases {
-        if Some(l.id()) != avoid {
-            return Some(l);
-        }
-        fallback.get_or_insert(l);
-    }
-    fallback
 }

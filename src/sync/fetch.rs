@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use alloy_primitives::B256;
 use alloy_rlp::Encodable;
 
-use crate::p2p::pool::{PeerLease, Span};
+use crate::p2p::pool::{PeerLease, PoolHandle, Span};
 use crate::p2p::rlpx::PeerId;
 use crate::p2p::session::RequestError;
 use crate::primitives::{BlockNumber, Body, Receipt};
@@ -45,13 +45,38 @@ pub struct PendingBlock {
     pub avoid: Option<PeerId>,
 }
 
-/// Anchored headers waiting for data, highest first (any order works: the WAL takes any).
+/// Anchored headers waiting for data, highest first (any order works: the WAL takes any), or
+/// lowest first for follow (its writer takes the next block only, so the lowest is needed
+/// first).
 #[derive(Debug, Default)]
 pub struct BlockQueue {
     pending: BTreeMap<u64, PendingBlock>,
+    lowest_first: bool,
 }
 
 impl BlockQueue {
+    /// An empty queue handing out its lowest blocks first.
+    pub fn lowest_first() -> Self {
+        Self {
+            pending: BTreeMap::new(),
+            lowest_first: true,
+        }
+    }
+
+    /// Block numbers in the order they are handed out.
+    fn ordered(&self) -> Box<dyn Iterator<Item = (&u64, &PendingBlock)> + '_> {
+        if self.lowest_first {
+            Box::new(self.pending.iter())
+        } else {
+            Box::new(self.pending.iter().rev())
+        }
+    }
+
+    /// Drops every block at or above `n` (follow: a reorg above what is stored).
+    pub fn drop_from(&mut self, n: u64) {
+        drop(self.pending.split_off(&n));
+    }
+
     /// Queues a fresh header.
     pub fn push_new(&mut self, header: SealedHeader) {
         self.pending.insert(
@@ -88,10 +113,10 @@ impl BlockQueue {
 
     /// The span of the next request of at most `n` blocks, for choosing a peer.
     pub fn next_span(&self, n: usize) -> Option<Span> {
-        let mut it = self.pending.keys().rev().take(n.max(1));
-        let hi = *it.next()?;
-        let lo = it.last().copied().unwrap_or(hi);
-        Some(Span::new(lo, hi))
+        let mut it = self.ordered().map(|(k, _)| *k).take(n.max(1));
+        let first = it.next()?;
+        let last = it.last().unwrap_or(first);
+        Some(Span::new(first.min(last), first.max(last)))
     }
 
     /// The lowest and highest block waiting.
@@ -102,25 +127,23 @@ impl BlockQueue {
         ))
     }
 
-    /// The peer the highest waiting block failed at last.
+    /// The peer the next block handed out failed at last.
     pub fn next_avoid(&self) -> Option<PeerId> {
-        self.pending.values().next_back().and_then(|b| b.avoid)
+        self.ordered().next().and_then(|(_, b)| b.avoid)
     }
 
-    /// Takes up to `n` of the highest blocks for `peer`, skipping blocks that failed at it
-    /// (unless they failed everywhere: `tries` past [`ESCALATE_AFTER`], or nothing else waits:
-    /// the only peer left must still be asked).
+    /// Takes up to `n` of the next blocks (highest, or lowest for follow) for `peer`, skipping
+    /// blocks that failed at it (unless they failed everywhere: `tries` past
+    /// [`ESCALATE_AFTER`], or nothing else waits: the only peer left must still be asked).
     pub fn take(&mut self, n: usize, peer: PeerId) -> Vec<PendingBlock> {
         let mut keys: Vec<u64> = self
-            .pending
-            .iter()
-            .rev()
+            .ordered()
             .filter(|(_, b)| b.avoid != Some(peer) || b.tries >= ESCALATE_AFTER)
             .take(n)
             .map(|(k, _)| *k)
             .collect();
         if keys.is_empty() {
-            keys = self.pending.keys().rev().take(n).copied().collect();
+            keys = self.ordered().take(n).map(|(k, _)| *k).collect();
         }
         keys.into_iter()
             .filter_map(|k| self.pending.remove(&k))
@@ -323,6 +346,63 @@ pub async fn fetch(lease: PeerLease, asked: Vec<PendingBlock>, limit: Duration) 
     out.elapsed = started.elapsed();
     drop(lease);
     out
+}
+
+/// The next request for `queue`: a peer the pool ranks for its next span (not the one the next
+/// block failed at, if another can take it), else `fallback()`; as many of the next blocks as
+/// that peer's size allows and it announces serving (a batch nobody serves whole goes to a peer
+/// serving its top); its timeout. Otherwise why not ([`NoRequest`]).
+pub fn next_request(
+    pool: &PoolHandle,
+    queue: &mut BlockQueue,
+    sizer: &mut Sizer,
+    fallback: impl FnOnce() -> Option<PeerLease>,
+) -> Result<(PeerLease, Vec<PendingBlock>, Duration), NoRequest> {
+    let span = queue.next_span(MAX_BATCH).ok_or(NoRequest::Nothing)?;
+    let mut leases = pool.ranked_for(span, 4);
+    if leases.is_empty() {
+        // Nobody serves the whole batch: maybe its top, where history is not expired.
+        leases = pool.ranked_for(Span::new(span.last, span.last), 4);
+    }
+    let lease = pick(leases, queue.next_avoid())
+        .or_else(fallback)
+        .ok_or(NoRequest::Unoffered)?;
+    let peer = lease.id();
+    // Ask only for what the peer announces it serves (eth/69 `earliestBlock`): blocks are
+    // handed out from the span's top in fast-sync, so the servable count is from there down.
+    let served = pool.snapshot().peer(&peer).and_then(|p| p.served);
+    let servable = served.map_or(u64::MAX, |r| {
+        span.last.get().saturating_sub(r.earliest.get()) + 1
+    });
+    let n = sizer
+        .blocks(peer, lease.batch_size())
+        .min(usize::try_from(servable).unwrap_or(usize::MAX));
+    let blocks = queue.take(n, peer);
+    if blocks.is_empty() {
+        return Err(NoRequest::Nothing);
+    }
+    Ok((lease, blocks, sizer.timeout(&peer)))
+}
+
+/// Why [`next_request`] made no request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRequest {
+    /// Nothing to hand out (the queue is empty, or its blocks failed at the only peer).
+    Nothing,
+    /// Blocks wait but no peer offers to serve them.
+    Unoffered,
+}
+
+/// The first lease not for `avoid` (else any); the others are dropped (their slots freed).
+pub fn pick(leases: Vec<PeerLease>, avoid: Option<PeerId>) -> Option<PeerLease> {
+    let mut fallback = None;
+    for l in leases {
+        if Some(l.id()) != avoid {
+            return Some(l);
+        }
+        fallback.get_or_insert(l);
+    }
+    fallback
 }
 
 /// The block range of `blocks` (for `report_unserved`).

@@ -5,12 +5,14 @@
 //! rules themselves live in [`crate::verify`], not here. One job per module: [`anchor`] (the
 //! trusted top hash), [`scheduler`] (the streaming cursor), [`headers`] (windows linked top-down
 //! from the anchor), [`fetch`] (bodies and receipts, sizing, timeouts), [`process`] (verify and
-//! encode off the runtime), [`progress`] (what a person sees), [`stats`] (counters of a run) and
-//! [`fastsync`] (the run that joins them).
+//! encode off the runtime), [`progress`] (what a person sees), [`stats`] (counters of a run),
+//! [`fastsync`] (the backfill run that joins them) and [`follow`] (the in-order run at the head:
+//! head probes, reorder buffer, reorg rollback).
 
 pub mod anchor;
 pub mod fastsync;
 pub mod fetch;
+pub mod follow;
 pub mod headers;
 pub mod process;
 pub mod progress;

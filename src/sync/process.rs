@@ -7,7 +7,7 @@
 //! and compression use every core while the fetchers keep going. It never penalises, fetches or
 //! writes: the caller does, with what this returns.
 
-use crate::primitives::{Body, Receipt};
+use crate::primitives::{Body, Receipt, VerifiedBlock};
 use crate::storage::{PreparedBlock, Storage};
 use crate::verify::{VerifyError, verify_block};
 
@@ -24,14 +24,28 @@ pub struct Processed {
 
 /// Verifies each `(block, body, receipts)` and prepares the good ones with `storage`'s encoding.
 pub fn process(storage: &Storage, blocks: Vec<(PendingBlock, Body, Vec<Receipt>)>) -> Processed {
-    let mut out = Processed::default();
+    let (verified, failed) = verify_each(blocks);
+    Processed {
+        prepared: verified.iter().map(|b| storage.prepare(b)).collect(),
+        failed,
+    }
+}
+
+/// A batch's blocks that passed, and those that failed with why.
+pub type Verified = (Vec<VerifiedBlock>, Vec<(PendingBlock, VerifyError)>);
+
+/// Verifies each `(block, body, receipts)`, keeping the verified blocks whole (follow hands them
+/// to its in-order writer and to the RPC feed).
+pub fn verify_each(blocks: Vec<(PendingBlock, Body, Vec<Receipt>)>) -> Verified {
+    let mut ok = Vec::with_capacity(blocks.len());
+    let mut failed = Vec::new();
     for (pending, body, receipts) in blocks {
         match verify_block(pending.header.clone(), body, receipts) {
-            Ok(block) => out.prepared.push(storage.prepare(&block)),
-            Err(e) => out.failed.push((pending, e)),
+            Ok(block) => ok.push(block),
+            Err(e) => failed.push((pending, e)),
         }
     }
-    out
+    (ok, failed)
 }
 
 /// The label a failure is counted under (run report, logs).

@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod discovery;
 mod era1;
+mod follow;
 mod interop;
 mod node;
 mod p2p;

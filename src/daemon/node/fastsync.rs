@@ -37,7 +37,13 @@ pub async fn run(
     };
     let (start, target) = match target {
         FastSyncTarget::Range { start, end } => (start, Target::Range(end)),
-        FastSyncTarget::SafeHead { start, safe_head } => (start, Target::SafeHead(safe_head)),
+        FastSyncTarget::SafeHead { start, safe_head } => {
+            // A reorg while stopped may have left the stored top on an abandoned branch.
+            if !super::follow::preflight(&config, &services, &ctx.cancel, &ctx.events).await? {
+                return Ok(());
+            }
+            (start, Target::SafeHead(safe_head))
+        }
     };
     // The operator's checkpoint first, then the chain's own.
     let checkpoints = config

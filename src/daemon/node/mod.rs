@@ -1,5 +1,4 @@
-//! The product's phase workers: real for everything that exists, an explicit "not built yet"
-//! failure for what does not.
+//! The product's phase workers.
 //!
 //! Owns [`NodeWorkers`], the [`PhaseWorkers`] of `histd run`, and the values its workers share:
 //! the opened node (chain spec, store, node key — opened by the startup worker for the network
@@ -8,13 +7,14 @@
 //! worker, which closes the store so the data-directory lock is free when it reports
 //! `Stopped`). Each job lives in its own module: `open` (chain, data directory, node key),
 //! `era1_import` (Startup's import of `sync.era1_dir`), `network` (discovery + peer pool), `services` (what workers share), `head_tracker`, `settings` (config → each part's settings),
-//! `fastsync` (the sync pipeline's worker), `finalize` (compact + seal); follow and RPC are
-//! [`unbuilt`](super::unbuilt) and say so, but already receive the services.
+//! `fastsync` (the sync pipeline's worker), `finalize` (compact + seal), `follow` (the follow
+//! worker and the JSON-RPC worker it feeds through an [`RpcLink`]).
 //! Workers report only through events; nothing here decides a phase.
 
 pub mod era1_import;
 pub mod fastsync;
 pub mod finalize;
+pub mod follow;
 pub mod head_tracker;
 pub mod history;
 pub mod network;
@@ -29,7 +29,6 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::event::Event;
-use super::unbuilt;
 use super::workers::{
     FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
     StoppedWorker, WorkerContext, WorkerError, WorkerHandle,
@@ -38,6 +37,7 @@ use crate::config::Config;
 use crate::primitives::BlockNumber;
 use crate::storage::StoreHandle;
 use crate::sync::stats::SyncStats;
+use follow::RpcLink;
 use open::Opened;
 use services::NodeServices;
 
@@ -55,6 +55,8 @@ pub struct NodeWorkers {
     /// This run's sync counters, shared through [`NodeServices::stats`] and read by the run
     /// report.
     stats: SyncStats,
+    /// The RPC head and feed, moved by the follow worker, served by the RPC worker.
+    rpc: RpcLink,
 }
 
 impl NodeWorkers {
@@ -66,6 +68,7 @@ impl NodeWorkers {
             heads: watch::Sender::new(None),
             services: watch::Sender::new(None),
             stats: SyncStats::new(),
+            rpc: RpcLink::new(),
         }
     }
 
@@ -73,20 +76,6 @@ impl NodeWorkers {
     fn services(&self) -> Option<NodeServices> {
         self.services.borrow().clone()
     }
-}
-
-/// A worker of a part that is not built yet: it gets the services it will run on, and fails at
-/// once with [`unbuilt::Missing::error`].
-fn unbuilt_with(
-    missing: unbuilt::Missing,
-    ctx: WorkerContext,
-    services: Option<NodeServices>,
-) -> WorkerHandle {
-    WorkerHandle::spawn(missing.worker, ctx, move |_ctx| async move {
-        // The next issue fills the body here, from `services` and `_ctx`.
-        drop(services);
-        Err(missing.error())
-    })
 }
 
 impl PhaseWorkers for NodeWorkers {
@@ -179,12 +168,26 @@ impl PhaseWorkers for NodeWorkers {
         })
     }
 
-    fn start_follow(&mut self, ctx: WorkerContext, _plan: FollowPlan) -> WorkerHandle {
-        unbuilt_with(unbuilt::FOLLOW, ctx, self.services())
+    fn start_follow(&mut self, ctx: WorkerContext, plan: FollowPlan) -> WorkerHandle {
+        let (config, services, link) = (
+            self.config.clone(),
+            self.services.subscribe(),
+            self.rpc.clone(),
+        );
+        WorkerHandle::spawn("follow", ctx, move |ctx| {
+            follow::run(config, services, plan, link, ctx)
+        })
     }
 
     fn start_rpc(&mut self, ctx: WorkerContext) -> WorkerHandle {
-        unbuilt_with(unbuilt::RPC, ctx, self.services())
+        let (config, services, link) = (
+            self.config.clone(),
+            self.services.subscribe(),
+            self.rpc.clone(),
+        );
+        WorkerHandle::spawn("rpc", ctx, move |ctx| {
+            follow::serve(config, services, link, ctx)
+        })
     }
 
     fn sync_stats(&self) -> Option<SyncStats> {

@@ -1,7 +1,8 @@
 //! FastSync: backfill up to the target (fixed `end_block`, or the moving safe head).
 //!
 //! Transitions: `CaughtUp` ⇒ Finalizing; `ShutdownRequested` ⇒ Finalizing with the intent
-//! downgraded to exit (never Follow); everything else goes to the Syncing superstate (progress,
+//! downgraded to exit (never Follow); `ReorgTooDeep` (the restart check of a follow node's stored
+//! tip) ⇒ ShuttingDown (error); everything else goes to the Syncing superstate (progress,
 //! peer loss) and on to Running (`Fatal` ⇒ ShuttingDown, head reports moving the target).
 
 use super::{Shared, Step, Target};
@@ -39,6 +40,7 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
                 ),
             )
         }
+        Event::ReorgTooDeep { depth, limit } => super::follow::reorg_too_deep(*depth, *limit),
         _ => Step::Super,
     }
 }

@@ -20,6 +20,18 @@ pub fn enter(s: &mut Shared, worker: &mut WorkerSlot) {
     worker.fill(s.workers.start_follow(ctx, plan), &mut s.stopped);
 }
 
+/// A reorg deeper than the window (in Follow, or found by the restart check in FastSync): stop
+/// with the error (exit code 3).
+pub fn reorg_too_deep(depth: u64, limit: u64) -> Step {
+    let reason = format!("reorg of depth {depth} exceeds rollback_window {limit}; stopping");
+    Step::Go(
+        Target::ShuttingDown(ShutdownCause::Failed {
+            reason: reason.clone(),
+        }),
+        reason,
+    )
+}
+
 /// Events in Follow.
 pub fn on_event(s: &mut Shared, event: &Event) -> Step {
     match event {
@@ -27,16 +39,7 @@ pub fn on_event(s: &mut Shared, event: &Event) -> Step {
             Target::ShuttingDown(ShutdownCause::Requested { signal: *signal }),
             format!("{signal} while following"),
         ),
-        Event::ReorgTooDeep { depth, limit } => {
-            let reason =
-                format!("reorg of depth {depth} exceeds rollback_window {limit}; stopping");
-            Step::Go(
-                Target::ShuttingDown(ShutdownCause::Failed {
-                    reason: reason.clone(),
-                }),
-                reason,
-            )
-        }
+        Event::ReorgTooDeep { depth, limit } => reorg_too_deep(*depth, *limit),
         Event::UpToDate { head } => {
             if !s.rpc.is_running() {
                 tracing::info!(%head, "up to date with the network for the first time: starting JSON-RPC");

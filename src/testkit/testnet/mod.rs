@@ -21,7 +21,7 @@ use crate::p2p::chain::ChainSpec;
 use crate::p2p::enode::Enode;
 
 pub use chain::{ChainKind, TestnetChain};
-pub use peer::{Chains, CountsSnapshot, KnobError, PeerKnobs, TestnetPeer};
+pub use peer::{Chains, Control, CountsSnapshot, KnobError, PeerKnobs, TestnetPeer};
 
 /// Chain id and network id of every testnet (not a public chain's).
 pub const TESTNET_CHAIN_ID: u64 = 31_337_010;
@@ -51,6 +51,10 @@ pub struct TestnetConfig {
     /// Write the head as `checkpoint` into chain.toml (default off, so sync tests exercise the
     /// peer quorum for their anchor).
     pub checkpoint: bool,
+    /// Reorg chains for [`Control::switch_to`]: chain `i` (1-based) shares blocks
+    /// `0 .. reorgs[i - 1]` with chain `i - 1` (chain 0 is the main chain) and is 8·i blocks longer
+    /// than the main chain, so each switch is a reorg to a heavier chain.
+    pub reorgs: Vec<u64>,
 }
 
 impl TestnetConfig {
@@ -67,6 +71,7 @@ impl TestnetConfig {
             peer_knobs: Vec::new(),
             fork_at: None,
             checkpoint: false,
+            reorgs: Vec::new(),
         }
     }
 
@@ -126,6 +131,10 @@ pub struct Testnet {
     pub fork: Option<Arc<TestnetChain>>,
     /// The fake chain (if some peer serves it).
     pub fake: Option<Arc<TestnetChain>>,
+    /// The reorg chains of [`TestnetConfig::reorgs`].
+    pub reorgs: Vec<Arc<TestnetChain>>,
+    /// Testnet-wide head cap and chain switch (every peer reads it).
+    pub control: Arc<Control>,
 }
 
 /// The address of peer `i` given peer 0's.
@@ -193,21 +202,32 @@ impl Testnet {
             config.blocks + 1,
             config.fork_at.unwrap_or(config.blocks / 2 + 1),
         );
-        let (main, fork, fake) = tokio::task::spawn_blocking(move || {
+        let reorg_points = config.reorgs.clone();
+        let (main, fork, fake, reorgs) = tokio::task::spawn_blocking(move || {
             let main = Arc::new(TestnetChain::build(kind, seed, len));
             // The fork grows a few blocks longer, so switching to it looks like a reorg to a
             // heavier chain; the fake chain diverges right after genesis.
             let fork = want_fork.then(|| Arc::new(main.fork(fork_at, seed ^ 0xf0f0, len + 8)));
             let fake = want_fake.then(|| Arc::new(main.fork(1, seed ^ 0xfa4e, len)));
-            (main, fork, fake)
+            let mut reorgs: Vec<Arc<TestnetChain>> = Vec::new();
+            for (i, shared) in reorg_points.into_iter().enumerate() {
+                let parent = reorgs.last().unwrap_or(&main);
+                let step = 8 * (i as u64 + 1);
+                let chain = parent.fork(shared, seed ^ 0x0e06 ^ step, len + step);
+                reorgs.push(Arc::new(chain));
+            }
+            (main, fork, fake, reorgs)
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let spec = spec_of(&main);
+        let control = Arc::new(Control::default());
         let chains = Chains {
             main: main.clone(),
             fork: fork.clone(),
             fake: fake.clone(),
+            reorgs: reorgs.clone(),
+            control: control.clone(),
         };
         let mut peers = Vec::with_capacity(config.peers);
         for (index, (addr, knobs)) in addrs.into_iter().zip(knobs).enumerate() {
@@ -231,7 +251,17 @@ impl Testnet {
             chain_toml,
             fork,
             fake,
+            reorgs,
+            control,
         })
+    }
+
+    /// The chain peers serve after `control.switch_to(i)`: 0 the main chain, `i` reorg chain `i`.
+    pub fn reorg_chain(&self, i: usize) -> &Arc<TestnetChain> {
+        match i.checked_sub(1) {
+            Some(j) => &self.reorgs[j],
+            None => &self.chain,
+        }
     }
 
     /// Every peer's enode URL, by index.

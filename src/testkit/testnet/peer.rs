@@ -2,7 +2,9 @@
 //! serving a [`TestnetChain`] through a [`HistoryProvider`] whose behaviour is set by
 //! [`PeerKnobs`]: latency, bandwidth, partial and empty answers, wrong receipts, a fake chain,
 //! stalls, disconnects mid-request, a moving head, a switch to a fork. Counts the requests it
-//! served, by kind, and the body and receipt requests per block number asked for.
+//! served, by kind, and the body and receipt requests per block number asked for. A [`Control`]
+//! shared by every peer of a testnet lets a test cap the head and switch every peer to another
+//! chain at the same moment (a reorg all peers agree on).
 //!
 //! Everything a knob does happens inside the provider (which the session runs on the blocking
 //! pool), so the session code needs no test hooks. A stall or a disconnect ends when the peer
@@ -10,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,8 @@ pub struct PeerKnobs {
     pub bandwidth: Option<u64>,
     /// At most this many items per answer (a prefix of what was asked).
     pub max_items: Option<usize>,
+    /// At most this many bodies or receipt lists per answer (headers unaffected).
+    pub max_blocks: Option<usize>,
     /// Bodies and receipts below this block are gone (history expiry): answered empty, and the
     /// Status announces it as `earliest`. `Some(u64::MAX)` answers every body/receipt request empty.
     pub expired_below: Option<u64>,
@@ -92,6 +96,7 @@ impl PeerKnobs {
         "latency-ms",
         "bandwidth",
         "max-items",
+        "max-blocks",
         "expired-below",
         "wrong-receipts",
         "fake-chain",
@@ -108,6 +113,7 @@ impl PeerKnobs {
             "latency-ms" => parse_ms(value).map(|d| self.latency = d),
             "bandwidth" => parse_u64(value).map(|b| self.bandwidth = Some(b.max(1))),
             "max-items" => parse_u64(value).map(|n| self.max_items = Some(n as usize)),
+            "max-blocks" => parse_u64(value).map(|n| self.max_blocks = Some(n as usize)),
             "expired-below" => parse_u64(value).map(|n| self.expired_below = Some(n)),
             "wrong-receipts" => parse_bool(value).map(|b| self.wrong_receipts = b),
             "fake-chain" => parse_bool(value).map(|b| self.fake_chain = b),
@@ -183,7 +189,8 @@ impl RequestCounts {
     }
 }
 
-/// The chains a peer may serve: the honest one, its fork, the fake one.
+/// The chains a peer may serve: the honest one, its fork, the fake one, and the reorg chain of
+/// [`Control`].
 #[derive(Debug, Clone)]
 pub struct Chains {
     /// The testnet's chain.
@@ -192,6 +199,41 @@ pub struct Chains {
     pub fork: Option<Arc<TestnetChain>>,
     /// A self-consistent fake chain on the same genesis (for `fake_chain`).
     pub fake: Option<Arc<TestnetChain>>,
+    /// Chains [`Control::switch_to`] can move every peer to (index 1 is `reorgs[0]`).
+    pub reorgs: Vec<Arc<TestnetChain>>,
+    /// The switches every peer of the testnet reads.
+    pub control: Arc<Control>,
+}
+
+/// Testnet-wide switches, read by every peer on every answer: a test flips them while histd runs,
+/// so all peers move together (a reorg that every network agrees on, at a chosen moment).
+#[derive(Debug)]
+pub struct Control {
+    /// Peers serve at most up to this block (`u64::MAX`: their knobs alone decide).
+    head_cap: AtomicU64,
+    /// 0: the chain the knobs say; `i`: `Chains::reorgs[i - 1]`, whatever the knobs say.
+    chain: AtomicUsize,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            head_cap: AtomicU64::new(u64::MAX),
+            chain: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Control {
+    /// Every peer serves at most up to `n` from now on.
+    pub fn cap_head(&self, n: u64) {
+        self.head_cap.store(n, Ordering::SeqCst);
+    }
+
+    /// Every peer serves reorg chain `i` (1-based; 0: back to what the knobs say) from now on.
+    pub fn switch_to(&self, i: usize) {
+        self.chain.store(i, Ordering::SeqCst);
+    }
 }
 
 type Sessions = Arc<Mutex<Vec<(SessionHandle, JoinHandle<Result<(), EthStreamError>>)>>>;
@@ -209,6 +251,13 @@ struct KnobbedHistory {
 
 impl KnobbedHistory {
     fn chain(&self) -> &TestnetChain {
+        let switched = self.chains.control.chain.load(Ordering::SeqCst);
+        if let Some(reorg) = switched
+            .checked_sub(1)
+            .and_then(|i| self.chains.reorgs.get(i))
+        {
+            return reorg;
+        }
         if self.knobs.fake_chain
             && let Some(fake) = &self.chains.fake
         {
@@ -236,7 +285,10 @@ impl KnobbedHistory {
             }
             _ => 0,
         };
-        start.saturating_add(advanced).min(chain.head())
+        start
+            .saturating_add(advanced)
+            .min(chain.head())
+            .min(self.chains.control.head_cap.load(Ordering::SeqCst))
     }
 
     /// What the peer announces now.
@@ -338,6 +390,7 @@ impl KnobbedHistory {
         let numbers = hashes
             .iter()
             .map_while(|h| chain.number_of(h).filter(|n| *n <= head && *n >= earliest))
+            .take(self.knobs.max_blocks.unwrap_or(usize::MAX))
             .collect();
         self.limit(numbers)
     }
@@ -494,9 +547,8 @@ impl TestnetPeer {
             sessions.clone(),
             cancel.clone(),
         ));
-        if knobs.head_advance_every.is_some() || knobs.fork_switch_after.is_some() {
-            tokio::spawn(announce_loop(provider, sessions.clone(), cancel.clone()));
-        }
+        // Always: the knobs or the testnet's `Control` may move the head at any time.
+        tokio::spawn(announce_loop(provider, sessions.clone(), cancel.clone()));
         Ok(Self {
             index,
             enode,

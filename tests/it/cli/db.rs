@@ -8,7 +8,8 @@ use histd::primitives::BlockNumber;
 use histd::storage::{OpenOptions, Retention, Storage};
 use histd::testkit::chain::ChainGen;
 
-fn histd(args: &[&str]) -> (i32, String, String) {
+/// `histd ARGS` with its exit code, stdout and stderr.
+pub fn histd(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_histd"))
         .args(args)
         .output()

@@ -1,5 +1,5 @@
 //! The command line of the real binary: usage, `histd config check`, `histd db ...`.
 
 mod config_check;
-mod db;
+pub(crate) mod db;
 mod usage;

@@ -498,3 +498,46 @@ fn db_repair_reports_what_an_interrupted_writer_left() {
         assert_eq!(store.block(b.number()).unwrap().as_ref(), Some(b));
     }
 }
+
+#[test]
+fn a_batch_of_sorted_appends_crosses_shards_in_one_commit_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Storage::open(dir.path(), opts(10)).unwrap();
+    let chain = ChainGen::new(4).chain(BlockNumber(0), 40, B256::ZERO);
+    let refs: Vec<&VerifiedBlock> = chain.iter().collect();
+    store.append_sorted_many(&refs[..7]).unwrap();
+    // 7 ..= 24 crosses two shard boundaries; all of it lands, in order.
+    store.append_sorted_many(&refs[7..25]).unwrap();
+    assert_eq!(store.last_contiguous().unwrap(), Some(BlockNumber(24)));
+    for s in [0, 1, 2] {
+        assert_eq!(
+            store.shard_state(s).unwrap(),
+            ShardState::Sorted,
+            "shard {s}"
+        );
+    }
+    // A batch with a hole is refused whole: nothing of it is stored.
+    let holed = [refs[25], refs[26], refs[28]];
+    let e = store.append_sorted_many(&holed).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            WriteError::NotNext {
+                expected: BlockNumber(27),
+                got: BlockNumber(28)
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(store.last_contiguous().unwrap(), Some(BlockNumber(24)));
+    assert_eq!(store.block_by_hash(&chain[25].hash()).unwrap(), None);
+    // ... and the next batch appends over what the refused one left in the files.
+    store.append_sorted_many(&refs[25..40]).unwrap();
+    for (n, b) in chain.iter().enumerate() {
+        assert_eq!(
+            store.block(BlockNumber(n as u64)).unwrap().as_ref(),
+            Some(b)
+        );
+    }
+    store.verify().unwrap();
+}
