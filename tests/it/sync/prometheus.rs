@@ -140,17 +140,18 @@ fn prometheus_scrapes_a_real_fast_sync_and_evaluates_the_alert_rules() {
     let dir = tempfile::tempdir().expect("tempdir");
     const END: u64 = 3000;
     let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 5);
-    // Slow enough that fast-sync spans many scrapes; peer 4 sends wrong receipts.
+    // Slow enough that fast-sync spans many scrapes (~10 s: Prometheus itself takes seconds to
+    // start scraping); peer 4 sends wrong receipts.
     config.knobs = PeerKnobs {
-        latency: Duration::from_millis(60),
-        max_items: Some(32),
+        latency: Duration::from_millis(300),
+        max_items: Some(16),
         ..PeerKnobs::default()
     };
     config.peer_knobs = vec![(
         4,
         PeerKnobs {
             wrong_receipts: true,
-            max_items: Some(32),
+            max_items: Some(16),
             ..PeerKnobs::default()
         },
     )];
