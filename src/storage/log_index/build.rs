@@ -8,7 +8,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
 use std::time::Instant;
 
-use alloy_primitives::B256;
 use serde::Serialize;
 
 use super::file::{BuildError, Builder, HEADER, IndexFile};
@@ -18,7 +17,6 @@ use crate::storage::error::{CorruptError, IoError, ReadError, StorageError, Writ
 use crate::storage::fsio::{self, TrackedFile};
 use crate::storage::layout::ShardRow;
 use crate::storage::read::{ShardFiles, decode_stored};
-use crate::storage::record::StoredTransactions;
 use crate::storage::shard::{shard_dir, tmp_path};
 
 /// What building one index took (the README's size and time figures come from these).
@@ -64,12 +62,8 @@ impl Storage {
                 what: format!("block {n} of a complete shard is missing"),
             })?;
             let b = decode_stored(n, &f)?;
-            let hashes: Vec<B256> = match &b.body.transactions {
-                StoredTransactions::Full(txs) => txs.iter().map(|t| *t.tx_hash()).collect(),
-                StoredTransactions::Hashes(h) => h.clone(),
-            };
             builder
-                .push_block(f.hash, b.header.timestamp, &hashes, &b.receipts)
+                .push_block(f.hash, b.header.timestamp, &b.tx_hashes(), &b.receipts)
                 .map_err(|e| build_error(e, &shard_dir(&self.dir, first)))?;
         }
         Ok(())

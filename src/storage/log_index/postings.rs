@@ -249,7 +249,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip_range_and_seek(raw in proptest::collection::vec(0u32..5_000, 0..700), lo in 0u32..5_000, span in 0u32..3_000, targets in proptest::collection::vec(0u32..5_500, 0..20)) {
+        fn round_trip_range_and_seek(
+            raw in proptest::collection::vec(0u32..5_000, 0..700),
+            lo in 0u32..5_000,
+            span in 0u32..3_000,
+            targets in proptest::collection::vec(0u32..5_500, 0..20),
+        ) {
             let ids = ids(&raw);
             let mut bytes = Vec::new();
             encode(&ids, &mut bytes);

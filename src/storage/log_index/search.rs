@@ -18,7 +18,6 @@ use crate::storage::error::{FileError, ReadError};
 use crate::storage::index::SHARDS;
 use crate::storage::layout::ShardRow;
 use crate::storage::read::{ShardFiles, decode_stored};
-use crate::storage::record::StoredTransactions;
 use crate::storage::shard::{ShardState, shard_dir};
 
 /// One matching log with where it is.
@@ -217,10 +216,7 @@ impl Storage {
                         return Err(missing_now(n));
                     };
                     let block = decode_stored(n, &full)?;
-                    let hashes: Vec<B256> = match &block.body.transactions {
-                        StoredTransactions::Full(txs) => txs.iter().map(|t| *t.tx_hash()).collect(),
-                        StoredTransactions::Hashes(h) => h.clone(),
-                    };
+                    let hashes = block.tx_hashes();
                     let mut logs = Vec::new();
                     for (i, r) in block.receipts.into_iter().enumerate() {
                         let h = hashes.get(i).copied().unwrap_or_default();
