@@ -45,8 +45,10 @@ impl TailCache {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let key = (n, logs.hash);
         g.logs += logs.logs.len();
-        if g.blocks.insert(key, logs).is_none() {
-            g.order.push_back(key);
+        match g.blocks.insert(key, logs) {
+            // Two queries decoded the same block: the entry is replaced, counted once.
+            Some(old) => g.logs -= old.logs.len(),
+            None => g.order.push_back(key),
         }
         while g.logs > MAX_LOGS {
             let Some(old) = g.order.pop_front() else {
