@@ -370,36 +370,47 @@ fn decode_piece(piece: Piece, query: &LogQuery, out: &mut Vec<FoundLog>) -> Resu
             firsts,
             ids,
         } => {
-            let mut chunk: Option<(u32, Vec<super::file::ChunkLog>)> = None;
             let mut block: Option<(u64, B256, u64, u32)> = None;
-            for id in ids {
-                let c = id / CHUNK as u32;
-                if chunk.as_ref().is_none_or(|(have, _)| *have != c) {
-                    chunk = Some((c, file.chunk(c)?));
+            let chunk_of = |id: u32| id / CHUNK as u32;
+            let mut i = 0;
+            while i < ids.len() {
+                // The matches in one chunk: decompress it once, decode only them.
+                let c = chunk_of(ids[i]);
+                let end = i + ids[i..].partition_point(|&id| chunk_of(id) == c);
+                let mask = ids[i..end]
+                    .iter()
+                    .fold(0u64, |m, &id| m | 1 << (id % CHUNK as u32));
+                let mut logs = file.chunk(c, mask)?;
+                for &id in &ids[i..end] {
+                    let Some(entry) = logs
+                        .get_mut((id % CHUNK as u32) as usize)
+                        .and_then(Option::take)
+                    else {
+                        continue;
+                    };
+                    let k = firsts.partition_point(|&f| f <= id) - 1;
+                    let n = first + k as u64;
+                    if block.as_ref().is_none_or(|(have, ..)| *have != n) {
+                        let (hash, ts) = file.block((n - shard_first) as u32)?;
+                        block = Some((n, hash, ts, firsts[k]));
+                    }
+                    let Some((_, hash, ts, first_log)) = block else {
+                        continue;
+                    };
+                    if !query.matches(&entry.log) {
+                        continue;
+                    }
+                    out.push(FoundLog {
+                        block_number: n,
+                        block_hash: hash,
+                        block_timestamp: ts,
+                        tx_hash: entry.tx_hash,
+                        tx_index: entry.tx_index,
+                        log_index: u64::from(id - first_log),
+                        log: entry.log,
+                    });
                 }
-                let Some((_, logs)) = &chunk else { continue };
-                let entry = &logs[(id % CHUNK as u32) as usize];
-                let k = firsts.partition_point(|&f| f <= id) - 1;
-                let n = first + k as u64;
-                if block.as_ref().is_none_or(|(have, ..)| *have != n) {
-                    let (hash, ts) = file.block((n - shard_first) as u32)?;
-                    block = Some((n, hash, ts, firsts[k]));
-                }
-                let Some((_, hash, ts, first_log)) = block else {
-                    continue;
-                };
-                if !query.matches(&entry.log) {
-                    continue;
-                }
-                out.push(FoundLog {
-                    block_number: n,
-                    block_hash: hash,
-                    block_timestamp: ts,
-                    tx_hash: entry.tx_hash,
-                    tx_index: entry.tx_index,
-                    log_index: u64::from(id - first_log),
-                    log: entry.log.clone(),
-                });
+                i = end;
             }
         }
     }
