@@ -50,11 +50,7 @@ pub fn settings(config: &Config, chain_id: u64) -> RpcSettings {
     let usize_of = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
     let mut s = RpcSettings::new(r.bind);
     s.max_logs = r.max_logs;
-    // 0 in the config: no cap.
-    s.max_block_range = match r.max_block_range {
-        0 => u64::MAX,
-        n => n,
-    };
+    s.max_block_range = r.max_block_range;
     s.max_body_bytes = usize_of(r.max_body_bytes);
     s.max_batch = usize_of(r.max_batch);
     s.max_concurrent = usize_of(r.max_concurrent);

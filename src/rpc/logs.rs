@@ -146,7 +146,7 @@ fn limit_error(message: String, from: u64, to: u64, limit: u64) -> RpcError {
 pub struct Limits {
     /// Most logs in an answer.
     pub max_logs: u64,
-    /// Most blocks in a range.
+    /// Most blocks in a range (0: no cap).
     pub max_block_range: u64,
 }
 
@@ -179,7 +179,7 @@ pub async fn logs_in_range(
     limits: Limits,
 ) -> Result<Vec<RpcLog>, RpcError> {
     let span = to - from + 1;
-    if span > limits.max_block_range {
+    if limits.max_block_range != 0 && span > limits.max_block_range {
         return Err(limit_error(
             format!(
                 "query exceeds the block range limit of {} blocks.",

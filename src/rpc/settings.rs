@@ -33,8 +33,8 @@ pub struct RpcSettings {
     pub request_timeout: Duration,
     /// Most logs one `eth_getLogs` answer may hold (over: -32005 with the largest range that fits).
     pub max_logs: u64,
-    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs` (`u64::MAX`: no cap, the
-    /// default).
+    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs`; 0 (the default, as in the
+    /// config): no cap.
     pub max_block_range: u64,
     /// Browser origins allowed (CORS): empty allows none (no CORS headers), `*` any.
     pub cors_origins: Vec<String>,
@@ -59,7 +59,7 @@ impl RpcSettings {
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_logs: 50_000,
-            max_block_range: u64::MAX,
+            max_block_range: 0,
             cors_origins: Vec::new(),
             max_filters: 10_000,
             filter_ttl: Duration::from_secs(300),
