@@ -9,22 +9,13 @@ use std::path::{Path, PathBuf};
 use alloy_primitives::{Address, B256};
 use histd::cli::db::VerifyStore;
 use histd::primitives::{BlockNumber, VerifiedBlock};
-use histd::storage::{
-    FoundLog, LogQuery, LogSearch, OpenOptions, Retention, ShardState, Storage, StorageError,
-};
+use histd::storage::{FoundLog, LogQuery, LogSearch, ShardState, Storage, StorageError};
 use histd::testkit::chain::ChainGen;
 use histd::testkit::mainnet::load_blocks;
 use histd::verify::{self, SealedHeader};
 use proptest::prelude::*;
 
-fn opts(shard_size: u64) -> OpenOptions {
-    OpenOptions {
-        chain_id: 1,
-        genesis_hash: B256::repeat_byte(0xd4),
-        shard_size,
-        retention: Retention::default(),
-    }
-}
+use super::basic::opts;
 
 /// The reference: every log of `blocks` in `from ..= to` that `q` matches, written out plainly.
 fn reference(blocks: &[VerifiedBlock], q: &LogQuery, from: u64, to: u64) -> Vec<FoundLog> {
