@@ -122,7 +122,7 @@ impl Header {
         };
         if hdr.bucket_bits > 32
             || hdr.chunks as usize != (hdr.logs as usize).div_ceil(CHUNK)
-            || hdr.sections()[5] > HEADER as u64 + hdr.body_len
+            || hdr.sections()[5] > (HEADER as u64).saturating_add(hdr.body_len)
         {
             return Err("inconsistent header");
         }
@@ -134,10 +134,12 @@ impl Header {
     fn sections(&self) -> [u64; 6] {
         let chunk_offsets = (HEADER as u64).saturating_add(self.chunk_data);
         let blocks = chunk_offsets.saturating_add(8 * (u64::from(self.chunks) + 1));
-        let first_logs = blocks + BLOCK_ENTRY as u64 * u64::from(self.blocks);
-        let buckets = first_logs + 4 * (u64::from(self.blocks) + 1);
-        let keys = buckets + 4 * ((1u64 << self.bucket_bits.min(32)) + 1);
-        let postings = keys + KEY_ENTRY as u64 * u64::from(self.keys);
+        // Saturating: a header that passed its checksum but names absurd sizes is refused by the
+        // caller's length check, never an overflow.
+        let first_logs = blocks.saturating_add(BLOCK_ENTRY as u64 * u64::from(self.blocks));
+        let buckets = first_logs.saturating_add(4 * (u64::from(self.blocks) + 1));
+        let keys = buckets.saturating_add(4 * ((1u64 << self.bucket_bits.min(32)) + 1));
+        let postings = keys.saturating_add(KEY_ENTRY as u64 * u64::from(self.keys));
         [chunk_offsets, blocks, first_logs, buckets, keys, postings]
     }
 }
@@ -404,7 +406,7 @@ impl IndexFile {
         fsio::read_exact_at(&*file, path, &mut h, 0)?;
         let header = Header::decode(&h).map_err(|what| corrupt(path, 0, what))?;
         let len = fsio::file_len(&*file, path)?;
-        if len != HEADER as u64 + header.body_len {
+        if len != (HEADER as u64).saturating_add(header.body_len) {
             return Err(corrupt(path, len, "file length differs from its header"));
         }
         Ok(Self {
@@ -525,7 +527,7 @@ impl IndexFile {
         a.copy_from_slice(&o[..8]);
         b.copy_from_slice(&o[8..]);
         let (from, to) = (u64::from_le_bytes(a), u64::from_le_bytes(b));
-        if from > to || HEADER as u64 + to > self.sections[0] {
+        if from > to || (HEADER as u64).saturating_add(to) > self.sections[0] {
             return Err(self.damaged("chunk offsets"));
         }
         let frame = self.read(HEADER as u64 + from, (to - from) as usize)?;
