@@ -77,7 +77,7 @@ impl Default for RpcConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8545)),
-            max_block_range: 10_000,
+            max_block_range: 0,
             max_logs: 50_000,
             max_body_bytes: 5 * 1024 * 1024,
             max_batch: 1000,

@@ -144,7 +144,8 @@ pub struct P2pConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RpcConfig {
     pub bind: SocketAddr,
-    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs`.
+    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs`; 0: no cap (the default:
+    /// `max_logs` bounds an answer, and the log index makes wide selective ranges cheap).
     pub max_block_range: u64,
     /// Most logs one `eth_getLogs` answer may hold.
     pub max_logs: u64,

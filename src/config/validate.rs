@@ -133,9 +133,6 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
 
     let rpc_bind = r.addr(&table, "rpc.bind", d.rpc.bind);
     let max_block_range = r.u64(&table, "rpc.max_block_range", d.rpc.max_block_range);
-    if max_block_range == 0 {
-        r.problem("rpc.max_block_range", 0, "at least 1 block");
-    }
     let max_logs = r.u64(&table, "rpc.max_logs", d.rpc.max_logs);
     if max_logs == 0 {
         r.problem("rpc.max_logs", 0, "at least 1 log");

@@ -23,6 +23,8 @@ pub struct Chain {
     store: StoreHandle,
     head: watch::Receiver<Head>,
     senders: Arc<SenderCache>,
+    /// The head when the server started (`eth_syncing`'s `startingBlock`).
+    starting: u64,
 }
 
 fn storage_error(e: StoreError<ReadError>) -> RpcError {
@@ -32,16 +34,32 @@ fn storage_error(e: StoreError<ReadError>) -> RpcError {
 impl Chain {
     /// Reads from `store`, answering tags against `head`.
     pub fn new(store: StoreHandle, head: watch::Receiver<Head>) -> Self {
+        let starting = head.borrow().number.get();
         Self {
             store,
             head,
             senders: Arc::new(SenderCache::new(SENDER_CACHE)),
+            starting,
         }
     }
 
     /// The head now.
     pub fn head(&self) -> Head {
         *self.head.borrow()
+    }
+
+    /// The head when the server started.
+    pub fn starting_block(&self) -> u64 {
+        self.starting
+    }
+
+    /// The highest head peers reported, as the node last persisted it (`None`: never).
+    pub async fn head_seen(&self) -> Result<Option<u64>, RpcError> {
+        self.store
+            .read("reading the highest head seen", |s| s.head_seen())
+            .await
+            .map(|n| n.map(BlockNumber::get))
+            .map_err(storage_error)
     }
 
     /// The lowest stored block (what `earliest` means on a node that holds part of history,

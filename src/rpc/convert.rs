@@ -93,10 +93,7 @@ impl SenderCache {
 
 /// Transaction hashes of a stored block, in block order.
 pub fn tx_hashes(block: &StoredBlock) -> Vec<B256> {
-    match &block.body.transactions {
-        StoredTransactions::Full(txs) => txs.iter().map(|t| *t.tx_hash()).collect(),
-        StoredTransactions::Hashes(h) => h.clone(),
-    }
+    block.tx_hashes()
 }
 
 /// The full transactions of a block, or the error that they were not retained.

@@ -3,11 +3,9 @@
 //! `logIndex`, and the -32005 answer over `max_logs` whose suggested range is the largest that
 //! really fits (Ponder and rindexer keep the first range they are told).
 //!
-//! The scan is correct before it is fast: header blooms pick candidate blocks, then only those
-//! blocks are decoded (DESIGN §7's log index replaces the bloom pass later). Never truncates an
-//! answer silently and never writes.
-
-use std::ops::ControlFlow;
+//! The search is storage's (`Storage::find_logs`): the log index of sealed shards, header blooms
+//! for the unsealed tail; it counts matches before decoding any, so an answer over the limit costs
+//! no decoding. Never truncates an answer silently and never writes.
 
 use alloy_eips::BlockNumberOrTag;
 use alloy_primitives::Bloom;
@@ -18,7 +16,7 @@ use super::chain::Chain;
 use super::convert::{block_logs, tx_hashes};
 use super::envelope::{LIMIT_EXCEEDED, RpcError};
 use crate::primitives::BlockNumber;
-use crate::storage::{ReadError, Storage, StoredBlock};
+use crate::storage::{FoundLog, LogQuery, LogSearch, StoredBlock};
 
 /// Address and topic criteria of a filter, with their bloom pre-filters computed once.
 #[derive(Debug, Clone)]
@@ -45,6 +43,19 @@ impl Matcher {
     /// Whether a block with this header bloom may hold a matching log.
     pub fn may_match(&self, bloom: Bloom) -> bool {
         self.address_bloom.matches(bloom) && self.topic_blooms.iter().all(|t| t.matches(bloom))
+    }
+
+    /// The criteria as storage's log query.
+    pub fn query(&self) -> LogQuery {
+        LogQuery {
+            addresses: self.filter.address.iter().copied().collect(),
+            topics: self
+                .filter
+                .topics
+                .iter()
+                .map(|t| t.iter().copied().collect())
+                .collect(),
+        }
     }
 
     /// Whether `log` matches.
@@ -135,7 +146,7 @@ fn limit_error(message: String, from: u64, to: u64, limit: u64) -> RpcError {
 pub struct Limits {
     /// Most logs in an answer.
     pub max_logs: u64,
-    /// Most blocks in a range.
+    /// Most blocks in a range (0: no cap).
     pub max_block_range: u64,
 }
 
@@ -151,12 +162,7 @@ pub async fn get_logs(
             let logs = matcher.block_logs(&block, false);
             if logs.len() as u64 > limits.max_logs {
                 let n = block.header.number;
-                return Err(limit_error(
-                    format!("query returned more than {} results.", limits.max_logs),
-                    n,
-                    n,
-                    limits.max_logs,
-                ));
+                return Err(too_many(n, n, limits.max_logs));
             }
             Ok(logs)
         }
@@ -173,7 +179,7 @@ pub async fn logs_in_range(
     limits: Limits,
 ) -> Result<Vec<RpcLog>, RpcError> {
     let span = to - from + 1;
-    if span > limits.max_block_range {
+    if limits.max_block_range != 0 && span > limits.max_block_range {
         return Err(limit_error(
             format!(
                 "query exceeds the block range limit of {} blocks.",
@@ -185,67 +191,63 @@ pub async fn logs_in_range(
             limits.max_logs,
         ));
     }
-    chain
-        .read("scanning logs", move |s| {
-            scan(s, &matcher, from, to, limits)
+    let query = matcher.query();
+    let found = chain
+        .read("searching logs", move |s| {
+            s.find_logs(&query, BlockNumber(from), BlockNumber(to), limits.max_logs)
         })
-        .await?
+        .await?;
+    match found {
+        LogSearch::Found(logs) => Ok(logs.into_iter().map(rpc_log).collect()),
+        LogSearch::TooMany { over_at } => Err(too_many(from, over_at, limits.max_logs)),
+        LogSearch::Missing(n) => {
+            let below = chain.lowest().await?.is_none_or(|low| n < low);
+            Err(if below {
+                RpcError::pruned()
+            } else {
+                RpcError::server(format!("block {n} is not stored on this node"))
+            })
+        }
+    }
 }
 
-fn scan(
-    s: &Storage,
-    matcher: &Matcher,
-    from: u64,
-    to: u64,
-    limits: Limits,
-) -> Result<Result<Vec<RpcLog>, RpcError>, ReadError> {
-    // Pass 1: header blooms pick the candidate blocks and prove every block is held.
-    let mut candidates = Vec::new();
-    let mut expected = from;
-    let mut missing = None;
-    s.scan_headers(BlockNumber(from), BlockNumber(to), |n, _, h| {
-        if n.get() != expected {
-            missing = Some(expected);
-            return ControlFlow::Break(());
-        }
-        expected += 1;
-        if matcher.may_match(h.logs_bloom) {
-            candidates.push(n.get());
-        }
-        ControlFlow::Continue(())
-    })?;
-    if missing.is_none() && expected != to.wrapping_add(1) {
-        missing = Some(expected);
+/// The -32005 answer when the running count passes `limit` at block `over_at`: every block
+/// before it fits, so `[from, over_at - 1]` is the largest range from `from` that does. When
+/// `from` alone holds more, no range fits; the hint is then `[from, from]` and the message says
+/// that block alone exceeds the limit (a client narrowing by topic or address can still page it;
+/// one shrinking the range would loop, so it is told).
+fn too_many(from: u64, over_at: u64, limit: u64) -> RpcError {
+    if over_at > from {
+        return limit_error(
+            format!("query returned more than {limit} results."),
+            from,
+            over_at - 1,
+            limit,
+        );
     }
-    if let Some(n) = missing {
-        let below = s.lowest()?.is_none_or(|low| n < low.get());
-        return Ok(Err(if below {
-            RpcError::pruned()
-        } else {
-            RpcError::server(format!("block {n} is not stored on this node"))
-        }));
+    let mut e = limit_error(
+        format!("query returned more than {limit} results."),
+        from,
+        from,
+        limit,
+    );
+    e.message = format!(
+        "{} Block {from:#x} alone has more than {limit} matching logs; narrow the address or topics.",
+        e.message
+    );
+    e
+}
+
+/// A found log in the RPC shape.
+fn rpc_log(l: FoundLog) -> RpcLog {
+    RpcLog {
+        inner: l.log,
+        block_hash: Some(l.block_hash),
+        block_number: Some(l.block_number),
+        block_timestamp: Some(l.block_timestamp),
+        transaction_hash: Some(l.tx_hash),
+        transaction_index: Some(l.tx_index),
+        log_index: Some(l.log_index),
+        removed: false,
     }
-    // Pass 2: decode the candidates only.
-    let mut out: Vec<RpcLog> = Vec::new();
-    for n in candidates {
-        let Some(block) = s.stored_block(BlockNumber(n))? else {
-            // Removed since pass 1 (a rollback): geth answers from one view; so do we.
-            return Ok(Err(RpcError::server(format!(
-                "block {n} was removed while reading; retry"
-            ))));
-        };
-        let logs = matcher.block_logs(&block, false);
-        if (out.len() + logs.len()) as u64 > limits.max_logs {
-            // Every block before `n` fits: that is the largest range starting at `from`.
-            let hint_to = if n > from { n - 1 } else { from };
-            return Ok(Err(limit_error(
-                format!("query returned more than {} results.", limits.max_logs),
-                from,
-                hint_to,
-                limits.max_logs,
-            )));
-        }
-        out.extend(logs);
-    }
-    Ok(Ok(out))
 }

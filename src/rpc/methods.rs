@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
-use alloy_primitives::{Address, B256, U64};
+use alloy_primitives::{Address, B256, U64, U256};
+use alloy_rpc_types_eth::{SyncInfo, SyncStatus};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -73,6 +74,43 @@ const STATE_METHODS: &[&str] = &[
     "eth_accounts",
 ];
 
+/// The methods served: the `method` label of the RPC metrics is one of these, `state` (a method
+/// histd does not serve on purpose) or `other`, so the label set stays bounded whatever clients send.
+const SERVED: &[&str] = &[
+    "eth_chainId",
+    "net_version",
+    "net_listening",
+    "web3_clientVersion",
+    "eth_blockNumber",
+    "eth_syncing",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getBlockTransactionCountByNumber",
+    "eth_getBlockTransactionCountByHash",
+    "eth_getTransactionByHash",
+    "eth_getTransactionByBlockNumberAndIndex",
+    "eth_getTransactionByBlockHashAndIndex",
+    "eth_getTransactionReceipt",
+    "eth_getBlockReceipts",
+    "eth_getLogs",
+    "eth_newFilter",
+    "eth_newBlockFilter",
+    "eth_getFilterChanges",
+    "eth_getFilterLogs",
+    "eth_uninstallFilter",
+    "eth_subscribe",
+    "eth_unsubscribe",
+];
+
+/// The metrics label of `method`.
+pub fn label(method: &str) -> &'static str {
+    match SERVED.iter().find(|m| **m == method) {
+        Some(m) => m,
+        None if is_state_method(method) => "state",
+        None => "other",
+    }
+}
+
 /// Whether `method` is one histd deliberately does not serve.
 pub fn is_state_method(method: &str) -> bool {
     STATE_METHODS.contains(&method) || STATE_PREFIXES.iter().any(|p| method.starts_with(p))
@@ -117,8 +155,23 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
             Params::new(params, 0)?;
             raw(&hex(chain.head().number.get()))
         }
-        // The server runs only once the node is up to date (or on a stopped node's data).
-        "eth_syncing" => raw(&false),
+        // geth's rule: syncing while the head is below the highest head seen (peers' head, as
+        // the node persists it); then startingBlock / currentBlock / highestBlock, else false.
+        "eth_syncing" => {
+            Params::new(params, 0)?;
+            let current = chain.head().number.get();
+            match chain.head_seen().await? {
+                Some(highest) if highest > current => raw(&SyncStatus::Info(Box::new(SyncInfo {
+                    starting_block: U256::from(chain.starting_block().min(current)),
+                    current_block: U256::from(current),
+                    highest_block: U256::from(highest),
+                    warp_chunks_amount: None,
+                    warp_chunks_processed: None,
+                    stages: None,
+                }))),
+                _ => raw(&false),
+            }
+        }
         "eth_getBlockByNumber" => {
             let p = Params::new(params, 2)?;
             let tag: BlockNumberOrTag = p.req(0)?;

@@ -4,10 +4,13 @@
 //! the [`ServerHandle`] the caller keeps to publish chain events and to stop the server.
 //!
 //! Bad input never panics or hangs a connection: every body gets a JSON-RPC answer, a 413 (too
-//! large) or a 503 (too many WebSocket connections).
+//! large) or a 503 (too many WebSocket connections); connections over `max_connections` are
+//! closed as they are accepted, and one that does not send its headers within `header_timeout`
+//! is closed (slow loris).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,11 +19,15 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::Value;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::chain::Chain;
 use super::envelope::{self, Answer, Call, Incoming, RpcError, TIMEOUT};
@@ -105,16 +112,12 @@ impl Server {
             },
         });
         let feeder = tokio::spawn(feed_filters(filters, feed.subscribe(), shutdown.clone()));
+        let limits = ConnLimits {
+            open: Arc::new(Semaphore::new(shared.ctx.settings.max_connections.max(1))),
+            header_timeout: shared.ctx.settings.header_timeout,
+        };
         let app = router(shared);
-        let stop = shutdown.clone();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "JSON-RPC server stopped");
-            }
-        });
+        let server = tokio::spawn(accept_loop(listener, app, limits, shutdown.clone()));
         tracing::info!(%addr, "JSON-RPC server listening (HTTP and WebSocket)");
         Ok(ServerHandle {
             addr,
@@ -150,6 +153,76 @@ impl ServerHandle {
             let _ = t.await;
         }
     }
+}
+
+/// What every HTTP connection is held to.
+struct ConnLimits {
+    /// Connections open at once (`max_connections`).
+    open: Arc<Semaphore>,
+    /// Time to send a request's headers.
+    header_timeout: Duration,
+}
+
+/// Accepts connections until shutdown, then waits for the open ones to finish their request.
+/// A connection over the cap is closed as it is accepted (the client sees the connection end and
+/// may retry), so idle or slow clients can never hold more than `max_connections` sockets; a
+/// request's headers must arrive within `header_timeout` (hyper's header read timer), so a slow
+/// loris client is closed rather than held. An upgraded (WebSocket) connection leaves this count
+/// and is held to the WebSocket cap instead.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: CancellationToken,
+) {
+    let conns = TaskTracker::new();
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "JSON-RPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = limits.open.clone().try_acquire_owned() else {
+            tracing::debug!("JSON-RPC connection cap reached; closing a new connection");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let stop = shutdown.clone();
+        let header_timeout = limits.header_timeout;
+        conns.spawn(async move {
+            let _permit = permit;
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::trace!(error = %e, "JSON-RPC connection ended");
+                    }
+                }
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    conns.close();
+    conns.wait().await;
 }
 
 async fn feed_filters(
@@ -283,6 +356,7 @@ pub(super) async fn answer(
         Ok(c) => c,
         Err(a) => return Some(a),
     };
+    let started = std::time::Instant::now();
     let result = if busy {
         Err(timed_out())
     } else {
@@ -293,6 +367,14 @@ pub(super) async fn answer(
             Err(_) => Err(timed_out()),
         }
     };
+    let method = methods::label(&call.method);
+    ::metrics::counter!(crate::metrics::RPC_REQUESTS, "method" => method).increment(1);
+    ::metrics::histogram!(crate::metrics::RPC_LATENCY, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = &result {
+        ::metrics::counter!(crate::metrics::RPC_ERRORS, "method" => method, "code" => e.code.to_string())
+            .increment(1);
+    }
     let id = call.id?;
     Some(match result {
         Ok(v) => Answer::result(id, v),

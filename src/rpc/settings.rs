@@ -24,13 +24,17 @@ pub struct RpcSettings {
     /// Most requests (single calls or batches) worked on at once; the rest wait their turn,
     /// within the per-request time.
     pub max_concurrent: usize,
-    /// Most open WebSocket connections; further upgrades are refused with HTTP 503.
+    /// Most open connections: HTTP connections beyond it are closed as they are accepted, and
+    /// WebSocket upgrades beyond it are refused with HTTP 503.
     pub max_connections: usize,
+    /// Time a connection may take to send a request's headers before it is closed (slow loris).
+    pub header_timeout: Duration,
     /// Time one request may take (waiting for its turn included) before it answers -32002.
     pub request_timeout: Duration,
     /// Most logs one `eth_getLogs` answer may hold (over: -32005 with the largest range that fits).
     pub max_logs: u64,
-    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs`.
+    /// Largest `toBlock - fromBlock + 1` accepted by `eth_getLogs`; 0 (the default, as in the
+    /// config): no cap.
     pub max_block_range: u64,
     /// Browser origins allowed (CORS): empty allows none (no CORS headers), `*` any.
     pub cors_origins: Vec<String>,
@@ -52,9 +56,10 @@ impl RpcSettings {
             max_batch: 1000,
             max_concurrent: 64,
             max_connections: 100,
+            header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_logs: 50_000,
-            max_block_range: 10_000,
+            max_block_range: 0,
             cors_origins: Vec::new(),
             max_filters: 10_000,
             filter_ttl: Duration::from_secs(300),

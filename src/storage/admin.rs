@@ -2,6 +2,7 @@
 //!
 //! Owns the store-wide figures ([`StoreStats`]) and the per-shard input of an integrity walk
 //! ([`ShardContents`], [`Storage::check_seal`]): which blocks a shard holds and whether a sealed
+//! shard's log index is there and matches its logs, and whether a sealed
 //! shard still matches its recorded checksum. It must never parse commands, print, or apply the
 //! block rules (`verify`): the CLI (`cli::db`) does those over what this returns, so storage
 //! stays below `verify`'s users and knows nothing of clap.
@@ -150,8 +151,8 @@ impl Storage {
     }
 
     /// For a sealed shard, recomputes the segment checksum and compares it with the one recorded
-    /// at sealing; other shards pass. A mismatch is [`StorageError::Verify`] naming the shard's
-    /// first block.
+    /// at sealing, and checks its log index (present, checksummed, and what its logs build);
+    /// other shards pass. A mismatch is [`StorageError::Verify`] naming the shard's first block.
     pub fn check_seal(&self, contents: &ShardContents) -> Result<(), StorageError> {
         let row = &contents.row;
         if row.state != ShardState::Sealed {
@@ -175,6 +176,6 @@ impl Storage {
                 ),
             });
         }
-        Ok(())
+        self.check_log_index(contents.shard, row)
     }
 }

@@ -13,6 +13,7 @@
 //!   shards/<first block>/     12-digit first block of the shard
 //!     wal                     checksummed records, any order (state Filling)
 //!     seg-<gen>.dat / .idx    sorted block frames + fixed-size offset table (Sorted, Sealed)
+//!     logs-<gen>.idx          the log index (Sealed only; derived, rebuilt on open if missing)
 //! ```
 //!
 //! The commit rule ("redb commits last"): shard bytes are written and fsynced (files, then their
@@ -20,6 +21,7 @@
 //! names is garbage, removed on open (`repair.rs`). In test builds a durability ledger
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
 //! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
+//! `log_index` (per sealed shard, `logs-<gen>.idx`: the logs and their posting lists; DESIGN §7),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
 //! schema), `shard` (lifecycle), `lock`, `fsio`, `backend` (the file-system seam every file
 //! operation goes through, redb's file included), `sim` (a simulated disk with power cuts, test
@@ -36,6 +38,7 @@ mod handle;
 mod index;
 mod layout;
 mod lock;
+mod log_index;
 mod missing;
 mod read;
 mod record;
@@ -64,6 +67,7 @@ pub use error::{
 };
 pub use handle::{StoreError, StoreHandle};
 pub use lock::DirLock;
+pub use log_index::{FoundLog, LogIndexStats, LogQuery, LogSearch, TOPIC_POSITIONS};
 pub use missing::MissingRanges;
 pub use read::TxLookup;
 pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxRetention};

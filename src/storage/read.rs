@@ -171,7 +171,10 @@ fn corrupt_block(n: u64, what: String) -> ReadError {
 
 impl Storage {
     /// Runs a read, retrying once with a fresh snapshot if files moved under it.
-    fn with_retry<T>(&self, f: impl Fn() -> Result<T, ReadError>) -> Result<T, ReadError> {
+    pub(super) fn with_retry<T>(
+        &self,
+        f: impl Fn() -> Result<T, ReadError>,
+    ) -> Result<T, ReadError> {
         match f() {
             Err(e) if e.is_transient() => f(),
             r => r,

@@ -329,6 +329,14 @@ impl StoredBlock {
         BlockNumber(self.header.number)
     }
 
+    /// Transaction hashes in block order (whichever way the transactions were retained).
+    pub fn tx_hashes(&self) -> Vec<B256> {
+        match &self.body.transactions {
+            StoredTransactions::Full(txs) => txs.iter().map(|t| *t.tx_hash()).collect(),
+            StoredTransactions::Hashes(h) => h.clone(),
+        }
+    }
+
     /// The verified block, if the full transactions were retained.
     pub fn into_verified(self) -> Option<VerifiedBlock> {
         let StoredTransactions::Full(transactions) = self.body.transactions else {

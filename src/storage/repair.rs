@@ -22,6 +22,7 @@ use super::error::{CorruptError, IoContext, OpenError, ReadError, WriteError};
 use super::fsio;
 use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
 use super::layout::{ShardRow, index_entry_offset};
+use super::log_index;
 use super::read::ShardFiles;
 use super::record;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir, wal_path};
@@ -65,6 +66,8 @@ pub struct RepairReport {
     pub removed_files: Vec<PathBuf>,
     /// Directories of uncommitted shards removed.
     pub removed_dirs: Vec<PathBuf>,
+    /// Sealed shards whose missing log index was written again.
+    pub rebuilt_log_indexes: Vec<u64>,
 }
 
 impl RepairReport {
@@ -124,6 +127,9 @@ impl Storage {
         if removed_any {
             fsio::fsync_dir(&*self.fs, &root)?;
         }
+        for (s, row) in &rows {
+            self.repair_log_index(*s, row, &mut report);
+        }
         if !report.is_clean() {
             tracing::info!(?report, "storage repaired an interrupted shutdown");
         }
@@ -148,6 +154,8 @@ impl Storage {
         if row.wal_len > 0 {
             expected.push((wal_path(dir), row.wal_len));
         }
+        let index =
+            (row.state == ShardState::Sealed).then(|| log_index::index_path(dir, row.seg_gen));
         if row.seg_gen > 0 {
             expected.push((seg_data_path(dir, row.seg_gen), row.seg_data_len));
             expected.push((
@@ -157,14 +165,15 @@ impl Storage {
         }
         let mut changed = false;
         for path in self.fs.list_dir(dir).ctx("list", dir)? {
-            if expected.iter().any(|(p, _)| p == &path) {
+            if expected.iter().any(|(p, _)| p == &path) || index.as_ref() == Some(&path) {
                 continue;
             }
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if name == "wal" || name.starts_with("seg-") {
+            // A log index belongs to a sealed shard's generation only (`log_index/build.rs`).
+            if name == "wal" || name.starts_with("seg-") || log_index::is_index_file(&name) {
                 fsio::remove_file_if_exists(&*self.fs, &path)?;
                 report.removed_files.push(path);
                 changed = true;
@@ -201,6 +210,30 @@ impl Storage {
             fsio::fsync_dir(&*self.fs, dir)?;
         }
         Ok(())
+    }
+}
+
+impl Storage {
+    /// Writes the log index of a sealed shard that has none (a store from before the index, or
+    /// one lost). A failure is logged, not fatal: queries scan that shard instead, and `db
+    /// verify` names it.
+    fn repair_log_index(&self, shard: u64, row: &ShardRow, report: &mut RepairReport) {
+        if row.state != ShardState::Sealed {
+            return;
+        }
+        let dir = shard_dir(&self.dir, self.geo.first_of(shard));
+        if self.fs.is_file(&log_index::index_path(&dir, row.seg_gen)) {
+            return;
+        }
+        match self.write_log_index(shard, row) {
+            Ok(stats) => {
+                tracing::info!(shard, ?stats, "log index of a sealed shard written again");
+                report.rebuilt_log_indexes.push(shard);
+            }
+            Err(error) => {
+                tracing::warn!(shard, %error, "log index could not be written; eth_getLogs scans this shard");
+            }
+        }
     }
 }
 

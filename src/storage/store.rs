@@ -50,6 +50,8 @@ pub struct Storage {
     pub(super) retention: Retention,
     writer: Mutex<()>,
     pub(super) repair: RepairReport,
+    /// Decoded logs of recently queried blocks without an index file (`log_index/tail.rs`).
+    pub(super) log_tail: super::log_index::TailCache,
     lock: DirLock,
 }
 
@@ -174,6 +176,7 @@ impl Storage {
             retention,
             writer: Mutex::new(()),
             repair: RepairReport::default(),
+            log_tail: Default::default(),
             lock,
         };
         store.repair = store.repair_on_open()?;

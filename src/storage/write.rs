@@ -386,6 +386,10 @@ impl Storage {
             row.seg_data_len,
             u64::from(row.seg_entries),
         )?;
+        // The index is durable under its final name before the row says Sealed (readers trust
+        // a Sealed shard's index; a crash before the commit leaves one that open removes).
+        let stats = self.write_log_index(shard, &row)?;
+        tracing::debug!(shard, ?stats, "log index written");
         row.state = ShardState::Sealed;
         self.commit_row(shard, &row)?;
         Ok(true)

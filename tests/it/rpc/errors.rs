@@ -1,6 +1,7 @@
 //! Malformed input and limits over real sockets: each bad request gets its JSON-RPC error code
 //! (or 413 for an oversized body), batches answer per element, notifications get nothing,
-//! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only.
+//! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only,
+//! slow-loris clients are closed after the header timeout, connections over the cap are closed.
 
 use std::time::Duration;
 
@@ -194,5 +195,91 @@ async fn cors_answers_allowed_origins_only() {
             .unwrap()
             .contains("POST")
     );
+    h.server.stop().await;
+}
+
+/// Reads until the server closes `s`, or `within` passes; whether it closed.
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar before the close is fine.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_connections_are_closed() {
+    let h = start(|s| s.header_timeout = Duration::from_millis(500)).await;
+    // Headers dribbled a byte at a time, never finished.
+    let mut slow = TcpStream::connect(h.addr).await.unwrap();
+    let dribble = tokio::spawn({
+        let mut w = TcpStream::connect(h.addr).await.unwrap();
+        async move {
+            for b in b"POST / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa" {
+                if w.write_all(&[*b]).await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            closed_within(&mut w, Duration::from_secs(5)).await
+        }
+    });
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut slow, Duration::from_secs(5)).await);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(dribble.await.unwrap(), "a dribbling client was held");
+    // A connection that never sends a byte is closed too (it would otherwise hold a slot).
+    let mut silent = TcpStream::connect(h.addr).await.unwrap();
+    assert!(
+        closed_within(&mut silent, Duration::from_secs(3)).await,
+        "a silent client was held"
+    );
+    // Ordinary requests are unaffected.
+    assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connections_beyond_the_cap_are_closed() {
+    let h = start(|s| {
+        s.max_connections = 2;
+        s.header_timeout = Duration::from_secs(30);
+    })
+    .await;
+    // Two idle connections hold the cap (each has started a request, so the server owns them).
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+        held.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(h.addr).await.unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(2)).await,
+        "a connection over the cap was kept"
+    );
+    // Freed slots serve again.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+        let a = post_raw(h.addr, body.to_string().as_bytes(), "").await;
+        if a.status == 200 {
+            assert_eq!(a.json()["result"], "0x1");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     h.server.stop().await;
 }

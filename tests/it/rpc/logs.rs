@@ -227,23 +227,7 @@ async fn over_the_limit_the_hint_is_the_largest_range_that_fits() {
     };
     let (l1, l2) = (count(first), count(first + 1));
     assert!(l1 > 0 && l2 > 0);
-    let limit = l1;
-    let h = start(|s| s.max_logs = limit).await;
-    let range = json!([{ "fromBlock": hex_n(first), "toBlock": hex_n(first + 1) }]);
-    let e = error(h.addr, "eth_getLogs", range).await;
-    assert_eq!(e["code"], LIMIT_EXCEEDED);
-    assert_eq!(
-        e["message"],
-        format!(
-            "query returned more than {limit} results. Try with this block range [{}, {}].",
-            hex_n(first),
-            hex_n(first)
-        )
-    );
-    assert_eq!(
-        e["data"],
-        json!({"from": hex_n(first), "to": hex_n(first), "limit": limit})
-    );
+    let h = hinted_first_of_pair(first, l1, "").await;
     // The hinted range really fits.
     let hinted = json!([{ "fromBlock": hex_n(first), "toBlock": hex_n(first) }]);
     assert_eq!(
@@ -266,5 +250,56 @@ async fn over_the_limit_the_hint_is_the_largest_range_that_fits() {
             .len() as u64,
         l1 + l2
     );
+    h.server.stop().await;
+    // One block alone over the limit: no range fits; the hint is that block and the message
+    // says so (a client shrinking the range would otherwise loop on it).
+    let limit = l1 - 1;
+    let alone = format!(
+        " Block {} alone has more than {limit} matching logs; narrow the address or topics.",
+        hex_n(first)
+    );
+    hinted_first_of_pair(first, limit, &alone)
+        .await
+        .server
+        .stop()
+        .await;
+}
+
+/// Asks for `[first, first + 1]` with `max_logs = limit` and checks the -32005 answer hints
+/// `[first, first]`, its message ending in `extra`. The server stays up for more checks.
+async fn hinted_first_of_pair(first: u64, limit: u64, extra: &str) -> super::Harness {
+    let h = start(|s| s.max_logs = limit).await;
+    let range = json!([{ "fromBlock": hex_n(first), "toBlock": hex_n(first + 1) }]);
+    let e = error(h.addr, "eth_getLogs", range).await;
+    assert_eq!(e["code"], LIMIT_EXCEEDED);
+    assert_eq!(
+        e["message"],
+        format!(
+            "query returned more than {limit} results. Try with this block range [{f}, {f}].{extra}",
+            f = hex_n(first)
+        )
+    );
+    assert_eq!(
+        e["data"],
+        json!({"from": hex_n(first), "to": hex_n(first), "limit": limit})
+    );
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_block_range_cap_by_default() {
+    // A range of millions of blocks is not refused for its width: it reaches the store, which
+    // says what it does not hold.
+    let h = start(|_| {}).await;
+    let range = json!([{ "fromBlock": "0x0", "toBlock": "latest" }]);
+    let e = error(h.addr, "eth_getLogs", range).await;
+    assert_ne!(e["code"], LIMIT_EXCEEDED, "{e}");
+    h.server.stop().await;
+    // A configured cap still answers -32005 with the widest range it allows.
+    let h = start(|s| s.max_block_range = 1000).await;
+    let range = json!([{ "fromBlock": "0x0", "toBlock": "latest" }]);
+    let e = error(h.addr, "eth_getLogs", range).await;
+    assert_eq!(e["code"], LIMIT_EXCEEDED, "{e}");
+    assert_eq!(e["data"]["to"], hex_n(999));
     h.server.stop().await;
 }

@@ -7,7 +7,7 @@ use alloy_consensus::Transaction as _;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, B256, keccak256};
 use alloy_rlp::Header as RlpHeader;
-use histd::primitives::Transaction;
+use histd::primitives::{BlockNumber, Transaction};
 use histd::rpc::{METHOD_NOT_FOUND, PRUNED_HISTORY};
 use secp256k1::Message;
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
@@ -284,4 +284,34 @@ async fn tags_missing_blocks_and_state_methods() {
         "the method eth_noSuchThing does not exist/is not available"
     );
     h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eth_syncing_reports_progress_while_peers_are_ahead() {
+    // Peers reported a head 100 blocks above ours: geth's shape, starting at the head the server
+    // started with.
+    let top = load_top();
+    let h = super::start_prepared(
+        |_| {},
+        move |s| s.set_head_seen(BlockNumber(top + 100)).unwrap(),
+    )
+    .await;
+    let r = result(h.addr, "eth_syncing", json!([])).await;
+    assert_eq!(r["startingBlock"], hex_n(top), "{r}");
+    assert_eq!(r["currentBlock"], hex_n(top), "{r}");
+    assert_eq!(r["highestBlock"], hex_n(top + 100), "{r}");
+    h.server.stop().await;
+    // Caught up (peers' head at or below ours): false.
+    let h =
+        super::start_prepared(|_| {}, move |s| s.set_head_seen(BlockNumber(top)).unwrap()).await;
+    assert_eq!(result(h.addr, "eth_syncing", json!([])).await, false);
+    h.server.stop().await;
+}
+
+fn load_top() -> u64 {
+    histd::testkit::mainnet::load_blocks()
+        .iter()
+        .map(|b| b.header.number)
+        .max()
+        .unwrap()
 }

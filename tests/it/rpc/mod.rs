@@ -62,11 +62,23 @@ pub fn mainnet_store(dir: &std::path::Path) -> (Vec<RawMainnetBlock>, Vec<Verifi
 }
 
 pub async fn start(tweak: impl FnOnce(&mut RpcSettings)) -> Harness {
+    start_prepared(tweak, |_| {}).await
+}
+
+/// [`start`], with `prepare` run on the filled store before the server opens it.
+pub async fn start_prepared(
+    tweak: impl FnOnce(&mut RpcSettings),
+    prepare: impl FnOnce(&Storage) + Send + 'static,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let (raw, blocks) = tokio::task::spawn_blocking(move || mainnet_store(&path))
-        .await
-        .unwrap();
+    let (raw, blocks) = tokio::task::spawn_blocking(move || {
+        let filled = mainnet_store(&path);
+        prepare(&Storage::open_existing(&path).unwrap());
+        filled
+    })
+    .await
+    .unwrap();
     let store = StoreHandle::open(
         dir.path(),
         OpenOptions {

@@ -14,7 +14,7 @@ use histd::testkit::chain::ChainGen;
 use histd::testkit::mainnet::load_blocks;
 use histd::verify::{self, SealedHeader};
 
-fn opts(shard_size: u64) -> OpenOptions {
+pub(super) fn opts(shard_size: u64) -> OpenOptions {
     OpenOptions {
         chain_id: 1,
         genesis_hash: B256::repeat_byte(0xd4),

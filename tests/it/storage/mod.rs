@@ -6,5 +6,6 @@ mod concurrent;
 mod crash;
 mod diagram;
 mod faults;
+mod log_index;
 mod model;
 mod powercut;

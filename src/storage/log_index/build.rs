@@ -1,0 +1,167 @@
+//! Writing a sealed shard's index file (at seal time, and on open for a sealed shard that has
+//! none), and checking one (`histd db verify`). The protocol: build into `logs-<gen>.idx.tmp`,
+//! fsync, rename, fsync the directory; only then may the shard be committed Sealed. A crash
+//! leaves a tmp file (removed on open) or an index of a shard not sealed yet (removed on open, and
+//! written again by the seal that follows).
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufWriter, Write};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::file::{BuildError, Builder, HEADER, IndexFile};
+use super::index_path;
+use crate::storage::Storage;
+use crate::storage::error::{CorruptError, IoError, ReadError, StorageError, WriteError};
+use crate::storage::fsio::{self, TrackedFile};
+use crate::storage::layout::ShardRow;
+use crate::storage::read::{ShardFiles, decode_stored};
+use crate::storage::shard::{shard_dir, tmp_path};
+
+/// What building one index took (the README's size and time figures come from these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LogIndexStats {
+    /// Blocks covered.
+    pub blocks: u64,
+    /// Logs stored.
+    pub logs: u64,
+    /// Distinct keys.
+    pub keys: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Build time in milliseconds.
+    pub millis: u64,
+}
+
+/// A seed nobody outside this process can predict (std's per-process random hasher keys).
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.finish()
+}
+
+impl Storage {
+    /// Feeds every block of a complete shard to `builder`, in order.
+    fn feed<W: Write>(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+        builder: &mut Builder<W>,
+    ) -> Result<(), WriteError> {
+        let first = self.geo.first_of(shard);
+        let mut files = ShardFiles::open(self, shard, row.clone());
+        for n in first..=self.geo.last_of(shard) {
+            let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
+                path: shard_dir(&self.dir, first),
+                offset: 0,
+                what: format!("block {n} of a complete shard is missing"),
+            })?;
+            let b = decode_stored(n, &f)?;
+            builder
+                .push_block(f.hash, b.header.timestamp, &b.tx_hashes(), &b.receipts)
+                .map_err(|e| build_error(e, &shard_dir(&self.dir, first)))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the index file of complete shard `shard` (its blocks all in segment generation
+    /// `row.seg_gen`), durably, under its final name. Runs under the writer lock or on open.
+    pub(in crate::storage) fn write_log_index(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+    ) -> Result<LogIndexStats, WriteError> {
+        let started = Instant::now();
+        let dir = shard_dir(&self.dir, self.geo.first_of(shard));
+        let path = index_path(&dir, row.seg_gen);
+        let tmp = tmp_path(&path);
+        let file = TrackedFile::open(&*self.fs, &tmp, true)?;
+        file.set_len(0)?;
+        let mut file = file;
+        file.seek_to(HEADER as u64)?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        let written = (|| -> Result<_, WriteError> {
+            let mut builder = Builder::new(out, random_seed(), self.geo.first_of(shard))
+                .map_err(|e| build_error(e, &tmp))?;
+            self.feed(shard, row, &mut builder)?;
+            let (header, out) = builder.finish().map_err(|e| build_error(e, &tmp))?;
+            let mut file = out
+                .into_inner()
+                .map_err(|e| io_error("write", &tmp, e.into_error()))?;
+            file.seek_to(0)?;
+            file.write_all(&header)
+                .map_err(|e| io_error("write", &tmp, e))?;
+            file.sync_data()?;
+            Ok((file.len()?, header))
+        })();
+        let (bytes, _) = written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
+        fsio::rename(&*self.fs, &tmp, &path)?;
+        fsio::fsync_dir(&*self.fs, &dir)?;
+        let opened = IndexFile::open(&*self.fs, &path).map_err(ReadError::from)?;
+        let h = opened.header;
+        Ok(LogIndexStats {
+            blocks: u64::from(h.blocks),
+            logs: u64::from(h.logs),
+            keys: u64::from(h.keys),
+            bytes,
+            millis: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Checks a sealed shard's index file: present, its body checksum, and the same bytes as a
+    /// build from the shard's blocks with the file's seed would write.
+    pub(in crate::storage) fn check_log_index(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+    ) -> Result<(), StorageError> {
+        let first = self.geo.first_of(shard);
+        let dir = shard_dir(&self.dir, first);
+        let path = index_path(&dir, row.seg_gen);
+        let bad = |reason: String| StorageError::Verify {
+            number: crate::primitives::BlockNumber(first),
+            reason: format!("shard {shard} log index {}: {reason}", path.display()),
+        };
+        let file = IndexFile::open(&*self.fs, &path).map_err(|e| bad(e.to_string()))?;
+        file.check_body().map_err(|e| bad(e.to_string()))?;
+        let mut builder = Builder::new(std::io::sink(), file.header.seed, first)
+            .map_err(|e| bad(e.to_string()))?;
+        self.feed(shard, row, &mut builder)?;
+        let (header, _) = builder.finish().map_err(|e| bad(e.to_string()))?;
+        let mut on_disk = [0u8; HEADER];
+        let f = fsio::open_read(&*self.fs, &path).map_err(ReadError::from)?;
+        fsio::read_exact_at(&*f, &path, &mut on_disk, 0).map_err(ReadError::from)?;
+        if header != on_disk {
+            return Err(bad(
+                "does not match the shard's logs (rebuild: delete it and open the store)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn io_error(op: &'static str, path: &std::path::Path, source: std::io::Error) -> WriteError {
+    IoError {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+    .into()
+}
+
+fn build_error(e: BuildError, path: &std::path::Path) -> WriteError {
+    match e {
+        BuildError::Io(source) => io_error("write", path, source),
+        BuildError::TooManyLogs => CorruptError {
+            path: path.to_path_buf(),
+            offset: 0,
+            what: e.to_string(),
+        }
+        .into(),
+    }
+}

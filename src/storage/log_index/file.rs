@@ -1,0 +1,589 @@
+//! The log index file of one sealed shard (`shards/<first>/logs-<gen>.idx`): every log of the
+//! shard stored in small compressed chunks, and per key (an address, or a topic at a position)
+//! the posting list of the logs that carry it, found through a bucketed table of keyed hashes.
+//! Owns the byte format, the streaming [`Builder`] and the positioned-read [`IndexFile`]. It never
+//! decides when a file is written or trusted: `build.rs` does (tmp, fsync, rename, then seal).
+//!
+//! ```text
+//! header (72 bytes, LE)  magic "HLOGIDX1" | version u32 | buckets log2 u32 | first block u64 |
+//!                        blocks u32 | logs u32 | keys u32 | chunks u32 | seed u64 |
+//!                        body length u64 | chunk data length u64 | body crc32 u32 |
+//!                        header crc32 u32
+//! body, in order
+//!   chunk data           zstd frames of CHUNK logs each; a log:
+//!                          varint tx index | tx hash 32 | address 20 | topic count u8 |
+//!                          topics 32 each | varint data length | data
+//!   chunk offsets        (chunks + 1) u64: start of each frame in the body, then the end
+//!   block table          blocks × (hash 32 | timestamp u64)
+//!   first logs           (blocks + 1) u32: id of each block's first log, then the log count
+//!   buckets              (2^bits + 1) u32: first key of each bucket (top bits of the key hash)
+//!   keys                 keys × (key hash u64 | posting list offset u64), ascending by hash
+//!   postings             the lists (postings.rs), in key order; a list ends where the next begins
+//! ```
+//!
+//! A log's id is its position in the shard (block order, then log order), so an id names
+//! (block, block-wide log index) through the first-logs table, and ids sort like the answer.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::{Address, B256, Bytes, Log, LogData};
+
+use super::postings::{self, List, get_varint, put_varint};
+use super::query::log_keys;
+use crate::primitives::Receipt;
+use crate::storage::backend::StoreFile;
+use crate::storage::error::{CorruptError, FileError};
+use crate::storage::fsio;
+
+const MAGIC: &[u8; 8] = b"HLOGIDX1";
+const VERSION: u32 = 1;
+/// Header bytes.
+pub const HEADER: usize = 72;
+/// Logs per compressed chunk: a matched log costs decompressing at most this many (16: on
+/// mainnet-like blocks about 5 KiB, a few microseconds; larger chunks compress a little better
+/// and cost more per match). At most 64 (a chunk's wanted logs are a `u64` mask).
+pub const CHUNK: usize = 16;
+const BLOCK_ENTRY: usize = 40;
+const KEY_ENTRY: usize = 16;
+/// zstd level of the chunks (zstd's default: cheap to build, decoded per match).
+const ZSTD_LEVEL: i32 = 3;
+/// Largest decompressed chunk accepted (a bound against a damaged frame).
+const MAX_CHUNK: usize = 64 << 20;
+
+thread_local! {
+    // One context per thread: creating one per chunk costs more than decoding a small chunk.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The parsed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub bucket_bits: u32,
+    pub first_block: u64,
+    pub blocks: u32,
+    pub logs: u32,
+    pub keys: u32,
+    pub chunks: u32,
+    pub seed: u64,
+    pub body_len: u64,
+    pub chunk_data: u64,
+    pub body_crc: u32,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[0..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&self.bucket_bits.to_le_bytes());
+        h[16..24].copy_from_slice(&self.first_block.to_le_bytes());
+        h[24..28].copy_from_slice(&self.blocks.to_le_bytes());
+        h[28..32].copy_from_slice(&self.logs.to_le_bytes());
+        h[32..36].copy_from_slice(&self.keys.to_le_bytes());
+        h[36..40].copy_from_slice(&self.chunks.to_le_bytes());
+        h[40..48].copy_from_slice(&self.seed.to_le_bytes());
+        h[48..56].copy_from_slice(&self.body_len.to_le_bytes());
+        h[56..64].copy_from_slice(&self.chunk_data.to_le_bytes());
+        h[64..68].copy_from_slice(&self.body_crc.to_le_bytes());
+        let crc = crc32fast::hash(&h[..68]);
+        h[68..72].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    fn decode(h: &[u8; HEADER]) -> Result<Self, &'static str> {
+        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        if &h[0..8] != MAGIC {
+            return Err("not a log index (magic)");
+        }
+        if u32_at(68) != crc32fast::hash(&h[..68]) {
+            return Err("header checksum");
+        }
+        if u32_at(8) != VERSION {
+            return Err("unknown log index version");
+        }
+        let hdr = Self {
+            bucket_bits: u32_at(12),
+            first_block: u64_at(16),
+            blocks: u32_at(24),
+            logs: u32_at(28),
+            keys: u32_at(32),
+            chunks: u32_at(36),
+            seed: u64_at(40),
+            body_len: u64_at(48),
+            chunk_data: u64_at(56),
+            body_crc: u32_at(64),
+        };
+        if hdr.bucket_bits > 32
+            || hdr.chunks as usize != (hdr.logs as usize).div_ceil(CHUNK)
+            || hdr.sections()[5] > (HEADER as u64).saturating_add(hdr.body_len)
+        {
+            return Err("inconsistent header");
+        }
+        Ok(hdr)
+    }
+
+    /// Offsets in the file of each section after the chunk data: chunk offsets, block table,
+    /// first logs, buckets, keys, postings.
+    fn sections(&self) -> [u64; 6] {
+        let chunk_offsets = (HEADER as u64).saturating_add(self.chunk_data);
+        let blocks = chunk_offsets.saturating_add(8 * (u64::from(self.chunks) + 1));
+        // Saturating: a header that passed its checksum but names absurd sizes is refused by the
+        // caller's length check, never an overflow.
+        let first_logs = blocks.saturating_add(BLOCK_ENTRY as u64 * u64::from(self.blocks));
+        let buckets = first_logs.saturating_add(4 * (u64::from(self.blocks) + 1));
+        let keys = buckets.saturating_add(4 * ((1u64 << self.bucket_bits.min(32)) + 1));
+        let postings = keys.saturating_add(KEY_ENTRY as u64 * u64::from(self.keys));
+        [chunk_offsets, blocks, first_logs, buckets, keys, postings]
+    }
+}
+
+/// A sink that counts and checksums what passes through it.
+struct Body<W> {
+    out: W,
+    len: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Body<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.len += bytes.len() as u64;
+        self.crc.update(bytes);
+        Ok(())
+    }
+}
+
+/// Builds an index file from a shard's blocks, in order. Chunks stream to the writer as they
+/// fill; what stays in memory is one (key hash, id) pair per key a log carries (16 bytes each),
+/// the block table and the postings.
+pub struct Builder<W> {
+    body: Body<W>,
+    seed: u64,
+    first_block: u64,
+    blocks: Vec<[u8; BLOCK_ENTRY]>,
+    first_logs: Vec<u32>,
+    chunk_offsets: Vec<u64>,
+    chunk: Vec<u8>,
+    in_chunk: usize,
+    logs: u32,
+    /// `key hash << 64 | id`: sorting groups keys and orders each key's ids.
+    pairs: Vec<u128>,
+    zstd: zstd::bulk::Compressor<'static>,
+}
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Writing failed.
+    #[error("writing the log index: {0}")]
+    Io(#[from] std::io::Error),
+    /// More logs than ids (4 billion in one shard).
+    #[error("more than {} logs in one shard", u32::MAX)]
+    TooManyLogs,
+}
+
+impl<W: Write> Builder<W> {
+    /// A builder writing the body to `out` (the caller reserves [`HEADER`] bytes before it and
+    /// writes [`Builder::finish`]'s header there).
+    pub fn new(out: W, seed: u64, first_block: u64) -> Result<Self, BuildError> {
+        Ok(Self {
+            body: Body {
+                out,
+                len: 0,
+                crc: crc32fast::Hasher::new(),
+            },
+            seed,
+            first_block,
+            blocks: Vec::new(),
+            first_logs: Vec::new(),
+            chunk_offsets: vec![0],
+            chunk: Vec::new(),
+            in_chunk: 0,
+            logs: 0,
+            pairs: Vec::new(),
+            zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+        })
+    }
+
+    /// Adds the next block: its hash, timestamp, transaction hashes and receipts.
+    pub fn push_block(
+        &mut self,
+        hash: B256,
+        timestamp: u64,
+        tx_hashes: &[B256],
+        receipts: &[Receipt],
+    ) -> Result<(), BuildError> {
+        let mut entry = [0u8; BLOCK_ENTRY];
+        entry[..32].copy_from_slice(hash.as_slice());
+        entry[32..].copy_from_slice(&timestamp.to_le_bytes());
+        self.blocks.push(entry);
+        self.first_logs.push(self.logs);
+        for (tx, r) in receipts.iter().enumerate() {
+            let tx_hash = tx_hashes.get(tx).copied().unwrap_or_default();
+            for log in &r.logs {
+                let id = self.logs;
+                self.logs = self.logs.checked_add(1).ok_or(BuildError::TooManyLogs)?;
+                log_keys(self.seed, log, |k| {
+                    self.pairs.push(u128::from(k) << 64 | u128::from(id))
+                });
+                encode_log(&mut self.chunk, tx as u64, &tx_hash, log);
+                self.in_chunk += 1;
+                if self.in_chunk == CHUNK {
+                    self.flush_chunk()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self) -> Result<(), BuildError> {
+        if self.in_chunk == 0 {
+            return Ok(());
+        }
+        let frame = self.zstd.compress(&self.chunk)?;
+        self.body.put(&frame)?;
+        self.chunk_offsets.push(self.body.len);
+        self.chunk.clear();
+        self.in_chunk = 0;
+        Ok(())
+    }
+
+    /// Writes the tables and returns the header to put at the start of the file, and the writer.
+    pub fn finish(mut self) -> Result<([u8; HEADER], W), BuildError> {
+        self.flush_chunk()?;
+        self.first_logs.push(self.logs);
+        let mut pairs = std::mem::take(&mut self.pairs);
+        pairs.sort_unstable();
+        pairs.dedup();
+        // Keys and their lists.
+        let mut keys: Vec<(u64, u64)> = Vec::new();
+        let mut postings_bytes = Vec::new();
+        let mut ids = Vec::new();
+        let mut i = 0;
+        while i < pairs.len() {
+            let k = (pairs[i] >> 64) as u64;
+            ids.clear();
+            while i < pairs.len() && (pairs[i] >> 64) as u64 == k {
+                ids.push(pairs[i] as u32);
+                i += 1;
+            }
+            keys.push((k, postings_bytes.len() as u64));
+            postings::encode(&ids, &mut postings_bytes);
+        }
+        drop(pairs);
+        // About four keys per bucket: one small read finds a key.
+        let bits = (keys.len() / 4).max(1).next_power_of_two().trailing_zeros();
+        let mut buckets = vec![0u32; (1usize << bits) + 1];
+        for (k, _) in &keys {
+            buckets[bucket_of(*k, bits) + 1] += 1;
+        }
+        for b in 1..buckets.len() {
+            buckets[b] += buckets[b - 1];
+        }
+        let mut tables = Vec::new();
+        for off in &self.chunk_offsets {
+            tables.extend_from_slice(&off.to_le_bytes());
+        }
+        for b in &self.blocks {
+            tables.extend_from_slice(b);
+        }
+        for f in &self.first_logs {
+            tables.extend_from_slice(&f.to_le_bytes());
+        }
+        for b in &buckets {
+            tables.extend_from_slice(&b.to_le_bytes());
+        }
+        for (k, off) in &keys {
+            tables.extend_from_slice(&k.to_le_bytes());
+            tables.extend_from_slice(&off.to_le_bytes());
+        }
+        self.body.put(&tables)?;
+        self.body.put(&postings_bytes)?;
+        let chunk_data = self.chunk_offsets.last().copied().unwrap_or(0);
+        let header = Header {
+            chunk_data,
+            bucket_bits: bits,
+            first_block: self.first_block,
+            blocks: self.blocks.len() as u32,
+            logs: self.logs,
+            keys: keys.len() as u32,
+            chunks: (self.chunk_offsets.len() - 1) as u32,
+            seed: self.seed,
+            body_len: self.body.len,
+            body_crc: self.body.crc.clone().finalize(),
+        };
+        Ok((header.encode(), self.body.out))
+    }
+}
+
+fn bucket_of(key: u64, bits: u32) -> usize {
+    if bits == 0 {
+        0
+    } else {
+        (key >> (64 - bits)) as usize
+    }
+}
+
+fn encode_log(out: &mut Vec<u8>, tx: u64, tx_hash: &B256, log: &Log) {
+    put_varint(out, tx);
+    out.extend_from_slice(tx_hash.as_slice());
+    out.extend_from_slice(log.address.as_slice());
+    let topics = log.topics();
+    out.push(topics.len() as u8);
+    for t in topics {
+        out.extend_from_slice(t.as_slice());
+    }
+    put_varint(out, log.data.data.len() as u64);
+    out.extend_from_slice(&log.data.data);
+}
+
+/// One log as the index stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkLog {
+    pub tx_index: u64,
+    pub tx_hash: B256,
+    pub log: Log,
+}
+
+fn decode_log(buf: &[u8], pos: &mut usize) -> Option<ChunkLog> {
+    let tx_index = get_varint(buf, pos)?;
+    let take = |pos: &mut usize, n: usize| -> Option<&[u8]> {
+        let s = buf.get(*pos..pos.checked_add(n)?)?;
+        *pos += n;
+        Some(s)
+    };
+    let tx_hash = B256::from_slice(take(pos, 32)?);
+    let address = Address::from_slice(take(pos, 20)?);
+    let n = *take(pos, 1)?.first()? as usize;
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(B256::from_slice(take(pos, 32)?));
+    }
+    let len = usize::try_from(get_varint(buf, pos)?).ok()?;
+    let data = Bytes::copy_from_slice(take(pos, len)?);
+    Some(ChunkLog {
+        tx_index,
+        tx_hash,
+        log: Log {
+            address,
+            data: LogData::new_unchecked(topics, data),
+        },
+    })
+}
+
+/// Steps over one encoded log.
+fn skip_log(buf: &[u8], pos: &mut usize) -> Option<()> {
+    get_varint(buf, pos)?;
+    let topics_at = pos.checked_add(52)?;
+    let n = usize::from(*buf.get(topics_at)?);
+    *pos = topics_at + 1 + 32 * n;
+    let len = usize::try_from(get_varint(buf, pos)?).ok()?;
+    *pos = pos.checked_add(len).filter(|&end| end <= buf.len())?;
+    Some(())
+}
+
+/// An index file opened for queries: the header and section offsets, then positioned reads.
+#[derive(Debug)]
+pub struct IndexFile {
+    file: Box<dyn StoreFile>,
+    path: PathBuf,
+    pub header: Header,
+    sections: [u64; 6],
+}
+
+impl IndexFile {
+    /// Opens `path` and checks its header and size (not its body checksum: [`Self::check_body`]).
+    pub fn open(fs: &dyn crate::storage::FileSystem, path: &Path) -> Result<Self, FileError> {
+        let file = fsio::open_read(fs, path)?;
+        let mut h = [0u8; HEADER];
+        fsio::read_exact_at(&*file, path, &mut h, 0)?;
+        let header = Header::decode(&h).map_err(|what| corrupt(path, 0, what))?;
+        let len = fsio::file_len(&*file, path)?;
+        if len != (HEADER as u64).saturating_add(header.body_len) {
+            return Err(corrupt(path, len, "file length differs from its header"));
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            sections: header.sections(),
+            header,
+        })
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<Vec<u8>, FileError> {
+        let mut buf = vec![0u8; len];
+        fsio::read_exact_at(&*self.file, &self.path, &mut buf, offset)?;
+        Ok(buf)
+    }
+
+    fn damaged(&self, what: &'static str) -> FileError {
+        corrupt(&self.path, 0, what)
+    }
+
+    /// Reads the whole body and compares its checksum with the header's.
+    pub fn check_body(&self) -> Result<(), FileError> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut off = HEADER as u64;
+        let end = HEADER as u64 + self.header.body_len;
+        while off < end {
+            let n = (end - off).min(1 << 20) as usize;
+            crc.update(&self.read(off, n)?);
+            off += n as u64;
+        }
+        if crc.finalize() != self.header.body_crc {
+            return Err(self.damaged("body checksum differs from the header's"));
+        }
+        Ok(())
+    }
+
+    /// The id of the first log of each block in `from ..= to` (positions in the shard), and the
+    /// id after the last block's last log.
+    pub fn first_logs(&self, from: u32, to: u32) -> Result<Vec<u32>, FileError> {
+        if to >= self.header.blocks || from > to {
+            return Err(self.damaged("block position outside the shard"));
+        }
+        let bytes = self.read(
+            self.sections[2] + 4 * u64::from(from),
+            4 * (to - from + 2) as usize,
+        )?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// Hash and timestamp of the block at position `pos`.
+    pub fn block(&self, pos: u32) -> Result<(B256, u64), FileError> {
+        let b = self.read(
+            self.sections[1] + (BLOCK_ENTRY as u64) * u64::from(pos),
+            BLOCK_ENTRY,
+        )?;
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[32..]);
+        Ok((B256::from_slice(&b[..32]), u64::from_le_bytes(ts)))
+    }
+
+    /// The posting list bytes of `key` (`None`: no log carries it).
+    pub fn postings(&self, key: u64) -> Result<Option<Vec<u8>>, FileError> {
+        let bits = self.header.bucket_bits;
+        let b = self.read(self.sections[3] + 4 * bucket_of(key, bits) as u64, 8)?;
+        let start = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let end = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if start > end || end > self.header.keys {
+            return Err(self.damaged("bucket table"));
+        }
+        if start == end {
+            return Ok(None);
+        }
+        // One entry past the bucket tells where the last list ends.
+        let with_next = (end < self.header.keys) as u32;
+        let entries = self.read(
+            self.sections[4] + (KEY_ENTRY as u64) * u64::from(start),
+            KEY_ENTRY * (end - start + with_next) as usize,
+        )?;
+        let entry = |i: usize| {
+            let e = &entries[i * KEY_ENTRY..(i + 1) * KEY_ENTRY];
+            let mut k = [0u8; 8];
+            let mut o = [0u8; 8];
+            k.copy_from_slice(&e[..8]);
+            o.copy_from_slice(&e[8..]);
+            (u64::from_le_bytes(k), u64::from_le_bytes(o))
+        };
+        let n = (end - start) as usize;
+        let Some(i) = (0..n).find(|&i| entry(i).0 == key) else {
+            return Ok(None);
+        };
+        let from = entry(i).1;
+        let postings_len = HEADER as u64 + self.header.body_len - self.sections[5];
+        let to = if i + 1 < n || with_next == 1 {
+            entry(i + 1).1
+        } else {
+            postings_len
+        };
+        if from > to || to > postings_len {
+            return Err(self.damaged("key table"));
+        }
+        Ok(Some(
+            self.read(self.sections[5] + from, (to - from) as usize)?,
+        ))
+    }
+
+    /// The logs of chunk `c`: those whose bit is set in `wanted` decoded, the others `None`
+    /// (stepped over without allocating).
+    pub fn chunk(&self, c: u32, wanted: u64) -> Result<Vec<Option<ChunkLog>>, FileError> {
+        if c >= self.header.chunks {
+            return Err(self.damaged("chunk number"));
+        }
+        let o = self.read(self.sections[0] + 8 * u64::from(c), 16)?;
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&o[..8]);
+        b.copy_from_slice(&o[8..]);
+        let (from, to) = (u64::from_le_bytes(a), u64::from_le_bytes(b));
+        if from > to || (HEADER as u64).saturating_add(to) > self.sections[0] {
+            return Err(self.damaged("chunk offsets"));
+        }
+        let frame = self.read(HEADER as u64 + from, (to - from) as usize)?;
+        // The frame records its size (the builder's compressor writes it): allocate exactly that,
+        // never the bound, which would cost a large allocation per matched chunk.
+        let size = zstd::zstd_safe::get_frame_content_size(&frame)
+            .ok()
+            .flatten()
+            .and_then(|s| usize::try_from(s).ok())
+            .filter(|&s| s <= MAX_CHUNK)
+            .ok_or_else(|| self.damaged("chunk without a readable size"))?;
+        let raw = DECOMPRESSOR
+            .with(|d| {
+                let mut d = d.borrow_mut();
+                if d.is_none() {
+                    *d = zstd::bulk::Decompressor::new().ok();
+                }
+                d.as_mut().map(|d| d.decompress(&frame, size))
+            })
+            .ok_or_else(|| self.damaged("no zstd context"))?
+            .map_err(|_| self.damaged("chunk does not decompress"))?;
+        let expected = CHUNK.min(self.header.logs as usize - c as usize * CHUNK);
+        let mut out = Vec::with_capacity(expected);
+        let mut pos = 0;
+        while pos < raw.len() {
+            let i = out.len();
+            let log = if i < 64 && wanted & (1 << i) != 0 {
+                Some(decode_log(&raw, &mut pos).ok_or_else(|| self.damaged("log in chunk"))?)
+            } else {
+                skip_log(&raw, &mut pos).ok_or_else(|| self.damaged("log in chunk"))?;
+                None
+            };
+            out.push(log);
+        }
+        if out.len() != expected {
+            return Err(self.damaged("chunk holds the wrong number of logs"));
+        }
+        Ok(out)
+    }
+
+    /// Reads a posting list's bytes into a [`List`].
+    pub fn list<'a>(&self, bytes: &'a [u8]) -> Result<List<'a>, FileError> {
+        List::parse(bytes).map_err(|_| self.damaged("posting list"))
+    }
+
+    /// Path of the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, what: &str) -> FileError {
+    CorruptError {
+        path: path.to_path_buf(),
+        offset,
+        what: format!("log index: {what}"),
+    }
+    .into()
+}

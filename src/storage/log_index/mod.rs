@@ -1,0 +1,36 @@
+//! The log index (DESIGN §7): per sealed shard an immutable file beside its segments holding the
+//! shard's logs in small compressed chunks and, per address and per topic at each position, the
+//! posting list of the logs carrying it, found by a keyed hash. `eth_getLogs` intersects the
+//! smallest lists first, knows the match count before decoding anything (the -32005 hint needs
+//! it) and decodes only the chunks holding matches; blocks without an index (the unsealed tail)
+//! are picked by header bloom and kept decoded in a bounded in-memory cache.
+//!
+//! Owns the file format (`file.rs`), posting lists (`postings.rs`), the query and keyed hash
+//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), and writing, repairing and
+//! checking index files (`build.rs`). It must never change what redb says is committed: an index
+//! file is derived data, written (tmp, fsync, rename, fsync directory) before its shard is marked
+//! Sealed, rebuilt on open when a sealed shard lacks one, and removed for shards not sealed.
+
+mod build;
+mod file;
+mod postings;
+mod query;
+mod search;
+mod tail;
+
+use std::path::{Path, PathBuf};
+
+pub use build::LogIndexStats;
+pub use query::{LogQuery, TOPIC_POSITIONS};
+pub use search::{FoundLog, LogSearch};
+pub(super) use tail::TailCache;
+
+/// The log index file of segment generation `generation` in shard directory `dir`.
+pub(super) fn index_path(dir: &Path, generation: u32) -> PathBuf {
+    dir.join(format!("logs-{generation}.idx"))
+}
+
+/// Whether a file in a shard directory is (or was being written as) a log index.
+pub(super) fn is_index_file(name: &str) -> bool {
+    name.starts_with("logs-")
+}
