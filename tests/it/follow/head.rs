@@ -1,4 +1,4 @@
-//! A head advancing every 100 ms for `HISTD_FOLLOW_SECS` seconds (default 20): follow keeps up,
+//! A head advancing every 100 ms for `HISTD_FOLLOW_SECS` seconds (default 120: "for minutes"): follow keeps up,
 //! the stored blocks equal the chain, the first shard is sealed once the tip is a rollback window
 //! past it, and the JSON-RPC server starts exactly once, only after the first `UpToDate` (never
 //! during FastSync), although the node falls behind and catches up again with every new block.
@@ -27,7 +27,7 @@ fn follow_keeps_up_with_a_head_advancing_every_100ms_and_starts_rpc_once() {
     let secs: u64 = std::env::var("HISTD_FOLLOW_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(120);
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     // Just below the end of the first shard (1000 blocks): follow crosses it, and seals it once

@@ -1,9 +1,9 @@
 //! A real Prometheus (Debian's `prometheus`, installed by `scripts/setup-test-tools.sh`) scrapes
-//! the real binary while it fast-syncs a range from testnet peers, with
-//! `config/prometheus-alerts.yml` loaded as its rule file. Its HTTP query API must show the
+//! the real binary while it fast-syncs from testnet peers and then follows their advancing head,
+//! with `config/prometheus-alerts.yml` loaded as its rule file. Its HTTP query API must show the
 //! fast-sync phase, the contiguous tip moving, the verification failures a wrong-receipts peer
-//! caused (by kind), and every alert rule evaluating cleanly against histd's series. (Follow is
-//! not built on this branch: a range run, which exits after finalizing, is what can be scraped.)
+//! caused (by kind), every alert rule evaluating cleanly against histd's series, then the phase
+//! moved to follow and the reorder gauges changing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -135,31 +135,41 @@ impl Prometheus {
 
 #[test]
 #[ignore = "needs prometheus (Debian package prometheus, scripts/setup-test-tools.sh)"]
-fn prometheus_scrapes_a_real_fast_sync_and_evaluates_the_alert_rules() {
+fn prometheus_scrapes_fast_sync_then_follow_and_evaluates_the_alert_rules() {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
-    const END: u64 = 3000;
-    let mut config = TestnetConfig::new(ChainKind::Synthetic, END, 5);
+    // Fast-sync to the safe head below block 2000, then follow a head advancing every 250 ms.
+    const HEAD_START: u64 = 2000;
+    let mut config = TestnetConfig::new(ChainKind::Synthetic, HEAD_START + 1000, 5);
     // Slow enough that fast-sync spans many scrapes (~10 s: Prometheus itself takes seconds to
     // start scraping); peer 4 sends wrong receipts.
-    config.knobs = PeerKnobs {
+    let slow = PeerKnobs {
         latency: Duration::from_millis(300),
         max_items: Some(16),
+        head_start: Some(HEAD_START),
+        head_advance_every: Some(Duration::from_millis(250)),
         ..PeerKnobs::default()
     };
+    config.knobs = slow.clone();
     config.peer_knobs = vec![(
         4,
         PeerKnobs {
             wrong_receipts: true,
-            max_items: Some(16),
-            ..PeerKnobs::default()
+            ..slow
         },
     )];
     let net = start_testnet(&rt, dir.path(), config);
     let mut h = Histd::spawn(run_cmd(
         dir.path(),
         &enodes(&net),
-        &["--end-block", &END.to_string(), "--min-peers", "5"],
+        &[
+            "--min-peers",
+            "5",
+            "--rollback-window",
+            "8",
+            "--rpc-bind",
+            "127.0.0.1:0",
+        ],
     ));
     let listening = h.wait_for("metrics endpoint", |v| {
         v["message"] == "metrics endpoint listening"
@@ -206,17 +216,27 @@ fn prometheus_scrapes_a_real_fast_sync_and_evaluates_the_alert_rules() {
     for r in &evaluated {
         assert_eq!(r["health"], "ok", "alert rule failed to evaluate: {r}");
     }
-    // Still scraped in fast-sync when all that was checked (the run is slow enough).
+    // Then follow: the phase moves, and the reorder gauges move with the head.
+    prom.wait_until("histd scraped in follow", || {
+        prom.value(r#"histd_phase{job="histd",phase="follow"}"#) == Some(1.0)
+    });
     assert_eq!(
-        prom.value(r#"max_over_time(histd_phase{phase="fast_sync"}[1m])"#),
-        Some(1.0)
+        prom.value(r#"max_over_time(histd_phase{phase="fast_sync"}[5m])"#),
+        Some(1.0),
+        "fast-sync was scraped before follow"
     );
+    prom.wait_until("reorder gauges change in follow", || {
+        prom.value("changes(histd_reorder_expected[1m])")
+            .is_some_and(|v| v >= 2.0)
+    });
+    assert!(prom.value("histd_reorder_len").is_some());
     println!(
-        "prometheus scraped fast-sync; {} alert rules evaluated; failures {:?}",
+        "prometheus scraped fast-sync then follow; {} alert rules evaluated; failures {:?}",
         evaluated.len(),
         prom.query("histd_verification_failures_total")
     );
 
+    h.signal(libc::SIGINT);
     let status = h.wait_exit_within(RUN_LIMIT);
     assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
 }
