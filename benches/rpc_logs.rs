@@ -5,7 +5,8 @@
 //! "JSON-RPC"), the index size per block and the seal (index build) time.
 //!
 //! Run: `cargo bench --bench rpc_logs` (about 2 GB of temporary files, a few minutes).
-//! `HISTD_BENCH_BLOCKS=2000` runs a smaller chain (ranges are cut to fit).
+//! `HISTD_BENCH_BLOCKS=2000` runs a smaller chain (ranges are cut to fit). Run by `cargo test
+//! --all-targets` (no `--bench` argument), it is a smoke run of 300 blocks and 2 iterations.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -121,11 +122,14 @@ fn pick(store: &Storage, blocks: u64, min: usize) -> ((Address, B256), B256, Add
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
+    // then a small smoke run checks the benchmark still works without the suite paying for it.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let blocks: u64 = std::env::var("HISTD_BENCH_BLOCKS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(SHARD);
-    let iterations = 50;
+        .unwrap_or(if smoke { 300 } else { SHARD });
+    let iterations = if smoke { 2 } else { 50 };
     let dir =
         tempfile::tempdir_in(std::env::var("HISTD_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
             .expect("temp dir");

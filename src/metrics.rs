@@ -38,6 +38,8 @@ pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
 /// Shards sealed (complete, compacted, below the safe point: never rolled back), as of the last
 /// finalizing.
 pub const SEALED_SHARDS: &str = "histd_sealed_shards";
+/// Storage: bytes of the sealed shards' log index files.
+pub const LOG_INDEX_BYTES: &str = "histd_log_index_bytes";
 /// Seconds each shard compaction took (WAL folded into a sorted segment), successful ones only.
 pub const COMPACTION_SECONDS: &str = "histd_compaction_duration_seconds";
 /// Answers whose data failed verification, label `kind` (`transactions_root`, `receipts_root`,
@@ -148,6 +150,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
     ),
     (DIRTY_SHARDS, Kind::Gauge, "Shards with an uncompacted WAL"),
     (SEALED_SHARDS, Kind::Gauge, "Sealed shards"),
+    (
+        LOG_INDEX_BYTES,
+        Kind::Gauge,
+        "Bytes of the sealed shards' log index files",
+    ),
     (
         COMPACTION_SECONDS,
         Kind::Histogram,

@@ -222,7 +222,17 @@ impl Storage {
             return;
         }
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
-        if self.fs.is_file(&log_index::index_path(&dir, row.seg_gen)) {
+        let path = log_index::index_path(&dir, row.seg_gen);
+        if self.fs.is_file(&path) {
+            // Counted into the index-size gauge; a file that can't be opened is `db verify`'s
+            // to report, not open's.
+            let len = self
+                .fs
+                .open(&path, super::backend::OpenMode::Read)
+                .and_then(|f| f.len());
+            if let Ok(len) = len {
+                ::metrics::gauge!(crate::metrics::LOG_INDEX_BYTES).increment(len as f64);
+            }
             return;
         }
         match self.write_log_index(shard, row) {

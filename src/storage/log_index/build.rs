@@ -102,6 +102,7 @@ impl Storage {
         let (bytes, _) = written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
         fsio::rename(&*self.fs, &tmp, &path)?;
         fsio::fsync_dir(&*self.fs, &dir)?;
+        ::metrics::gauge!(crate::metrics::LOG_INDEX_BYTES).increment(bytes as f64);
         let opened = IndexFile::open(&*self.fs, &path).map_err(ReadError::from)?;
         let h = opened.header;
         Ok(LogIndexStats {

@@ -230,6 +230,12 @@ fn prometheus_scrapes_fast_sync_then_follow_and_evaluates_the_alert_rules() {
             .is_some_and(|v| v >= 2.0)
     });
     assert!(prom.value("histd_reorder_len").is_some());
+    // Finalizing sealed the first shard (1,000 blocks) with its log index.
+    assert!(
+        prom.value("histd_log_index_bytes").is_some_and(|v| v > 0.0),
+        "{:?}",
+        prom.query("histd_log_index_bytes")
+    );
     println!(
         "prometheus scraped fast-sync then follow; {} alert rules evaluated; failures {:?}",
         evaluated.len(),
