@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every tool the test suite needs beyond cargo, from the package registries only:
 # - the @ethereumjs/devp2p interop peer's npm packages (scripts/setup-interop.sh);
+# - viem (npm) and web3.py (PyPI, in a venv) for the JSON-RPC client tests (scripts/setup-clients.sh);
 # - dnsmasq (Debian package dnsmasq-base), the local DNS server the EIP-1459 discovery test queries.
 # - systemd-analyze and promtool (Debian packages systemd, prometheus) for the ops tests.
 # Idempotent and quick when everything is already there.
@@ -8,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup-interop.sh
+scripts/setup-clients.sh
 
 if ! command -v dnsmasq >/dev/null 2>&1 && [ ! -x /usr/sbin/dnsmasq ]; then
     echo "setup-test-tools: installing dnsmasq-base (Debian) for the DNS discovery test" >&2

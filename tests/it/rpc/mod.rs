@@ -3,6 +3,7 @@
 //! limits (`errors`), `eth_getLogs` against a reference filter (`logs`), filters and WebSocket
 //! subscriptions fed by chain events (`feed`), and `histd serve` as the real binary (`serve`).
 
+mod clients;
 mod errors;
 mod feed;
 mod logs;
