@@ -71,6 +71,39 @@ const latest = await step('eth_getBlockByNumber', () => client.getBlock({ blockT
 check('getBlock(latest).hash', latest?.hash, expect.head.hash);
 const earliest = await step('eth_getBlockByNumber', () => client.getBlock({ blockTag: 'earliest' }));
 check('getBlock(earliest).number', Number(earliest?.number), expect.earliest);
+for (const tag of ['safe', 'finalized']) {
+  const block = await step('eth_getBlockByNumber', () => client.getBlock({ blockTag: tag }));
+  check(`getBlock(${tag}).number`, Number(block?.number), expect.safe);
+}
+const pending = await step('eth_getBlockByNumber', () => client.getBlock({ blockTag: 'pending' }));
+check('getBlock(pending).hash', pending?.hash, expect.head.hash);
+// Every block whole, through viem's formatters (every transaction type of the mainnet templates,
+// blob fields included): transactions and receipts agree with each other and with the chain.
+for (const want of expect.blocks) {
+  const [block, rs] = await Promise.all([
+    step('eth_getBlockByNumber', () => client.getBlock({ blockNumber: BigInt(want.number), includeTransactions: true })),
+    step('eth_getBlockReceipts', () => client.getBlockReceipts({ blockNumber: BigInt(want.number) })),
+  ]);
+  if (!block || !rs) continue;
+  check(`block ${want.number} hash`, block.hash, want.hash);
+  check(`block ${want.number} transactions`, block.transactions.length, want.txCount);
+  check(`block ${want.number} receipts`, rs.length, want.txCount);
+  check(`block ${want.number} logs`, rs.reduce((n, r) => n + r.logs.length, 0), want.logCount);
+  const mismatch = block.transactions.findIndex(
+    (tx, i) => rs[i]?.transactionHash !== tx.hash || rs[i]?.from !== tx.from || rs[i]?.blockHash !== want.hash,
+  );
+  if (mismatch >= 0) failures.push(`block ${want.number}: receipt ${mismatch} does not match its transaction`);
+}
+// A JSON-RPC batch: viem's http transport sends concurrent calls as one.
+const batched = createPublicClient({ transport: http(expect.http, { batch: true, retryCount: 0 }) });
+const [n, id, h] = await step('batch', () =>
+  Promise.all([
+    batched.getBlockNumber({ cacheTime: 0 }),
+    batched.getChainId(),
+    batched.getBlock({ blockNumber: BigInt(b.number) }),
+  ]),
+) ?? [];
+check('batch', [Number(n), id, h?.hash], [expect.head.number, expect.chainId, b.hash]);
 const byHash = await step('eth_getBlockByHash', () => client.getBlock({ blockHash: b.hash }));
 check('getBlock(hash).number', byHash?.number, BigInt(b.number));
 check('getBlock(hash).transactions', byHash?.transactions, b.txHashes);

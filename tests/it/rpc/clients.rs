@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::{Address, B256};
+use histd::primitives::VerifiedBlock;
 use histd::testkit::clients::{Client, ClientProcess};
 use histd::testkit::process::HistdProcess as Histd;
 use histd::testkit::testnet::{ChainKind, Testnet, TestnetChain, TestnetConfig};
@@ -128,6 +129,22 @@ fn per_block_max(chain: &TestnetChain) -> u64 {
         .expect("blocks")
 }
 
+/// The first block of `1 ..= HEAD` made from each mainnet template (told apart by their
+/// `receiptsRoot`, which copies keep): every transaction type and header shape once, without
+/// paying for every block's senders and formatting in a debug build.
+fn one_per_template(chain: &TestnetChain) -> Vec<VerifiedBlock> {
+    let mut seen = std::collections::HashSet::new();
+    (1..=HEAD)
+        .map(|n| {
+            chain
+                .verified_block(n)
+                .expect("on the chain")
+                .expect("verifies")
+        })
+        .filter(|b| seen.insert(b.header().receipts_root))
+        .collect()
+}
+
 /// What the scripts are told, and what this test checks their reports against.
 struct Expected {
     /// Written to the expectations file.
@@ -187,6 +204,13 @@ fn expected(net: &Testnet, http: SocketAddr) -> Expected {
         "chainId": histd::testkit::testnet::TESTNET_CHAIN_ID,
         "head": {"number": HEAD, "hash": old.hash(HEAD).unwrap()},
         "earliest": 0,
+        "safe": HEAD - crate::follow::WINDOW,
+        "blocks": one_per_template(old).iter().map(|b| json!({
+            "number": b.number().get(),
+            "hash": b.hash(),
+            "txCount": b.body().transactions.len(),
+            "logCount": per_block[&b.number().get()],
+        })).collect::<Vec<_>>(),
         "block": {
             "number": number,
             "hash": block.hash(),
