@@ -12,7 +12,7 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
 
-echo "== test tools (npm packages, dnsmasq, systemd-analyze, promtool)"
+echo "== test tools (npm packages, viem and web3.py, dnsmasq, systemd-analyze, promtool)"
 scripts/setup-test-tools.sh
 
 echo "== cargo fmt --check"

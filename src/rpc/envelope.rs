@@ -17,6 +17,8 @@ pub const INVALID_PARAMS: i64 = -32602;
 pub const SERVER_ERROR: i64 = -32000;
 /// The request ran past the per-request time (geth's code).
 pub const TIMEOUT: i64 = -32002;
+/// A batch's answers passed `max_batch_response_bytes` (geth's code and words).
+pub const RESPONSE_TOO_LARGE: i64 = -32003;
 /// The answer would be larger than allowed (Infura's code, which indexers understand).
 pub const LIMIT_EXCEEDED: i64 = -32005;
 /// History we do not hold (geth's code for pruned history, after EIP-4444).
@@ -121,6 +123,60 @@ impl Answer {
             result: None,
             error: Some(Box::new(error)),
         }
+    }
+}
+
+/// The answers of one batch, collected within a budget of result bytes (geth's
+/// `--rpc.batch-response-max-size`): once the answers pushed pass it, [`Self::is_full`] says so and
+/// [`Self::finish`] answers every call not run yet with -32003 "response too large", so a small
+/// body of many large calls cannot make the server hold an unbounded answer.
+#[derive(Debug)]
+pub struct BatchAnswers {
+    out: Vec<Answer>,
+    bytes: usize,
+    max: usize,
+}
+
+impl BatchAnswers {
+    /// An empty batch answer with a budget of `max` result bytes.
+    pub fn new(max: usize) -> Self {
+        Self {
+            out: Vec::new(),
+            bytes: 0,
+            max,
+        }
+    }
+
+    /// Adds one call's answer (none for a notification).
+    pub fn push(&mut self, answer: Option<Answer>) {
+        if let Some(a) = answer {
+            self.bytes += a.result.as_ref().map_or(0, |r| r.get().len());
+            self.out.push(a);
+        }
+    }
+
+    /// Whether the budget is spent: the calls left are not to be run.
+    pub fn is_full(&self) -> bool {
+        self.bytes > self.max
+    }
+
+    /// The answers, each call in `rest` (not run) answered -32003; `None` when there is nothing
+    /// to send (only notifications).
+    pub fn finish(
+        mut self,
+        rest: impl Iterator<Item = Result<Call, Answer>>,
+    ) -> Option<Vec<Answer>> {
+        for call in rest {
+            match call {
+                Ok(Call { id: Some(id), .. }) => self.out.push(Answer::error(
+                    id,
+                    RpcError::new(RESPONSE_TOO_LARGE, "response too large"),
+                )),
+                Ok(_) => {}
+                Err(a) => self.out.push(a),
+            }
+        }
+        (!self.out.is_empty()).then_some(self.out)
     }
 }
 

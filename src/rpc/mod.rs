@@ -37,7 +37,7 @@ mod ws;
 pub use convert::recover_sender;
 pub use envelope::{
     INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, PARSE_ERROR, PRUNED_HISTORY,
-    RpcError, SERVER_ERROR, TIMEOUT,
+    RESPONSE_TOO_LARGE, RpcError, SERVER_ERROR, TIMEOUT,
 };
 pub use server::{ServeError, Server, ServerHandle};
 pub use settings::{ChainEvent, Head, RpcSettings};

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::chain::Chain;
-use super::envelope::{self, Answer, Call, Incoming, RpcError, TIMEOUT};
+use super::envelope::{self, Answer, BatchAnswers, Call, Incoming, RpcError, TIMEOUT};
 use super::filters::Filters;
 use super::methods::{self, Ctx};
 use super::settings::{ChainEvent, Head, RpcSettings};
@@ -334,13 +334,15 @@ pub(super) async fn handle(s: &Shared, body: &[u8]) -> Option<String> {
         Incoming::Invalid(a) => Some(to_json(&a)),
         Incoming::Single(call) => answer(s, call, deadline, busy).await.map(|a| to_json(&a)),
         Incoming::Batch(calls) => {
-            let mut out = Vec::new();
-            for call in calls {
-                if let Some(a) = answer(s, call, deadline, busy).await {
-                    out.push(a);
+            let mut out = BatchAnswers::new(s.ctx.settings.max_batch_response_bytes);
+            let mut calls = calls.into_iter();
+            for call in calls.by_ref() {
+                out.push(answer(s, call, deadline, busy).await);
+                if out.is_full() {
+                    break;
                 }
             }
-            (!out.is_empty()).then(|| to_json(&out))
+            out.finish(calls).map(|out| to_json(&out))
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct RpcSettings {
     pub max_body_bytes: usize,
     /// Most calls in one batch (more: one -32600 error for the whole batch).
     pub max_batch: usize,
+    /// Bytes of results one batch may collect (geth's `--rpc.batch-response-max-size`, 25 MB):
+    /// the call that passes it keeps its answer, every later call answers -32003 "response too
+    /// large". Without it a small body of 1,000 full-block calls would hold hundreds of MB.
+    pub max_batch_response_bytes: usize,
     /// Most requests (single calls or batches) worked on at once; the rest wait their turn,
     /// within the per-request time.
     pub max_concurrent: usize,
@@ -54,6 +58,7 @@ impl RpcSettings {
             bind,
             max_body_bytes: 5 * 1024 * 1024,
             max_batch: 1000,
+            max_batch_response_bytes: 25_000_000,
             max_concurrent: 64,
             max_connections: 100,
             header_timeout: Duration::from_secs(10),

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::convert::rpc_header;
-use super::envelope::{self, Answer, Call, Incoming, RpcError};
+use super::envelope::{self, Answer, BatchAnswers, Call, Incoming, RpcError};
 use super::filters::{IdGen, stored_view};
 use super::logs::{Matcher, parse_filter};
 use super::params::Params;
@@ -132,13 +132,15 @@ impl Conn {
             Incoming::Invalid(a) => Some(server::to_json(&a)),
             Incoming::Single(call) => self.one(call, deadline).await.map(|a| server::to_json(&a)),
             Incoming::Batch(calls) => {
-                let mut out = Vec::new();
-                for call in calls {
-                    if let Some(a) = self.one(call, deadline).await {
-                        out.push(a);
+                let mut out = BatchAnswers::new(settings.max_batch_response_bytes);
+                let mut calls = calls.into_iter();
+                for call in calls.by_ref() {
+                    out.push(self.one(call, deadline).await);
+                    if out.is_full() {
+                        break;
                     }
                 }
-                (!out.is_empty()).then(|| server::to_json(&out))
+                out.finish(calls).map(|out| server::to_json(&out))
             }
         }
     }

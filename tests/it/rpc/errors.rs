@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use histd::rpc::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, TIMEOUT};
+use histd::rpc::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RESPONSE_TOO_LARGE, TIMEOUT};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -281,5 +281,59 @@ async fn http_connections_beyond_the_cap_are_closed() {
         assert!(std::time::Instant::now() < deadline, "no slot freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_stops_collecting_answers_past_its_response_budget() {
+    // geth's rule (`--rpc.batch-response-max-size`): the call that passes the budget keeps its
+    // answer, every later call answers -32003 "response too large".
+    let h = start(|s| s.max_batch_response_bytes = 200_000).await;
+    let top = h.blocks.last().unwrap().number().get();
+    let batch: Vec<Value> = (0..50)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [super::hex_n(top), true]}))
+        .collect();
+    let ans = post_raw(h.addr, json!(batch).to_string().as_bytes(), "").await;
+    let v = ans.json();
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 50, "every call answered");
+    let full = answers
+        .iter()
+        .take_while(|a| a.get("result").is_some())
+        .count();
+    let one = answers[0]["result"].to_string().len();
+    assert!(
+        one > 0 && full == 200_000 / one + 1,
+        "{full} answers of {one} bytes"
+    );
+    for (i, a) in answers.iter().enumerate().skip(full) {
+        assert_eq!(a["id"], i, "{a}");
+        assert_eq!(a["error"]["code"], RESPONSE_TOO_LARGE, "{a}");
+        assert_eq!(a["error"]["message"], "response too large", "{a}");
+    }
+    assert!(
+        ans.body.len() < 200_000 + one + 50 * 200,
+        "{} bytes",
+        ans.body.len()
+    );
+    // The same over a WebSocket.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .unwrap();
+    use futures::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!(batch).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let m = ws.next().await.unwrap().unwrap();
+    let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 50);
+    assert_eq!(
+        answers.iter().filter(|a| a.get("result").is_some()).count(),
+        full
+    );
+    assert_eq!(answers[49]["error"]["code"], RESPONSE_TOO_LARGE);
     h.server.stop().await;
 }
