@@ -79,10 +79,44 @@ struct Installed {
     hashes: Vec<B256>,
 }
 
+/// Expired filters are swept at most this often (geth sweeps on a timer too): sweeping on every
+/// install and poll made installing n filters cost O(n²).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+struct Table {
+    map: HashMap<String, Installed>,
+    last_sweep: Instant,
+}
+
+impl Table {
+    /// Drops filters nobody polled within `ttl`, unless that was done less than [`SWEEP_EVERY`] ago.
+    fn sweep(&mut self, now: Instant, ttl: Duration) {
+        if now.duration_since(self.last_sweep) >= SWEEP_EVERY {
+            self.map
+                .retain(|_, f| now.duration_since(f.last_poll) < ttl);
+            self.last_sweep = now;
+        }
+    }
+
+    /// Filter `id` if it is installed and not expired (an expired one is removed here, so its
+    /// expiry never waits for a sweep).
+    fn live(&mut self, id: &str, now: Instant, ttl: Duration) -> Option<&mut Installed> {
+        if self
+            .map
+            .get(id)
+            .is_some_and(|f| now.duration_since(f.last_poll) >= ttl)
+        {
+            self.map.remove(id);
+        }
+        self.map.get_mut(id)
+    }
+}
+
 /// The table of installed filters.
 #[derive(Debug)]
 pub struct Filters {
-    table: Mutex<HashMap<String, Installed>>,
+    table: Mutex<Table>,
     ids: IdGen,
     max: usize,
     ttl: Duration,
@@ -96,7 +130,10 @@ impl Filters {
     /// An empty table.
     pub fn new(max: usize, ttl: Duration) -> Self {
         Self {
-            table: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table {
+                map: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
             ids: IdGen::default(),
             max,
             ttl,
@@ -107,8 +144,8 @@ impl Filters {
     pub fn install(&self, kind: Kind) -> Result<String, RpcError> {
         let mut t = self.table.lock().map_err(|_| poisoned())?;
         let now = Instant::now();
-        t.retain(|_, f| now.duration_since(f.last_poll) < self.ttl);
-        if t.len() >= self.max {
+        t.sweep(now, self.ttl);
+        if t.map.len() >= self.max {
             return Err(RpcError::server(format!(
                 "too many filters installed (at most {})",
                 self.max
@@ -119,7 +156,7 @@ impl Filters {
             Kind::Logs(f) => Some(Matcher::new(f)),
             Kind::Blocks => None,
         };
-        t.insert(
+        t.map.insert(
             id.clone(),
             Installed {
                 kind,
@@ -135,16 +172,15 @@ impl Filters {
     /// Removes a filter; whether it existed.
     pub fn uninstall(&self, id: &str) -> Result<bool, RpcError> {
         let mut t = self.table.lock().map_err(|_| poisoned())?;
-        Ok(t.remove(id).is_some())
+        Ok(t.map.remove(id).is_some())
     }
 
     /// What filter `id` collected since its last poll.
     pub fn poll(&self, id: &str) -> Result<Changes, RpcError> {
         let mut t = self.table.lock().map_err(|_| poisoned())?;
         let now = Instant::now();
-        t.retain(|_, f| now.duration_since(f.last_poll) < self.ttl);
         let f = t
-            .get_mut(id)
+            .live(id, now, self.ttl)
             .ok_or_else(|| RpcError::server("filter not found"))?;
         f.last_poll = now;
         Ok(match f.kind {
@@ -156,13 +192,14 @@ impl Filters {
     /// The criteria of log filter `id` (for `eth_getFilterLogs`).
     pub fn criteria(&self, id: &str) -> Result<Filter, RpcError> {
         let mut t = self.table.lock().map_err(|_| poisoned())?;
-        match t.get_mut(id) {
+        let now = Instant::now();
+        match t.live(id, now, self.ttl) {
             Some(Installed {
                 kind: Kind::Logs(f),
                 last_poll,
                 ..
             }) => {
-                *last_poll = Instant::now();
+                *last_poll = now;
                 Ok((**f).clone())
             }
             _ => Err(RpcError::server("filter not found")),
@@ -181,7 +218,7 @@ impl Filters {
         let stored = stored_view(block);
         let mut hashes = None;
         let now = Instant::now();
-        t.retain(|_, f| {
+        t.map.retain(|_, f| {
             if now.duration_since(f.last_poll) >= self.ttl {
                 return false;
             }
@@ -219,5 +256,46 @@ pub fn stored_view(block: &crate::primitives::VerifiedBlock) -> StoredBlock {
             withdrawals: body.withdrawals,
         },
         receipts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn not_found(r: Result<impl std::fmt::Debug, RpcError>) -> bool {
+        matches!(r, Err(e) if e.message == "filter not found")
+    }
+
+    #[test]
+    fn a_filter_not_polled_within_the_ttl_is_gone() {
+        let ttl = Duration::from_millis(300);
+        let filters = Filters::new(10, ttl);
+        let idle = filters.install(Kind::Blocks).unwrap();
+        let logs = filters.install(Kind::Logs(Box::default())).unwrap();
+        // `logs` is kept alive by its polls; `idle` expires although no sweep ran yet.
+        for _ in 0..4 {
+            std::thread::sleep(ttl / 3);
+            filters.criteria(&logs).unwrap();
+        }
+        assert!(not_found(filters.poll(&idle)));
+        assert!(matches!(filters.poll(&logs), Ok(Changes::Logs(_))));
+        std::thread::sleep(ttl);
+        assert!(not_found(filters.criteria(&logs)));
+    }
+
+    #[test]
+    fn expired_filters_free_their_slots_within_a_sweep_interval() {
+        let ttl = Duration::from_millis(200);
+        let filters = Filters::new(1, ttl);
+        filters.install(Kind::Blocks).unwrap();
+        let over = filters.install(Kind::Blocks);
+        assert!(
+            matches!(&over, Err(e) if e.message.contains("too many filters")),
+            "{over:?}"
+        );
+        // Never polled again: the sweep, not a poll, removes it.
+        std::thread::sleep(ttl + SWEEP_EVERY);
+        filters.install(Kind::Blocks).unwrap();
     }
 }
