@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use alloy_primitives::B256;
 use histd::rpc::{INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, RESPONSE_TOO_LARGE, TIMEOUT};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -336,4 +337,111 @@ async fn a_batch_stops_collecting_answers_past_its_response_budget() {
     );
     assert_eq!(answers[49]["error"]["code"], RESPONSE_TOO_LARGE);
     h.server.stop().await;
+}
+
+/// A field of `/proc/PID/status` in kB (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_malformed_and_oversized_input_keep_memory_bounded() {
+    // The real `histd serve` with its default limits, so its own peak RSS is what is measured.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let (_, blocks) = tokio::task::spawn_blocking(move || super::mainnet_store(&path))
+        .await
+        .unwrap();
+    let (child, a) = super::serve::spawn_serve(dir.path()).await;
+    let pid = child.id();
+    let code_of = |v: &Value| v["error"]["code"].as_i64().unwrap();
+    // Warm up: every block once, full (senders recovered and cached), then the baseline.
+    for b in &blocks {
+        result(
+            a,
+            "eth_getBlockByNumber",
+            json!([super::hex_n(b.number().get()), true]),
+        )
+        .await;
+    }
+    let base = status_kb(pid, "VmRSS");
+
+    // 1,000 full blocks in one 90 KB body: answered up to the response budget (25 MB).
+    let top = super::hex_n(blocks.last().unwrap().number().get());
+    let batch: Vec<Value> = (0..1000)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_getBlockByNumber", "params": [top, true]}))
+        .collect();
+    let body = json!(batch).to_string();
+    assert!(body.len() < 100_000);
+    let v = post_raw(a, body.as_bytes(), "").await.json();
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 1000);
+    assert_eq!(code_of(&answers[999]), RESPONSE_TOO_LARGE);
+    // One call over the batch limit: one error.
+    let over: Vec<Value> = (0..1001)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_chainId"}))
+        .collect();
+    let v = post_raw(a, json!(over).to_string().as_bytes(), "")
+        .await
+        .json();
+    assert_eq!(code_of(&v), INVALID_REQUEST, "{v}");
+    // Thousands of filters: 10,000 installed (the default cap) in batches, the rest refused.
+    let filter = json!({"address": [blocks[0].receipts()[0].logs[0].address], "topics": [null, [B256::ZERO, B256::repeat_byte(1)]]});
+    let mut installed = 0;
+    let mut refused = 0;
+    for _ in 0..11 {
+        let batch: Vec<Value> = (0..1000)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_newFilter", "params": [filter]}))
+            .collect();
+        let v = post_raw(a, json!(batch).to_string().as_bytes(), "")
+            .await
+            .json();
+        for answer in v.as_array().unwrap() {
+            if answer.get("result").is_some() {
+                installed += 1;
+            } else {
+                assert!(
+                    answer["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("too many filters")
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((installed, refused), (10_000, 1_000));
+    // Oversized bodies (50 MB, ten times the limit): 413, never read whole.
+    let huge = vec![b'['; 50 * 1024 * 1024];
+    for _ in 0..3 {
+        assert_eq!(post_raw(a, &huge, "").await.status, 413);
+    }
+    // Bad JSON just under the limit: -32700.
+    let garbage = vec![b'{'; 5 * 1024 * 1024 - 1];
+    assert_eq!(
+        code_of(&post_raw(a, &garbage, "").await.json()),
+        PARSE_ERROR
+    );
+    // Deeply nested JSON: an error, not a stack overflow.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let v = post_raw(a, deep.as_bytes(), "").await.json();
+    assert!(v.get("error").is_some() || v.is_array(), "{v}");
+
+    let peak = status_kb(pid, "VmHWM");
+    let grown_mb = peak.saturating_sub(base) / 1024;
+    println!(
+        "histd serve: RSS {} MB after warm-up, peak {} MB",
+        base / 1024,
+        peak / 1024
+    );
+    // Each batch answer is held at most once (about 25 MB, plus its JSON text); 10,000 filters
+    // take a few MB. Without the response budget that batch held ~130 MB of answers, then its text.
+    assert!(grown_mb < 150, "peak RSS grew by {grown_mb} MB");
+    assert_eq!(result(a, "eth_chainId", json!([])).await, "0x1");
+    super::serve::stop_serve(child).await;
 }

@@ -4,20 +4,19 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::json;
 
 use super::{hex_n, mainnet_store, result};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn histd_serve_answers_on_a_stopped_nodes_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, blocks) = mainnet_store(dir.path());
-    let top = blocks.last().unwrap();
+/// `histd serve` on `dir` on a free port: the child (stdout read up to its first line) and the
+/// address it printed.
+pub async fn spawn_serve(dir: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_histd"))
         .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+        .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -37,19 +36,34 @@ async fn histd_serve_answers_on_a_stopped_nodes_data() {
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .parse()
         .unwrap();
+    (child, addr)
+}
+
+/// SIGTERM to `child`; it must exit 0.
+pub async fn stop_serve(child: Child) {
+    // SAFETY: signalling our own child by its pid.
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let mut child = child;
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn histd_serve_answers_on_a_stopped_nodes_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, blocks) = mainnet_store(dir.path());
+    let top = blocks.last().unwrap();
+    let (child, addr) = spawn_serve(dir.path()).await;
     assert_eq!(
         result(addr, "eth_blockNumber", json!([])).await,
         hex_n(top.number().get())
     );
     let b = result(addr, "eth_getBlockByNumber", json!(["latest", false])).await;
     assert_eq!(b["hash"], json!(top.hash()));
-    // SAFETY: signalling our own child by its pid.
-    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert_eq!(rc, 0);
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
-    assert!(status.success(), "{status}");
+    stop_serve(child).await;
 }
 
 #[test]
