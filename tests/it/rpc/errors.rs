@@ -2,6 +2,9 @@
 //! (or 413 for an oversized body), batches answer per element, notifications get nothing,
 //! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only,
 //! slow-loris clients are closed after the header timeout, connections over the cap are closed.
+//! A batch stops collecting answers past its response budget (-32003, as geth). Over WebSocket:
+//! bad messages get errors, subscriptions are capped, an oversized message closes the socket.
+//! Floods of all of it against the real `histd serve` keep its peak memory bounded.
 
 use std::time::Duration;
 
@@ -444,4 +447,101 @@ async fn floods_of_malformed_and_oversized_input_keep_memory_bounded() {
     assert!(grown_mb < 150, "peak RSS grew by {grown_mb} MB");
     assert_eq!(result(a, "eth_chainId", json!([])).await, "0x1");
     super::serve::stop_serve(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_malformed_input_gets_errors_or_a_closed_socket() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    // Room for a batch of 1,001 subscriptions (90 KB), not for the 300 KB message below.
+    let h = start(|s| s.max_body_bytes = 256 * 1024).await;
+    let url = format!("ws://{}/", h.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut ask = async |text: String| -> Value {
+        ws.send(Message::Text(text.into())).await.unwrap();
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("an answer within 10 s")
+                .expect("socket open")
+                .expect("no socket error");
+            if let Message::Text(t) = m {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    };
+    let code = |v: &Value| v["error"]["code"].as_i64().unwrap();
+    assert_eq!(code(&ask("{not json".into()).await), PARSE_ERROR);
+    assert_eq!(code(&ask("[]".into()).await), INVALID_REQUEST);
+    let sub = |params: Value| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": params}).to_string()
+    };
+    for params in [
+        json!(["newPendingTransactions"]),
+        json!([7]),
+        json!(["logs", {"topics": [null, null, null, null, null]}]),
+        json!(["logs", {"address": "0x12"}]),
+        json!([]),
+    ] {
+        let v = ask(sub(params.clone())).await;
+        assert_eq!(code(&v), INVALID_PARAMS, "{params}: {v}");
+    }
+    let v = ask(json!({"jsonrpc": "2.0", "id": 2, "method": "eth_getLogs", "params": [{"fromBlock": "newest"}]}).to_string()).await;
+    assert_eq!(code(&v), INVALID_PARAMS, "{v}");
+    let v = ask(
+        json!({"jsonrpc": "2.0", "id": 3, "method": "eth_unsubscribe", "params": ["0x1234"]})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(v["result"], false, "{v}");
+    // Thousands of subscriptions on one socket: capped (a full batch of them, then one more).
+    let many: Vec<Value> = (0..1000)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_subscribe", "params": ["newHeads"]}))
+        .collect();
+    let v = ask(json!(many).to_string()).await;
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 1000);
+    assert!(answers.iter().all(|a| a.get("result").is_some()));
+    let v = ask(sub(json!(["newHeads"]))).await;
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many subscriptions"),
+        "{v}"
+    );
+    // A message over max_body_bytes: the socket is closed.
+    ws.send(Message::Text(" ".repeat(300 * 1024).into()))
+        .await
+        .unwrap_or_default();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed,
+        Ok(true),
+        "an oversized message left the socket open"
+    );
+    // The server serves on.
+    let (mut again, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    again
+        .send(Message::Text(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let m = again.next().await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(m.to_text().unwrap()).unwrap()["result"],
+        "0x1"
+    );
+    h.server.stop().await;
 }
