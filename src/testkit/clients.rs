@@ -128,19 +128,18 @@ impl ClientProcess {
                         return v;
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                Err(e) => {
+                    // Timed out: stop it, so its stderr ends; disconnected: it has exited.
                     let _ = self.child.kill();
-                    panic!(
-                        "{}: no {what} within {within:?}; stdout: {:#?}\nstderr:\n{}",
-                        self.what,
-                        self.seen,
-                        self.stderr_text()
-                    )
-                }
-                Err(RecvTimeoutError::Disconnected) => {
                     let status = self.child.wait();
+                    let why = match e {
+                        RecvTimeoutError::Timeout => format!("no {what} within {within:?}"),
+                        RecvTimeoutError::Disconnected => {
+                            format!("exited ({status:?}) before {what}")
+                        }
+                    };
                     panic!(
-                        "{}: exited ({status:?}) before {what}; stdout: {:#?}\nstderr:\n{}",
+                        "{}: {why}; stdout: {:#?}\nstderr:\n{}",
                         self.what,
                         self.seen,
                         self.stderr_text()

@@ -12,10 +12,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{hex_n, qty, result, start};
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn next_json(ws: &mut Ws) -> Value {
+/// The next text message as JSON (within 10 s).
+pub async fn next_json(ws: &mut Ws) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
