@@ -30,13 +30,11 @@ pub enum Client {
 }
 
 impl Client {
-    /// The command running this client's script with `expect` (the test's expectations file).
-    ///
-    /// # Panics
-    /// When the client's packages are not installed: the message names the setup script.
-    pub fn command(self, expect: &Path) -> Command {
+    /// The client's installed packages (a file the setup script leaves) and the command line
+    /// running its script.
+    fn parts(self) -> (PathBuf, PathBuf, PathBuf) {
         let dir = clients_dir();
-        let (installed, program, script) = match self {
+        match self {
             Client::Viem => (
                 dir.join("node_modules/viem/package.json"),
                 PathBuf::from("node"),
@@ -47,15 +45,33 @@ impl Client {
                 dir.join(".venv/bin/python"),
                 dir.join("web3_client.py"),
             ),
-        };
+        }
+    }
+
+    /// Fails at once, naming the setup script, when the client's packages are not installed
+    /// (call it before starting anything slow).
+    ///
+    /// # Panics
+    /// When they are not.
+    pub fn ensure_installed(self) {
+        let (installed, _, _) = self.parts();
         assert!(
             installed.exists(),
             "{} is missing: run scripts/setup-clients.sh (installs viem from \
              tests/clients/package-lock.json and web3.py from tests/clients/requirements.txt)",
             installed.display()
         );
+    }
+
+    /// The command running this client's script with `expect` (the test's expectations file).
+    ///
+    /// # Panics
+    /// When the client's packages are not installed: the message names the setup script.
+    pub fn command(self, expect: &Path) -> Command {
+        self.ensure_installed();
+        let (_, program, script) = self.parts();
         let mut cmd = Command::new(program);
-        cmd.arg(script).arg(expect).current_dir(&dir);
+        cmd.arg(script).arg(expect).current_dir(clients_dir());
         cmd
     }
 }

@@ -291,6 +291,7 @@ fn follow_node(max_logs: impl FnOnce(&Testnet) -> u64) -> Node {
 
 /// Runs `client` through the whole scenario; its report, with the chains before and after.
 fn run(client: Client) -> (Expected, Value, Arc<TestnetChain>, Arc<TestnetChain>) {
+    client.ensure_installed();
     let mut node = follow_node(|net| per_block_max(&net.chain));
     let e = expected(&node.net, node.rpc);
     let path = node.dir.path().join("expect.json");
