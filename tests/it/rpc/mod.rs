@@ -1,7 +1,9 @@
 //! The JSON-RPC server over real sockets and a real store filled with the real mainnet blocks:
 //! answers checked against values recomputed from the raw data (`methods`), malformed input and
 //! limits (`errors`), `eth_getLogs` against a reference filter (`logs`), filters and WebSocket
-//! subscriptions fed by chain events (`feed`), and `histd serve` as the real binary (`serve`).
+//! subscriptions fed by chain events (`feed`), `histd serve` as the real binary (`serve`), and the
+//! real viem and web3.py clients against `histd run` following a testnet through a reorg
+//! (`clients`).
 
 mod clients;
 mod errors;
