@@ -6,13 +6,14 @@
 //! are picked by header bloom and kept decoded in a bounded in-memory cache.
 //!
 //! Owns the file format (`file.rs`), posting lists (`postings.rs`), the query and keyed hash
-//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), and writing, repairing and
-//! checking index files (`build.rs`). It must never change what redb says is committed: an index
-//! file is derived data, written (tmp, fsync, rename, fsync directory) before its shard is marked
+//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), the files kept open
+//! (`open.rs`), and writing, repairing and checking index files (`build.rs`). It must never
+//! change what redb says is committed: an index file is derived data, written (tmp, fsync, rename, fsync directory) before its shard is marked
 //! Sealed, rebuilt on open when a sealed shard lacks one, and removed for shards not sealed.
 
 mod build;
 mod file;
+mod open;
 mod postings;
 mod query;
 mod search;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use build::LogIndexStats;
 pub use query::{LogQuery, TOPIC_POSITIONS};
 pub use search::{FoundLog, LogSearch};
+pub(super) use open::OpenIndexes;
 pub(super) use tail::TailCache;
 
 /// The log index file of segment generation `generation` in shard directory `dir`.
