@@ -117,7 +117,10 @@ fn recover_all(txs: &[Transaction], which: &[usize]) -> Result<Vec<Address>, Str
         let handles: Vec<_> = parts.map(|p| scope.spawn(move || recover(p))).collect();
         let mut out = recover(first)?;
         for h in handles {
-            out.extend(h.join().map_err(|_| "sender recovery panicked".to_string())??);
+            out.extend(
+                h.join()
+                    .map_err(|_| "sender recovery panicked".to_string())??,
+            );
         }
         Ok(out)
     })

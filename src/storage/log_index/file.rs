@@ -32,6 +32,7 @@ use alloy_primitives::{Address, B256, Bytes, Log, LogData};
 
 use super::postings::{self, List, get_varint, put_varint};
 use super::query::log_keys;
+use super::runs::{RUN, Runs};
 use crate::primitives::Receipt;
 use crate::storage::backend::StoreFile;
 use crate::storage::error::{CorruptError, FileError};
@@ -185,8 +186,8 @@ impl<W: Write> Body<W> {
 
 /// Builds an index file from a shard's blocks, in order. The first [`DICT_SAMPLE`] bytes of
 /// chunks are held until the dictionary is trained on them; after that chunks stream to the
-/// writer as they fill. What stays in memory is one (key hash, id) pair per key a log carries
-/// (16 bytes each), the block table and the postings.
+/// writer as they fill. What stays in memory is the (key hash, id) pairs packed in runs (some
+/// 2-3 bytes a pair, `runs.rs`), the block table and, at the end, the postings.
 pub struct Builder<W> {
     body: Body<W>,
     seed: u64,
@@ -197,8 +198,8 @@ pub struct Builder<W> {
     chunk: Vec<u8>,
     in_chunk: usize,
     logs: u32,
-    /// `key hash << 64 | id`: sorting groups keys and orders each key's ids.
-    pairs: Vec<u128>,
+    /// (key hash, id) of every key each log carries, packed in runs (bounded memory).
+    pairs: Runs,
     /// Raw chunks held for training the dictionary (`None` once it is written).
     samples: Option<Vec<Vec<u8>>>,
     sampled: usize,
@@ -235,7 +236,7 @@ impl<W: Write> Builder<W> {
             chunk: Vec::new(),
             in_chunk: 0,
             logs: 0,
-            pairs: Vec::new(),
+            pairs: Runs::new(RUN),
             samples: Some(Vec::new()),
             sampled: 0,
             dict_len: 0,
@@ -261,9 +262,7 @@ impl<W: Write> Builder<W> {
             for log in &r.logs {
                 let id = self.logs;
                 self.logs = self.logs.checked_add(1).ok_or(BuildError::TooManyLogs)?;
-                log_keys(self.seed, log, |k| {
-                    self.pairs.push(u128::from(k) << 64 | u128::from(id))
-                });
+                log_keys(self.seed, log, |k| self.pairs.push(k, id));
                 encode_log(&mut self.chunk, tx as u64, &tx_hash, log);
                 self.in_chunk += 1;
                 if self.in_chunk == CHUNK {
@@ -334,25 +333,13 @@ impl<W: Write> Builder<W> {
             self.write_dictionary()?;
         }
         self.first_logs.push(self.logs);
-        let mut pairs = std::mem::take(&mut self.pairs);
-        pairs.sort_unstable();
-        pairs.dedup();
         // Keys and their lists.
         let mut keys: Vec<(u64, u64)> = Vec::new();
         let mut postings_bytes = Vec::new();
-        let mut ids = Vec::new();
-        let mut i = 0;
-        while i < pairs.len() {
-            let k = (pairs[i] >> 64) as u64;
-            ids.clear();
-            while i < pairs.len() && (pairs[i] >> 64) as u64 == k {
-                ids.push(pairs[i] as u32);
-                i += 1;
-            }
+        std::mem::replace(&mut self.pairs, Runs::new(1)).merge(|k, ids| {
             keys.push((k, postings_bytes.len() as u64));
-            postings::encode(&ids, &mut postings_bytes);
-        }
-        drop(pairs);
+            postings::encode(ids, &mut postings_bytes);
+        });
         // About four keys per bucket: one small read finds a key.
         let bits = (keys.len() / 4).max(1).next_power_of_two().trailing_zeros();
         let mut buckets = vec![0u32; (1usize << bits) + 1];
@@ -490,7 +477,12 @@ impl ListBytes {
             return List::window(self.count, &[], &self.data, 0);
         }
         let table = self.count.div_ceil(postings::BLOCK) * 8;
-        List::window(self.count, &self.head[self.header - table..self.header], &self.data, self.base)
+        List::window(
+            self.count,
+            &self.head[self.header - table..self.header],
+            &self.data,
+            self.base,
+        )
     }
 }
 
@@ -647,7 +639,12 @@ impl IndexFile {
     /// The posting list at `at` (from [`Self::postings`]) read for a walk over ids `lo .. hi`:
     /// its count and skip table, and of a long list only the blocks that walk touches (a list
     /// of a common topic runs to megabytes; a query over a few blocks needs a few hundred bytes).
-    pub fn read_list(&self, (at, len): (u64, u64), lo: u32, hi: u32) -> Result<ListBytes, FileError> {
+    pub fn read_list(
+        &self,
+        (at, len): (u64, u64),
+        lo: u32,
+        hi: u32,
+    ) -> Result<ListBytes, FileError> {
         let prefix = self.read(at, len.min(LIST_PREFIX) as usize)?;
         let bad = |_| self.damaged("posting list");
         let (count, header) = List::header_len(&prefix).map_err(bad)?;
@@ -665,7 +662,13 @@ impl IndexFile {
             } else {
                 self.read(at + header as u64, (len - header as u64) as usize)?
             };
-            return Ok(ListBytes { count, head, header, data, base: 0 });
+            return Ok(ListBytes {
+                count,
+                head,
+                header,
+                data,
+                base: 0,
+            });
         }
         let table = &head[header - count.div_ceil(postings::BLOCK) * 8..header];
         let data_len = (len - header as u64) as usize;
@@ -679,7 +682,13 @@ impl IndexFile {
         } else {
             self.read(at + (header + start) as u64, end - start)?
         };
-        Ok(ListBytes { count, head, header, data, base: start })
+        Ok(ListBytes {
+            count,
+            head,
+            header,
+            data,
+            base: start,
+        })
     }
 
     /// The logs of chunk `c`: those whose bit is set in `wanted` decoded, the others `None`

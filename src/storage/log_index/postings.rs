@@ -128,8 +128,22 @@ impl<'a> List<'a> {
     /// `skips` is the list's skip table.
     pub fn data_span(skips: &[u8], lo: u32, hi: u32) -> (usize, Option<usize>) {
         let blocks = skips.len() / 8;
-        let first_id = |b: usize| u32::from_le_bytes([skips[b * 8], skips[b * 8 + 1], skips[b * 8 + 2], skips[b * 8 + 3]]);
-        let offset = |b: usize| u32::from_le_bytes([skips[b * 8 + 4], skips[b * 8 + 5], skips[b * 8 + 6], skips[b * 8 + 7]]) as usize;
+        let first_id = |b: usize| {
+            u32::from_le_bytes([
+                skips[b * 8],
+                skips[b * 8 + 1],
+                skips[b * 8 + 2],
+                skips[b * 8 + 3],
+            ])
+        };
+        let offset = |b: usize| {
+            u32::from_le_bytes([
+                skips[b * 8 + 4],
+                skips[b * 8 + 5],
+                skips[b * 8 + 6],
+                skips[b * 8 + 7],
+            ]) as usize
+        };
         // The number of blocks (from the start) whose first id passes `keep`.
         let count_while = |keep: &dyn Fn(u32) -> bool| {
             let (mut lo, mut hi) = (0, blocks);
