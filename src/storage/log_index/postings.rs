@@ -60,6 +60,15 @@ pub fn encode(ids: &[u32], out: &mut Vec<u8>) {
     out.extend_from_slice(&data);
 }
 
+/// Entry `b` of a skip table: the block's first id and the byte offset of its data.
+fn skip_entry(skips: &[u8], b: usize) -> (u32, usize) {
+    let s = &skips[b * 8..b * 8 + 8];
+    (
+        u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as usize,
+    )
+}
+
 /// A posting list read back (its bytes borrowed), with its count known before any decoding.
 /// Of a long list only a window of its block data may be held ([`List::window`]): decoding a
 /// block outside it is an error, never a wrong id.
@@ -128,22 +137,8 @@ impl<'a> List<'a> {
     /// `skips` is the list's skip table.
     pub fn data_span(skips: &[u8], lo: u32, hi: u32) -> (usize, Option<usize>) {
         let blocks = skips.len() / 8;
-        let first_id = |b: usize| {
-            u32::from_le_bytes([
-                skips[b * 8],
-                skips[b * 8 + 1],
-                skips[b * 8 + 2],
-                skips[b * 8 + 3],
-            ])
-        };
-        let offset = |b: usize| {
-            u32::from_le_bytes([
-                skips[b * 8 + 4],
-                skips[b * 8 + 5],
-                skips[b * 8 + 6],
-                skips[b * 8 + 7],
-            ]) as usize
-        };
+        let first_id = |b: usize| skip_entry(skips, b).0;
+        let offset = |b: usize| skip_entry(skips, b).1;
         // The number of blocks (from the start) whose first id passes `keep`.
         let count_while = |keep: &dyn Fn(u32) -> bool| {
             let (mut lo, mut hi) = (0, blocks);
@@ -174,11 +169,7 @@ impl<'a> List<'a> {
     }
 
     fn skip(&self, b: usize) -> (u32, usize) {
-        let s = &self.skips[b * 8..b * 8 + 8];
-        (
-            u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-            u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as usize,
-        )
+        skip_entry(self.skips, b)
     }
 
     /// Decodes block `b` into `out`.
@@ -324,6 +315,21 @@ mod tests {
         v
     }
 
+    /// Seeks `list` (holding `ids`) to each of `targets` in ascending order.
+    fn check_seeks(
+        list: List<'_>,
+        ids: &[u32],
+        mut targets: Vec<u32>,
+    ) -> Result<(), TestCaseError> {
+        targets.sort_unstable();
+        let mut c = list.cursor();
+        for t in targets {
+            let want = ids.iter().copied().find(|&i| i >= t);
+            prop_assert_eq!(c.seek(t).unwrap(), want);
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn round_trip_range_and_seek(
@@ -345,13 +351,7 @@ mod tests {
             list.range(lo, hi, &mut some).unwrap();
             let want: Vec<u32> = ids.iter().copied().filter(|&i| i >= lo && i < hi).collect();
             prop_assert_eq!(some, want);
-            let mut targets = targets;
-            targets.sort_unstable();
-            let mut c = list.cursor();
-            for t in targets {
-                let want = ids.iter().copied().find(|&i| i >= t);
-                prop_assert_eq!(c.seek(t).unwrap(), want);
-            }
+            check_seeks(list, &ids, targets)?;
         }
 
         /// A long list read as the index reads it for a query over `lo .. hi` (its skip table
@@ -383,13 +383,8 @@ mod tests {
             let want: Vec<u32> = ids.iter().copied().filter(|&i| i >= lo && i < hi).collect();
             prop_assert_eq!(some, want);
             // Seeks with ascending targets inside `lo .. hi`, as the intersection makes them.
-            let mut targets: Vec<u32> = targets.into_iter().map(|t| lo.saturating_add(t % span.max(1))).filter(|&t| t < hi).collect();
-            targets.sort_unstable();
-            let mut c = window.cursor();
-            for t in targets {
-                let want = ids.iter().copied().find(|&i| i >= t);
-                prop_assert_eq!(c.seek(t).unwrap(), want);
-            }
+            let targets = targets.into_iter().map(|t| lo.saturating_add(t % span.max(1))).filter(|&t| t < hi).collect();
+            check_seeks(window, &ids, targets)?;
         }
     }
 

@@ -71,7 +71,8 @@ impl Runs {
     pub fn merge(mut self, mut visit: impl FnMut(u64, &[u32])) {
         self.pack();
         self.buf = Vec::new();
-        let mut cursors: Vec<(usize, Option<(u64, Vec<u32>)>)> =
+        // Per run: where its next group starts, and its current group.
+        let mut cursors: Vec<(usize, Option<Group>)> =
             self.runs.iter().map(|_| (0, None)).collect();
         let mut heap = BinaryHeap::new();
         for (r, run) in self.runs.iter().enumerate() {
@@ -113,9 +114,12 @@ impl Runs {
     }
 }
 
+/// One key of a run and its ids.
+type Group = (u64, Vec<u32>);
+
 /// The key group at `*pos` of a run, advancing past it (`None` at the end: runs are written by
 /// [`Runs::pack`] in memory, so a short read only means the end).
-fn next_group(run: &[u8], pos: &mut usize) -> Option<(u64, Vec<u32>)> {
+fn next_group(run: &[u8], pos: &mut usize) -> Option<Group> {
     let key = u64::from_le_bytes(run.get(*pos..*pos + 8)?.try_into().ok()?);
     *pos += 8;
     let n = get_varint(run, pos)?;

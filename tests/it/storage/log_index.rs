@@ -162,17 +162,30 @@ fn synthetic() -> (tempfile::TempDir, Storage, Vec<VerifiedBlock>) {
 #[test]
 fn synthetic_index_and_tail_answer_like_a_plain_scan() {
     let (_dir, store, blocks) = synthetic();
-    let known = values(&blocks);
+    random_ranges_match_a_plain_scan(&store, &blocks, 300, (64, 2_000), 200);
+}
+
+/// `cases` random queries over `blocks` (address picks below `picks.0`, topic picks below
+/// `picks.1`, any range, no limit or one below `max_limit`), each checked against the plain scan.
+fn random_ranges_match_a_plain_scan(
+    store: &Storage,
+    blocks: &[VerifiedBlock],
+    cases: u32,
+    picks: (usize, usize),
+    max_limit: u64,
+) {
+    let known = values(blocks);
+    let n = blocks.len() as u64;
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 300,
+        cases,
         ..ProptestConfig::default()
     });
     let strategy = (
-        proptest::collection::vec(0usize..64, 0..3),
-        proptest::collection::vec(proptest::collection::vec(0usize..2_000, 0..3), 0..5),
-        0..BLOCKS,
-        0..BLOCKS,
-        prop_oneof![Just(u64::MAX), 1u64..200],
+        proptest::collection::vec(0usize..picks.0, 0..3),
+        proptest::collection::vec(proptest::collection::vec(0usize..picks.1, 0..3), 0..5),
+        0..n,
+        0..n,
+        prop_oneof![Just(u64::MAX), 1u64..max_limit],
     );
     runner
         .run(&strategy, |(a, t, x, y, limit)| {
@@ -181,7 +194,7 @@ fn synthetic_index_and_tail_answer_like_a_plain_scan() {
             let got = store
                 .find_logs(&q, BlockNumber(from), BlockNumber(to), limit)
                 .unwrap();
-            prop_assert_eq!(got, expected(reference(&blocks, &q, from, to), limit));
+            prop_assert_eq!(got, expected(reference(blocks, &q, from, to), limit));
             Ok(())
         })
         .unwrap();
@@ -275,29 +288,7 @@ fn mainnet_like_shards_with_a_dictionary_answer_like_a_plain_scan() {
         let dict = u64::from_le_bytes(h[56..64].try_into().unwrap());
         assert!(dict > 0, "{} has no dictionary", f.display());
     }
-    let known = values(&blocks);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 100,
-        ..ProptestConfig::default()
-    });
-    let strategy = (
-        proptest::collection::vec(0usize..2_000, 0..3),
-        proptest::collection::vec(proptest::collection::vec(0usize..5_000, 0..3), 0..4),
-        0..BLOCKS,
-        0..BLOCKS,
-        prop_oneof![Just(u64::MAX), 1u64..2_000],
-    );
-    runner
-        .run(&strategy, |(a, t, x, y, limit)| {
-            let (from, to) = (x.min(y), x.max(y));
-            let q = query_from(&known, &a, &t);
-            let got = store
-                .find_logs(&q, BlockNumber(from), BlockNumber(to), limit)
-                .unwrap();
-            prop_assert_eq!(got, expected(reference(&blocks, &q, from, to), limit));
-            Ok(())
-        })
-        .unwrap();
+    random_ranges_match_a_plain_scan(&store, &blocks, 100, (2_000, 5_000), 2_000);
     // A rebuild with the file's key writes the same bytes (the dictionary training included).
     store.verify().unwrap();
 }
