@@ -291,7 +291,7 @@ fn main() {
             (segment_bytes + index_bytes) as f64 / raw_total as f64
         );
     }
-    if reset {
+    if reset && blocks >= SHARD {
         println!(
             "seal: peak RSS {} MiB above the RSS before it",
             seal_peak / 1024
