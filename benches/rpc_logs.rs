@@ -2,7 +2,8 @@
 //! re-linked real mainnet blocks, `TestnetChain`), with the first 10,000 blocks in one sealed,
 //! indexed shard: a selective address+topic0 query over 100, 1,000 and 10,000 blocks, a topic-only
 //! and an address-only query, and receipts of single blocks. Prints p50/p99 per query (README
-//! "JSON-RPC"), the index size per block and the seal (index build) time.
+//! "The log index"), the index size per block, the seal (index build) time and its peak RSS, and
+//! the shard's segments and index over the raw RLP of its blocks.
 //!
 //! Run: `cargo bench --bench rpc_logs` (about 2 GB of temporary files, a few minutes).
 //! `HISTD_BENCH_BLOCKS=2000` runs a smaller chain (ranges are cut to fit). Run by `cargo test
