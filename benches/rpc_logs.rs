@@ -2,7 +2,8 @@
 //! re-linked real mainnet blocks, `TestnetChain`), with the first 10,000 blocks in one sealed,
 //! indexed shard: a selective address+topic0 query over 100, 1,000 and 10,000 blocks, a topic-only
 //! and an address-only query, and receipts of single blocks. Prints p50/p99 per query (README
-//! "JSON-RPC"), the index size per block and the seal (index build) time.
+//! "The log index"), the index size per block, the seal (index build) time and its peak RSS, and
+//! the shard's segments and index over the raw RLP of its blocks.
 //!
 //! Run: `cargo bench --bench rpc_logs` (about 2 GB of temporary files, a few minutes).
 //! `HISTD_BENCH_BLOCKS=2000` runs a smaller chain (ranges are cut to fit). Run by `cargo test
@@ -121,6 +122,41 @@ fn pick(store: &Storage, blocks: u64, min: usize) -> ((Address, B256), B256, Add
     )
 }
 
+/// Bytes of the encodings a peer sends for block `b`: header, eth wire body and eth/69 receipts
+/// (the "raw RLP" the storage section's ratios are over).
+fn raw_rlp(b: &histd::primitives::VerifiedBlock) -> u64 {
+    use alloy_rlp::Encodable;
+    let mut body = Vec::new();
+    histd::primitives::encode_body(b.body(), &mut body);
+    let receipts: usize = b.receipts().iter().map(|r| r.eth69_length()).sum();
+    (b.header().length() + body.len() + receipts + alloy_rlp::length_of_length(receipts)) as u64
+}
+
+/// Bytes of the files in `dir` whose names start with `prefix`.
+fn files_bytes(dir: &std::path::Path, prefix: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A field of /proc/self/status in KiB (Linux; 0 elsewhere).
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it, and
     // then a small smoke run checks the benchmark still works without the suite paying for it.
@@ -144,10 +180,12 @@ fn main() {
     let store = Storage::open(dir.path(), opts()).expect("open");
     let t = Instant::now();
     let mut logs_total = 0u64;
+    let mut raw_total = 0u64;
     let mut batch = Vec::new();
     for n in 0..=blocks {
         let b = chain.verified_block(n).expect("block").expect("verifies");
         if n < SHARD {
+            raw_total += raw_rlp(&b);
             logs_total += b
                 .receipts()
                 .iter()
@@ -164,18 +202,17 @@ fn main() {
     eprintln!("stored {} blocks in {:?}", blocks + 1, t.elapsed());
     // Seal with a shard that the chain fills (with HISTD_BENCH_BLOCKS below 10,000 nothing is
     // sealed and every query is a bloom scan; the table says which).
+    // The peak RSS of sealing (index build included): Linux resets the high-water mark when
+    // "5" is written to clear_refs.
+    let rss_before = status_kib("VmRSS:");
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let t = Instant::now();
     let sealed = store.seal_complete(BlockNumber(blocks)).expect("seal");
     let seal_time = t.elapsed();
-    let index_bytes: u64 = std::fs::read_dir(dir.path().join("shards/000000000000"))
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("logs-"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
+    let seal_peak = status_kib("VmHWM:").saturating_sub(rss_before);
+    let shard_dir = dir.path().join("shards/000000000000");
+    let index_bytes = files_bytes(&shard_dir, "logs-");
+    let segment_bytes = files_bytes(&shard_dir, "seg-");
     let ((pair_addr, pair_topic), topic, address) = pick(&store, blocks.min(SHARD), 20);
     let top = blocks - 1;
     drop(store);
@@ -247,4 +284,18 @@ fn main() {
         index_bytes as f64 / logs_total.max(1) as f64,
         seal_time
     );
+    if raw_total > 0 && blocks >= SHARD {
+        println!(
+            "shard 0 on disk over raw RLP ({raw_total} bytes): segments {:.3}, log index {:.3}, both {:.3}",
+            segment_bytes as f64 / raw_total as f64,
+            index_bytes as f64 / raw_total as f64,
+            (segment_bytes + index_bytes) as f64 / raw_total as f64
+        );
+    }
+    if reset && blocks >= SHARD {
+        println!(
+            "seal: peak RSS {} MiB above the RSS before it",
+            seal_peak / 1024
+        );
+    }
 }

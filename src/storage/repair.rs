@@ -223,7 +223,8 @@ impl Storage {
         }
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = log_index::index_path(&dir, row.seg_gen);
-        if self.fs.is_file(&path) {
+        // A file of an older format version is written again (derived data).
+        if self.fs.is_file(&path) && !self.log_index_outdated(&path) {
             // Counted into the index-size gauge; a file that can't be opened is `db verify`'s
             // to report, not open's.
             let len = self

@@ -52,6 +52,8 @@ pub struct Storage {
     pub(super) repair: RepairReport,
     /// Decoded logs of recently queried blocks without an index file (`log_index/tail.rs`).
     pub(super) log_tail: super::log_index::TailCache,
+    /// Sealed shards' index files kept open between queries (`log_index/open.rs`).
+    pub(super) log_files: super::log_index::OpenIndexes,
     lock: DirLock,
 }
 
@@ -177,6 +179,7 @@ impl Storage {
             writer: Mutex::new(()),
             repair: RepairReport::default(),
             log_tail: Default::default(),
+            log_files: Default::default(),
             lock,
         };
         store.repair = store.repair_on_open()?;

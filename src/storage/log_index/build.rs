@@ -77,6 +77,9 @@ impl Storage {
         row: &ShardRow,
     ) -> Result<LogIndexStats, WriteError> {
         let started = Instant::now();
+        // Index files kept open are dropped: a shard sealed again (after its blocks were
+        // dropped and fetched again) must not be answered from the file it had before.
+        self.log_files.clear();
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = index_path(&dir, row.seg_gen);
         let tmp = tmp_path(&path);
@@ -112,6 +115,16 @@ impl Storage {
             bytes,
             millis: started.elapsed().as_millis() as u64,
         })
+    }
+
+    /// Whether the index file at `path` was written by another version of the format (then
+    /// open writes it again; a file that does not read is left to `db verify`).
+    pub(in crate::storage) fn log_index_outdated(&self, path: &std::path::Path) -> bool {
+        let mut h = [0u8; 12];
+        fsio::open_read(&*self.fs, path)
+            .map_err(crate::storage::error::FileError::from)
+            .and_then(|f| fsio::read_exact_at(&*f, path, &mut h, 0))
+            .is_ok_and(|()| super::file::Header::other_version(&h))
     }
 
     /// Checks a sealed shard's index file: present, its body checksum, and the same bytes as a

@@ -6,21 +6,26 @@
 //! are picked by header bloom and kept decoded in a bounded in-memory cache.
 //!
 //! Owns the file format (`file.rs`), posting lists (`postings.rs`), the query and keyed hash
-//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), and writing, repairing and
-//! checking index files (`build.rs`). It must never change what redb says is committed: an index
-//! file is derived data, written (tmp, fsync, rename, fsync directory) before its shard is marked
-//! Sealed, rebuilt on open when a sealed shard lacks one, and removed for shards not sealed.
+//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), the files kept open
+//! (`open.rs`), the build's (key, log) pairs in bounded memory (`runs.rs`), and writing,
+//! repairing and checking index files (`build.rs`). It must never change what redb says is
+//! committed: an index file is derived data, written (tmp, fsync, rename, fsync directory)
+//! before its shard is marked Sealed, rebuilt on open when a sealed shard lacks one (or has one
+//! of an older format), and removed for shards not sealed.
 
 mod build;
 mod file;
+mod open;
 mod postings;
 mod query;
+mod runs;
 mod search;
 mod tail;
 
 use std::path::{Path, PathBuf};
 
 pub use build::LogIndexStats;
+pub(super) use open::OpenIndexes;
 pub use query::{LogQuery, TOPIC_POSITIONS};
 pub use search::{FoundLog, LogSearch};
 pub(super) use tail::TailCache;

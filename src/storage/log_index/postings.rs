@@ -60,12 +60,27 @@ pub fn encode(ids: &[u32], out: &mut Vec<u8>) {
     out.extend_from_slice(&data);
 }
 
+/// Entry `b` of a skip table: the block's first id and the byte offset of its data.
+fn skip_entry(skips: &[u8], b: usize) -> (u32, usize) {
+    let s = &skips[b * 8..b * 8 + 8];
+    (
+        u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as usize,
+    )
+}
+
 /// A posting list read back (its bytes borrowed), with its count known before any decoding.
+/// Of a long list only a window of its block data may be held ([`List::window`]): decoding a
+/// block outside it is an error, never a wrong id.
 #[derive(Debug, Clone, Copy)]
 pub struct List<'a> {
     count: usize,
-    /// Bytes after the count.
-    body: &'a [u8],
+    /// The skip table (empty for a short list).
+    skips: &'a [u8],
+    /// Block data from byte `base` of the list's data on (a short list: everything after the
+    /// count, `base` 0).
+    data: &'a [u8],
+    base: usize,
 }
 
 /// Why list bytes do not decode.
@@ -74,20 +89,75 @@ pub struct List<'a> {
 pub struct Damaged(pub &'static str);
 
 impl<'a> List<'a> {
-    /// Reads a list's header.
+    /// Reads a whole list (the builder's tests; the index reads windows, [`Self::window`]).
+    #[cfg(test)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Damaged> {
-        let mut pos = 0;
-        let count = get_varint(bytes, &mut pos).ok_or(Damaged("count"))? as usize;
-        let body = &bytes[pos..];
-        if count > BLOCK && body.len() < count.div_ceil(BLOCK) * 8 {
-            return Err(Damaged("skip table cut short"));
+        let (count, header) = Self::header_len(bytes)?;
+        let body = bytes.get(header..).ok_or(Damaged("skip table cut short"))?;
+        if count <= BLOCK {
+            return Ok(Self::window(count, &[], body, 0));
         }
-        Ok(Self { count, body })
+        let table = &bytes[header - count.div_ceil(BLOCK) * 8..header];
+        Ok(Self::window(count, table, body, 0))
     }
 
-    /// Ids in the list.
-    pub fn count(&self) -> usize {
-        self.count
+    /// The count of a list and the length of its header (the count, then a long list's skip
+    /// table), from the list's first bytes (the header may run past them).
+    pub fn header_len(prefix: &[u8]) -> Result<(usize, usize), Damaged> {
+        let mut pos = 0;
+        let count = get_varint(prefix, &mut pos)
+            .and_then(|c| usize::try_from(c).ok())
+            .ok_or(Damaged("count"))?;
+        if count <= BLOCK {
+            return Ok((count, pos));
+        }
+        let header = count
+            .div_ceil(BLOCK)
+            .checked_mul(8)
+            .and_then(|t| t.checked_add(pos))
+            .ok_or(Damaged("count"))?;
+        Ok((count, header))
+    }
+
+    /// A list from its parts: a short list (`count <= BLOCK`) has no skip table and all its
+    /// data (`base` 0); a long one has its skip table and the part of its block data that
+    /// starts at data byte `base`.
+    pub fn window(count: usize, skips: &'a [u8], data: &'a [u8], base: usize) -> Self {
+        Self {
+            count,
+            skips,
+            data,
+            base,
+        }
+    }
+
+    /// The data a walk over ids `lo .. hi` of a long list reads, as byte offsets into its block
+    /// data: from the block holding `lo` through the first block starting at or after `hi`
+    /// (a walk loads it to find where the range ends); `None` as the end: the end of the data.
+    /// `skips` is the list's skip table.
+    pub fn data_span(skips: &[u8], lo: u32, hi: u32) -> (usize, Option<usize>) {
+        let blocks = skips.len() / 8;
+        let first_id = |b: usize| skip_entry(skips, b).0;
+        let offset = |b: usize| skip_entry(skips, b).1;
+        // The number of blocks (from the start) whose first id passes `keep`.
+        let count_while = |keep: &dyn Fn(u32) -> bool| {
+            let (mut lo, mut hi) = (0, blocks);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if keep(first_id(mid)) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        if blocks == 0 {
+            return (0, None);
+        }
+        let first = count_while(&|id| id <= lo).saturating_sub(1);
+        let last = count_while(&|id| id < hi).max(first);
+        (offset(first), (last + 1 < blocks).then(|| offset(last + 1)))
     }
 
     fn blocks(&self) -> usize {
@@ -99,11 +169,7 @@ impl<'a> List<'a> {
     }
 
     fn skip(&self, b: usize) -> (u32, usize) {
-        let s = &self.body[b * 8..b * 8 + 8];
-        (
-            u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-            u32::from_le_bytes([s[4], s[5], s[6], s[7]]) as usize,
-        )
+        skip_entry(self.skips, b)
     }
 
     /// Decodes block `b` into `out`.
@@ -116,12 +182,14 @@ impl<'a> List<'a> {
         };
         let (mut id, data, mut pos) = if self.count <= BLOCK {
             let mut pos = 0;
-            let first = get_varint(self.body, &mut pos).ok_or(Damaged("first id"))?;
-            (first, self.body, pos)
+            let first = get_varint(self.data, &mut pos).ok_or(Damaged("first id"))?;
+            (first, self.data, pos)
         } else {
             let (first, off) = self.skip(b);
-            let data = &self.body[self.blocks() * 8..];
-            (u64::from(first), data, off)
+            let pos = off
+                .checked_sub(self.base)
+                .ok_or(Damaged("block outside the read window"))?;
+            (u64::from(first), self.data, pos)
         };
         out.push(u32::try_from(id).map_err(|_| Damaged("id overflow"))?);
         for _ in 1..n {
@@ -247,6 +315,21 @@ mod tests {
         v
     }
 
+    /// Seeks `list` (holding `ids`) to each of `targets` in ascending order.
+    fn check_seeks(
+        list: List<'_>,
+        ids: &[u32],
+        mut targets: Vec<u32>,
+    ) -> Result<(), TestCaseError> {
+        targets.sort_unstable();
+        let mut c = list.cursor();
+        for t in targets {
+            let want = ids.iter().copied().find(|&i| i >= t);
+            prop_assert_eq!(c.seek(t).unwrap(), want);
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn round_trip_range_and_seek(
@@ -259,7 +342,7 @@ mod tests {
             let mut bytes = Vec::new();
             encode(&ids, &mut bytes);
             let list = List::parse(&bytes).unwrap();
-            prop_assert_eq!(list.count(), ids.len());
+            prop_assert_eq!(list.count, ids.len());
             let mut all = Vec::new();
             list.range(0, u32::MAX, &mut all).unwrap();
             prop_assert_eq!(&all, &ids);
@@ -268,13 +351,40 @@ mod tests {
             list.range(lo, hi, &mut some).unwrap();
             let want: Vec<u32> = ids.iter().copied().filter(|&i| i >= lo && i < hi).collect();
             prop_assert_eq!(some, want);
-            let mut targets = targets;
-            targets.sort_unstable();
-            let mut c = list.cursor();
-            for t in targets {
-                let want = ids.iter().copied().find(|&i| i >= t);
-                prop_assert_eq!(c.seek(t).unwrap(), want);
-            }
+            check_seeks(list, &ids, targets)?;
+        }
+
+        /// A long list read as the index reads it for a query over `lo .. hi` (its skip table
+        /// and only the blocks that walk touches) walks like the whole list.
+        #[test]
+        fn a_window_walks_like_the_whole_list(
+            raw in proptest::collection::vec(0u32..20_000, 0..2_000),
+            lo in 0u32..20_000,
+            span in 0u32..8_000,
+            targets in proptest::collection::vec(0u32..8_000, 0..40),
+        ) {
+            let ids = ids(&raw);
+            let mut bytes = Vec::new();
+            encode(&ids, &mut bytes);
+            let (count, header) = List::header_len(&bytes).unwrap();
+            prop_assert_eq!(count, ids.len());
+            let hi = lo.saturating_add(span);
+            let window = if count <= BLOCK {
+                List::parse(&bytes).unwrap()
+            } else {
+                let table = &bytes[header - count.div_ceil(BLOCK) * 8..header];
+                let (start, end) = List::data_span(table, lo, hi);
+                let data = &bytes[header..];
+                let end = end.unwrap_or(data.len());
+                List::window(count, table, &data[start..end], start)
+            };
+            let mut some = Vec::new();
+            window.range(lo, hi, &mut some).unwrap();
+            let want: Vec<u32> = ids.iter().copied().filter(|&i| i >= lo && i < hi).collect();
+            prop_assert_eq!(some, want);
+            // Seeks with ascending targets inside `lo .. hi`, as the intersection makes them.
+            let targets = targets.into_iter().map(|t| lo.saturating_add(t % span.max(1))).filter(|&t| t < hi).collect();
+            check_seeks(window, &ids, targets)?;
         }
     }
 

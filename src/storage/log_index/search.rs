@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use alloy_primitives::{B256, Log};
 
-use super::file::{CHUNK, IndexFile};
-use super::postings::List;
+use super::file::{CHUNK, IndexFile, ListBytes};
 use super::query::LogQuery;
 use super::tail::BlockLogs;
 use crate::primitives::BlockNumber;
 use crate::storage::Storage;
-use crate::storage::error::{FileError, ReadError};
+use crate::storage::error::ReadError;
 use crate::storage::index::SHARDS;
 use crate::storage::layout::ShardRow;
 use crate::storage::read::{ShardFiles, decode_stored};
@@ -60,7 +59,7 @@ enum Piece {
     /// From the shard's index file: log ids, and the first log id of each block of the piece
     /// (plus the end), for blocks `first ..`.
     Indexed {
-        file: IndexFile,
+        file: Arc<IndexFile>,
         shard_first: u64,
         first: u64,
         firsts: Vec<u32>,
@@ -166,14 +165,21 @@ impl Storage {
 
     /// The index file of a sealed shard, if it opens (a shard without one is scanned instead,
     /// and `db verify` names it).
-    fn indexed(&self, shard: u64, row: &ShardRow) -> Option<IndexFile> {
+    fn indexed(&self, shard: u64, row: &ShardRow) -> Option<Arc<IndexFile>> {
         if row.state != ShardState::Sealed {
             return None;
+        }
+        if let Some(f) = self.log_files.get(shard, row.seg_gen) {
+            return Some(f);
         }
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = super::index_path(&dir, row.seg_gen);
         match IndexFile::open(&*self.fs, &path) {
-            Ok(f) if f.header.blocks as u64 == self.geo.shard_size => Some(f),
+            Ok(f) if f.header.blocks as u64 == self.geo.shard_size => {
+                let f = Arc::new(f);
+                self.log_files.put(shard, row.seg_gen, f.clone());
+                Some(f)
+            }
             Ok(_) => {
                 tracing::warn!(path = %path.display(), "log index covers another shard size; scanning instead");
                 None
@@ -264,7 +270,7 @@ fn damaged(file: &IndexFile, e: impl std::fmt::Display) -> ReadError {
 
 /// Matches of `a ..= b` in a shard starting at `shard_first`, from its index file.
 fn match_indexed(
-    file: IndexFile,
+    file: Arc<IndexFile>,
     query: &LogQuery,
     shard_first: u64,
     a: u64,
@@ -273,15 +279,17 @@ fn match_indexed(
     let firsts = file.first_logs((a - shard_first) as u32, (b - shard_first) as u32)?;
     let (lo, hi) = (firsts[0], firsts[firsts.len() - 1]);
     let groups = query.key_groups(file.header.seed);
-    // Each group's lists (bytes read once), and the group's size bound.
-    let mut loaded: Vec<(usize, Vec<Vec<u8>>)> = Vec::with_capacity(groups.len());
+    // Each group's lists (of a long list only the blocks covering `lo .. hi`), and the
+    // group's size bound.
+    let mut loaded: Vec<(usize, Vec<ListBytes>)> = Vec::with_capacity(groups.len());
     for g in &groups {
         let mut lists = Vec::new();
         let mut size = 0;
         for &k in g {
-            if let Some(bytes) = file.postings(k)? {
-                size += file.list(&bytes)?.count();
-                lists.push(bytes);
+            if let Some(at) = file.postings(k)? {
+                let list = file.read_list(at, lo, hi)?;
+                size += list.count();
+                lists.push(list);
             }
         }
         if lists.is_empty() {
@@ -302,8 +310,8 @@ fn match_indexed(
         None => (lo..hi).collect(),
         Some((_, lists)) => {
             let mut ids = Vec::new();
-            for bytes in lists {
-                file.list(bytes)?
+            for list in lists {
+                list.list()
                     .range(lo, hi, &mut ids)
                     .map_err(|e| damaged(&file, e))?;
             }
@@ -315,11 +323,7 @@ fn match_indexed(
         }
     };
     for (_, lists) in loaded.iter().skip(1) {
-        let parsed: Vec<List<'_>> = lists
-            .iter()
-            .map(|b| file.list(b))
-            .collect::<Result<_, FileError>>()?;
-        let mut cursors: Vec<_> = parsed.into_iter().map(List::cursor).collect();
+        let mut cursors: Vec<_> = lists.iter().map(|l| l.list().cursor()).collect();
         let mut keep = Vec::with_capacity(ids.len());
         for id in ids {
             let mut hit = false;
