@@ -126,23 +126,45 @@ fn children_cpu_secs() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
-/// Bytes of every file under `dir` except the run reports (they are not history).
-fn disk_bytes(dir: &Path) -> Result<u64, BenchError> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).map_err(io(format!("read {}", dir.display())))? {
-        let entry = entry.map_err(io(format!("read {}", dir.display())))?;
-        let meta = entry
-            .metadata()
-            .map_err(io(format!("stat {}", entry.path().display())))?;
-        if meta.is_dir() {
-            if entry.file_name() != histd::daemon::report::REPORTS_DIR {
-                total += disk_bytes(&entry.path())?;
-            }
-        } else {
-            total += meta.len();
-        }
+/// Bytes on disk under a data directory, by part.
+#[derive(Debug, Default)]
+struct Disk {
+    /// `index.redb` (block and transaction hashes, shard rows).
+    index: u64,
+    /// Log index files of sealed shards (`logs-*.idx`).
+    log_index: u64,
+    /// Everything else: segments, WALs, small files.
+    other: u64,
+}
+
+impl Disk {
+    fn total(&self) -> u64 {
+        self.index + self.log_index + self.other
     }
-    Ok(total)
+
+    /// Adds every file under `dir` except the run reports (they are not history).
+    fn add(&mut self, dir: &Path) -> Result<(), BenchError> {
+        for entry in std::fs::read_dir(dir).map_err(io(format!("read {}", dir.display())))? {
+            let entry = entry.map_err(io(format!("read {}", dir.display())))?;
+            let meta = entry
+                .metadata()
+                .map_err(io(format!("stat {}", entry.path().display())))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if meta.is_dir() {
+                if name != histd::daemon::report::REPORTS_DIR {
+                    self.add(&entry.path())?;
+                }
+            } else if name == "index.redb" {
+                self.index += meta.len();
+            } else if name.starts_with("logs-") {
+                self.log_index += meta.len();
+            } else {
+                self.other += meta.len();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The run report histd wrote at exit (the only one in a fresh data directory).
@@ -214,6 +236,8 @@ impl WireBlock {
 /// stored form), on one thread, no I/O, no network.
 struct CpuLimit {
     secs_per_block: f64,
+    /// Of it: decoding, verifying, encoding + compressing (seconds per block each).
+    parts: [f64; 3],
     blocks: u64,
 }
 
@@ -222,21 +246,30 @@ struct CpuLimit {
 /// The stand-in for `histd::testkit::cpu_limit::measure` (issue 14, being written beside this):
 /// when that lands, this body becomes a call to it, so both report the same limit.
 fn cpu_limit(blocks: &[WireBlock], storage: &Storage) -> Result<CpuLimit, BenchError> {
-    let started = thread_cpu_nanos().unwrap_or(0);
+    let clock = || thread_cpu_nanos().unwrap_or(0);
+    let mut parts = [0u64; 3];
     for w in blocks {
         let bad = |what: &str, e: &dyn std::fmt::Display| BenchError::Run(format!("{what}: {e}"));
+        let t0 = clock();
         let header = <Header as alloy_rlp::Decodable>::decode(&mut &w.header[..])
             .map_err(|e| bad("header RLP", &e))?;
         let body =
             histd::primitives::decode_body(&mut &w.body[..]).map_err(|e| bad("body RLP", &e))?;
         let receipts = histd::testkit::mainnet::decode_eth69_receipts(&w.receipts);
+        let t1 = clock();
         let block = verify_block(SealedHeader::seal(header), body, receipts)
             .map_err(|e| bad("verify", &e))?;
+        let t2 = clock();
         std::hint::black_box(storage.prepare(&block));
+        let t3 = clock();
+        for (part, (a, b)) in parts.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
+            *part += b.saturating_sub(a);
+        }
     }
-    let nanos = thread_cpu_nanos().unwrap_or(0).saturating_sub(started);
+    let per_block = |nanos: u64| nanos as f64 / 1e9 / blocks.len().max(1) as f64;
     Ok(CpuLimit {
-        secs_per_block: nanos as f64 / 1e9 / blocks.len().max(1) as f64,
+        secs_per_block: per_block(parts.iter().sum()),
+        parts: parts.map(per_block),
         blocks: blocks.len() as u64,
     })
 }
@@ -345,7 +378,8 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
     }
 
     let report = run_report(&data_dir)?;
-    let disk = disk_bytes(&data_dir)?;
+    let mut disk = Disk::default();
+    disk.add(&data_dir)?;
     let blocks = args.blocks + 1;
 
     eprintln!("histd-bench: measuring the single-core limit");
@@ -407,15 +441,33 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
         "cpu_secs_per_1000_blocks": per_k(cpu),
         "cpu_secs_per_1000_blocks_by_stage": by_stage,
         "peak_rss_bytes": peak_rss,
-        "disk_bytes": disk,
-        "disk_bytes_per_block": disk as f64 / blocks as f64,
+        "disk_bytes": disk.total(),
+        "disk_bytes_per_block": disk.total() as f64 / blocks as f64,
+        "disk_bytes_per_block_by_part": {
+            "index_redb": disk.index as f64 / blocks as f64,
+            "log_index": disk.log_index as f64 / blocks as f64,
+            "segments_and_other": disk.other as f64 / blocks as f64,
+        },
         "raw_rlp_bytes": raw_rlp,
-        "disk_to_raw_rlp": disk as f64 / raw_rlp.max(1) as f64,
+        "disk_to_raw_rlp": disk.total() as f64 / raw_rlp.max(1) as f64,
         "limit_secs_per_1000_blocks": limit.secs_per_block * 1000.0,
+        "limit_secs_per_1000_blocks_by_part": {
+            "decode": limit.parts[0] * 1000.0,
+            "verify": limit.parts[1] * 1000.0,
+            "compress": limit.parts[2] * 1000.0,
+        },
         "limit_sample_blocks": limit.blocks,
         "limit_source": "histd-bench: decode + verify + compress on one thread (stand-in for testkit::cpu_limit)",
         "cpu_to_limit": cpu_per_block / limit.secs_per_block.max(f64::MIN_POSITIVE),
     }))
+}
+
+/// `r[object][key]` for each key, with `decimals`, joined by ` / `.
+fn parts(r: &Value, object: &str, keys: &[&str], decimals: usize) -> String {
+    keys.iter()
+        .map(|k| format!("{:.decimals$}", r[object][k].as_f64().unwrap_or(f64::NAN)))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// The results as a table for a person.
@@ -444,6 +496,15 @@ fn table(r: &Value) -> String {
             "single-core limit / 1,000   {:.3} s",
             f("limit_secs_per_1000_blocks")
         ),
+        format!(
+            "  decode / verify / compress {}",
+            parts(
+                r,
+                "limit_secs_per_1000_blocks_by_part",
+                &["decode", "verify", "compress"],
+                3
+            )
+        ),
         format!("histd CPU / limit           {:.2}x", f("cpu_to_limit")),
         format!(
             "peak RSS                    {:.0} MiB",
@@ -453,6 +514,15 @@ fn table(r: &Value) -> String {
             "disk per block              {:.0} B ({:.3}x raw RLP)",
             f("disk_bytes_per_block"),
             f("disk_to_raw_rlp")
+        ),
+        format!(
+            "  index.redb / log index / segments {} B",
+            parts(
+                r,
+                "disk_bytes_per_block_by_part",
+                &["index_redb", "log_index", "segments_and_other"],
+                0
+            )
         ),
         format!("Finalizing                  {:.1} s", f("finalizing_secs")),
     ]);

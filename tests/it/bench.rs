@@ -12,7 +12,14 @@ fn a_tiny_bench_run_reports_every_field() {
     let json = dir.path().join("bench.json");
     let out = Command::new(env!("CARGO_BIN_EXE_histd-bench"))
         .args(["--blocks", "300", "--synthetic", "--peers", "8"])
-        .args(["--shard-size", "100", "--limit-sample", "50", "--timeout-secs", "300"])
+        .args([
+            "--shard-size",
+            "100",
+            "--limit-sample",
+            "50",
+            "--timeout-secs",
+            "300",
+        ])
         .arg("--histd")
         .arg(env!("CARGO_BIN_EXE_histd"))
         .arg("--testnet")
@@ -73,6 +80,21 @@ fn a_tiny_bench_run_reports_every_field() {
     // The stages that every synced block passes through took measurable CPU.
     for stage in ["rlpx", "rlp_decode", "verify", "compress", "disk_write"] {
         assert!(stages[stage].as_f64().unwrap_or(0.0) > 0.0, "{stage}: {r}");
+    }
+    for (object, keys) in [
+        (
+            "limit_secs_per_1000_blocks_by_part",
+            &["decode", "verify", "compress"][..],
+        ),
+        (
+            "disk_bytes_per_block_by_part",
+            &["index_redb", "log_index", "segments_and_other"][..],
+        ),
+    ] {
+        for key in keys {
+            let v = r[object][key].as_f64().unwrap_or(0.0);
+            assert!(v > 0.0, "{object}.{key} = {v}: {r}");
+        }
     }
     // Sealing 3 shards compacted them and built their log index.
     assert!(stages["compaction"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
