@@ -38,8 +38,8 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("cli", 6),
 ];
 
-/// Modules any layer may name: the metric names.
-pub const UTILITIES: &[&str] = &["metrics"];
+/// Modules any layer may name: the metric names, and the CPU-per-stage clocks behind one of them.
+pub const UTILITIES: &[&str] = &["metrics", "stage_cpu"];
 
 /// `testkit` builds test data from every layer, so it sits above them all; only test code (and
 /// `testkit` itself) may name it.

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod p2p;
 pub mod primitives;
 pub mod rpc;
+pub mod stage_cpu;
 pub mod storage;
 pub mod sync;
 #[cfg(feature = "testkit")]

@@ -40,6 +40,10 @@ pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
 pub const SEALED_SHARDS: &str = "histd_sealed_shards";
 /// Storage: bytes of the sealed shards' log index files.
 pub const LOG_INDEX_BYTES: &str = "histd_log_index_bytes";
+/// histd's own CPU seconds by ingest stage, label `stage` (`rlpx`, `rlp_decode`, `verify`,
+/// `compress`, `disk_write`, `compaction`: `crate::stage_cpu`). Thread CPU time, not wall time;
+/// the rest of the process's CPU (scheduling, sessions, RPC) is in no stage.
+pub const CPU_SECONDS: &str = "histd_cpu_seconds_total";
 /// Seconds each shard compaction took (WAL folded into a sorted segment), successful ones only.
 pub const COMPACTION_SECONDS: &str = "histd_compaction_duration_seconds";
 /// Answers whose data failed verification, label `kind` (`transactions_root`, `receipts_root`,
@@ -154,6 +158,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         LOG_INDEX_BYTES,
         Kind::Gauge,
         "Bytes of the sealed shards' log index files",
+    ),
+    (
+        CPU_SECONDS,
+        Kind::Counter,
+        "CPU seconds histd spent by ingest stage",
     ),
     (
         COMPACTION_SECONDS,

@@ -58,7 +58,18 @@ pub async fn start(
 }
 
 async fn render(handle: PrometheusHandle) -> String {
-    handle.render()
+    let mut text = handle.render();
+    // CPU seconds by stage are fractional, which the `metrics` crate's counters cannot hold: the
+    // stage clocks keep them and render their own family (`crate::stage_cpu`).
+    let help = crate::metrics::ALL
+        .iter()
+        .find(|(name, _, _)| *name == crate::metrics::CPU_SECONDS)
+        .map_or("", |(_, _, help)| help);
+    text.push_str(&crate::stage_cpu::prometheus_text(
+        crate::metrics::CPU_SECONDS,
+        help,
+    ));
+    text
 }
 
 async fn upkeep(handle: PrometheusHandle, cancel: CancellationToken) {

@@ -67,6 +67,9 @@ pub struct RunReport {
     pub sync: Option<SyncStatsSnapshot>,
     /// Peak resident set size in bytes (`VmHWM`), if the system tells it.
     pub peak_rss_bytes: Option<u64>,
+    /// histd's CPU seconds by ingest stage (`histd_cpu_seconds_total`, `crate::stage_cpu`) over
+    /// the whole run: `histd-bench` reads them here, the process having exited.
+    pub cpu_seconds_by_stage: std::collections::BTreeMap<&'static str, f64>,
     /// How the run ended.
     pub exit: RunExit,
 }
@@ -152,6 +155,10 @@ impl RunRecorder {
             phases,
             sync: stats.map(SyncStats::snapshot),
             peak_rss_bytes: peak_rss(),
+            cpu_seconds_by_stage: crate::stage_cpu::totals()
+                .into_iter()
+                .map(|(stage, secs)| (stage.label(), secs))
+                .collect(),
             exit: RunExit {
                 code: status.code(),
                 reason,

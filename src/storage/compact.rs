@@ -178,6 +178,7 @@ impl Storage {
     }
 
     pub(super) fn compact_locked(&self, shard: u64) -> Result<Option<CompactOutcome>, WriteError> {
+        let _cpu = crate::stage_cpu::Stage::Compaction.timer();
         let Some(mut row) = self.read_row(shard)? else {
             return Ok(None);
         };

@@ -48,6 +48,7 @@ impl PreparedBlock {
 impl Storage {
     /// Encodes and compresses a block for [`Self::put_prepared`] (pure CPU work, any thread).
     pub fn prepare(&self, block: &VerifiedBlock) -> PreparedBlock {
+        let _cpu = crate::stage_cpu::Stage::Compress.timer();
         PreparedBlock(record::encode(block, self.retention))
     }
 
@@ -60,6 +61,7 @@ impl Storage {
 
     /// [`Self::put_unordered`] for blocks already prepared with [`Self::prepare`].
     pub fn put_prepared(&self, blocks: Vec<PreparedBlock>) -> Result<PutOutcome, WriteError> {
+        let _cpu = crate::stage_cpu::Stage::DiskWrite.timer();
         let mut encoded: Vec<EncodedBlock> = blocks.into_iter().map(|p| p.0).collect();
         encoded.sort_by_key(|e| e.number);
         let _w = self.write_lock();
@@ -351,6 +353,7 @@ impl Storage {
     }
 
     fn seal_locked(&self, shard: u64) -> Result<bool, WriteError> {
+        let _cpu = crate::stage_cpu::Stage::Compaction.timer();
         let row = self.read_row(shard)?;
         let Some(mut row) = row else {
             return Err(WriteError::Incomplete {

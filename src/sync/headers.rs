@@ -27,6 +27,7 @@ pub fn check_window(
     count: u64,
     headers: Vec<Header>,
 ) -> Result<Vec<SealedHeader>, VerifyError> {
+    let _cpu = crate::stage_cpu::Stage::Verify.timer();
     if headers.len() as u64 > count {
         return Err(VerifyError::NotConsecutive {
             expected: BlockNumber(top.get().saturating_sub(count)),

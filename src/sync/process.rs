@@ -37,6 +37,7 @@ pub type Verified = (Vec<VerifiedBlock>, Vec<(PendingBlock, VerifyError)>);
 /// Verifies each `(block, body, receipts)`, keeping the verified blocks whole (follow hands them
 /// to its in-order writer and to the RPC feed).
 pub fn verify_each(blocks: Vec<(PendingBlock, Body, Vec<Receipt>)>) -> Verified {
+    let _cpu = crate::stage_cpu::Stage::Verify.timer();
     let mut ok = Vec::with_capacity(blocks.len());
     let mut failed = Vec::new();
     for (pending, body, receipts) in blocks {

@@ -1,7 +1,9 @@
 //! The real `histd` binary as a child process: its JSON log lines (stderr) collected on a thread,
-//! waits with a deadline, real signals, and a kill on drop so no test leaves a daemon behind.
+//! waits with a deadline, real signals, and a kill on drop so no test leaves a daemon behind; and
+//! the `histd-testnet` binary as a child process ([`TestnetProcess`]: its peers, head and
+//! chain.toml, killed on drop).
 //!
-//! The binary's path is a parameter: `env!("CARGO_BIN_EXE_histd")` exists only in test crates.
+//! The binaries' paths is a parameter: `env!("CARGO_BIN_EXE_histd")` exists only in test crates.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -161,6 +163,79 @@ impl HistdProcess {
 }
 
 impl Drop for HistdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `histd-testnet` (the binary, in its own process): its peers' enode URLs, its head and
+/// its chain.toml, read from the lines it prints at start; killed on drop.
+pub struct TestnetProcess {
+    child: Child,
+    /// One `enode://` URL per peer, in peer order.
+    pub enodes: Vec<String>,
+    /// The head block's number.
+    pub head: u64,
+    /// The chain.toml it wrote (for `histd --chain`).
+    pub chain_toml: std::path::PathBuf,
+}
+
+impl TestnetProcess {
+    /// Runs `bin` (`histd-testnet`) with `args` (which must include `--out DIR`) and waits until it
+    /// has printed its peers, head and chain.toml (building a long mainnet-like chain takes a while:
+    /// there is no deadline). Fails with what it printed if it exits first.
+    pub fn spawn(
+        bin: impl AsRef<OsStr>,
+        args: &[std::ffi::OsString],
+    ) -> Result<Self, std::io::Error> {
+        let mut child = Command::new(bin)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("histd-testnet: stdout is not piped"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut enodes, mut head, mut chain_toml) = (Vec::new(), None, None);
+        while chain_toml.is_none() {
+            let Some(line) = lines.next().transpose()? else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(std::io::Error::other(format!(
+                    "histd-testnet exited before printing its chain.toml (peers {enodes:?}, head {head:?})"
+                )));
+            };
+            if let Some(url) = line.strip_prefix("ENODE ") {
+                enodes.push(url.to_owned());
+            } else if let Some(rest) = line.strip_prefix("HEAD ") {
+                head = rest.split(' ').next().and_then(|n| n.parse::<u64>().ok());
+            } else if let Some(path) = line.strip_prefix("CHAIN ") {
+                chain_toml = Some(std::path::PathBuf::from(path));
+            }
+        }
+        // The rest of its output (request counts at exit) is not needed: drain it so the pipe
+        // never fills.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        let head = head.ok_or_else(|| std::io::Error::other("histd-testnet printed no HEAD"))?;
+        Ok(Self {
+            child,
+            enodes,
+            head,
+            chain_toml: chain_toml.unwrap_or_default(),
+        })
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestnetProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

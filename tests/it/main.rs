@@ -7,6 +7,7 @@
 //! variables). A test that needs the process to itself re-runs alone in a child process
 //! (`testkit::isolated`).
 
+mod bench;
 mod cli;
 mod daemon;
 mod discovery;

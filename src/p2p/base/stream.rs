@@ -77,6 +77,7 @@ fn split_id(frame: &[u8]) -> Result<(u64, &[u8]), P2pError> {
 /// allocated: the compressed size against the largest snappy form of `max` bytes, and the size the
 /// snappy preamble declares against `max`.
 fn decompress(id: u64, data: &[u8], max: usize) -> Result<Vec<u8>, P2pError> {
+    let _cpu = crate::stage_cpu::Stage::Rlpx.timer();
     let snappy_err = |e: snap::Error| P2pError::Snappy {
         id,
         reason: e.to_string(),

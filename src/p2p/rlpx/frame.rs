@@ -130,6 +130,7 @@ impl Decoder for FrameCodec {
                         src.reserve((need - src.len()).min(64 * 1024));
                         return Ok(None);
                     }
+                    let _cpu = crate::stage_cpu::Stage::Rlpx.timer();
                     let mut body = src.split_to(need);
                     let mac = body.split_off(padded(size));
                     self.ingress_mac.update_body(&body);

@@ -145,7 +145,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
     pub async fn recv(&mut self) -> Result<EthMessage, EthStreamError> {
         let msg = self.p2p.recv().await?;
         self.last_activity = Instant::now();
-        match EthMessage::decode(self.version, msg.id, &msg.payload)? {
+        let decoded = {
+            let _cpu = crate::stage_cpu::Stage::RlpDecode.timer();
+            EthMessage::decode(self.version, msg.id, &msg.payload)
+        };
+        match decoded? {
             EthMessage::Status(_) => Err(EthStreamError::StatusAfterHandshake),
             m => Ok(m),
         }
