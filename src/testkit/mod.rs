@@ -3,6 +3,7 @@
 //! never in the product binary.
 
 pub mod chain;
+pub mod cpu_limit;
 pub mod discovery;
 pub mod ethereumjs;
 pub mod frontier;
