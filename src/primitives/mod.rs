@@ -5,11 +5,13 @@
 //! `verify`'s job, the only producer of [`VerifiedBlock`].
 
 mod block;
+mod bloom;
 mod checkpoint;
 mod number;
 mod receipt;
 
 pub use block::{Body, Transaction, VerifiedBlock, decode_body, encode_body};
+pub use bloom::BloomHasher;
 pub use checkpoint::{Checkpoint, CheckpointParseError};
 pub use number::BlockNumber;
 pub use receipt::{Receipt, ReceiptDecodeError};
