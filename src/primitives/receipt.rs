@@ -215,6 +215,20 @@ impl Receipt {
     }
 }
 
+/// Encodes a block's receipts as one eth/69 list `rlp([[type, status, cumulative gas, logs], ...])`
+/// (the wire form of a `Receipts` answer's entry, and the stored receipts frame).
+pub fn encode_eth69_list(receipts: &[Receipt], out: &mut dyn BufMut) {
+    let payload: usize = receipts.iter().map(Receipt::eth69_length).sum();
+    RlpHeader {
+        list: true,
+        payload_length: payload,
+    }
+    .encode(out);
+    for r in receipts {
+        r.encode_eth69(out);
+    }
+}
+
 fn split(buf: &[u8], len: usize) -> Result<(&[u8], &[u8]), alloy_rlp::Error> {
     if buf.len() < len {
         return Err(alloy_rlp::Error::InputTooShort);

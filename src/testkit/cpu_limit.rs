@@ -16,7 +16,9 @@ use std::time::Duration;
 use alloy_rlp::{Decodable, Encodable, Header as RlpHeader};
 
 use super::mainnet::RawMainnetBlock;
-use crate::primitives::{Body, Header, Receipt, VerifiedBlock, decode_body, encode_body};
+use crate::primitives::{
+    Body, Header, Receipt, VerifiedBlock, decode_body, encode_body, encode_eth69_list,
+};
 use crate::storage::{PreparedBlock, Retention};
 use crate::verify::{SealedHeader, check_body, check_receipts};
 
@@ -48,15 +50,7 @@ impl RawBlock {
         let mut body = Vec::new();
         encode_body(b.body(), &mut body);
         let mut receipts = Vec::new();
-        let payload: usize = b.receipts().iter().map(Receipt::eth69_length).sum();
-        RlpHeader {
-            list: true,
-            payload_length: payload,
-        }
-        .encode(&mut receipts);
-        for r in b.receipts() {
-            r.encode_eth69(&mut receipts);
-        }
+        encode_eth69_list(b.receipts(), &mut receipts);
         Self {
             header,
             body,
@@ -131,7 +125,7 @@ impl fmt::Display for CpuLimit {
 }
 
 /// CPU time this thread has used (not wall time: a shared machine's other work is not counted).
-fn thread_cpu() -> Duration {
+pub fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

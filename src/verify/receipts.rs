@@ -11,7 +11,8 @@ pub fn receipts_root(receipts: &[Receipt]) -> B256 {
     root_with_blooms(receipts, &blooms(receipts))
 }
 
-/// Every receipt's bloom, rebuilt from its logs (each distinct address and topic hashed once).
+/// Every receipt's bloom, rebuilt from its logs (with one [`BloomHasher`] for the block, so an
+/// address or topic that repeats is usually hashed once).
 fn blooms(receipts: &[Receipt]) -> Vec<Bloom> {
     let mut hasher = BloomHasher::new();
     receipts.iter().map(|r| hasher.bloom(&r.logs)).collect()
