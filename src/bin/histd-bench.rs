@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 
 use alloy_rlp::Encodable;
 use clap::Parser;
-use histd::primitives::{Header, encode_body};
-use histd::stage_cpu::{Stage, thread_cpu_nanos};
-use histd::storage::{OpenOptions, Retention, Storage};
+use histd::primitives::{encode_body, encode_eth69_list};
+use histd::stage_cpu::Stage;
+
+use histd::testkit::cpu_limit::{self, RawBlock};
 use histd::testkit::process::{HistdProcess, TestnetProcess};
-use histd::testkit::testnet::{ChainKind, TESTNET_CHAIN_ID, TestnetChain};
-use histd::verify::{SealedHeader, verify_block};
+use histd::testkit::testnet::{ChainKind, TestnetChain};
 use serde_json::{Value, json};
 
 #[derive(Debug, Parser)]
@@ -196,94 +196,31 @@ fn phase_secs(report: &Value, phase: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// One block in its wire forms: header RLP, eth body RLP, eth/69 receipts RLP.
-struct WireBlock {
-    header: Vec<u8>,
-    body: Vec<u8>,
-    receipts: Vec<u8>,
-}
-
-impl WireBlock {
-    fn of(chain: &TestnetChain, n: u64) -> Option<Self> {
-        let mut header = Vec::new();
-        chain.header(n)?.encode(&mut header);
-        let mut body = Vec::new();
-        encode_body(&chain.body(n)?, &mut body);
-        let receipts = chain.receipts(n)?;
-        let mut list = Vec::new();
-        alloy_rlp::Header {
-            list: true,
-            payload_length: receipts.iter().map(|r| r.eth69_length()).sum(),
-        }
-        .encode(&mut list);
-        for r in &receipts {
-            r.encode_eth69(&mut list);
-        }
-        Some(Self {
-            header,
-            body,
-            receipts: list,
-        })
-    }
-
-    fn len(&self) -> u64 {
-        (self.header.len() + self.body.len() + self.receipts.len()) as u64
-    }
-}
-
-/// The single-core limit: CPU seconds per block of the pure work histd does on each block
-/// (decode header, body and receipts from RLP, hash and verify them, encode and compress the
-/// stored form), on one thread, no I/O, no network.
-struct CpuLimit {
-    secs_per_block: f64,
-    /// Of it: decoding, verifying, encoding + compressing (seconds per block each).
-    parts: [f64; 3],
-    blocks: u64,
-}
-
-/// Measures [`CpuLimit`] on `blocks` (wire forms made beforehand, outside the clock).
-///
-/// The stand-in for `histd::testkit::cpu_limit::measure` (issue 14, being written beside this):
-/// when that lands, this body becomes a call to it, so both report the same limit.
-fn cpu_limit(blocks: &[WireBlock], storage: &Storage) -> Result<CpuLimit, BenchError> {
-    let clock = || thread_cpu_nanos().unwrap_or(0);
-    let mut parts = [0u64; 3];
-    for w in blocks {
-        let bad = |what: &str, e: &dyn std::fmt::Display| BenchError::Run(format!("{what}: {e}"));
-        let t0 = clock();
-        let header = <Header as alloy_rlp::Decodable>::decode(&mut &w.header[..])
-            .map_err(|e| bad("header RLP", &e))?;
-        let body =
-            histd::primitives::decode_body(&mut &w.body[..]).map_err(|e| bad("body RLP", &e))?;
-        let receipts = histd::testkit::mainnet::decode_eth69_receipts(&w.receipts);
-        let t1 = clock();
-        let block = verify_block(SealedHeader::seal(header), body, receipts)
-            .map_err(|e| bad("verify", &e))?;
-        let t2 = clock();
-        std::hint::black_box(storage.prepare(&block));
-        let t3 = clock();
-        for (part, (a, b)) in parts.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
-            *part += b.saturating_sub(a);
-        }
-    }
-    let per_block = |nanos: u64| nanos as f64 / 1e9 / blocks.len().max(1) as f64;
-    Ok(CpuLimit {
-        secs_per_block: per_block(parts.iter().sum()),
-        parts: parts.map(per_block),
-        blocks: blocks.len() as u64,
+/// One block of `chain` in its wire forms (header, eth body, eth/69 receipts RLP).
+fn raw_block(chain: &TestnetChain, n: u64) -> Option<RawBlock> {
+    let mut header = Vec::new();
+    chain.header(n)?.encode(&mut header);
+    let mut body = Vec::new();
+    encode_body(&chain.body(n)?, &mut body);
+    let mut receipts = Vec::new();
+    encode_eth69_list(&chain.receipts(n)?, &mut receipts);
+    Some(RawBlock {
+        header,
+        body,
+        receipts,
     })
 }
 
 /// The raw RLP size of every block `1..=head` of `chain`, and the wire forms of `sample` of them
 /// spread evenly over it.
-fn chain_blocks(chain: &TestnetChain, sample: u64) -> (u64, Vec<WireBlock>) {
+fn chain_blocks(chain: &TestnetChain, sample: u64) -> (u64, Vec<RawBlock>) {
     let head = chain.head();
     let step = (head / sample.max(1)).max(1);
     let mut raw = 0;
     let mut picked = Vec::new();
     for n in 1..=head {
-        if let Some(w) = WireBlock::of(chain, n) {
-            raw += w.len();
+        if let Some(w) = raw_block(chain, n) {
+            raw += w.len() as u64;
             if (n - 1) % step == 0 && (picked.len() as u64) < sample {
                 picked.push(w);
             }
@@ -390,18 +327,13 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
     };
     let chain = TestnetChain::build(kind, args.seed, args.blocks + 1);
     let (raw_rlp, sample) = chain_blocks(&chain, args.limit_sample);
-    let limit_dir = work.join("limit");
-    let storage = Storage::open(
-        &limit_dir,
-        OpenOptions {
-            chain_id: TESTNET_CHAIN_ID,
-            genesis_hash: chain.genesis().hash_slow(),
-            shard_size: args.shard_size,
-            retention: Retention::default(),
-        },
-    )
-    .map_err(|e| BenchError::Run(format!("open {}: {e}", limit_dir.display())))?;
-    let limit = cpu_limit(&sample, &storage)?;
+    if sample.is_empty() {
+        return Err(BenchError::Run(
+            "no block to measure the single-core limit on".into(),
+        ));
+    }
+    // One round: the sample is already thousands of blocks.
+    let limit = cpu_limit::measure_rounds(&sample, 1);
 
     let per_k = |secs: f64| secs * 1000.0 / blocks as f64;
     let stages: BTreeMap<String, f64> = report["cpu_seconds_by_stage"]
@@ -450,15 +382,15 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
         },
         "raw_rlp_bytes": raw_rlp,
         "disk_to_raw_rlp": disk.total() as f64 / raw_rlp.max(1) as f64,
-        "limit_secs_per_1000_blocks": limit.secs_per_block * 1000.0,
+        "limit_secs_per_1000_blocks": limit.total_ms,
         "limit_secs_per_1000_blocks_by_part": {
-            "decode": limit.parts[0] * 1000.0,
-            "verify": limit.parts[1] * 1000.0,
-            "compress": limit.parts[2] * 1000.0,
+            "decode": limit.decode_ms,
+            "verify": limit.verify_ms,
+            "compress": limit.compress_ms,
         },
         "limit_sample_blocks": limit.blocks,
-        "limit_source": "histd-bench: decode + verify + compress on one thread (stand-in for testkit::cpu_limit)",
-        "cpu_to_limit": cpu_per_block / limit.secs_per_block.max(f64::MIN_POSITIVE),
+        "limit_source": "testkit::cpu_limit: decode + verify + encode and compress on one thread",
+        "cpu_to_limit": cpu_per_block / (limit.total_ms / 1000.0).max(f64::MIN_POSITIVE),
     }))
 }
 

@@ -5,14 +5,16 @@
 //! `verify`'s job, the only producer of [`VerifiedBlock`].
 
 mod block;
+mod bloom;
 mod checkpoint;
 mod number;
 mod receipt;
 
 pub use block::{Body, Transaction, VerifiedBlock, decode_body, encode_body};
+pub use bloom::BloomHasher;
 pub use checkpoint::{Checkpoint, CheckpointParseError};
 pub use number::BlockNumber;
-pub use receipt::{Receipt, ReceiptDecodeError};
+pub use receipt::{Receipt, ReceiptDecodeError, encode_eth69_list};
 
 pub use alloy_consensus::{Header, TxType};
 pub use alloy_primitives::{B256, Bloom, Bytes, Log};

@@ -51,17 +51,18 @@ impl Receipt {
         self.status.coerce_status()
     }
 
-    fn consensus_fields_len(&self, bloom: &Bloom) -> usize {
+    fn consensus_fields_len(&self) -> usize {
+        // A bloom's encoding has the same length whatever its bits: no need to build it here.
         self.status.length()
             + self.cumulative_gas_used.length()
-            + bloom.length()
+            + Bloom::ZERO.length()
             + alloy_rlp::list_length(&self.logs)
     }
 
     fn encode_consensus_fields(&self, bloom: &Bloom, out: &mut dyn BufMut) {
         RlpHeader {
             list: true,
-            payload_length: self.consensus_fields_len(bloom),
+            payload_length: self.consensus_fields_len(),
         }
         .encode(out);
         self.status.encode(out);
@@ -72,8 +73,7 @@ impl Receipt {
 
     /// Length of [`Self::encode_consensus`]'s output.
     pub fn consensus_length(&self) -> usize {
-        let bloom = self.bloom();
-        let payload = self.consensus_fields_len(&bloom);
+        let payload = self.consensus_fields_len();
         let list = alloy_rlp::length_of_length(payload) + payload;
         if self.tx_type == TxType::Legacy {
             list
@@ -84,10 +84,16 @@ impl Receipt {
 
     /// The EIP-2718 consensus encoding that `receiptsRoot` commits to.
     pub fn encode_consensus(&self, out: &mut dyn BufMut) {
+        self.encode_consensus_with_bloom(&self.bloom(), out);
+    }
+
+    /// [`Self::encode_consensus`] with the bloom already built (it must be [`Self::bloom`]'s: the
+    /// verifier builds all of a block's blooms once, for the root and for the header's bloom).
+    pub fn encode_consensus_with_bloom(&self, bloom: &Bloom, out: &mut dyn BufMut) {
         if self.tx_type != TxType::Legacy {
             out.put_u8(self.tx_type as u8);
         }
-        self.encode_consensus_fields(&self.bloom(), out);
+        self.encode_consensus_fields(bloom, out);
     }
 
     /// Decodes the EIP-2718 consensus encoding (bloom is read and discarded: it is derivable).
@@ -206,6 +212,20 @@ impl Receipt {
             cumulative_gas_used,
             logs,
         })
+    }
+}
+
+/// Encodes a block's receipts as one eth/69 list `rlp([[type, status, cumulative gas, logs], ...])`
+/// (the wire form of a `Receipts` answer's entry, and the stored receipts frame).
+pub fn encode_eth69_list(receipts: &[Receipt], out: &mut dyn BufMut) {
+    let payload: usize = receipts.iter().map(Receipt::eth69_length).sum();
+    RlpHeader {
+        list: true,
+        payload_length: payload,
+    }
+    .encode(out);
+    for r in receipts {
+        r.encode_eth69(out);
     }
 }
 

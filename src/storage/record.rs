@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::FrameLens;
 use crate::primitives::{
     BlockNumber, Body, Header, Receipt, Transaction, VerifiedBlock, decode_body, encode_body,
+    encode_eth69_list,
 };
 
 /// zstd level for stored frames (3: zstd's default; fast enough for ingest).
@@ -152,15 +153,7 @@ pub fn encode(block: &VerifiedBlock, retention: Retention) -> EncodedBlock {
         }
     }
     let mut receipts = Vec::new();
-    let payload: usize = block.receipts().iter().map(Receipt::eth69_length).sum();
-    RlpHeader {
-        list: true,
-        payload_length: payload,
-    }
-    .encode(&mut receipts);
-    for r in block.receipts() {
-        r.encode_eth69(&mut receipts);
-    }
+    encode_eth69_list(block.receipts(), &mut receipts);
     EncodedBlock {
         number: block.number().get(),
         hash: block.hash(),

@@ -34,6 +34,12 @@ pub struct PutOutcome {
 pub struct PreparedBlock(EncodedBlock);
 
 impl PreparedBlock {
+    /// Encodes and compresses a block (pure CPU work, any thread; [`Storage::prepare`] with the
+    /// store's retention).
+    pub fn new(block: &VerifiedBlock, retention: record::Retention) -> Self {
+        Self(record::encode(block, retention))
+    }
+
     /// Block number.
     pub fn number(&self) -> BlockNumber {
         BlockNumber(self.0.number)
@@ -49,7 +55,7 @@ impl Storage {
     /// Encodes and compresses a block for [`Self::put_prepared`] (pure CPU work, any thread).
     pub fn prepare(&self, block: &VerifiedBlock) -> PreparedBlock {
         let _cpu = crate::stage_cpu::Stage::Compress.timer();
-        PreparedBlock(record::encode(block, self.retention))
+        PreparedBlock::new(block, self.retention)
     }
 
     /// Stores verified blocks in any order (fast-sync). Blocks already stored are skipped; a

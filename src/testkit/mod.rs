@@ -4,6 +4,7 @@
 
 pub mod chain;
 pub mod clients;
+pub mod cpu_limit;
 pub mod discovery;
 pub mod ethereumjs;
 pub mod frontier;
