@@ -16,8 +16,10 @@ use super::{
 };
 use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::discovery::NodeRecord;
+use crate::p2p::eth::limits::MAX_HEADERS;
 use crate::primitives::{BlockNumber, Checkpoint};
 use crate::storage::{Retention, TxRetention};
+use crate::sync::fetch::TARGET_ANSWER_BYTES;
 
 /// Applies `overrides` to `table` and validates the result.
 pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Config, Vec<Problem>> {
@@ -91,6 +93,26 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             "sync.era1_dir",
             "\"\"",
             "a directory of era1 files, or unset",
+        );
+    }
+
+    // Below one answer's target size nothing would ever be asked; below one header window the
+    // lookahead would plan less than one request.
+    let max_inflight_mib = r.u64(&table, "sync.max_inflight_mib", d.sync.max_inflight_mib);
+    let min_inflight_mib = 2 * TARGET_ANSWER_BYTES.div_ceil(super::MIB);
+    if max_inflight_mib < min_inflight_mib {
+        r.problem(
+            "sync.max_inflight_mib",
+            max_inflight_mib,
+            format!("at least {min_inflight_mib} MiB (two answers)"),
+        );
+    }
+    let headers_ahead = r.u64(&table, "sync.headers_ahead", d.sync.headers_ahead);
+    if headers_ahead < MAX_HEADERS as u64 {
+        r.problem(
+            "sync.headers_ahead",
+            headers_ahead,
+            format!("at least {MAX_HEADERS} headers (one window)"),
         );
     }
 
@@ -184,6 +206,8 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             anchor,
             anchor_quorum,
             era1_dir,
+            max_inflight_mib,
+            headers_ahead,
         },
         storage: StorageConfig {
             shard_size,
@@ -521,6 +545,27 @@ mod tests {
             ),
         ] {
             let problems = lines(&text, &[]);
+            assert!(
+                problems.iter().any(|l| l.starts_with(key)),
+                "{text}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_sync_bounds_are_the_sync_layers_defaults_and_have_floors() {
+        let d = Config::defaults().sync;
+        let limits = crate::sync::fastsync::Limits::default();
+        assert_eq!(d.max_inflight_mib * super::super::MIB, limits.max_bytes);
+        assert_eq!(d.headers_ahead, limits.headers_ahead);
+        let c = Config::from_toml_str("[sync]\nmax_inflight_mib = 4\nheaders_ahead = 1024\n", &[])
+            .expect("the floors are valid");
+        assert_eq!((c.sync.max_inflight_mib, c.sync.headers_ahead), (4, 1024));
+        for (text, key) in [
+            ("[sync]\nmax_inflight_mib = 3\n", "sync.max_inflight_mib"),
+            ("[sync]\nheaders_ahead = 1023\n", "sync.headers_ahead"),
+        ] {
+            let problems = lines(text, &[]);
             assert!(
                 problems.iter().any(|l| l.starts_with(key)),
                 "{text}: {problems:?}"
