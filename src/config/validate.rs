@@ -96,25 +96,29 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
         );
     }
 
-    // Below one answer's target size nothing would ever be asked; below one header window the
+    // Below two answers' target size fetching would stall; below one header window the
     // lookahead would plan less than one request.
-    let max_inflight_mib = r.u64(&table, "sync.max_inflight_mib", d.sync.max_inflight_mib);
-    let min_inflight_mib = 2 * TARGET_ANSWER_BYTES.div_ceil(super::MIB);
-    if max_inflight_mib < min_inflight_mib {
-        r.problem(
-            "sync.max_inflight_mib",
-            max_inflight_mib,
-            format!("at least {min_inflight_mib} MiB (two answers)"),
-        );
-    }
-    let headers_ahead = r.u64(&table, "sync.headers_ahead", d.sync.headers_ahead);
-    if headers_ahead < MAX_HEADERS as u64 {
-        r.problem(
-            "sync.headers_ahead",
-            headers_ahead,
-            format!("at least {MAX_HEADERS} headers (one window)"),
-        );
-    }
+    let at_least = |r: &mut Reader, key: &str, default: u64, floor: u64, unit: &str| {
+        let v = r.u64(&table, key, default);
+        if v < floor {
+            r.problem(key, v, format!("at least {floor} {unit}"));
+        }
+        v
+    };
+    let max_inflight_mib = at_least(
+        &mut r,
+        "sync.max_inflight_mib",
+        d.sync.max_inflight_mib,
+        2 * TARGET_ANSWER_BYTES.div_ceil(super::MIB),
+        "MiB (two answers)",
+    );
+    let headers_ahead = at_least(
+        &mut r,
+        "sync.headers_ahead",
+        d.sync.headers_ahead,
+        MAX_HEADERS as u64,
+        "headers (one window)",
+    );
 
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);
     if shard_size == 0 {
