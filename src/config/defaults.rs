@@ -11,6 +11,10 @@ use super::{
 };
 use crate::primitives::BlockNumber;
 use crate::storage::{DEFAULT_SHARD_SIZE, Retention};
+use crate::sync::fastsync::Limits;
+
+/// Bytes in a MiB (the config speaks MiB, the sync layer bytes).
+pub const MIB: u64 = 1024 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -37,6 +41,9 @@ impl Default for SyncConfig {
             anchor: None,
             anchor_quorum: 3,
             era1_dir: None,
+            // The sync layer owns these bounds; the config only exposes them.
+            max_inflight_mib: Limits::default().max_bytes / MIB,
+            headers_ahead: Limits::default().headers_ahead,
         }
     }
 }

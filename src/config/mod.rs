@@ -19,6 +19,8 @@ mod overrides;
 pub mod rpc;
 mod validate;
 
+pub use defaults::MIB;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -96,6 +98,11 @@ pub struct SyncConfig {
     /// fast-sync, proven against the built-in accumulator; epochs already stored are skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub era1_dir: Option<PathBuf>,
+    /// Fast-sync's memory bound, MiB: block data being fetched (counted at its target size),
+    /// verified or waiting for the writer.
+    pub max_inflight_mib: u64,
+    /// Fast-sync's header lookahead: headers fetched or waiting for their bodies at most.
+    pub headers_ahead: u64,
 }
 
 fn ser_checkpoint<S: serde::Serializer>(c: &Option<Checkpoint>, s: S) -> Result<S::Ok, S::Error> {

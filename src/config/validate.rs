@@ -16,8 +16,10 @@ use super::{
 };
 use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::discovery::NodeRecord;
+use crate::p2p::eth::limits::MAX_HEADERS;
 use crate::primitives::{BlockNumber, Checkpoint};
 use crate::storage::{Retention, TxRetention};
+use crate::sync::fetch::TARGET_ANSWER_BYTES;
 
 /// Applies `overrides` to `table` and validates the result.
 pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Config, Vec<Problem>> {
@@ -93,6 +95,30 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             "a directory of era1 files, or unset",
         );
     }
+
+    // Below two answers' target size fetching would stall; below one header window the
+    // lookahead would plan less than one request.
+    let at_least = |r: &mut Reader, key: &str, default: u64, floor: u64, unit: &str| {
+        let v = r.u64(&table, key, default);
+        if v < floor {
+            r.problem(key, v, format!("at least {floor} {unit}"));
+        }
+        v
+    };
+    let max_inflight_mib = at_least(
+        &mut r,
+        "sync.max_inflight_mib",
+        d.sync.max_inflight_mib,
+        2 * TARGET_ANSWER_BYTES.div_ceil(super::MIB),
+        "MiB (two answers)",
+    );
+    let headers_ahead = at_least(
+        &mut r,
+        "sync.headers_ahead",
+        d.sync.headers_ahead,
+        MAX_HEADERS as u64,
+        "headers (one window)",
+    );
 
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);
     if shard_size == 0 {
@@ -184,6 +210,8 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             anchor,
             anchor_quorum,
             era1_dir,
+            max_inflight_mib,
+            headers_ahead,
         },
         storage: StorageConfig {
             shard_size,
@@ -521,6 +549,27 @@ mod tests {
             ),
         ] {
             let problems = lines(&text, &[]);
+            assert!(
+                problems.iter().any(|l| l.starts_with(key)),
+                "{text}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fast_sync_bounds_are_the_sync_layers_defaults_and_have_floors() {
+        let d = Config::defaults().sync;
+        let limits = crate::sync::fastsync::Limits::default();
+        assert_eq!(d.max_inflight_mib * super::super::MIB, limits.max_bytes);
+        assert_eq!(d.headers_ahead, limits.headers_ahead);
+        let c = Config::from_toml_str("[sync]\nmax_inflight_mib = 4\nheaders_ahead = 1024\n", &[])
+            .expect("the floors are valid");
+        assert_eq!((c.sync.max_inflight_mib, c.sync.headers_ahead), (4, 1024));
+        for (text, key) in [
+            ("[sync]\nmax_inflight_mib = 3\n", "sync.max_inflight_mib"),
+            ("[sync]\nheaders_ahead = 1023\n", "sync.headers_ahead"),
+        ] {
+            let problems = lines(text, &[]);
             assert!(
                 problems.iter().any(|l| l.starts_with(key)),
                 "{text}: {problems:?}"

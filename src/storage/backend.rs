@@ -91,6 +91,13 @@ pub trait StoreFile: Debug + Send + Sync {
     }
 }
 
+/// Memory redb may keep for the index's pages (its read cache plus its write buffer, which redb
+/// holds to at most half of it). redb's default is 1 GiB, and with it the cache grows with the
+/// index (block and transaction hashes land on pages all over their trees), so peak memory grew
+/// with the range synced. A few MiB hold the trees' upper levels, which is what lookups need: a
+/// hash lookup then reads one leaf page.
+pub const INDEX_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 /// A directory tree of files: what the store needs of a file system.
 pub trait FileSystem: Debug + Send + Sync + 'static {
     /// Opens a file.
@@ -117,7 +124,9 @@ pub trait FileSystem: Debug + Send + Sync + 'static {
     /// Opens (creating if missing) the redb index at `path` on this file system.
     fn open_index(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError> {
         let file = self.open(path, OpenMode::Create)?;
-        redb::Builder::new().create_with_backend(RedbFile { file })
+        redb::Builder::new()
+            .set_cache_size(INDEX_CACHE_BYTES)
+            .create_with_backend(RedbFile { file })
     }
 }
 

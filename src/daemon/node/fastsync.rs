@@ -61,7 +61,11 @@ pub async fn run(
         checkpoints,
         anchor_quorum: config.sync.anchor_quorum as usize,
         stats: services.stats.clone(),
-        limits: Limits::default(),
+        limits: Limits {
+            max_bytes: config.sync.max_inflight_mib * crate::config::MIB,
+            headers_ahead: config.sync.headers_ahead,
+            ..Limits::default()
+        },
         stored_range: Some(services.stored_tip.clone()),
     };
     let progress = report_progress(services.stored_tip.subscribe(), ctx.events.clone());
