@@ -35,7 +35,7 @@ pub struct LogIndexStats {
 }
 
 /// A seed nobody outside this process can predict (std's per-process random hasher keys).
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(
         std::time::SystemTime::now()

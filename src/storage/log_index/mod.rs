@@ -3,10 +3,11 @@
 //! posting list of the logs carrying it, found by a keyed hash. `eth_getLogs` intersects the
 //! smallest lists first, knows the match count before decoding anything (the -32005 hint needs
 //! it) and decodes only the chunks holding matches; blocks without an index (the unsealed tail)
-//! are picked by header bloom and kept decoded in a bounded in-memory cache.
+//! are picked by per-block key sets kept in memory (header bloom until a query first decodes
+//! the block), the matched ones kept decoded; both bounded.
 //!
 //! Owns the file format (`file.rs`), posting lists (`postings.rs`), the query and keyed hash
-//! (`query.rs`), the search (`search.rs`), the tail cache (`tail.rs`), the files kept open
+//! (`query.rs`), the search (`search.rs`), the tail's key sets and cache (`tail.rs`), the files kept open
 //! (`open.rs`), the build's (key, log) pairs in bounded memory (`runs.rs`), and writing,
 //! repairing and checking index files (`build.rs`). It must never change what redb says is
 //! committed: an index file is derived data, written (tmp, fsync, rename, fsync directory)

@@ -1,8 +1,9 @@
 //! `find_logs`: the logs of a block range that match a [`LogQuery`], in block and log order,
 //! with the match count known before anything is decoded. Sealed shards with an index file are
 //! answered from it (posting lists intersected smallest first, then only the chunks holding
-//! matches decoded); blocks without one (the unsealed tail) are picked by header bloom and read
-//! through the tail cache. Never writes.
+//! matches decoded); blocks without one (the unsealed tail) are picked by their in-memory key
+//! sets (by header bloom the first time a query touches them) and read through the tail cache.
+//! Never writes.
 
 use std::sync::Arc;
 
@@ -191,6 +192,13 @@ impl Storage {
         }
     }
 
+    /// Blocks without a log index (the unsealed tail) decoded for log queries since the store
+    /// opened: a block is decoded only when its key set (or, the first time, its header bloom)
+    /// admits the query, so repeated queries decode only blocks holding candidates.
+    pub fn log_tail_decodes(&self) -> u64 {
+        self.log_tail.decodes()
+    }
+
     fn match_scanned(
         &self,
         shard: u64,
@@ -200,43 +208,61 @@ impl Storage {
         b: u64,
     ) -> Result<Piece, ReadError> {
         let mut files = ShardFiles::open(self, shard, row);
+        let tail = &self.log_tail;
+        let groups = tail.key_groups(query);
         let mut out = Vec::new();
         for n in a..=b {
             let Some(f) = files.frames(n, true)? else {
                 return Err(missing_now(n));
             };
-            let logs = match self.log_tail.get(n, f.hash) {
-                Some(l) => l,
-                None => {
-                    let header =
-                        crate::storage::record::decode_header(f.header()).map_err(|what| {
-                            ReadError::Undecodable {
-                                number: BlockNumber(n),
-                                what,
+            let hash = f.hash;
+            // A block a query touched before is ruled out by its exact key set; only a block
+            // never touched falls back to its header bloom (saturated on mainnet).
+            let set = tail.keys(n, hash);
+            if set.as_ref().is_some_and(|s| !s.may_match(&groups)) {
+                continue;
+            }
+            let (logs, fresh) =
+                match tail.get(n, hash) {
+                    Some(l) => {
+                        if set.is_none() {
+                            tail.put_keys(n, &l);
+                        }
+                        (l, false)
+                    }
+                    None => {
+                        if set.is_none() {
+                            let header = crate::storage::record::decode_header(f.header())
+                                .map_err(|what| ReadError::Undecodable {
+                                    number: BlockNumber(n),
+                                    what,
+                                })?;
+                            if !query.may_match(&header.logs_bloom) {
+                                continue;
                             }
-                        })?;
-                    if !query.may_match(&header.logs_bloom) {
-                        continue;
+                        }
+                        let Some(full) = files.frames(n, false)? else {
+                            return Err(missing_now(n));
+                        };
+                        let block = decode_stored(n, &full)?;
+                        tail.count_decode();
+                        let hashes = block.tx_hashes();
+                        let mut logs = Vec::new();
+                        for (i, r) in block.receipts.into_iter().enumerate() {
+                            let h = hashes.get(i).copied().unwrap_or_default();
+                            logs.extend(r.logs.into_iter().map(|l| (i as u64, h, l)));
+                        }
+                        let logs = BlockLogs {
+                            hash: block.hash,
+                            timestamp: block.header.timestamp,
+                            logs,
+                        };
+                        if set.is_none() {
+                            tail.put_keys(n, &logs);
+                        }
+                        (Arc::new(logs), true)
                     }
-                    let Some(full) = files.frames(n, false)? else {
-                        return Err(missing_now(n));
-                    };
-                    let block = decode_stored(n, &full)?;
-                    let hashes = block.tx_hashes();
-                    let mut logs = Vec::new();
-                    for (i, r) in block.receipts.into_iter().enumerate() {
-                        let h = hashes.get(i).copied().unwrap_or_default();
-                        logs.extend(r.logs.into_iter().map(|l| (i as u64, h, l)));
-                    }
-                    let logs = Arc::new(BlockLogs {
-                        hash: block.hash,
-                        timestamp: block.header.timestamp,
-                        logs,
-                    });
-                    self.log_tail.put(n, logs.clone());
-                    logs
-                }
-            };
+                };
             let hits: Vec<usize> = logs
                 .logs
                 .iter()
@@ -245,6 +271,10 @@ impl Storage {
                 .map(|(i, _)| i)
                 .collect();
             if !hits.is_empty() {
+                // Only matched blocks keep their decoded logs: the key sets spare the others.
+                if fresh {
+                    tail.put(n, logs.clone());
+                }
                 out.push((n, logs, hits));
             }
         }

@@ -19,7 +19,12 @@ use proptest::prelude::*;
 use super::basic::opts;
 
 /// The reference: every log of `blocks` in `from ..= to` that `q` matches, written out plainly.
-fn reference(blocks: &[VerifiedBlock], q: &LogQuery, from: u64, to: u64) -> Vec<FoundLog> {
+pub(super) fn reference(
+    blocks: &[VerifiedBlock],
+    q: &LogQuery,
+    from: u64,
+    to: u64,
+) -> Vec<FoundLog> {
     let mut out = Vec::new();
     for b in blocks {
         let n = b.number().get();
@@ -63,7 +68,7 @@ fn expected(reference: Vec<FoundLog>, limit: u64) -> LogSearch {
 }
 
 /// Every (address, topics) of the logs, to draw filter values that match something.
-fn values(blocks: &[VerifiedBlock]) -> (Vec<Address>, Vec<Vec<B256>>) {
+pub(super) fn values(blocks: &[VerifiedBlock]) -> (Vec<Address>, Vec<Vec<B256>>) {
     let mut addresses = Vec::new();
     let mut topics = vec![Vec::new(); 4];
     for b in blocks {

@@ -7,5 +7,6 @@ mod crash;
 mod diagram;
 mod faults;
 mod log_index;
+mod log_index_tail;
 mod model;
 mod powercut;
