@@ -241,22 +241,8 @@ impl Storage {
                                 continue;
                             }
                         }
-                        let Some(full) = files.frames(n, false)? else {
-                            return Err(missing_now(n));
-                        };
-                        let block = decode_stored(n, &full)?;
+                        let logs = decode_logs(&mut files, n)?;
                         tail.count_decode();
-                        let hashes = block.tx_hashes();
-                        let mut logs = Vec::new();
-                        for (i, r) in block.receipts.into_iter().enumerate() {
-                            let h = hashes.get(i).copied().unwrap_or_default();
-                            logs.extend(r.logs.into_iter().map(|l| (i as u64, h, l)));
-                        }
-                        let logs = BlockLogs {
-                            hash: block.hash,
-                            timestamp: block.header.timestamp,
-                            logs,
-                        };
                         if set.is_none() {
                             tail.put_keys(n, &logs);
                         }
@@ -280,6 +266,25 @@ impl Storage {
         }
         Ok(Piece::Scanned(out))
     }
+}
+
+/// Block `n`'s logs with their transactions, decoded from its stored frames.
+fn decode_logs(files: &mut ShardFiles, n: u64) -> Result<BlockLogs, ReadError> {
+    let Some(full) = files.frames(n, false)? else {
+        return Err(missing_now(n));
+    };
+    let block = decode_stored(n, &full)?;
+    let hashes = block.tx_hashes();
+    let mut logs = Vec::new();
+    for (i, r) in block.receipts.into_iter().enumerate() {
+        let h = hashes.get(i).copied().unwrap_or_default();
+        logs.extend(r.logs.into_iter().map(|l| (i as u64, h, l)));
+    }
+    Ok(BlockLogs {
+        hash: block.hash,
+        timestamp: block.header.timestamp,
+        logs,
+    })
 }
 
 fn missing_now(n: u64) -> ReadError {
