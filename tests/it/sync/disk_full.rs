@@ -203,11 +203,12 @@ fn a_real_full_disk_stops_histd_with_exit_4_and_it_resumes_after_space_is_freed(
     );
     assert!(line["free"].as_str().is_some(), "{line}");
     assert!(!h.entered("finalizing"), "no compaction on a full disk");
+    // Space is freed (before the store is opened here: opening it writes, which a full disk may
+    // refuse); the same directory then resumes and finishes the range; nothing is lost.
+    disk.resize("256m");
     let stored_before = stored_count(dir.path(), &net.chain, 0..=END);
     assert!(stored_before < END + 1, "the disk filled before the end");
 
-    // Space is freed: the same directory resumes and finishes the range; nothing is lost.
-    disk.resize("256m");
     let mut h = Histd::spawn(run_cmd(dir.path(), &enodes(&net), &args));
     let status = h.wait_exit_within(RUN_LIMIT);
     assert_eq!(status.code(), Some(0), "{:#?}", h.seen);
