@@ -108,9 +108,13 @@ fn compress(raw: &[u8]) -> Vec<u8> {
         c.as_mut().and_then(|c| c.compress(raw).ok())
     });
     // In-memory compression of a buffer fails only on allocation failure.
-    compressed.unwrap_or_else(|| {
+    let mut frame = compressed.unwrap_or_else(|| {
         zstd::bulk::compress(raw, ZSTD_LEVEL).unwrap_or_else(|e| panic!("zstd compress: {e}"))
-    })
+    });
+    // zstd allocates the worst-case bound (about the raw size); prepared blocks wait in queues
+    // counted by their compressed size, so keep only that (heaptrack: ~80 MB at peak otherwise).
+    frame.shrink_to_fit();
+    frame
 }
 
 fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
