@@ -1,10 +1,10 @@
 //! Block 0 of the built-in chains whose genesis fields are public constants, so histd can serve
 //! the genesis it announces without having stored it.
 //!
-//! Owns the header fields of mainnet's and sepolia's genesis. A field typed wrong cannot slip
-//! through: the spec builder checks the hash of the header built here against the well-known
-//! genesis hash, and the unit tests pin it. Hoodi's genesis state root comes only from its
-//! allocation (not carried here), so hoodi serves block 0 only once stored.
+//! Owns the header fields of mainnet's, sepolia's and hoodi's genesis. A field typed wrong cannot
+//! slip through: the spec builder checks the hash of the header built here against the well-known
+//! genesis hash, and the unit tests pin it. The state roots are the published ones (computing them
+//! needs the genesis allocation, which histd does not carry).
 
 use alloy_consensus::Header;
 use alloy_consensus::constants::{EMPTY_OMMER_ROOT_HASH, EMPTY_ROOT_HASH};
@@ -39,6 +39,30 @@ pub fn sepolia() -> Header {
     }
 }
 
+/// Hoodi's genesis header (17 March 2025): proof of stake and Cancun from block 0, so it carries
+/// the base fee, withdrawals root, blob gas fields and a zero parent beacon block root; no
+/// requests hash (Prague came later, at a timestamp).
+pub fn hoodi() -> Header {
+    Header {
+        parent_hash: B256::ZERO,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        state_root: b256!("da87d7f5f91c51508791bbcbd4aa5baf04917830b86985eeb9ad3d5bfb657576"),
+        transactions_root: EMPTY_ROOT_HASH,
+        receipts_root: EMPTY_ROOT_HASH,
+        difficulty: U256::from(1),
+        number: 0,
+        gas_limit: 0x225_5100,
+        timestamp: 0x67d8_0ec0,
+        nonce: B64::from(0x1234_u64),
+        base_fee_per_gas: Some(1_000_000_000),
+        withdrawals_root: Some(EMPTY_ROOT_HASH),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        ..Header::default()
+    }
+}
+
 /// A genesis header with the fields of the frontier era only: no transactions, no ommers, zero parent and mix hash.
 fn frontier_era(
     state_root: B256,
@@ -66,7 +90,9 @@ fn frontier_era(
 
 #[cfg(test)]
 mod tests {
-    use alloy_consensus::constants::{MAINNET_GENESIS_HASH, SEPOLIA_GENESIS_HASH};
+    use alloy_consensus::constants::{
+        HOODI_GENESIS_HASH, MAINNET_GENESIS_HASH, SEPOLIA_GENESIS_HASH,
+    };
 
     use super::*;
 
@@ -74,5 +100,6 @@ mod tests {
     fn headers_hash_to_the_published_genesis_hashes() {
         assert_eq!(mainnet().hash_slow(), MAINNET_GENESIS_HASH);
         assert_eq!(sepolia().hash_slow(), SEPOLIA_GENESIS_HASH);
+        assert_eq!(hoodi().hash_slow(), HOODI_GENESIS_HASH);
     }
 }

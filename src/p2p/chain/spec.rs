@@ -84,8 +84,7 @@ pub struct ChainSpec {
     /// EIP-1459 node lists published for this chain.
     dns_networks: Vec<TreeLink>,
     /// Block 0's header, so the node can serve the genesis it announces: a custom spec's
-    /// `genesis_header`, or mainnet's and sepolia's built-in one. Hoodi and custom specs given
-    /// only a hash: `None`.
+    /// `genesis_header`, or the built-in chains' own. Custom specs given only a hash: `None`.
     genesis_header: Option<Arc<Header>>,
     /// Block hashes this chain's description vouches for (`checkpoint = "N:0xHASH"` in a custom
     /// spec, mainnet's merge block built in): fast-sync may anchor on them.
@@ -138,6 +137,7 @@ impl ChainSpec {
             U256::ZERO,
             &EthereumHardfork::hoodi(),
         )
+        .with_genesis_header(super::builtin_genesis::hoodi())
         .with_discovery(
             bootnodes::builtin_records(bootnodes::HOODI_BOOTNODES),
             vec![bootnodes::builtin_tree(bootnodes::HOODI_DNS)],
@@ -337,6 +337,16 @@ mod tests {
         let after_bpo2 = m.fork_id(ForkHead::new(24_500_000u64, 1_767_747_671));
         assert_eq!((hash(after_bpo2), after_bpo2.next), (0x07c9_462e, 0));
         assert_eq!(m.fork_id(m.latest_fork_head()), after_bpo2);
+    }
+
+    #[test]
+    fn every_builtin_chain_serves_the_genesis_it_announces() {
+        for name in ["mainnet", "sepolia", "hoodi"] {
+            let spec = ChainSpec::by_name(name).expect("built in");
+            let header = spec.genesis_header().expect("built-in genesis header");
+            assert_eq!(header.hash_slow(), spec.genesis_hash, "{name}");
+            assert_eq!(header.timestamp, spec.genesis_timestamp, "{name}");
+        }
     }
 
     #[test]
