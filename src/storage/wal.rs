@@ -177,7 +177,11 @@ impl WalScanner {
         self.input.read_exact(&mut prefix).ctx("read", &self.path)?;
         let payload_len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
         let total = RECORD_PREFIX as u64 + u64::from(payload_len);
-        if payload_len > MAX_RECORD || self.pos + total > self.end {
+        // Shorter than its head: damage (or a scan resumed off a record boundary).
+        if payload_len > MAX_RECORD
+            || (payload_len as usize) < RECORD_HEAD
+            || self.pos + total > self.end
+        {
             return Err(self.corrupt(format!("record length {payload_len} out of bounds")));
         }
         let frames = u64::from(payload_len) - RECORD_HEAD as u64;
