@@ -16,7 +16,7 @@ use super::Storage;
 use super::backend::{Disk, StoreFile};
 use super::error::{CorruptError, FileError, ReadError};
 use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
-use super::layout::{FrameLens, ShardRow};
+use super::layout::{FrameLens, IndexEntry, ShardRow};
 use super::record::{self, StoredBlock, StoredTransactions};
 use super::segment::SegmentReader;
 use super::shard::{ShardState, shard_dir};
@@ -60,6 +60,12 @@ impl Frames {
 
 /// An open WAL, its path, and where each block's record is.
 type WalMap = (Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>);
+
+/// Where a present block's frames are: the segment (its offset table entry) or the WAL.
+enum Place {
+    Segment(IndexEntry),
+    Wal,
+}
 
 /// Open handles on one shard's committed files, with its WAL mapped by block number on demand.
 pub(super) struct ShardFiles {
@@ -124,41 +130,65 @@ impl ShardFiles {
             .ok_or_else(|| self.corrupt(self.first, "WAL missing"))
     }
 
-    /// The frames of block `n`, or `None` if absent.
-    pub fn frames(&mut self, n: u64, header_only: bool) -> Result<Option<Frames>, FileError> {
+    /// Block `n`'s WAL record entry.
+    fn wal_entry(&mut self, n: u64) -> Result<WalEntry, FileError> {
+        let (_, _, map) = self.wal()?;
+        match map.get(&n).copied() {
+            Some(e) => Ok(e),
+            None => Err(self.corrupt(n, "marked present but not in the WAL")),
+        }
+    }
+
+    /// Where present block `n` is, or `None` if absent (a WAL record is looked up by the caller,
+    /// which reads it).
+    fn place(&mut self, n: u64) -> Result<Option<Place>, FileError> {
         let pos = n - self.first;
         if !self.row.has(pos) {
             return Ok(None);
         }
         if pos < u64::from(self.row.seg_entries) {
-            let seg = self.segment()?;
-            let entry = seg.entry(pos)?;
+            let entry = self.segment()?.entry(pos)?;
             if entry.is_present() {
-                let bytes = if header_only {
-                    seg.header_frame(&entry)?
-                } else {
-                    seg.frames(&entry)?
-                };
-                return Ok(Some(Frames {
-                    hash: entry.hash,
-                    lens: entry.lens,
-                    bytes,
-                }));
+                return Ok(Some(Place::Segment(entry)));
             }
         }
         if self.row.wal_len == 0 {
             return Err(self.corrupt(n, "marked present but in neither segment nor WAL"));
         }
-        let (file, path, map) = self.wal()?;
-        let Some(entry) = map.get(&n).copied() else {
-            return Err(self.corrupt(n, "marked present but not in the WAL"));
+        Ok(Some(Place::Wal))
+    }
+
+    /// The hash of block `n`, or `None` if absent: from the segment's offset table or the WAL
+    /// index, without reading or decoding the block's frames.
+    pub fn hash(&mut self, n: u64) -> Result<Option<B256>, FileError> {
+        Ok(match self.place(n)? {
+            None => None,
+            Some(Place::Segment(e)) => Some(e.hash),
+            Some(Place::Wal) => Some(self.wal_entry(n)?.head.hash),
+        })
+    }
+
+    /// The frames of block `n`, or `None` if absent.
+    pub fn frames(&mut self, n: u64, header_only: bool) -> Result<Option<Frames>, FileError> {
+        let (hash, lens, bytes) = match self.place(n)? {
+            None => return Ok(None),
+            Some(Place::Segment(entry)) => {
+                let seg = self.segment()?;
+                let bytes = if header_only {
+                    seg.header_frame(&entry)?
+                } else {
+                    seg.frames(&entry)?
+                };
+                (entry.hash, entry.lens, bytes)
+            }
+            Some(Place::Wal) => {
+                let entry = self.wal_entry(n)?;
+                let (file, path, _) = self.wal()?;
+                let bytes = wal::read_record(&**file, path, &entry)?;
+                (entry.head.hash, entry.head.lens, bytes)
+            }
         };
-        let bytes = wal::read_record(&**file, path, &entry)?;
-        Ok(Some(Frames {
-            hash: entry.head.hash,
-            lens: entry.head.lens,
-            bytes,
-        }))
+        Ok(Some(Frames { hash, lens, bytes }))
     }
 }
 
@@ -192,12 +222,22 @@ impl Storage {
     }
 
     pub(super) fn frames(&self, n: u64, header_only: bool) -> Result<Option<Frames>, ReadError> {
+        self.in_shard_of(n, |files| files.frames(n, header_only))
+    }
+
+    /// `read` on the files of block `n`'s shard in a fresh snapshot (retried once if they moved);
+    /// `None` when the shard has nothing stored.
+    fn in_shard_of<T>(
+        &self,
+        n: u64,
+        read: impl Fn(&mut ShardFiles) -> Result<Option<T>, FileError>,
+    ) -> Result<Option<T>, ReadError> {
         self.with_retry(|| {
             let txn = self.read_txn()?;
             let shards = txn.open_table(SHARDS)?;
             match self.shard_files(&shards, self.geo.shard_of(n))? {
                 None => Ok(None),
-                Some(mut files) => Ok(files.frames(n, header_only)?),
+                Some(mut files) => Ok(read(&mut files)?),
             }
         })
     }
@@ -245,9 +285,9 @@ impl Storage {
             .is_some_and(|r| r.has(self.geo.pos_of(n.get()))))
     }
 
-    /// Hash of stored block `n`.
+    /// Hash of stored block `n` (from the offset table or the WAL index: no frame is read).
     pub fn block_hash(&self, n: BlockNumber) -> Result<Option<B256>, ReadError> {
-        Ok(self.frames(n.get(), true)?.map(|f| f.hash))
+        self.in_shard_of(n.get(), |files| files.hash(n.get()))
     }
 
     /// Header of block `n` (reads the header frame only).
