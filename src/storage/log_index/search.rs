@@ -207,7 +207,7 @@ impl Storage {
         a: u64,
         b: u64,
     ) -> Result<Piece, ReadError> {
-        let mut files = ShardFiles::open(self, shard, row);
+        let mut files = ShardFiles::open_committed(self, shard, row);
         let tail = &self.log_tail;
         let groups = tail.key_groups(query);
         let mut out = Vec::new();
