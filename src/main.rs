@@ -19,10 +19,12 @@ use histd::daemon::{self, Exit, PhaseWorkers};
 /// peak RSS then grew with the range synced (10,000 synthetic blocks, debug: 67 MiB against
 /// 48 MiB with two arenas and a fixed 128 KiB threshold, at the same speed). An allocator crate
 /// did not do better here (mimalloc 126 MiB, jemalloc 60 MiB) and costs build time. Then starts
-/// the thread that trims the heaps (below).
+/// the thread that trims the heaps (below). Only for the long-running commands
+/// ([`tunes_allocator`]): a one-shot command exits before either pays off.
 fn tune_allocator() {
-    // SAFETY: mallopt only sets allocator parameters; it runs first in main, before any other
-    // thread could allocate. A refused value (return 0) leaves glibc's default: not an error.
+    // SAFETY: mallopt only sets allocator parameters; it runs in main right after the arguments
+    // are parsed, before any other thread exists. A refused value (return 0) leaves glibc's
+    // default: not an error.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
@@ -56,9 +58,20 @@ fn code(exit: Exit) -> ExitCode {
     ExitCode::from(exit.code())
 }
 
+/// Whether `command` runs long enough (syncing, following, serving) for [`tune_allocator`]: not
+/// `config check`, `db`, `import`, `export`. A match without a wildcard, so a new command decides.
+fn tunes_allocator(command: &Command) -> bool {
+    match command {
+        Command::Run | Command::Serve(_) => true,
+        Command::Config(_) | Command::Db(_) | Command::Import(_) | Command::Export(_) => false,
+    }
+}
+
 fn main() -> ExitCode {
-    tune_allocator();
     let cli = Cli::parse();
+    if tunes_allocator(&cli.command) {
+        tune_allocator();
+    }
     let overrides = cli.overrides.to_overrides();
     match cli.command {
         Command::Config(ConfigCommand::Check) => config_check(cli.config.as_deref(), &overrides),

@@ -105,25 +105,7 @@ impl Receipt {
             }
             _ => TxType::Legacy,
         };
-        let header = RlpHeader::decode(buf)?;
-        if !header.list {
-            return Err(alloy_rlp::Error::UnexpectedString.into());
-        }
-        let (mut body, rest) = split(buf, header.payload_length)?;
-        let status = Eip658Value::decode(&mut body)?;
-        let cumulative_gas_used = u64::decode(&mut body)?;
-        let _bloom = Bloom::decode(&mut body)?;
-        let logs = Vec::<Log>::decode(&mut body)?;
-        if !body.is_empty() {
-            return Err(ReceiptDecodeError::Trailing(body.len()));
-        }
-        *buf = rest;
-        Ok(Self {
-            tx_type,
-            status,
-            cumulative_gas_used,
-            logs,
-        })
+        decode_fields(buf, Fields::Consensus(tx_type))
     }
 
     /// eth/68 wire form: consensus encoding, typed receipts wrapped as an RLP string.
@@ -192,27 +174,49 @@ impl Receipt {
 
     /// Decodes the eth/69 wire form.
     pub fn decode_eth69(buf: &mut &[u8]) -> Result<Self, ReceiptDecodeError> {
-        let header = RlpHeader::decode(buf)?;
-        if !header.list {
-            return Err(alloy_rlp::Error::UnexpectedString.into());
-        }
-        let (mut body, rest) = split(buf, header.payload_length)?;
-        let ty = u8::decode(&mut body)?;
-        let tx_type = TxType::try_from(ty).map_err(|_| ReceiptDecodeError::UnknownTxType(ty))?;
-        let status = Eip658Value::decode(&mut body)?;
-        let cumulative_gas_used = u64::decode(&mut body)?;
-        let logs = Vec::<Log>::decode(&mut body)?;
-        if !body.is_empty() {
-            return Err(ReceiptDecodeError::Trailing(body.len()));
-        }
-        *buf = rest;
-        Ok(Self {
-            tx_type,
-            status,
-            cumulative_gas_used,
-            logs,
-        })
+        decode_fields(buf, Fields::Eth69)
     }
+}
+
+/// Which fields a receipt's RLP list holds.
+enum Fields {
+    /// Consensus: `[status, cumulative gas, bloom, logs]`, the type (read already) before the list.
+    Consensus(TxType),
+    /// eth/69: `[type, status, cumulative gas, logs]`.
+    Eth69,
+}
+
+/// The receipt in the RLP list at the front of `buf` (its bloom, if any, read and discarded);
+/// nothing may follow its fields inside the list. Advances `buf` past the list.
+fn decode_fields(buf: &mut &[u8], fields: Fields) -> Result<Receipt, ReceiptDecodeError> {
+    let header = RlpHeader::decode(buf)?;
+    if !header.list {
+        return Err(alloy_rlp::Error::UnexpectedString.into());
+    }
+    let (mut body, rest) = split(buf, header.payload_length)?;
+    let tx_type = match fields {
+        Fields::Consensus(t) => t,
+        Fields::Eth69 => {
+            let ty = u8::decode(&mut body)?;
+            TxType::try_from(ty).map_err(|_| ReceiptDecodeError::UnknownTxType(ty))?
+        }
+    };
+    let status = Eip658Value::decode(&mut body)?;
+    let cumulative_gas_used = u64::decode(&mut body)?;
+    if let Fields::Consensus(_) = fields {
+        let _bloom = Bloom::decode(&mut body)?;
+    }
+    let logs = Vec::<Log>::decode(&mut body)?;
+    if !body.is_empty() {
+        return Err(ReceiptDecodeError::Trailing(body.len()));
+    }
+    *buf = rest;
+    Ok(Receipt {
+        tx_type,
+        status,
+        cumulative_gas_used,
+        logs,
+    })
 }
 
 /// Encodes a block's receipts as one eth/69 list `rlp([[type, status, cumulative gas, logs], ...])`

@@ -74,9 +74,11 @@ const STATE_METHODS: &[&str] = &[
     "eth_accounts",
 ];
 
-/// The methods served: the `method` label of the RPC metrics is one of these, `state` (a method
-/// histd does not serve on purpose) or `other`, so the label set stays bounded whatever clients send.
-const SERVED: &[&str] = &[
+/// The methods served, the one list of them: the `method` label of the RPC metrics is one of these,
+/// `state` (a method histd does not serve on purpose) or `other`, so the label set stays bounded
+/// whatever clients send. README's method list and the client tests (`tests/it/rpc/clients.rs`)
+/// are checked against it.
+pub const SERVED: &[&str] = &[
     "eth_chainId",
     "net_version",
     "net_listening",
@@ -351,4 +353,45 @@ async fn tx_answer(b: &Arc<StoredBlock>, index: usize) -> Result<Box<RawValue>, 
     let from = convert::recover_sender(tx).map_err(RpcError::server)?;
     let t: RpcTransaction = convert::rpc_transaction(b, index, tx, from);
     raw(&t)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::SERVED;
+
+    /// The method names in README's "- Methods" bullet: backticked words with a namespace
+    /// (`eth_`, `net_`, `web3_`); the bullet's other code words (`newHeads`, `logIndex`, paths)
+    /// have none.
+    fn readme_methods() -> Vec<String> {
+        let readme = include_str!("../../README.md");
+        let from = readme
+            .find("\n- Methods")
+            .expect("README lists the methods in a \"- Methods\" bullet")
+            + 1;
+        let to = readme[from + 1..]
+            .find("\n- ")
+            .map_or(readme.len(), |i| from + 1 + i);
+        readme[from..to]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|w| w.contains('_') && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn readme_lists_exactly_the_served_methods() {
+        let served: BTreeSet<&str> = SERVED.iter().copied().collect();
+        assert_eq!(served.len(), SERVED.len(), "SERVED repeats a method");
+        let listed = readme_methods();
+        let readme: BTreeSet<&str> = listed.iter().map(String::as_str).collect();
+        assert_eq!(readme.len(), listed.len(), "README lists a method twice");
+        assert_eq!(
+            readme, served,
+            "README's method list differs from histd::rpc::SERVED"
+        );
+    }
 }

@@ -39,5 +39,6 @@ pub use envelope::{
     INVALID_PARAMS, INVALID_REQUEST, LIMIT_EXCEEDED, METHOD_NOT_FOUND, PARSE_ERROR, PRUNED_HISTORY,
     RESPONSE_TOO_LARGE, RpcError, SERVER_ERROR, TIMEOUT,
 };
+pub use methods::SERVED;
 pub use server::{ServeError, Server, ServerHandle};
 pub use settings::{ChainEvent, Head, RpcSettings};

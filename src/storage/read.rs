@@ -3,11 +3,13 @@
 //!
 //! Reads take a redb snapshot, then read shard files at the committed offsets it names. A concurrent
 //! compaction or rollback may replace those files; a read that fails that way is retried once with a
-//! fresh snapshot. It must never write.
+//! fresh snapshot. Filling shards' WAL indexes (block number to record offset) are kept between
+//! reads ([`WalIndexes`]). It must never write.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use alloy_primitives::{B256, Bloom};
 use redb::ReadableTable;
@@ -16,7 +18,7 @@ use super::Storage;
 use super::backend::{Disk, StoreFile};
 use super::error::{CorruptError, FileError, ReadError};
 use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
-use super::layout::{FrameLens, ShardRow};
+use super::layout::{FrameLens, IndexEntry, ShardRow};
 use super::record::{self, StoredBlock, StoredTransactions};
 use super::segment::SegmentReader;
 use super::shard::{ShardState, shard_dir};
@@ -58,29 +60,104 @@ impl Frames {
     }
 }
 
-/// An open WAL, its path, and where each block's record is.
-type WalMap = (Box<dyn StoreFile>, PathBuf, HashMap<u64, WalEntry>);
+/// A shard's WAL mapped by block number: where each committed record is, as of `len` bytes of
+/// the WAL beside segment generation `seg_gen`.
+#[derive(Debug)]
+pub(super) struct WalIndex {
+    seg_gen: u32,
+    len: u64,
+    map: HashMap<u64, WalEntry>,
+}
+
+/// Shards whose WAL indexes are kept at most (each up to a shard's blocks of ~80 bytes).
+const WAL_INDEXES_KEPT: usize = 8;
+
+/// The WAL indexes of recently read shards, shared by every read, so reading a filling shard
+/// block by block scans only the records appended since the last read, not its whole WAL per
+/// read. An index is used only for the segment generation it was built for and at most the
+/// committed length it covers (appends extend it; a compaction changes the generation); an entry
+/// is trusted only after the record at its offset shows the same head, and a read through a kept
+/// index that fails is retried on one built afresh, so a WAL replaced under the same generation
+/// (a shard emptied by a rollback, then filled again) costs a rebuild, never a wrong answer.
+#[derive(Debug, Default)]
+pub(super) struct WalIndexes(Mutex<HashMap<u64, (u64, Arc<WalIndex>)>>);
+
+impl WalIndexes {
+    fn get(&self, shard: u64) -> Option<Arc<WalIndex>> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.get(&shard).map(|(_, w)| w.clone())
+    }
+
+    /// Keeps `index` for `shard` unless a longer one of the same generation is kept already,
+    /// dropping the least recently kept shard beyond the bound.
+    fn put(&self, shard: u64, index: Arc<WalIndex>) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if g.get(&shard)
+            .is_some_and(|(_, w)| w.seg_gen == index.seg_gen && w.len > index.len)
+        {
+            return;
+        }
+        let tick = g.values().map(|(t, _)| *t).max().map_or(0, |t| t + 1);
+        g.insert(shard, (tick, index));
+        while g.len() > WAL_INDEXES_KEPT {
+            let Some(oldest) = g.iter().min_by_key(|(_, (t, _))| *t).map(|(s, _)| *s) else {
+                break;
+            };
+            g.remove(&oldest);
+        }
+    }
+}
+
+/// An open WAL, its path, its index, and whether the index was built by this read (a kept one
+/// that fails is rebuilt once).
+struct OpenWal {
+    file: Box<dyn StoreFile>,
+    path: PathBuf,
+    index: Arc<WalIndex>,
+    fresh: bool,
+}
+
+/// Where a present block's frames are: the segment (its offset table entry) or the WAL.
+enum Place {
+    Segment(IndexEntry),
+    Wal,
+}
 
 /// Open handles on one shard's committed files, with its WAL mapped by block number on demand.
 pub(super) struct ShardFiles {
     fs: Disk,
     dir: PathBuf,
+    shard: u64,
     first: u64,
     row: ShardRow,
     seg: Option<SegmentReader>,
-    wal: Option<WalMap>,
+    wal: Option<OpenWal>,
+    /// The store's kept WAL indexes, when `row` is a committed snapshot's (the read paths).
+    kept: Option<Arc<WalIndexes>>,
 }
 
 impl ShardFiles {
+    /// The files of `shard` as `row` names them; its WAL index is built for this value alone.
     pub fn open(store: &Storage, shard: u64, row: ShardRow) -> Self {
         let first = store.geo.first_of(shard);
         Self {
             fs: store.fs.clone(),
             dir: shard_dir(&store.dir, first),
+            shard,
             first,
             row,
             seg: None,
             wal: None,
+            kept: None,
+        }
+    }
+
+    /// [`Self::open`] for a row read in a committed snapshot: the WAL index comes from the
+    /// store's kept indexes (see [`WalIndexes`]) and goes back there.
+    pub fn open_committed(store: &Storage, shard: u64, row: ShardRow) -> Self {
+        Self {
+            kept: Some(store.wal_indexes.clone()),
+            ..Self::open(store, shard, row)
         }
     }
 
@@ -108,57 +185,138 @@ impl ShardFiles {
             .ok_or_else(|| self.corrupt(self.first, "segment missing"))
     }
 
-    fn wal(&mut self) -> Result<&WalMap, FileError> {
+    /// The WAL index for this row: a kept one (extended by the records appended since it was
+    /// built), else one built now; `fresh` forces the latter.
+    fn wal(&mut self, fresh: bool) -> Result<&OpenWal, FileError> {
         if self.wal.is_none() {
-            // One pass over the record heads (never the WAL whole): at most one entry per position.
-            let mut scan = WalScanner::open(&*self.fs, &self.dir, self.first, self.row.wal_len)?;
-            let mut map = HashMap::new();
-            while let Some(e) = scan.next_head()? {
-                map.insert(e.head.number, e);
+            let (seg_gen, len) = (self.row.seg_gen, self.row.wal_len);
+            let kept = self
+                .kept
+                .as_ref()
+                .filter(|_| !fresh)
+                .and_then(|k| k.get(self.shard))
+                .filter(|w| w.seg_gen == seg_gen && w.len <= len);
+            let (index, fresh) = match kept {
+                Some(w) if w.len == len => (w, false),
+                // Appended to since: scan the new records only; a kept index that does not lead
+                // to a record boundary any more is rebuilt.
+                Some(w) => match self.scan_wal(w.len, Some(&w.map)) {
+                    Ok(index) => (Arc::new(index), false),
+                    Err(_) => (Arc::new(self.scan_wal(0, None)?), true),
+                },
+                None => (Arc::new(self.scan_wal(0, None)?), true),
+            };
+            if let Some(k) = &self.kept {
+                k.put(self.shard, index.clone());
             }
             let (file, path) = wal::open_for_read(&*self.fs, &self.dir)?;
-            self.wal = Some((file, path, map));
+            self.wal = Some(OpenWal {
+                file,
+                path,
+                index,
+                fresh,
+            });
         }
         self.wal
             .as_ref()
             .ok_or_else(|| self.corrupt(self.first, "WAL missing"))
     }
 
-    /// The frames of block `n`, or `None` if absent.
-    pub fn frames(&mut self, n: u64, header_only: bool) -> Result<Option<Frames>, FileError> {
+    /// The WAL's record heads from `from` (0: the start) to the committed length, added to
+    /// `base` (the entries before `from`).
+    fn scan_wal(
+        &self,
+        from: u64,
+        base: Option<&HashMap<u64, WalEntry>>,
+    ) -> Result<WalIndex, FileError> {
+        // One pass over the record heads (never the WAL whole): at most one entry per position.
+        let mut scan = WalScanner::open(&*self.fs, &self.dir, self.first, self.row.wal_len)?;
+        if from > 0 {
+            scan.resume_at(from)?;
+        }
+        let mut map = base.cloned().unwrap_or_default();
+        while let Some(e) = scan.next_head()? {
+            map.insert(e.head.number, e);
+        }
+        Ok(WalIndex {
+            seg_gen: self.row.seg_gen,
+            len: self.row.wal_len,
+            map,
+        })
+    }
+
+    /// Block `n`'s WAL record, read by `read` (which checks the record's head): through a kept
+    /// index first, and if that fails, once more through one built now.
+    fn read_wal<T>(
+        &mut self,
+        n: u64,
+        read: impl Fn(&dyn StoreFile, &std::path::Path, &WalEntry) -> Result<T, FileError>,
+    ) -> Result<(WalEntry, T), FileError> {
+        let mut fresh = false;
+        loop {
+            let wal = self.wal(fresh)?;
+            let got = match wal.index.map.get(&n) {
+                Some(e) => read(&*wal.file, &wal.path, e).map(|t| (*e, t)),
+                None => Err(self.corrupt(n, "marked present but not in the WAL")),
+            };
+            match got {
+                Err(_) if !self.wal.as_ref().is_some_and(|w| w.fresh) => {
+                    self.wal = None;
+                    fresh = true;
+                }
+                got => return got,
+            }
+        }
+    }
+
+    /// Where present block `n` is, or `None` if absent (a WAL record is looked up by the caller,
+    /// which reads it).
+    fn place(&mut self, n: u64) -> Result<Option<Place>, FileError> {
         let pos = n - self.first;
         if !self.row.has(pos) {
             return Ok(None);
         }
         if pos < u64::from(self.row.seg_entries) {
-            let seg = self.segment()?;
-            let entry = seg.entry(pos)?;
+            let entry = self.segment()?.entry(pos)?;
             if entry.is_present() {
-                let bytes = if header_only {
-                    seg.header_frame(&entry)?
-                } else {
-                    seg.frames(&entry)?
-                };
-                return Ok(Some(Frames {
-                    hash: entry.hash,
-                    lens: entry.lens,
-                    bytes,
-                }));
+                return Ok(Some(Place::Segment(entry)));
             }
         }
         if self.row.wal_len == 0 {
             return Err(self.corrupt(n, "marked present but in neither segment nor WAL"));
         }
-        let (file, path, map) = self.wal()?;
-        let Some(entry) = map.get(&n).copied() else {
-            return Err(self.corrupt(n, "marked present but not in the WAL"));
+        Ok(Some(Place::Wal))
+    }
+
+    /// The hash of block `n`, or `None` if absent: from the segment's offset table or the WAL
+    /// index (checked against the record's head), without reading or decoding the block's frames.
+    pub fn hash(&mut self, n: u64) -> Result<Option<B256>, FileError> {
+        Ok(match self.place(n)? {
+            None => None,
+            Some(Place::Segment(e)) => Some(e.hash),
+            Some(Place::Wal) => Some(self.read_wal(n, wal::read_head)?.0.head.hash),
+        })
+    }
+
+    /// The frames of block `n`, or `None` if absent.
+    pub fn frames(&mut self, n: u64, header_only: bool) -> Result<Option<Frames>, FileError> {
+        let (hash, lens, bytes) = match self.place(n)? {
+            None => return Ok(None),
+            Some(Place::Segment(entry)) => {
+                let seg = self.segment()?;
+                let bytes = if header_only {
+                    seg.header_frame(&entry)?
+                } else {
+                    seg.frames(&entry)?
+                };
+                (entry.hash, entry.lens, bytes)
+            }
+            Some(Place::Wal) => {
+                let (entry, bytes) = self.read_wal(n, wal::read_record)?;
+                (entry.head.hash, entry.head.lens, bytes)
+            }
         };
-        let bytes = wal::read_record(&**file, path, &entry)?;
-        Ok(Some(Frames {
-            hash: entry.head.hash,
-            lens: entry.head.lens,
-            bytes,
-        }))
+        Ok(Some(Frames { hash, lens, bytes }))
     }
 }
 
@@ -188,16 +346,26 @@ impl Storage {
     ) -> Result<Option<ShardFiles>, ReadError> {
         Ok(self
             .row::<ReadError>(t, shard)?
-            .map(|row| ShardFiles::open(self, shard, row)))
+            .map(|row| ShardFiles::open_committed(self, shard, row)))
     }
 
     pub(super) fn frames(&self, n: u64, header_only: bool) -> Result<Option<Frames>, ReadError> {
+        self.in_shard_of(n, |files| files.frames(n, header_only))
+    }
+
+    /// `read` on the files of block `n`'s shard in a fresh snapshot (retried once if they moved);
+    /// `None` when the shard has nothing stored.
+    fn in_shard_of<T>(
+        &self,
+        n: u64,
+        read: impl Fn(&mut ShardFiles) -> Result<Option<T>, FileError>,
+    ) -> Result<Option<T>, ReadError> {
         self.with_retry(|| {
             let txn = self.read_txn()?;
             let shards = txn.open_table(SHARDS)?;
             match self.shard_files(&shards, self.geo.shard_of(n))? {
                 None => Ok(None),
-                Some(mut files) => Ok(files.frames(n, header_only)?),
+                Some(mut files) => Ok(read(&mut files)?),
             }
         })
     }
@@ -245,9 +413,9 @@ impl Storage {
             .is_some_and(|r| r.has(self.geo.pos_of(n.get()))))
     }
 
-    /// Hash of stored block `n`.
+    /// Hash of stored block `n` (from the offset table or the WAL index: no frame is read).
     pub fn block_hash(&self, n: BlockNumber) -> Result<Option<B256>, ReadError> {
-        Ok(self.frames(n.get(), true)?.map(|f| f.hash))
+        self.in_shard_of(n.get(), |files| files.hash(n.get()))
     }
 
     /// Header of block `n` (reads the header frame only).

@@ -54,6 +54,8 @@ pub struct Storage {
     pub(super) log_tail: super::log_index::TailCache,
     /// Sealed shards' index files kept open between queries (`log_index/open.rs`).
     pub(super) log_files: super::log_index::OpenIndexes,
+    /// Filling shards' WAL indexes kept between reads (`read.rs`).
+    pub(super) wal_indexes: std::sync::Arc<super::read::WalIndexes>,
     lock: DirLock,
 }
 
@@ -180,6 +182,7 @@ impl Storage {
             repair: RepairReport::default(),
             log_tail: Default::default(),
             log_files: Default::default(),
+            wal_indexes: Default::default(),
             lock,
         };
         store.repair = store.repair_on_open()?;

@@ -156,6 +156,19 @@ impl WalScanner {
         })
     }
 
+    /// Continues the scan at `offset`: the end of an earlier scan of the same WAL (a record
+    /// boundary), so only records appended since are read.
+    pub fn resume_at(&mut self, offset: u64) -> Result<(), FileError> {
+        if offset < self.pos || offset > self.end {
+            return Err(self.corrupt(format!("cannot resume the scan at {offset}")));
+        }
+        self.input
+            .seek_relative((offset - self.pos) as i64)
+            .ctx("seek", &self.path)?;
+        self.pos = offset;
+        Ok(())
+    }
+
     fn corrupt(&self, what: String) -> FileError {
         CorruptError {
             path: self.path.clone(),
@@ -177,7 +190,11 @@ impl WalScanner {
         self.input.read_exact(&mut prefix).ctx("read", &self.path)?;
         let payload_len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
         let total = RECORD_PREFIX as u64 + u64::from(payload_len);
-        if payload_len > MAX_RECORD || self.pos + total > self.end {
+        // Shorter than its head: damage (or a scan resumed off a record boundary).
+        if payload_len > MAX_RECORD
+            || (payload_len as usize) < RECORD_HEAD
+            || self.pos + total > self.end
+        {
             return Err(self.corrupt(format!("record length {payload_len} out of bounds")));
         }
         let frames = u64::from(payload_len) - RECORD_HEAD as u64;
@@ -204,6 +221,7 @@ pub fn read_record(
     let frames = entry.head.lens.total() as usize;
     let mut buf = vec![0u8; RECORD_PREFIX + RECORD_HEAD + frames];
     fsio::read_exact_at(file, path, &mut buf, entry.offset)?;
+    check_head(&buf, path, entry)?;
     let crc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
     if crc32fast::hash(&buf[RECORD_PREFIX..]) != crc {
         return Err(CorruptError {
@@ -215,6 +233,33 @@ pub fn read_record(
     }
     buf.drain(..RECORD_PREFIX + RECORD_HEAD);
     Ok(buf)
+}
+
+/// Checks that the record at `entry.offset` still starts with `entry`'s length and head (reads
+/// those bytes only): an entry kept from an earlier scan is trusted no further than that.
+pub fn read_head(file: &dyn StoreFile, path: &Path, entry: &WalEntry) -> Result<(), FileError> {
+    let mut buf = [0u8; RECORD_PREFIX + RECORD_HEAD];
+    fsio::read_exact_at(file, path, &mut buf, entry.offset)?;
+    check_head(&buf, path, entry)
+}
+
+/// Whether `record` (from its length prefix on) starts with `entry`'s length and head.
+fn check_head(record: &[u8], path: &Path, entry: &WalEntry) -> Result<(), FileError> {
+    let payload = RECORD_HEAD as u64 + entry.head.lens.total();
+    let same = record.len() >= RECORD_PREFIX + RECORD_HEAD
+        && u64::from(u32::from_le_bytes([
+            record[0], record[1], record[2], record[3],
+        ])) == payload
+        && record[RECORD_PREFIX..RECORD_PREFIX + RECORD_HEAD] == entry.head.encode();
+    if same {
+        return Ok(());
+    }
+    Err(CorruptError {
+        path: path.to_path_buf(),
+        offset: entry.offset,
+        what: format!("WAL record is not block {}'s", entry.head.number),
+    }
+    .into())
 }
 
 /// Opens a WAL for positioned reads.

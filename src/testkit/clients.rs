@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::process::recv_until;
+
 /// `tests/clients`: the client scripts and their installed packages.
 pub fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
@@ -132,35 +134,27 @@ impl ClientProcess {
         what: &str,
         pred: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if let Ok(v) = serde_json::from_str::<Value>(&line)
-                        && pred(&v)
-                    {
-                        return v;
+        let found = recv_until(&self.lines, &mut self.seen, within, |line| {
+            serde_json::from_str::<Value>(line).ok().filter(&pred)
+        });
+        match found {
+            Ok(v) => v,
+            Err(e) => {
+                // Timed out: stop it, so its stderr ends; disconnected: it has exited.
+                let _ = self.child.kill();
+                let status = self.child.wait();
+                let why = match e {
+                    RecvTimeoutError::Timeout => format!("no {what} within {within:?}"),
+                    RecvTimeoutError::Disconnected => {
+                        format!("exited ({status:?}) before {what}")
                     }
-                }
-                Err(e) => {
-                    // Timed out: stop it, so its stderr ends; disconnected: it has exited.
-                    let _ = self.child.kill();
-                    let status = self.child.wait();
-                    let why = match e {
-                        RecvTimeoutError::Timeout => format!("no {what} within {within:?}"),
-                        RecvTimeoutError::Disconnected => {
-                            format!("exited ({status:?}) before {what}")
-                        }
-                    };
-                    panic!(
-                        "{}: {why}; stdout: {:#?}\nstderr:\n{}",
-                        self.what,
-                        self.seen,
-                        self.stderr_text()
-                    )
-                }
+                };
+                panic!(
+                    "{}: {why}; stdout: {:#?}\nstderr:\n{}",
+                    self.what,
+                    self.seen,
+                    self.stderr_text()
+                )
             }
         }
     }

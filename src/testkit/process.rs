@@ -78,20 +78,12 @@ impl HistdProcess {
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return v.clone();
         }
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    self.seen.push(v.clone());
-                    if pred(&v) {
-                        return v;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
-                    panic!("no log line for {what:?}; seen:\n{:#?}", self.seen)
-                }
-            }
+        match recv_until(&self.lines, &mut self.seen, within, |v| {
+            pred(v).then(|| v.clone())
+        }) {
+            Ok(v) => v,
+            // Timed out or exited: either way the line never came.
+            Err(_) => panic!("no log line for {what:?}; seen:\n{:#?}", self.seen),
         }
     }
 
@@ -166,6 +158,26 @@ impl Drop for HistdProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Receives `lines` (a child's output, read on a thread) into `seen` until `pick` takes one, within
+/// `within`: what `pick` made of it, or why none came (timed out, or the child's output ended).
+/// The one wait-for-a-line loop of the testkit's child processes, whatever their line type.
+pub(crate) fn recv_until<T, R>(
+    lines: &Receiver<T>,
+    seen: &mut Vec<T>,
+    within: Duration,
+    mut pick: impl FnMut(&T) -> Option<R>,
+) -> Result<R, RecvTimeoutError> {
+    let deadline = Instant::now() + within;
+    loop {
+        let line = lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))?;
+        let picked = pick(&line);
+        seen.push(line);
+        if let Some(r) = picked {
+            return Ok(r);
+        }
     }
 }
 

@@ -55,6 +55,8 @@ const step = async (method, f) => {
 // --- Plain methods ---------------------------------------------------------------------------
 check('eth_chainId', await step('eth_chainId', () => client.getChainId()), expect.chainId);
 check('net_version', await step('net_version', () => request('net_version')), String(expect.chainId));
+// viem has no action for it: a raw request.
+check('net_listening', await step('net_listening', () => request('net_listening')), true);
 const version = await step('web3_clientVersion', () => request('web3_clientVersion'));
 if (!String(version).startsWith('histd/')) failures.push(`web3_clientVersion: ${version}`);
 check('eth_blockNumber', await step('eth_blockNumber', () => client.getBlockNumber({ cacheTime: 0 })), BigInt(expect.head.number));

@@ -73,6 +73,7 @@ addresses = [Web3.to_checksum_address(a) for a in expect["watch"]["addresses"]]
 # --- Plain methods ---------------------------------------------------------------------------
 check("eth_chainId", step("eth_chainId", lambda: eth.chain_id), expect["chainId"])
 check("net_version", step("net_version", lambda: w3.net.version), str(expect["chainId"]))
+check("net_listening", step("net_listening", lambda: w3.net.listening), True)
 client_version = step("web3_clientVersion", lambda: w3.client_version)
 if not str(client_version).startswith("histd/"):
     failures.append(f"web3_clientVersion: {client_version!r}")

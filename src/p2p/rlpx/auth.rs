@@ -182,9 +182,16 @@ fn padding_len() -> usize {
     secp256k1::rand::rng().random_range(100..=300)
 }
 
-/// Encodes `rlp(fields) || zero padding`, ECIES-encrypts it with the size prefix as shared MAC data
-/// and returns `size || ciphertext`.
-fn seal_eip8(remote: &PublicKey, mut body: Vec<u8>) -> Vec<u8> {
+/// Encodes `rlp(fields) || zero padding` (`payload`: the fields, RLP-encoded one after another),
+/// ECIES-encrypts it with the size prefix as shared MAC data and returns `size || ciphertext`.
+fn seal_eip8(remote: &PublicKey, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    Header {
+        list: true,
+        payload_length: payload.len(),
+    }
+    .encode(&mut body);
+    body.extend_from_slice(payload);
     body.resize(body.len() + padding_len(), 0);
     let size = (body.len() + ECIES_OVERHEAD) as u16;
     let prefix = size.to_be_bytes();
@@ -213,14 +220,7 @@ pub fn build_auth(
     id.as_slice().encode(&mut payload);
     nonce.as_slice().encode(&mut payload);
     HANDSHAKE_VERSION.encode(&mut payload);
-    let mut body = Vec::new();
-    Header {
-        list: true,
-        payload_length: payload.len(),
-    }
-    .encode(&mut body);
-    body.extend_from_slice(&payload);
-    seal_eip8(remote_static, body)
+    seal_eip8(remote_static, &payload)
 }
 
 /// Builds the recipient's ack packet in the requested form.
@@ -244,14 +244,7 @@ pub fn build_ack(
             eph.as_slice().encode(&mut payload);
             nonce.as_slice().encode(&mut payload);
             HANDSHAKE_VERSION.encode(&mut payload);
-            let mut body = Vec::new();
-            Header {
-                list: true,
-                payload_length: payload.len(),
-            }
-            .encode(&mut body);
-            body.extend_from_slice(&payload);
-            seal_eip8(remote_static, body)
+            seal_eip8(remote_static, &payload)
         }
     }
 }

@@ -207,15 +207,16 @@ impl Storage {
         a: u64,
         b: u64,
     ) -> Result<Piece, ReadError> {
-        let mut files = ShardFiles::open(self, shard, row);
+        let mut files = ShardFiles::open_committed(self, shard, row);
         let tail = &self.log_tail;
         let groups = tail.key_groups(query);
         let mut out = Vec::new();
         for n in a..=b {
-            let Some(f) = files.frames(n, true)? else {
+            // The hash from the offset table or the WAL index: a block ruled out by its key set
+            // costs no frame read.
+            let Some(hash) = files.hash(n)? else {
                 return Err(missing_now(n));
             };
-            let hash = f.hash;
             // A block a query touched before is ruled out by its exact key set; only a block
             // never touched falls back to its header bloom (saturated on mainnet).
             let set = tail.keys(n, hash);
@@ -232,6 +233,9 @@ impl Storage {
                     }
                     None => {
                         if set.is_none() {
+                            let Some(f) = files.frames(n, true)? else {
+                                return Err(missing_now(n));
+                            };
                             let header = crate::storage::record::decode_header(f.header())
                                 .map_err(|what| ReadError::Undecodable {
                                     number: BlockNumber(n),

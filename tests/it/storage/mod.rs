@@ -10,3 +10,4 @@ mod log_index;
 mod log_index_tail;
 mod model;
 mod powercut;
+mod wal_reads;
