@@ -58,12 +58,13 @@ fn code(exit: Exit) -> ExitCode {
     ExitCode::from(exit.code())
 }
 
-/// Whether `command` runs long enough (syncing, following, serving) for [`tune_allocator`]: not
-/// `config check`, `db`, `import`, `export`. A match without a wildcard, so a new command decides.
+/// Whether `command` runs long enough (syncing, following, serving, importing era1 history
+/// through fast-sync's writer) for [`tune_allocator`]: not `config check`, `db`, `export`. A
+/// match without a wildcard, so a new command decides.
 fn tunes_allocator(command: &Command) -> bool {
     match command {
-        Command::Run | Command::Serve(_) => true,
-        Command::Config(_) | Command::Db(_) | Command::Import(_) | Command::Export(_) => false,
+        Command::Run | Command::Serve(_) | Command::Import(_) => true,
+        Command::Config(_) | Command::Db(_) | Command::Export(_) => false,
     }
 }
 
