@@ -6,6 +6,7 @@ mod concurrent;
 mod crash;
 mod diagram;
 mod faults;
+mod index_memory;
 mod log_index;
 mod log_index_tail;
 mod model;
