@@ -11,3 +11,4 @@ mod log_index;
 mod log_index_tail;
 mod model;
 mod powercut;
+mod tx_index;
