@@ -124,10 +124,15 @@ pub trait FileSystem: Debug + Send + Sync + 'static {
     /// Opens (creating if missing) the redb index at `path` on this file system.
     fn open_index(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError> {
         let file = self.open(path, OpenMode::Create)?;
-        redb::Builder::new()
-            .set_cache_size(INDEX_CACHE_BYTES)
-            .create_with_backend(RedbFile { file })
+        index_builder().create_with_backend(RedbFile { file })
     }
+}
+
+/// How every file system opens the index: with the cache bounded to [`INDEX_CACHE_BYTES`].
+pub fn index_builder() -> redb::Builder {
+    let mut b = redb::Builder::new();
+    b.set_cache_size(INDEX_CACHE_BYTES);
+    b
 }
 
 /// The store's file system, shared by every operation of one store.
@@ -211,9 +216,11 @@ impl FileSystem for RealFs {
     fn lock_dir(&self, data_dir: &Path) -> Result<DirLock, LockError> {
         DirLock::acquire(data_dir)
     }
-    /// redb's own file backend, exactly as `Database::create` opens it.
+    /// redb's own file backend, as `Database::create` opens it but with the store's cache bound:
+    /// `Database::create` takes redb's default cache (1 GiB), which fills with index pages as
+    /// the index grows, so fast-sync's peak RSS grew with the range (README "Memory").
     fn open_index(&self, path: &Path) -> Result<redb::Database, redb::DatabaseError> {
-        redb::Database::create(path)
+        index_builder().create(path)
     }
 }
 

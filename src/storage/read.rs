@@ -17,7 +17,7 @@ use redb::ReadableTable;
 use super::Storage;
 use super::backend::{Disk, StoreFile};
 use super::error::{CorruptError, FileError, ReadError};
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
 use super::layout::{FrameLens, IndexEntry, ShardRow};
 use super::record::{self, StoredBlock, StoredTransactions};
 use super::segment::SegmentReader;
@@ -439,37 +439,50 @@ impl Storage {
     }
 
     /// Where the transaction with this hash is, and the transaction when retained.
+    ///
+    /// The index names candidates by hash prefix ([`index::tx_candidates`]); the answer is the
+    /// candidate whose stored transaction has exactly this hash, so a prefix shared with another
+    /// transaction can cost a block read but never gives a wrong answer.
     pub fn transaction(&self, hash: &B256) -> Result<Option<TxLookup>, ReadError> {
-        let loc = {
+        let candidates = {
             let txn = self.read_txn()?;
-            let t = txn.open_table(TX_HASHES)?;
-            t.get(hash.0)?.map(|v| v.value())
+            let t = txn.open_table(TX_KEYS)?;
+            index::tx_candidates(&t, hash)?
         };
-        let Some((block, index)) = loc else {
-            return Ok(None);
-        };
-        let Some(f) = self.frames(block, false)? else {
-            return Ok(None);
-        };
-        let body = record::decode_body_frame(f.txs()).map_err(|e| corrupt_block(block, e))?;
-        let transaction = match body.transactions {
-            StoredTransactions::Full(mut txs) => {
-                if (index as usize) >= txs.len() {
-                    return Err(corrupt_block(
-                        block,
-                        format!("tx index {index} out of range"),
-                    ));
-                }
-                Some(txs.swap_remove(index as usize))
+        for (block, index) in candidates {
+            let Some(f) = self.frames(block, false)? else {
+                continue;
+            };
+            let body = record::decode_body_frame(f.txs()).map_err(|e| corrupt_block(block, e))?;
+            let i = index as usize;
+            if i >= body.transactions.len() {
+                return Err(corrupt_block(
+                    block,
+                    format!("tx index {index} out of range"),
+                ));
             }
-            StoredTransactions::Hashes(_) => None,
-        };
-        Ok(Some(TxLookup {
-            block: BlockNumber(block),
-            block_hash: f.hash,
-            index,
-            transaction,
-        }))
+            let transaction = match body.transactions {
+                StoredTransactions::Full(mut txs) => {
+                    if txs[i].tx_hash() != hash {
+                        continue;
+                    }
+                    Some(txs.swap_remove(i))
+                }
+                StoredTransactions::Hashes(hashes) => {
+                    if hashes[i] != *hash {
+                        continue;
+                    }
+                    None
+                }
+            };
+            return Ok(Some(TxLookup {
+                block: BlockNumber(block),
+                block_hash: f.hash,
+                index,
+                transaction,
+            }));
+        }
+        Ok(None)
     }
 
     /// Visits the stored headers of `from ..= to` in ascending order (absent blocks are skipped),

@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::Storage;
 use super::error::{CorruptError, IoContext, OpenError, ReadError, WriteError};
 use super::fsio;
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
 use super::layout::{ShardRow, index_entry_offset};
 use super::log_index;
 use super::read::ShardFiles;
@@ -335,7 +335,7 @@ impl Storage {
         self.check_transition(shard, row.state, ShardState::Empty)?;
         let (first, last) = (self.geo.first_of(shard), self.geo.last_of(shard));
         // What each readable block put in the indexes (read before the write transaction).
-        let mut named: Vec<(B256, Vec<B256>)> = Vec::new();
+        let mut named: Vec<(u64, B256, Vec<B256>)> = Vec::new();
         let mut files = ShardFiles::open(self, shard, row.clone());
         for pos in (0..self.geo.shard_size).filter(|&p| row.has(p)) {
             let n = first + pos;
@@ -346,7 +346,7 @@ impl Storage {
                 .and_then(|f| {
                     let f = f.ok_or_else(|| "marked present but missing".to_string())?;
                     let body = record::decode_body_frame(f.txs())?;
-                    Ok((f.hash, body.transactions.hashes()))
+                    Ok((n, f.hash, body.transactions.hashes()))
                 });
             match read {
                 Ok(entry) => named.push(entry),
@@ -361,17 +361,16 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut txs = txn.open_table(TX_KEYS)?;
             let mut meta = txn.open_table(META)?;
-            for (hash, tx_hashes) in &named {
+            for (n, hash, tx_hashes) in &named {
                 // Only entries that point into this shard: an entry elsewhere is another block's.
                 if hashes.get(hash.0)?.is_some_and(|v| in_shard(v.value())) {
                     hashes.remove(hash.0)?;
                 }
-                for h in tx_hashes {
-                    if txs.get(h.0)?.is_some_and(|v| in_shard(v.value().0)) {
-                        txs.remove(h.0)?;
-                    }
+                // A transaction key names its block, so it is this block's entry by construction.
+                for (i, h) in tx_hashes.iter().enumerate() {
+                    txs.remove(index::tx_key(h, *n, i as u32))?;
                 }
             }
             if outcome.scanned_indexes {
@@ -385,10 +384,10 @@ impl Storage {
                 for k in stale {
                     hashes.remove(k)?;
                 }
-                let stale: Vec<[u8; 32]> = txs
+                let stale: Vec<(u64, u64, u32)> = txs
                     .iter()?
                     .filter_map(|r| {
-                        r.map(|(k, v)| in_shard(v.value().0).then(|| k.value()))
+                        r.map(|(k, _)| in_shard(k.value().1).then(|| k.value()))
                             .transpose()
                     })
                     .collect::<Result<_, _>>()?;

@@ -11,7 +11,7 @@ use super::Storage;
 use super::error::WriteError;
 use super::fsio;
 use super::index;
-use super::index::{BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::index::{BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
 use super::layout::index_entry_offset;
 use super::record;
 use super::segment::SegmentReader;
@@ -72,7 +72,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut txs = txn.open_table(TX_KEYS)?;
             let mut meta = txn.open_table(META)?;
             for &(s, _) in &affected {
                 let Some(mut row) = self.row::<WriteError>(&shards, s)? else {
@@ -106,8 +106,8 @@ impl Storage {
                                 what,
                             }
                         })?;
-                        for h in body.transactions.hashes() {
-                            txs.remove(h.0)?;
+                        for (i, h) in body.transactions.hashes().iter().enumerate() {
+                            txs.remove(index::tx_key(h, first + pos, i as u32))?;
                         }
                         hashes.remove(e.hash.0)?;
                         removed += 1;

@@ -90,7 +90,7 @@ impl Storage {
             let mut meta = txn.open_table(META)?;
             txn.open_table(index::SHARDS)?;
             txn.open_table(index::BLOCK_HASHES)?;
-            txn.open_table(index::TX_HASHES)?;
+            txn.open_table(index::TX_KEYS)?;
             if index::meta_u64(&meta, key::SCHEMA)?.is_none() {
                 meta.insert(key::SCHEMA, &u64::from(SCHEMA_VERSION).to_le_bytes()[..])?;
                 meta.insert(key::CHAIN_ID, &opts.chain_id.to_le_bytes()[..])?;
@@ -105,6 +105,7 @@ impl Storage {
             fsio::rename(&*fs, &tmp, &index_path)?;
             fsio::fsync_dir(&*fs, data_dir)?;
         }
+        migrate_index(&db, data_dir)?;
         let stored = read_identity(&db, data_dir)?;
         if stored.chain_id != opts.chain_id {
             return Err(OpenError::ChainMismatch {
@@ -145,6 +146,7 @@ impl Storage {
         }
         let lock = fs.lock_dir(data_dir)?;
         let db = fs.open_index(&index_path)?;
+        migrate_index(&db, data_dir)?;
         let stored = read_identity(&db, data_dir)?;
         Self::finish_open(
             fs,
@@ -272,6 +274,20 @@ fn open_index(
             source,
         })?;
     Ok((fs.open_index(&tmp)?, Some(tmp)))
+}
+
+/// Migrates an index of an older schema (see [`index::migrate`]), saying so in the log.
+fn migrate_index(db: &Database, dir: &Path) -> Result<(), OpenError> {
+    let started = std::time::Instant::now();
+    if index::migrate::<OpenError>(db)? {
+        tracing::info!(
+            dir = %dir.display(),
+            to = SCHEMA_VERSION,
+            ms = started.elapsed().as_millis() as u64,
+            "index migrated to the current schema"
+        );
+    }
+    Ok(())
 }
 
 fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {

@@ -10,7 +10,7 @@ use redb::{ReadableDatabase, ReadableTable, Table};
 use super::Storage;
 use super::error::WriteError;
 use super::fsio;
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_HASHES, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
 use super::layout::ShardRow;
 use super::read::ShardFiles;
 use super::record::{self, EncodedBlock};
@@ -76,7 +76,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut txs = txn.open_table(TX_KEYS)?;
             let mut meta = txn.open_table(META)?;
             let mut lowest_new: Option<u64> = None;
             let mut start = 0;
@@ -174,7 +174,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_HASHES)?;
+            let mut txs = txn.open_table(TX_KEYS)?;
             let mut meta = txn.open_table(META)?;
             // The segment tail being appended to, kept open across blocks of its shard and
             // fsynced when the batch leaves the shard or ends (before the commit).
@@ -498,12 +498,12 @@ impl Storage {
 
 fn index_block(
     hashes: &mut Table<[u8; 32], u64>,
-    txs: &mut Table<[u8; 32], (u64, u32)>,
+    txs: &mut Table<(u64, u64, u32), ()>,
     e: &EncodedBlock,
 ) -> Result<(), WriteError> {
     hashes.insert(e.hash.0, e.number)?;
     for (i, h) in e.tx_hashes.iter().enumerate() {
-        txs.insert(h.0, (e.number, i as u32))?;
+        txs.insert(index::tx_key(h, e.number, i as u32), ())?;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ pub(super) fn opts(shard_size: u64) -> OpenOptions {
     }
 }
 
-fn mainnet_verified() -> Vec<(VerifiedBlock, usize)> {
+pub(super) fn mainnet_verified() -> Vec<(VerifiedBlock, usize)> {
     load_blocks()
         .into_iter()
         .map(|b| {
