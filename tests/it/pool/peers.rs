@@ -101,6 +101,17 @@ async fn wait_snapshot(
     }
 }
 
+/// The first snapshot published after this call (the current one may predate the caller's
+/// last change to the pool's state).
+async fn next_snapshot(pool: &RunningPool) -> Arc<PoolSnapshot> {
+    let mut rx = pool.handle.subscribe();
+    rx.borrow_and_update();
+    match tokio::time::timeout(WAIT, rx.changed()).await {
+        Ok(Ok(())) => rx.borrow().clone(),
+        _ => panic!("no snapshot published: {:#?}", pool.handle.snapshot()),
+    }
+}
+
 async fn next_event(pool: &mut RunningPool, pred: impl Fn(&PoolEvent) -> bool) -> PoolEvent {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -182,10 +193,13 @@ async fn ranks_a_slow_peer_below_a_fast_one() {
         }
     }
     assert_eq!(pool.handle.lease(fast.id()).unwrap().batch_size(), 27);
+    // The snapshot is published on the pool's own tick, so the latest one may date from
+    // inside the loop above (a lease still out): read the first one published after every
+    // lease of the loop was dropped, and before `best` takes one again.
+    let snap = next_snapshot(&pool).await;
     let span = Span::new(1u64, 8u64);
     let best = pool.handle.best_peer_for(span).expect("a peer");
     assert_eq!(best.id(), fast.id());
-    let snap = pool.handle.snapshot();
     assert_eq!(snap.peers[0].id, fast.id(), "{snap:#?}");
     let (f, s) = (
         snap.peer(&fast.id()).unwrap(),
