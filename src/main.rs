@@ -104,7 +104,11 @@ fn serve(
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("histd serve: {e}");
-            ExitCode::FAILURE
+            code(if e.is_bind_failure() {
+                Exit::Config
+            } else {
+                Exit::Fatal
+            })
         }
     }
 }

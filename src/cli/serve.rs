@@ -41,6 +41,17 @@ pub enum ServeCliError {
     Runtime(std::io::Error),
 }
 
+impl ServeCliError {
+    /// Whether the address (`rpc.bind` or `--bind`) could not be bound: the config's to fix, so
+    /// the binary exits with its config-error code, as `histd run` does.
+    pub fn is_bind_failure(&self) -> bool {
+        matches!(
+            self,
+            ServeCliError::Start(crate::rpc::ServeError::Bind { .. })
+        )
+    }
+}
+
 /// The server settings a config asks for (the mapping is shared with the follow node's).
 pub use crate::config::rpc::{blob_schedule, rpc_settings as settings};
 

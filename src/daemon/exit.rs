@@ -10,6 +10,7 @@ use std::error::Error;
 
 use super::event::EventKind;
 use super::states::{ExitStatus, Taken};
+use crate::rpc::ServeError;
 use crate::storage::WriteError;
 
 /// How `histd` ended, as its exit code.
@@ -17,9 +18,12 @@ use crate::storage::WriteError;
 pub enum Exit {
     /// Stopped as asked (SIGINT/SIGTERM, finalized first) or range mode complete.
     Clean,
-    /// A worker failed, or the daemon could not start (port taken, runtime): a restart may help.
+    /// A worker failed, or the daemon could not start (metrics port taken, runtime): a restart
+    /// may help.
     Fatal,
-    /// The configuration (file + flags) cannot be used: fix it, a restart will not.
+    /// The configuration (file + flags) cannot be used: fix it, a restart will not. This includes
+    /// an `rpc.bind` that cannot be bound: taken by another process, not on this host, or
+    /// privileged.
     Config,
     /// Follow saw a reorg deeper than `sync.rollback_window`: the stored tip is on a chain the
     /// network abandoned; an operator must decide (larger window, `histd db repair`, resync).
@@ -72,9 +76,15 @@ impl Exit {
     }
 
     /// The code for a machine that stopped with `status`, after taking `history`, having seen a
-    /// worker fail on a full disk (`disk_full`). A deep reorg is named by the transition that
-    /// ended Follow; a full disk wins over a generic failure because freeing space is the fix.
-    pub fn from_machine(status: &ExitStatus, history: &[Taken], disk_full: bool) -> Self {
+    /// worker fail on a full disk (`disk_full`) or on an address it cannot bind (`bind`). A deep
+    /// reorg is named by the transition that ended Follow; a full disk or an unusable address
+    /// wins over a generic failure because the fix is the operator's, not a restart's.
+    pub fn from_machine(
+        status: &ExitStatus,
+        history: &[Taken],
+        disk_full: bool,
+        bind: bool,
+    ) -> Self {
         match status {
             ExitStatus::Clean => Exit::Clean,
             ExitStatus::Failed { .. } => {
@@ -85,6 +95,8 @@ impl Exit {
                     Exit::ReorgTooDeep
                 } else if disk_full {
                     Exit::DiskFull
+                } else if bind {
+                    Exit::Config
                 } else {
                     Exit::Fatal
                 }
@@ -121,14 +133,43 @@ pub fn is_disk_full(error: &(dyn Error + 'static)) -> bool {
     false
 }
 
+/// The prefix a worker failure's message gets when its cause is an `rpc.bind` that cannot be bound
+/// (see [`DISK_FULL_PREFIX`]: same use).
+pub const BIND_PREFIX: &str = "config error: ";
+
+/// Whether `error` or any of its sources is a failure to bind the JSON-RPC server's address
+/// (`rpc.bind`). Whatever the OS said (in use, not on this host, privileged port), a restart
+/// with the same config meets it again while the cause stays, so it is a config error, not a
+/// crash to restart from (systemd would restart it forever).
+pub fn is_bind_failure(error: &(dyn Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if matches!(
+            e.downcast_ref::<ServeError>(),
+            Some(ServeError::Bind { .. })
+        ) {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 /// The message of a `Fatal` event for a worker that failed with `error`: tagged with
-/// [`DISK_FULL_PREFIX`] when the disk is full.
+/// [`DISK_FULL_PREFIX`] when the disk is full, [`BIND_PREFIX`] when an address cannot be bound.
 pub fn fatal_message(error: &(dyn Error + 'static)) -> String {
     if is_disk_full(error) {
         format!("{DISK_FULL_PREFIX}{error}")
+    } else if is_bind_failure(error) {
+        format!("{BIND_PREFIX}{error}")
     } else {
         error.to_string()
     }
+}
+
+/// Whether a `Fatal` event's message says an address could not be bound (see [`fatal_message`]).
+pub fn is_bind_message(message: &str) -> bool {
+    message.starts_with(BIND_PREFIX)
 }
 
 /// Whether a `Fatal` event's message says the disk is full (see [`fatal_message`]).
@@ -211,14 +252,50 @@ mod tests {
         let reorg = [taken(EventKind::ReorgTooDeep, Phase::ShuttingDown)];
         let fatal = [taken(EventKind::Fatal, Phase::ShuttingDown)];
         assert_eq!(
-            Exit::from_machine(&ExitStatus::Clean, &reorg, true),
+            Exit::from_machine(&ExitStatus::Clean, &reorg, true, true),
             Exit::Clean
         );
         assert_eq!(
-            Exit::from_machine(&failed, &reorg, true),
+            Exit::from_machine(&failed, &reorg, true, true),
             Exit::ReorgTooDeep
         );
-        assert_eq!(Exit::from_machine(&failed, &fatal, true), Exit::DiskFull);
-        assert_eq!(Exit::from_machine(&failed, &fatal, false), Exit::Fatal);
+        assert_eq!(
+            Exit::from_machine(&failed, &fatal, true, true),
+            Exit::DiskFull
+        );
+        assert_eq!(
+            Exit::from_machine(&failed, &fatal, false, true),
+            Exit::Config
+        );
+        assert_eq!(
+            Exit::from_machine(&failed, &fatal, false, false),
+            Exit::Fatal
+        );
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_bound_is_found_through_the_source_chain() {
+        let addr: std::net::SocketAddr = "127.0.0.1:8545".parse().unwrap();
+        let in_use = || std::io::Error::from_raw_os_error(libc::EADDRINUSE);
+        let rpc = WorkerError::Failed {
+            context: "starting the JSON-RPC server".into(),
+            source: Box::new(ServeError::Bind {
+                addr,
+                source: in_use(),
+            }),
+        };
+        assert!(is_bind_failure(&rpc));
+        let msg = fatal_message(&rpc);
+        assert!(is_bind_message(&msg), "{msg}");
+        assert!(!is_disk_full_message(&msg), "{msg}");
+        assert!(msg.contains("127.0.0.1:8545"), "{msg}");
+
+        // The same OS error elsewhere (a peer's dial, say) is no config error.
+        let other = WorkerError::Failed {
+            context: "dialling".into(),
+            source: Box::new(in_use()),
+        };
+        assert!(!is_bind_failure(&other));
+        assert!(!is_bind_message(&fatal_message(&other)));
     }
 }

@@ -127,6 +127,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     let mut machine = DaemonMachine::start(settings, workers, events).await;
     let mut notes = Notifications::new(machine.phase(), stats.clone());
     let mut disk_full = false;
+    let mut bind = false;
 
     let status = loop {
         if let Some(status) = machine.exit_status() {
@@ -138,6 +139,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
                     tracing::debug!(phase = %machine.phase(), ?event, "event");
                     if let Event::Fatal(e) = &event {
                         disk_full |= exit::is_disk_full_message(&e.message);
+                        bind |= exit::is_bind_message(&e.message);
                     }
                     notes.before(&event);
                     machine.handle(&event).await;
@@ -157,7 +159,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     };
     machine.cancel_all();
     exporter_cancel.cancel();
-    let exit = Exit::from_machine(&status, machine.history(), disk_full);
+    let exit = Exit::from_machine(&status, machine.history(), disk_full, bind);
     // After ShuttingDown, so the report has every phase; a run that never opened its data
     // directory leaves none.
     let name = recorder.file_name();

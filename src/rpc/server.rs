@@ -44,7 +44,7 @@ const FEED_CAPACITY: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The address could not be bound.
-    #[error("binding the JSON-RPC address {addr}: {source}")]
+    #[error("cannot bind the JSON-RPC address {addr} (rpc.bind): {source}")]
     Bind {
         addr: SocketAddr,
         #[source]

@@ -1,6 +1,7 @@
 //! `histd serve` as the real binary on a real data directory: it prints where it listens,
 //! answers `eth_blockNumber` with the stored tip, and exits 0 on SIGTERM; without blocks it
-//! refuses with one line and exit 1.
+//! refuses with one line and exit 1; on an address already taken it names the address and the
+//! cause and exits 2 (config error: systemd must not restart it in a loop).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -77,4 +78,29 @@ fn histd_serve_refuses_a_directory_without_blocks() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("histd serve: "), "{err}");
+}
+
+#[test]
+fn histd_serve_on_a_taken_address_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    mainnet_store(dir.path());
+    // Held until the end of the test: the port stays taken while histd tries it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_histd"))
+        .args(["serve", "--bind", &addr.to_string(), "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(histd::daemon::Exit::Config.code().into()),
+        "{err}"
+    );
+    assert!(err.contains(&addr.to_string()), "{err}");
+    assert!(err.contains("rpc.bind"), "{err}");
+    assert!(err.contains("in use"), "{err}");
+    drop(taken);
 }
