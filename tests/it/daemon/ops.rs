@@ -50,7 +50,9 @@ fn exit_table() -> String {
             Exit::Fatal => {
                 "fatal: a worker failed, or the daemon could not start (metrics port taken, ...)"
             }
-            Exit::Config => "config error: the file or a flag is invalid (one line per problem)",
+            Exit::Config => {
+                "config error: the file or a flag is invalid (one line per problem), or `rpc.bind` cannot be bound (address in use, not on this host, privileged port; `histd run` and `histd serve` name the address and the cause)"
+            }
             Exit::ReorgTooDeep => {
                 "reorg deeper than `sync.rollback_window`: the stored tip left the canonical chain"
             }
