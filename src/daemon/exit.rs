@@ -113,19 +113,28 @@ pub const DISK_FULL_PREFIX: &str = "disk full: ";
 /// saying the filesystem is full (`ENOSPC`, or `EDQUOT`: a quota is the same to an operator).
 /// Storage's own variant counts even when the OS error under it is not an `io::Error` (redb's).
 pub fn is_disk_full(error: &(dyn Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if matches!(
+    any_in_chain(error, |e| {
+        let storage = matches!(
             e.downcast_ref::<WriteError>(),
             Some(WriteError::DiskFull { .. })
-        ) {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && (io.kind() == std::io::ErrorKind::StorageFull
+        );
+        let os = e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::StorageFull
                 || io.kind() == std::io::ErrorKind::QuotaExceeded
-                || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)))
-        {
+                || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+        });
+        storage || os
+    })
+}
+
+/// Whether `found` holds for `error` or any of its sources.
+fn any_in_chain(
+    error: &(dyn Error + 'static),
+    found: impl Fn(&(dyn Error + 'static)) -> bool,
+) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if found(e) {
             return true;
         }
         current = e.source();
@@ -142,17 +151,12 @@ pub const BIND_PREFIX: &str = "config error: ";
 /// with the same config meets it again while the cause stays, so it is a config error, not a
 /// crash to restart from (systemd would restart it forever).
 pub fn is_bind_failure(error: &(dyn Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if matches!(
+    any_in_chain(error, |e| {
+        matches!(
             e.downcast_ref::<ServeError>(),
             Some(ServeError::Bind { .. })
-        ) {
-            return true;
-        }
-        current = e.source();
-    }
-    false
+        )
+    })
 }
 
 /// The message of a `Fatal` event for a worker that failed with `error`: tagged with
