@@ -541,4 +541,15 @@ mod tests {
         let link = chain.header(50_000).map(|h| h.parent_hash);
         assert_eq!(link, chain.hash(49_999));
     }
+
+    /// Times a 10,000-block synthetic chain (its transactions are signed with real keys, which
+    /// must keep it cheap). `cargo test --lib ten_thousand_synthetic -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing to read, a few seconds on a debug build"]
+    fn ten_thousand_synthetic_blocks_build() {
+        let started = std::time::Instant::now();
+        let chain = TestnetChain::build(ChainKind::Synthetic, 6, 10_001);
+        eprintln!("10,000 synthetic blocks built in {:?}", started.elapsed());
+        assert_eq!(chain.head(), 10_000);
+    }
 }

@@ -315,3 +315,71 @@ fn load_top() -> u64 {
         .max()
         .unwrap()
 }
+
+/// A synthetic testnet chain's transactions are signed with real keys: the full-transaction form
+/// of every block recovers a `from` for each, one of the testkit's sender keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_transactions_of_a_synthetic_chain_carry_their_senders() {
+    use histd::rpc::{Head, RpcSettings, Server};
+    use histd::storage::{OpenOptions, Retention, Storage, StoreHandle};
+    use histd::testkit::chain::{SENDER_KEYS, sender_address};
+    use histd::testkit::testnet::{ChainKind, TestnetChain};
+
+    const LEN: u64 = 40;
+    let chain = TestnetChain::build(ChainKind::Synthetic, 17, LEN);
+    let blocks: Vec<_> = (1..LEN)
+        .map(|n| chain.verified_block(n).unwrap().unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let options = || OpenOptions {
+        chain_id: 1,
+        genesis_hash: chain.hash(0).unwrap(),
+        shard_size: 10_000,
+        retention: Retention::default(),
+    };
+    let store = Storage::open(dir.path(), options()).unwrap();
+    store.put_unordered(&blocks).unwrap();
+    store.compact_dirty().unwrap();
+    drop(store);
+    let store = StoreHandle::open(dir.path(), options()).await.unwrap();
+    let top = blocks.last().unwrap();
+    let (_head_tx, head_rx) = tokio::sync::watch::channel(Head {
+        number: top.number(),
+        hash: top.hash(),
+        safe: None,
+        finalized: None,
+    });
+    let server = Server::start(
+        RpcSettings::new("127.0.0.1:0".parse().unwrap()),
+        store,
+        1,
+        head_rx,
+    )
+    .await
+    .unwrap();
+    let senders: Vec<Address> = SENDER_KEYS.iter().map(sender_address).collect();
+    let mut checked = 0;
+    for b in &blocks {
+        let n = b.number().get();
+        let got = result(
+            server.local_addr(),
+            "eth_getBlockByNumber",
+            json!([hex_n(n), true]),
+        )
+        .await;
+        let txs = got["transactions"].as_array().expect("full transactions");
+        assert_eq!(txs.len(), b.body().transactions.len(), "block {n}");
+        for (tx, ours) in txs.iter().zip(&b.body().transactions) {
+            assert_eq!(hash(&tx["hash"]), *ours.tx_hash(), "block {n}");
+            let from = addr(&tx["from"]);
+            assert!(
+                senders.contains(&from),
+                "block {n}: from {from} is no sender key"
+            );
+            assert_eq!(from, sender(ours), "block {n}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "the chain has transactions");
+    server.stop().await;
+}
