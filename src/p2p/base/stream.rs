@@ -39,6 +39,9 @@ pub struct SubMessage {
     pub id: u8,
     /// Payload, decompressed.
     pub payload: Bytes,
+    /// Bytes of the frame's data as read (message id plus the payload as sent, snappy-compressed
+    /// when snappy is on), before RLPx padding and MACs: what the message cost on the wire.
+    pub frame_len: usize,
 }
 
 /// A connection that has exchanged Hello and shares exactly one capability we use (`eth`).
@@ -328,6 +331,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                     return Ok(SubMessage {
                         id: (id - offset) as u8,
                         payload: Bytes::from(payload),
+                        frame_len: raw.len(),
                     });
                 }
             }

@@ -37,6 +37,6 @@ mod task;
 pub use connect::{PeerConfig, Timeouts, accept, dial};
 pub use error::{EthStreamError, RequestError};
 pub use eth_stream::{DEFAULT_STATUS_TIMEOUT, EthStream, StatusInputs};
-pub use handle::{PeerHead, PeerSnapshot, SessionHandle};
+pub use handle::{Answer, PeerHead, PeerSnapshot, SessionHandle, WireSize};
 pub use provider::{EmptyHistory, HistoryProvider, SOFT_RESPONSE_LIMIT, cap_by_size};
 pub use task::{SessionConfig, spawn};
