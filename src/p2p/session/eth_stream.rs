@@ -129,11 +129,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
         self.p2p.set_write_timeout(limit);
     }
 
-    /// Sends one eth message.
-    pub async fn send(&mut self, msg: &EthMessage) -> Result<(), EthStreamError> {
+    /// Sends one eth message; returns its size as sent.
+    pub async fn send(&mut self, msg: &EthMessage) -> Result<WireSize, EthStreamError> {
         let (id, payload) = msg.encode(self.version)?;
-        self.p2p.send(id, &payload).await?;
-        Ok(())
+        let frame = self.p2p.send(id, &payload).await?;
+        Ok(WireSize {
+            rlp: payload.len() as u64,
+            frame: frame as u64,
+        })
     }
 
     /// Keep-alive Ping.

@@ -181,11 +181,11 @@ impl Requests {
 
 /// Drives one write to the peer while request deadlines keep firing; the write itself is bounded
 /// by the stream's write timeout.
-async fn while_writing(
-    write: impl Future<Output = Result<(), EthStreamError>>,
+async fn while_writing<T>(
+    write: impl Future<Output = Result<T, EthStreamError>>,
     requests: &mut Requests,
     config: &SessionConfig,
-) -> Result<(), Stop> {
+) -> Result<T, Stop> {
     tokio::pin!(write);
     loop {
         tokio::select! {
@@ -447,7 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     }
 
     /// Sends one message; request deadlines keep firing while the peer is slow to read.
-    async fn send(&mut self, msg: &EthMessage) -> Result<(), Stop> {
+    async fn send(&mut self, msg: &EthMessage) -> Result<WireSize, Stop> {
         while_writing(self.stream.send(msg), &mut self.requests, &self.config).await
     }
 
@@ -547,8 +547,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let headers = blocking(move || provider.headers(&req)).await;
                 let mut headers = cap_by_size(headers, header_size);
                 headers.truncate(req.served_limit());
-                self.send(&EthMessage::BlockHeaders(r.answer(headers)))
+                let size = self
+                    .send(&EthMessage::BlockHeaders(r.answer(headers)))
                     .await?;
+                self.provider.sent("BlockHeaders", size);
             }
             EthMessage::GetBlockBodies(r) => {
                 let provider = self.provider.clone();
@@ -556,8 +558,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let mut bodies =
                     cap_by_size(blocking(move || provider.bodies(&hashes)).await, body_size);
                 bodies.truncate(r.message.len());
-                self.send(&EthMessage::BlockBodies(r.answer(bodies)))
+                let size = self
+                    .send(&EthMessage::BlockBodies(r.answer(bodies)))
                     .await?;
+                self.provider.sent("BlockBodies", size);
             }
             EthMessage::GetReceipts(r) => {
                 let provider = self.provider.clone();
@@ -567,7 +571,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                         receipts_size(r)
                     });
                 receipts.truncate(r.message.len());
-                self.send(&EthMessage::Receipts(r.answer(receipts))).await?;
+                let size = self.send(&EthMessage::Receipts(r.answer(receipts))).await?;
+                self.provider.sent("Receipts", size);
             }
             EthMessage::GetPooledTransactions(r) => {
                 // No pool: an empty answer is valid and keeps the peer from timing us out.
