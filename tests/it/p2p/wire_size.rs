@@ -4,49 +4,23 @@
 //! so the fetch counters and the request sizing see what crossed the wire, not a re-measure of
 //! decoded items.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::B256;
 use alloy_rlp::Encodable;
-use histd::p2p::chain::ForkHead;
-use histd::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
-use histd::p2p::node_key::NodeKey;
-use histd::p2p::session::{
-    self, EmptyHistory, PeerConfig, SessionConfig, SessionHandle, StatusInputs, WireSize,
-};
+use histd::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
+use histd::p2p::session::WireSize;
 use histd::primitives::BlockNumber;
-use histd::testkit::testnet::{ChainKind, Testnet, TestnetConfig};
-use tokio::net::TcpStream;
+use histd::testkit::testnet::{ChainKind, Testnet, TestnetConfig, client_session};
 
 const BLOCKS: u64 = 48;
-
-async fn connect(net: &Testnet) -> SessionHandle {
-    let spec = &net.spec;
-    let enode = net.peers[0].enode;
-    let status = StatusInputs {
-        filter: spec.fork_filter(ForkHead::new(0u64, spec.genesis_timestamp)),
-        served: BlockRange::genesis(spec),
-        spec: spec.clone(),
-    };
-    let config = PeerConfig::new(NodeKey::random(), status);
-    let tcp = TcpStream::connect(enode.addr).await.expect("tcp connect");
-    let eth = session::dial(tcp, enode.id, &config)
-        .await
-        .expect("handshake");
-    let config = SessionConfig {
-        request_timeout: Duration::from_secs(10),
-        ..SessionConfig::default()
-    };
-    session::spawn(eth, Arc::new(EmptyHistory), config).0
-}
 
 #[tokio::test]
 async fn answer_sizes_are_the_messages_the_peer_sent() {
     let net = Testnet::start(TestnetConfig::new(ChainKind::Mainnet, BLOCKS, 1))
         .await
         .expect("testnet");
-    let peer = connect(&net).await;
+    let peer = client_session(&net.spec, net.peers[0].enode, Duration::from_secs(10)).await;
     peer.head().await.expect("head");
     let before = net.peers[0].counts();
 
