@@ -312,6 +312,10 @@ impl ShardFiles {
                 (entry.hash, entry.lens, bytes)
             }
             Some(Place::Wal) => {
+                // Whole record even for `header_only`: the WAL's one crc32 covers the record head
+                // and all three frames together (`layout.rs`), and the header frame (zstd without
+                // a content checksum) has none of its own, so reading the header frame alone
+                // would return a damaged one unnoticed.
                 let (entry, bytes) = self.read_wal(n, wal::read_record)?;
                 (entry.head.hash, entry.head.lens, bytes)
             }

@@ -438,11 +438,12 @@ impl Storage {
         n: u64,
     ) -> Result<B256, WriteError> {
         let row = self.row::<WriteError>(shards, self.geo.shard_of(n))?;
-        let frames = match row {
-            Some(row) => ShardFiles::open(self, self.geo.shard_of(n), row).frames(n, true)?,
+        // The hash is in the segment's offset table or the WAL index: no frame needs reading.
+        let hash = match row {
+            Some(row) => ShardFiles::open(self, self.geo.shard_of(n), row).hash(n)?,
             None => None,
         };
-        frames.map(|f| f.hash).ok_or_else(|| {
+        hash.ok_or_else(|| {
             super::error::CorruptError {
                 path: self.index_path.clone(),
                 offset: 0,

@@ -36,6 +36,7 @@ use super::stats::SyncStats;
 use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders, limits::MAX_HEADERS};
 use crate::p2p::pool::{Misbehaviour, PoolHandle, Span};
 use crate::p2p::rlpx::PeerId;
+use crate::p2p::session::Answer;
 use crate::primitives::{BlockNumber, Body, Checkpoint, Header, Receipt};
 use crate::storage::{PreparedBlock, PutOutcome, ReadError, StoreError, StoreHandle, WriteError};
 
@@ -131,7 +132,7 @@ pub enum SyncError {
 struct HeaderAnswer {
     req: WindowRequest,
     peer: PeerId,
-    answer: Result<Vec<Header>, String>,
+    answer: Result<Answer<Vec<Header>>, String>,
 }
 
 /// Blocks fetched and waiting for a verification thread, with their answer bytes.
@@ -488,7 +489,7 @@ impl Run {
                     skip: 0,
                     reverse: true,
                 };
-                let answer = match tokio::time::timeout(limit, lease.get_headers(ask)).await {
+                let answer = match tokio::time::timeout(limit, lease.get_headers_sized(ask)).await {
                     Ok(Ok(h)) => Ok(h),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => {
@@ -505,11 +506,11 @@ impl Run {
         let name = self.name(a.peer);
         let (top, count) = (a.req.top, a.req.count);
         match a.answer {
-            Ok(headers) => {
-                // About 540 bytes per header on mainnet; exact size is not worth an encode.
-                self.p
-                    .stats
-                    .record_answer(&name, headers.len() as u64 * 540);
+            Ok(Answer {
+                items: headers,
+                size,
+            }) => {
+                self.p.stats.record_answer(&name, size);
                 match check_window(top, count, headers) {
                     Ok(sealed) if sealed.is_empty() => self.linker.failed(top, a.peer),
                     Ok(sealed) => self.linker.fill(top, a.peer, sealed),
@@ -602,8 +603,8 @@ impl Run {
         let name = self.name(f.peer);
         let got = f.bodies.len().min(f.receipts.len());
         let asked = f.asked.len();
-        if f.bytes > 0 || f.failure.is_none() {
-            self.p.stats.record_answer(&name, f.bytes);
+        if f.size.rlp > 0 || f.failure.is_none() {
+            self.p.stats.record_answer(&name, f.size);
         }
         match &f.failure {
             Some(failure) => {
@@ -611,7 +612,9 @@ impl Run {
                 self.p.stats.record_failed_request(&name);
                 self.sizer.failed(f.peer);
             }
-            None => self.sizer.answered(f.peer, asked, got, f.bytes, f.elapsed),
+            None => self
+                .sizer
+                .answered(f.peer, asked, got, f.size.rlp, f.elapsed),
         }
         if got == 0
             && f.failure.is_none()
@@ -626,10 +629,12 @@ impl Run {
             asked: blocks,
             bodies,
             receipts,
-            bytes,
+            size,
             failure,
             ..
         } = f;
+        // The answer's message size stands for the blocks' size in memory and stored form.
+        let bytes = size.rlp;
         let mut blocks = blocks;
         let rest = blocks.split_off(got.min(blocks.len()));
         // `blocks` now holds exactly the prefix that has both a body and receipts.

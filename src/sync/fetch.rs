@@ -3,7 +3,8 @@
 //! same peer so a failure of either is that peer's).
 //!
 //! Owns [`BlockQueue`] (anchored headers not yet fetched, with retry counts and the peer to avoid),
-//! [`Sizer`] (per peer: blocks per request by AIMD on the measured answer size, aiming at
+//! [`Sizer`] (per peer: blocks per request by AIMD on the answer's message size as the session
+//! received it (RLP after snappy, never re-measured from decoded items), aiming at
 //! [`TARGET_ANSWER_BYTES`], starting from the pool's learned batch size; the timeout ≈ 3× its
 //! round trip, clamped) and [`fetch`] (one request pair through a [`PeerLease`]). A short answer
 //! is a prefix: the caller re-queues the rest. It never verifies (the process stage does) and
@@ -13,11 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use alloy_rlp::Encodable;
 
 use crate::p2p::pool::{PeerLease, PoolHandle, Span};
 use crate::p2p::rlpx::PeerId;
-use crate::p2p::session::RequestError;
+use crate::p2p::session::{RequestError, WireSize};
 use crate::primitives::{BlockNumber, Body, Receipt};
 use crate::verify::SealedHeader;
 
@@ -278,20 +278,12 @@ pub struct Fetched {
     pub bodies: Vec<Body>,
     /// Receipts of a prefix of `bodies`.
     pub receipts: Vec<Vec<Receipt>>,
-    /// Approximate bytes received.
-    pub bytes: u64,
+    /// Size of the answers' eth messages as received ([`WireSize::rlp`] drives the sizing).
+    pub size: WireSize,
     /// Time for both requests.
     pub elapsed: Duration,
     /// Set when a request failed.
     pub failure: Option<FetchFailure>,
-}
-
-fn receipts_bytes(receipts: &[Vec<Receipt>]) -> u64 {
-    receipts
-        .iter()
-        .flatten()
-        .map(|r| r.consensus_length() as u64)
-        .sum()
 }
 
 async fn timed<T>(
@@ -315,26 +307,26 @@ pub async fn fetch(lease: PeerLease, asked: Vec<PendingBlock>, limit: Duration) 
         asked,
         bodies: Vec::new(),
         receipts: Vec::new(),
-        bytes: 0,
+        size: WireSize::default(),
         elapsed: Duration::ZERO,
         failure: None,
     };
-    match timed(limit, lease.get_bodies(hashes.clone())).await {
+    match timed(limit, lease.get_bodies_sized(hashes.clone())).await {
         Ok(bodies) => {
-            out.bytes += bodies.iter().map(|b| b.length() as u64).sum::<u64>();
+            out.size.add(bodies.size);
             // More than asked is a breach the session already refuses; keep the asked prefix.
-            out.bodies = bodies;
+            out.bodies = bodies.items;
             out.bodies.truncate(hashes.len());
         }
         Err(e) => out.failure = Some(e),
     }
     if !out.bodies.is_empty() {
         let want = hashes[..out.bodies.len()].to_vec();
-        match timed(limit, lease.get_receipts(want)).await {
-            Ok(mut receipts) => {
-                receipts.truncate(out.bodies.len());
-                out.bytes += receipts_bytes(&receipts);
-                out.receipts = receipts;
+        match timed(limit, lease.get_receipts_sized(want)).await {
+            Ok(receipts) => {
+                out.size.add(receipts.size);
+                out.receipts = receipts.items;
+                out.receipts.truncate(out.bodies.len());
             }
             Err(e) => out.failure = Some(e),
         }

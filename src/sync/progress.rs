@@ -24,7 +24,8 @@ pub struct Sample {
     pub target: u64,
     /// Blocks per second over the last interval.
     pub blocks_per_s: f64,
-    /// MB (10^6 bytes) received per second over the last interval.
+    /// MB (10^6 bytes) of eth answer messages (RLP after snappy) received per second over the
+    /// last interval.
     pub mb_per_s: f64,
     /// Usable peers.
     pub peers: usize,

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::p2p::session::WireSize;
+
 /// Shared counters of one sync run (clone to share).
 #[derive(Debug, Clone)]
 pub struct SyncStats {
@@ -24,6 +26,7 @@ struct Inner {
     blocks_stored: AtomicU64,
     bytes_stored: AtomicU64,
     bytes_fetched: AtomicU64,
+    frame_bytes_fetched: AtomicU64,
     peers: Mutex<BTreeMap<String, PeerCounts>>,
     verify_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -35,7 +38,7 @@ pub struct PeerCounts {
     pub requests: u64,
     /// Requests that failed: timeouts, errors, a disconnect.
     pub failed: u64,
-    /// Bytes of answers received (decoded message size).
+    /// Bytes of the eth answer messages received (RLP after snappy decompression).
     pub bytes: u64,
     /// Answers whose data failed verification.
     pub bad_data: u64,
@@ -50,8 +53,12 @@ pub struct SyncStatsSnapshot {
     pub blocks_stored: u64,
     /// Their size in stored form, before compression.
     pub bytes_stored: u64,
-    /// Bytes of answers received from peers.
+    /// Bytes of the eth answer messages received from peers: their RLP after snappy
+    /// decompression (what the eth soft limit counts).
     pub bytes_fetched: u64,
+    /// The same answers' RLPx frame data as read from the socket (snappy-compressed, before
+    /// frame padding and MACs): the bytes that crossed the wire.
+    pub frame_bytes_fetched: u64,
     /// Per peer, by display name.
     pub peers: BTreeMap<String, PeerCounts>,
     /// Verification failures by kind (`transactions_root`, `receipts_root`, `parent_link`, ...).
@@ -73,19 +80,25 @@ impl SyncStats {
                 blocks_stored: AtomicU64::new(0),
                 bytes_stored: AtomicU64::new(0),
                 bytes_fetched: AtomicU64::new(0),
+                frame_bytes_fetched: AtomicU64::new(0),
                 peers: Mutex::new(BTreeMap::new()),
                 verify_failures: Mutex::new(BTreeMap::new()),
             }),
         }
     }
 
-    /// `peer` answered a request with `bytes` of data.
-    pub fn record_answer(&self, peer: &str, bytes: u64) {
-        self.inner.bytes_fetched.fetch_add(bytes, Ordering::Relaxed);
+    /// `peer` answered a request with a message of `size`.
+    pub fn record_answer(&self, peer: &str, size: WireSize) {
+        self.inner
+            .bytes_fetched
+            .fetch_add(size.rlp, Ordering::Relaxed);
+        self.inner
+            .frame_bytes_fetched
+            .fetch_add(size.frame, Ordering::Relaxed);
         let mut peers = self.peers();
         let p = peers.entry(peer.to_string()).or_default();
         p.requests += 1;
-        p.bytes += bytes;
+        p.bytes += size.rlp;
     }
 
     /// A request to `peer` failed (timeout, error, disconnect).
@@ -113,7 +126,7 @@ impl SyncStats {
         self.inner.blocks_stored.load(Ordering::Relaxed)
     }
 
-    /// Bytes received so far (cheap: for progress lines).
+    /// Answer bytes received so far, as RLP (cheap: for progress lines).
     pub fn bytes_fetched(&self) -> u64 {
         self.inner.bytes_fetched.load(Ordering::Relaxed)
     }
@@ -125,6 +138,7 @@ impl SyncStats {
             blocks_stored: self.blocks_stored(),
             bytes_stored: self.inner.bytes_stored.load(Ordering::Relaxed),
             bytes_fetched: self.bytes_fetched(),
+            frame_bytes_fetched: self.inner.frame_bytes_fetched.load(Ordering::Relaxed),
             peers: self.peers().clone(),
             verify_failures: lock(&self.inner.verify_failures)
                 .iter()
@@ -151,13 +165,20 @@ mod tests {
     fn counts_per_peer_and_per_kind() {
         let stats = SyncStats::new();
         let shared = stats.clone();
-        shared.record_answer("a", 100);
-        shared.record_answer("a", 50);
+        shared.record_answer(
+            "a",
+            WireSize {
+                rlp: 100,
+                frame: 40,
+            },
+        );
+        shared.record_answer("a", WireSize { rlp: 50, frame: 30 });
         shared.record_failed_request("b");
         shared.record_bad_data("b", "receipts_root");
         shared.record_stored(3, 900);
         let s = stats.snapshot();
         assert_eq!(s.bytes_fetched, 150);
+        assert_eq!(s.frame_bytes_fetched, 70);
         assert_eq!(s.blocks_stored, 3);
         assert_eq!(s.bytes_stored, 900);
         assert_eq!(s.peers["a"].requests, 2);

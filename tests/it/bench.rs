@@ -47,6 +47,7 @@ fn a_tiny_bench_run_reports_every_field() {
         "blocks_per_sec",
         "fast_sync_secs",
         "wire_mb_per_sec",
+        "eth_rlp_mb_per_sec",
         "cpu_secs",
         "cpu_secs_per_1000_blocks",
         "peak_rss_bytes",

@@ -39,6 +39,9 @@ pub struct SubMessage {
     pub id: u8,
     /// Payload, decompressed.
     pub payload: Bytes,
+    /// Bytes of the frame's data as read (message id plus the payload as sent, snappy-compressed
+    /// when snappy is on), before RLPx padding and MACs: what the message cost on the wire.
+    pub frame_len: usize,
 }
 
 /// A connection that has exchanged Hello and shares exactly one capability we use (`eth`).
@@ -217,7 +220,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         self.max_message = max.min(MAX_RLPX_MESSAGE_SIZE);
     }
 
-    async fn send_base(&mut self, id: u64, payload: &[u8]) -> Result<(), P2pError> {
+    /// Sends one message; returns its frame data size (id plus the payload as sent).
+    async fn send_base(&mut self, id: u64, payload: &[u8]) -> Result<usize, P2pError> {
         let body = if self.snappy {
             snap::raw::Encoder::new()
                 .compress_vec(payload)
@@ -231,10 +235,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         // A write that times out may leave part of the frame unsent: the stream is unusable
         // afterwards, and the caller ends the session.
         let after = self.write_timeout;
-        tokio::time::timeout(after, self.rlpx.send(frame(id, &body)))
+        let frame = frame(id, &body);
+        let len = frame.len();
+        tokio::time::timeout(after, self.rlpx.send(frame))
             .await
             .map_err(|_| P2pError::WriteTimeout { after })??;
-        Ok(())
+        Ok(len)
     }
 
     async fn flush_pong(&mut self) -> Result<(), P2pError> {
@@ -245,8 +251,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
         Ok(())
     }
 
-    /// Sends a sub-protocol message (`id` relative to the capability offset).
-    pub async fn send(&mut self, id: u8, payload: &[u8]) -> Result<(), P2pError> {
+    /// Sends a sub-protocol message (`id` relative to the capability offset); returns its frame
+    /// data size (id plus the payload as sent, snappy-compressed when snappy is on).
+    pub async fn send(&mut self, id: u8, payload: &[u8]) -> Result<usize, P2pError> {
         self.flush_pong().await?;
         if id >= self.shared.count {
             return Err(P2pError::UnknownMessageId { id: u64::from(id) });
@@ -257,7 +264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
 
     /// Sends a Ping (keep-alive); the Pong is consumed by [`recv`](Self::recv).
     pub async fn ping(&mut self) -> Result<(), P2pError> {
-        self.send_base(PING, EMPTY_LIST).await
+        self.send_base(PING, EMPTY_LIST).await.map(drop)
     }
 
     /// Receives the next sub-protocol message. Ping is answered and Pong consumed here; Disconnect
@@ -328,6 +335,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                     return Ok(SubMessage {
                         id: (id - offset) as u8,
                         payload: Bytes::from(payload),
+                        frame_len: raw.len(),
                     });
                 }
             }

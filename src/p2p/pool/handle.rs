@@ -17,7 +17,7 @@ use super::snapshot::PoolSnapshot;
 use super::state::Shared;
 use crate::p2p::eth::GetBlockHeaders;
 use crate::p2p::rlpx::PeerId;
-use crate::p2p::session::{RequestError, SessionHandle};
+use crate::p2p::session::{Answer, RequestError, SessionHandle};
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
 
 /// A cheap, cloneable handle to the running pool.
@@ -174,28 +174,52 @@ impl PeerLease {
 
     /// `GetBlockHeaders`, measured.
     pub async fn get_headers(&self, req: GetBlockHeaders) -> Result<Vec<Header>, RequestError> {
+        Ok(self.get_headers_sized(req).await?.items)
+    }
+
+    /// [`Self::get_headers`] with the size of the answer's message.
+    pub async fn get_headers_sized(
+        &self,
+        req: GetBlockHeaders,
+    ) -> Result<Answer<Vec<Header>>, RequestError> {
         let asked = usize::try_from(req.limit).unwrap_or(usize::MAX);
         let start = Instant::now();
-        let r = self.session.get_headers(req).await;
-        self.record(asked, &r, start.elapsed());
+        let r = self.session.get_headers_sized(req).await;
+        self.record(asked, r.as_ref().map(|a| a.items.len()), start.elapsed());
         r
     }
 
     /// `GetBlockBodies`, measured.
     pub async fn get_bodies(&self, hashes: Vec<B256>) -> Result<Vec<Body>, RequestError> {
+        Ok(self.get_bodies_sized(hashes).await?.items)
+    }
+
+    /// [`Self::get_bodies`] with the size of the answer's message.
+    pub async fn get_bodies_sized(
+        &self,
+        hashes: Vec<B256>,
+    ) -> Result<Answer<Vec<Body>>, RequestError> {
         let asked = hashes.len();
         let start = Instant::now();
-        let r = self.session.get_bodies(hashes).await;
-        self.record(asked, &r, start.elapsed());
+        let r = self.session.get_bodies_sized(hashes).await;
+        self.record(asked, r.as_ref().map(|a| a.items.len()), start.elapsed());
         r
     }
 
     /// `GetReceipts`, measured.
     pub async fn get_receipts(&self, hashes: Vec<B256>) -> Result<Vec<Vec<Receipt>>, RequestError> {
+        Ok(self.get_receipts_sized(hashes).await?.items)
+    }
+
+    /// [`Self::get_receipts`] with the size of the answer's message.
+    pub async fn get_receipts_sized(
+        &self,
+        hashes: Vec<B256>,
+    ) -> Result<Answer<Vec<Vec<Receipt>>>, RequestError> {
         let asked = hashes.len();
         let start = Instant::now();
-        let r = self.session.get_receipts(hashes).await;
-        self.record(asked, &r, start.elapsed());
+        let r = self.session.get_receipts_sized(hashes).await;
+        self.record(asked, r.as_ref().map(|a| a.items.len()), start.elapsed());
         r
     }
 
@@ -204,14 +228,15 @@ impl PeerLease {
         self.shared.report(&self.id, what)
     }
 
-    fn record<T>(&self, asked: usize, r: &Result<Vec<T>, RequestError>, elapsed: Duration) {
+    /// Feeds the peer's stats with one answer: `r` is how many items came back, or the error.
+    fn record(&self, asked: usize, r: Result<usize, &RequestError>, elapsed: Duration) {
         match r {
-            Ok(items) if items.is_empty() && asked > 0 => {
+            Ok(0) if asked > 0 => {
                 if let Some(span) = self.span {
                     self.shared.unserved(&self.id, span);
                 }
             }
-            Ok(items) => self.shared.answered(&self.id, asked, items.len(), elapsed),
+            Ok(got) => self.shared.answered(&self.id, asked, got, elapsed),
             Err(RequestError::Timeout { .. }) => {
                 self.shared.report(&self.id, Misbehaviour::Timeout);
             }

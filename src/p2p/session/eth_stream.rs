@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::error::EthStreamError;
+use super::handle::WireSize;
 use crate::p2p::base::{DisconnectReason, P2pStream};
 use crate::p2p::chain::ForkFilter;
 use crate::p2p::eth::{EthMessage, EthVersion, Status, validate_status};
@@ -128,11 +129,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
         self.p2p.set_write_timeout(limit);
     }
 
-    /// Sends one eth message.
-    pub async fn send(&mut self, msg: &EthMessage) -> Result<(), EthStreamError> {
+    /// Sends one eth message; returns its size as sent.
+    pub async fn send(&mut self, msg: &EthMessage) -> Result<WireSize, EthStreamError> {
         let (id, payload) = msg.encode(self.version)?;
-        self.p2p.send(id, &payload).await?;
-        Ok(())
+        let frame = self.p2p.send(id, &payload).await?;
+        Ok(WireSize {
+            rlp: payload.len() as u64,
+            frame: frame as u64,
+        })
     }
 
     /// Keep-alive Ping.
@@ -140,18 +144,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
         Ok(self.p2p.ping().await?)
     }
 
-    /// Receives the next eth message (Ping/Pong handled below). A second Status is an error.
-    /// Cancel-safe.
-    pub async fn recv(&mut self) -> Result<EthMessage, EthStreamError> {
+    /// Receives the next eth message (Ping/Pong handled below) and its size as read. A second
+    /// Status is an error. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<(EthMessage, WireSize), EthStreamError> {
         let msg = self.p2p.recv().await?;
         self.last_activity = Instant::now();
+        let size = WireSize {
+            rlp: msg.payload.len() as u64,
+            frame: msg.frame_len as u64,
+        };
         let decoded = {
             let _cpu = crate::stage_cpu::Stage::RlpDecode.timer();
             EthMessage::decode(self.version, msg.id, &msg.payload)
         };
         match decoded? {
             EthMessage::Status(_) => Err(EthStreamError::StatusAfterHandshake),
-            m => Ok(m),
+            m => Ok((m, size)),
         }
     }
 

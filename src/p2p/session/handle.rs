@@ -39,13 +39,52 @@ pub struct PeerSnapshot {
     pub ended: Option<String>,
 }
 
+/// What one answer cost on the wire: the eth message it came in, measured as it was read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireSize {
+    /// The message's RLP (request id and items) after snappy decompression: what the eth soft
+    /// limit (~2 MiB) and our request sizing aim at.
+    pub rlp: u64,
+    /// The RLPx frame data actually read from the socket for it (message id plus the snappy
+    /// form), before frame padding and MACs.
+    pub frame: u64,
+}
+
+impl<T: Default> Answer<T> {
+    /// Nothing, received without a message (an empty request is not sent).
+    pub(super) fn none() -> Self {
+        Self {
+            items: T::default(),
+            size: WireSize::default(),
+        }
+    }
+}
+
+impl WireSize {
+    /// Both sizes of `other` added.
+    pub fn add(&mut self, other: WireSize) {
+        self.rlp += other.rlp;
+        self.frame += other.frame;
+    }
+}
+
+/// An answer with the size of the message that carried it (so callers need not re-measure the
+/// decoded items).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer<T> {
+    /// The decoded items.
+    pub items: T,
+    /// The message's size.
+    pub size: WireSize,
+}
+
 pub(super) type Reply<T> = oneshot::Sender<Result<T, RequestError>>;
 
 /// A request from a handle to the session task.
 pub(super) enum Command {
-    Headers(GetBlockHeaders, Reply<Vec<Header>>),
-    Bodies(Vec<B256>, Reply<Vec<Body>>),
-    Receipts(Vec<B256>, Reply<Vec<Vec<Receipt>>>),
+    Headers(GetBlockHeaders, Reply<Answer<Vec<Header>>>),
+    Bodies(Vec<B256>, Reply<Answer<Vec<Body>>>),
+    Receipts(Vec<B256>, Reply<Answer<Vec<Vec<Receipt>>>>),
     Disconnect(DisconnectReason),
     ServedRange(BlockRange),
 }
@@ -102,12 +141,28 @@ impl SessionHandle {
 
     /// `GetBlockHeaders`; the answer may be shorter than asked (even empty).
     pub async fn get_headers(&self, req: GetBlockHeaders) -> Result<Vec<Header>, RequestError> {
+        Ok(self.get_headers_sized(req).await?.items)
+    }
+
+    /// [`Self::get_headers`] with the size of the answer's message.
+    pub async fn get_headers_sized(
+        &self,
+        req: GetBlockHeaders,
+    ) -> Result<Answer<Vec<Header>>, RequestError> {
         Self::check_count(usize::try_from(req.limit).unwrap_or(usize::MAX))?;
         self.ask(|tx| Command::Headers(req, tx)).await
     }
 
     /// `GetBlockBodies` by block hash; the answer is in request order and may be a prefix.
     pub async fn get_bodies(&self, hashes: Vec<B256>) -> Result<Vec<Body>, RequestError> {
+        Ok(self.get_bodies_sized(hashes).await?.items)
+    }
+
+    /// [`Self::get_bodies`] with the size of the answer's message.
+    pub async fn get_bodies_sized(
+        &self,
+        hashes: Vec<B256>,
+    ) -> Result<Answer<Vec<Body>>, RequestError> {
         Self::check_count(hashes.len())?;
         self.ask(|tx| Command::Bodies(hashes, tx)).await
     }
@@ -115,6 +170,14 @@ impl SessionHandle {
     /// `GetReceipts` by block hash, in our [`Receipt`] form whatever the eth version (eth/68
     /// blooms are dropped; the verifier rebuilds them).
     pub async fn get_receipts(&self, hashes: Vec<B256>) -> Result<Vec<Vec<Receipt>>, RequestError> {
+        Ok(self.get_receipts_sized(hashes).await?.items)
+    }
+
+    /// [`Self::get_receipts`] with the size of the answer's message.
+    pub async fn get_receipts_sized(
+        &self,
+        hashes: Vec<B256>,
+    ) -> Result<Answer<Vec<Vec<Receipt>>>, RequestError> {
         Self::check_count(hashes.len())?;
         self.ask(|tx| Command::Receipts(hashes, tx)).await
     }

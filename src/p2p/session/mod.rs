@@ -5,7 +5,10 @@
 //! start, step and direction), answering peers from a [`HistoryProvider`] (capped at
 //! [`SOFT_RESPONSE_LIMIT`]), keep-alive Pings, ignoring gossip (an empty `PooledTransactions` for
 //! `GetPooledTransactions`) and the peer's head. It must never verify or store peer data: answers
-//! go to the caller, who verifies them (`verify`) before anything is stored.
+//! go to the caller, who verifies them (`verify`) before anything is stored. Each answer can come
+//! with the size of the message that carried it, measured as it was read ([`WireSize`]: the RLP
+//! after snappy, and the RLPx frame data), so callers never re-measure decoded items; the sizes
+//! of the answers we send are told to the provider ([`HistoryProvider::sent`]).
 //!
 //! # How to get a session
 //! ```ignore
@@ -15,6 +18,7 @@
 //! let headers = handle.get_headers(GetBlockHeaders { .. }).await?;   // Vec<Header>
 //! let bodies = handle.get_bodies(hashes.clone()).await?;             // Vec<Body>
 //! let receipts = handle.get_receipts(hashes).await?;                 // Vec<Vec<Receipt>>, any version
+//! let sized = handle.get_bodies_sized(hashes).await?;  // Answer { items, size: WireSize { rlp, frame } }
 //! let head = handle.head().await;      // Status best hash resolved to a number (None if it ended)
 //! let snap = handle.snapshot();        // id, client, version, status, head, served range, ended
 //! ```
@@ -37,6 +41,6 @@ mod task;
 pub use connect::{PeerConfig, Timeouts, accept, dial};
 pub use error::{EthStreamError, RequestError};
 pub use eth_stream::{DEFAULT_STATUS_TIMEOUT, EthStream, StatusInputs};
-pub use handle::{PeerHead, PeerSnapshot, SessionHandle};
+pub use handle::{Answer, PeerHead, PeerSnapshot, SessionHandle, WireSize};
 pub use provider::{EmptyHistory, HistoryProvider, SOFT_RESPONSE_LIMIT, cap_by_size};
 pub use task::{SessionConfig, spawn};

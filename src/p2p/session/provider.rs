@@ -4,6 +4,7 @@
 
 use alloy_primitives::B256;
 
+use super::handle::WireSize;
 use crate::p2p::eth::GetBlockHeaders;
 use crate::primitives::{Body, Header, Receipt};
 
@@ -20,6 +21,10 @@ pub trait HistoryProvider: Send + Sync + 'static {
     /// Receipts of `hashes` (one list per block), in order, stopping at the first one we do not
     /// have.
     fn receipts(&self, hashes: &[B256]) -> Vec<Vec<Receipt>>;
+    /// An answer built from this provider was sent: `msg` names it (`BlockHeaders`,
+    /// `BlockBodies`, `Receipts`), `size` is what it took on the wire. For counting only (the
+    /// testnet's byte counts); the default ignores it.
+    fn sent(&self, _msg: &'static str, _size: WireSize) {}
 }
 
 /// Serves nothing: a node that holds no history yet.

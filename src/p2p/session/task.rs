@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::error::{EthStreamError, RequestError};
 use super::eth_stream::EthStream;
-use super::handle::{Command, PeerHead, PeerSnapshot, Reply, SessionHandle};
+use super::handle::{Answer, Command, PeerHead, PeerSnapshot, Reply, SessionHandle, WireSize};
 use super::provider::{HistoryProvider, cap_by_size};
 use crate::p2p::base::DisconnectReason;
 use crate::p2p::eth::{
@@ -60,9 +60,9 @@ const REMEMBERED_TIMEOUTS: usize = 256;
 
 /// Where an answer goes.
 enum Waiter {
-    Headers(Reply<Vec<Header>>),
-    Bodies(Reply<Vec<Body>>),
-    Receipts(Reply<Vec<Vec<Receipt>>>),
+    Headers(Reply<Answer<Vec<Header>>>),
+    Bodies(Reply<Answer<Vec<Body>>>),
+    Receipts(Reply<Answer<Vec<Vec<Receipt>>>>),
     /// Our own head-resolution probe.
     HeadProbe,
 }
@@ -181,11 +181,11 @@ impl Requests {
 
 /// Drives one write to the peer while request deadlines keep firing; the write itself is bounded
 /// by the stream's write timeout.
-async fn while_writing(
-    write: impl Future<Output = Result<(), EthStreamError>>,
+async fn while_writing<T>(
+    write: impl Future<Output = Result<T, EthStreamError>>,
     requests: &mut Requests,
     config: &SessionConfig,
-) -> Result<(), Stop> {
+) -> Result<T, Stop> {
     tokio::pin!(write);
     loop {
         tokio::select! {
@@ -325,7 +325,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             let next_deadline = self.requests.next_deadline();
             let step: Result<(), Stop> = tokio::select! {
                 msg = self.stream.recv() => match msg {
-                    Ok(m) => self.on_message(m).await,
+                    Ok((m, size)) => self.on_message(m, size).await,
                     Err(e) => Err(Stop::Error(e)),
                 },
                 cmd = self.commands.recv() => match cmd {
@@ -422,7 +422,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             }
             Command::Bodies(h, tx) => {
                 if h.is_empty() {
-                    let _ = tx.send(Ok(Vec::new()));
+                    let _ = tx.send(Ok(Answer::none()));
                     return Ok(());
                 }
                 self.request(EthRequest::Bodies(h), Waiter::Bodies(tx))
@@ -430,7 +430,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
             }
             Command::Receipts(h, tx) => {
                 if h.is_empty() {
-                    let _ = tx.send(Ok(Vec::new()));
+                    let _ = tx.send(Ok(Answer::none()));
                     return Ok(());
                 }
                 self.request(EthRequest::Receipts(h), Waiter::Receipts(tx))
@@ -447,7 +447,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
     }
 
     /// Sends one message; request deadlines keep firing while the peer is slow to read.
-    async fn send(&mut self, msg: &EthMessage) -> Result<(), Stop> {
+    async fn send(&mut self, msg: &EthMessage) -> Result<WireSize, Stop> {
         while_writing(self.stream.send(msg), &mut self.requests, &self.config).await
     }
 
@@ -504,7 +504,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
         Ok(self.requests.pending.remove(&id).map(|p| p.waiter))
     }
 
-    async fn on_message(&mut self, msg: EthMessage) -> Result<(), Stop> {
+    async fn on_message(&mut self, msg: EthMessage, size: WireSize) -> Result<(), Stop> {
         match msg {
             EthMessage::BlockHeaders(r) => {
                 match self.take_pending(
@@ -513,7 +513,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                     Some(&r.message),
                     r.message.len(),
                 )? {
-                    Some(Waiter::Headers(tx)) => drop(tx.send(Ok(r.message))),
+                    Some(Waiter::Headers(tx)) => drop(tx.send(Ok(Answer {
+                        items: r.message,
+                        size,
+                    }))),
                     Some(Waiter::HeadProbe) => self.on_head_probe(r.message),
                     _ => {}
                 }
@@ -522,14 +525,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 if let Some(Waiter::Bodies(tx)) =
                     self.take_pending(r.request_id, "BlockBodies", None, r.message.len())?
                 {
-                    let _ = tx.send(Ok(r.message));
+                    let _ = tx.send(Ok(Answer {
+                        items: r.message,
+                        size,
+                    }));
                 }
             }
             EthMessage::Receipts(r) => {
                 if let Some(Waiter::Receipts(tx)) =
                     self.take_pending(r.request_id, "Receipts", None, r.message.len())?
                 {
-                    let _ = tx.send(Ok(r.message));
+                    let _ = tx.send(Ok(Answer {
+                        items: r.message,
+                        size,
+                    }));
                 }
             }
             EthMessage::GetBlockHeaders(r) => {
@@ -538,8 +547,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let headers = blocking(move || provider.headers(&req)).await;
                 let mut headers = cap_by_size(headers, header_size);
                 headers.truncate(req.served_limit());
-                self.send(&EthMessage::BlockHeaders(r.answer(headers)))
+                let size = self
+                    .send(&EthMessage::BlockHeaders(r.answer(headers)))
                     .await?;
+                self.provider.sent("BlockHeaders", size);
             }
             EthMessage::GetBlockBodies(r) => {
                 let provider = self.provider.clone();
@@ -547,8 +558,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                 let mut bodies =
                     cap_by_size(blocking(move || provider.bodies(&hashes)).await, body_size);
                 bodies.truncate(r.message.len());
-                self.send(&EthMessage::BlockBodies(r.answer(bodies)))
+                let size = self
+                    .send(&EthMessage::BlockBodies(r.answer(bodies)))
                     .await?;
+                self.provider.sent("BlockBodies", size);
             }
             EthMessage::GetReceipts(r) => {
                 let provider = self.provider.clone();
@@ -558,7 +571,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Session<S> {
                         receipts_size(r)
                     });
                 receipts.truncate(r.message.len());
-                self.send(&EthMessage::Receipts(r.answer(receipts))).await?;
+                let size = self.send(&EthMessage::Receipts(r.answer(receipts))).await?;
+                self.provider.sent("Receipts", size);
             }
             EthMessage::GetPooledTransactions(r) => {
                 // No pool: an empty answer is valid and keeps the peer from timing us out.

@@ -591,9 +591,9 @@ impl Run {
                 self.sizer.failed(f.peer);
             }
             None => {
-                self.p.stats.record_answer(&name, f.bytes);
+                self.p.stats.record_answer(&name, f.size);
                 self.sizer
-                    .answered(f.peer, f.asked.len(), got, f.bytes, f.elapsed);
+                    .answered(f.peer, f.asked.len(), got, f.size.rlp, f.elapsed);
             }
         }
         let Fetched {
@@ -601,10 +601,12 @@ impl Run {
             mut asked,
             bodies,
             receipts,
-            bytes,
+            size,
             failure,
             ..
         } = f;
+        // The answer's message size stands for the blocks' size in memory and stored form.
+        let bytes = size.rlp;
         let rest = asked.split_off(got.min(asked.len()));
         let blame = (failure.is_some() || got == 0).then_some(peer);
         for mut b in rest {

@@ -331,5 +331,35 @@ fn write_chain_toml(
     Ok(path)
 }
 
+/// A client session (histd's real dial and session code) to `enode`, holding nothing but
+/// genesis: for tests that talk to a testnet peer directly. Panics if it cannot connect.
+pub async fn client_session(
+    spec: &ChainSpec,
+    enode: Enode,
+    request_timeout: Duration,
+) -> crate::p2p::session::SessionHandle {
+    use crate::p2p::session::{self, EmptyHistory, PeerConfig, SessionConfig, StatusInputs};
+    let status = StatusInputs {
+        filter: spec.fork_filter(crate::p2p::chain::ForkHead::new(
+            0u64,
+            spec.genesis_timestamp,
+        )),
+        served: crate::p2p::eth::BlockRange::genesis(spec),
+        spec: spec.clone(),
+    };
+    let config = PeerConfig::new(crate::p2p::node_key::NodeKey::random(), status);
+    let tcp = tokio::net::TcpStream::connect(enode.addr)
+        .await
+        .expect("tcp connect");
+    let eth = session::dial(tcp, enode.id, &config)
+        .await
+        .expect("handshake");
+    let config = SessionConfig {
+        request_timeout,
+        ..SessionConfig::default()
+    };
+    session::spawn(eth, Arc::new(EmptyHistory), config).0
+}
+
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ use crate::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
 use crate::p2p::node_key::NodeKey;
 use crate::p2p::session::{
     self, EthStreamError, HistoryProvider, PeerConfig, SessionConfig, SessionHandle, StatusInputs,
-    cap_by_size,
+    WireSize, cap_by_size,
 };
 use crate::primitives::{BlockNumber, Body, Header, Receipt};
 
@@ -140,6 +140,11 @@ pub struct RequestCounts {
     receipts: AtomicU64,
     /// Bodies and receipt lists actually served (items, not requests).
     blocks_served: AtomicU64,
+    /// Answers sent, as the session measured them: body and receipt answers, header answers.
+    block_bytes_sent: AtomicU64,
+    block_frame_bytes_sent: AtomicU64,
+    header_bytes_sent: AtomicU64,
+    header_frame_bytes_sent: AtomicU64,
     /// Per block number: how many body and receipt requests named it (served or not), so a test
     /// can prove a block was never asked for again.
     asked: Mutex<BTreeMap<u64, u64>>,
@@ -156,6 +161,15 @@ pub struct CountsSnapshot {
     pub receipts: u64,
     /// Bodies plus receipt lists served.
     pub blocks_served: u64,
+    /// Bytes of the `BlockBodies` and `Receipts` messages sent (RLP before snappy), as the
+    /// session measured them when sending.
+    pub block_bytes_sent: u64,
+    /// The same messages' RLPx frame data (message id plus the snappy form).
+    pub block_frame_bytes_sent: u64,
+    /// Bytes of the `BlockHeaders` messages sent (RLP before snappy).
+    pub header_bytes_sent: u64,
+    /// Their RLPx frame data.
+    pub header_frame_bytes_sent: u64,
 }
 
 impl CountsSnapshot {
@@ -173,6 +187,10 @@ impl RequestCounts {
             bodies: self.bodies.load(Ordering::Relaxed),
             receipts: self.receipts.load(Ordering::Relaxed),
             blocks_served: self.blocks_served.load(Ordering::Relaxed),
+            block_bytes_sent: self.block_bytes_sent.load(Ordering::Relaxed),
+            block_frame_bytes_sent: self.block_frame_bytes_sent.load(Ordering::Relaxed),
+            header_bytes_sent: self.header_bytes_sent.load(Ordering::Relaxed),
+            header_frame_bytes_sent: self.header_frame_bytes_sent.load(Ordering::Relaxed),
         }
     }
 
@@ -397,6 +415,16 @@ impl KnobbedHistory {
 }
 
 impl HistoryProvider for KnobbedHistory {
+    fn sent(&self, msg: &'static str, size: WireSize) {
+        let c = &self.counts;
+        let (rlp, frame) = match msg {
+            "BlockHeaders" => (&c.header_bytes_sent, &c.header_frame_bytes_sent),
+            _ => (&c.block_bytes_sent, &c.block_frame_bytes_sent),
+        };
+        rlp.fetch_add(size.rlp, Ordering::Relaxed);
+        frame.fetch_add(size.frame, Ordering::Relaxed);
+    }
+
     fn headers(&self, req: &GetBlockHeaders) -> Vec<Header> {
         if !self.before_answer(&self.counts.headers) {
             return Vec::new();

@@ -1,39 +1,15 @@
 //! The testnet seen from a real client: real RLPx sessions over loopback, answers checked with the
 //! real verifier.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use super::chain::verifier::{self, VerifyError};
+use super::client_session as connect;
 use super::*;
 use crate::p2p::chain::ForkHead;
-use crate::p2p::eth::{BlockHashOrNumber, BlockRange, GetBlockHeaders};
-use crate::p2p::node_key::NodeKey;
-use crate::p2p::session::{
-    self, EmptyHistory, PeerConfig, RequestError, SessionConfig, SessionHandle, StatusInputs,
-};
+use crate::p2p::eth::{BlockHashOrNumber, GetBlockHeaders};
+use crate::p2p::session::{RequestError, SessionHandle};
 use crate::primitives::BlockNumber;
-
-/// A client session (our real dial + session code) to `enode`, holding nothing but genesis.
-async fn connect(spec: &ChainSpec, enode: Enode, request_timeout: Duration) -> SessionHandle {
-    let status = StatusInputs {
-        filter: spec.fork_filter(ForkHead::new(0u64, spec.genesis_timestamp)),
-        served: BlockRange::genesis(spec),
-        spec: spec.clone(),
-    };
-    let config = PeerConfig::new(NodeKey::random(), status);
-    let tcp = TcpStream::connect(enode.addr).await.expect("tcp connect");
-    let eth = session::dial(tcp, enode.id, &config)
-        .await
-        .expect("handshake");
-    let config = SessionConfig {
-        request_timeout,
-        ..SessionConfig::default()
-    };
-    session::spawn(eth, Arc::new(EmptyHistory), config).0
-}
 
 fn by_number(start: u64, limit: u64) -> GetBlockHeaders {
     GetBlockHeaders {

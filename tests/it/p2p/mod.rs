@@ -8,3 +8,4 @@ mod handshake;
 mod mainnet;
 mod session;
 mod session_hardening;
+mod wire_size;

@@ -40,6 +40,42 @@ fn a_range_of_mainnet_like_blocks_syncs_from_four_peers_verifies_and_equals_the_
     for (i, c) in net.counts().iter().enumerate() {
         assert!(c.blocks_served > 0, "peer {i} served nothing: {c:?}");
     }
+    // The run report counts the answers as they came over the wire: never more than the peers
+    // sent (body, receipt and header answers; some header requests, such as the anchor's, are
+    // not counted), and, when no request failed (so no answer came late and was dropped), at
+    // least every body and receipt answer; in RLP and in frames.
+    let latest = histd::daemon::report::latest(&data_dir(dir.path())).expect("a run report");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&latest).expect("read report")).expect("json");
+    let counts = net.counts();
+    let sum = |f: fn(&histd::testkit::testnet::CountsSnapshot) -> u64| -> u64 {
+        counts.iter().map(f).sum()
+    };
+    let (blocks, headers) = (sum(|c| c.block_bytes_sent), sum(|c| c.header_bytes_sent));
+    let (block_frames, header_frames) = (
+        sum(|c| c.block_frame_bytes_sent),
+        sum(|c| c.header_frame_bytes_sent),
+    );
+    let rlp = r["sync"]["bytes_fetched"].as_u64().expect("bytes_fetched");
+    let frames = r["sync"]["frame_bytes_fetched"]
+        .as_u64()
+        .expect("frame_bytes_fetched");
+    assert!(rlp > 0 && frames > 0, "{r}");
+    assert!(rlp <= blocks + headers, "{rlp} > {blocks} + {headers}");
+    assert!(
+        frames <= block_frames + header_frames,
+        "{frames} > {block_frames} + {header_frames}"
+    );
+    let failed: u64 = r["sync"]["peers"]
+        .as_object()
+        .expect("peers")
+        .values()
+        .map(|p| p["failed"].as_u64().unwrap_or(0))
+        .sum();
+    if failed == 0 {
+        assert!(rlp >= blocks, "{rlp} < {blocks}");
+        assert!(frames >= block_frames, "{frames} < {block_frames}");
+    }
 }
 
 #[test]
