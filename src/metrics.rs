@@ -27,7 +27,7 @@ pub const LAST_INDEXED: &str = "histd_last_indexed_block";
 pub const PEERS: &str = "histd_peers";
 /// Verified blocks handed to storage.
 pub const BLOCKS_INGESTED: &str = "histd_blocks_ingested_total";
-/// Bytes of verified block data handed to storage (stored form, before compression).
+/// Bytes of verified block data handed to storage (the eth RLP of their answers, before compression).
 pub const BYTES_INGESTED: &str = "histd_bytes_ingested_total";
 /// Total size of all shard WALs.
 pub const WAL_BYTES: &str = "histd_wal_bytes";
@@ -144,7 +144,7 @@ pub const ALL: &[(&str, Kind, &str)] = &[
     (
         BYTES_INGESTED,
         Kind::Counter,
-        "Bytes of verified block data stored",
+        "Bytes of verified block data stored (eth RLP of the answers, before compression)",
     ),
     (WAL_BYTES, Kind::Gauge, "Total size of shard WALs in bytes"),
     (

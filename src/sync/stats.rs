@@ -113,8 +113,11 @@ impl SyncStats {
         *lock(&self.inner.verify_failures).entry(kind).or_default() += 1;
     }
 
-    /// `blocks` verified blocks of `bytes` (stored form) were handed to storage.
+    /// `blocks` verified blocks of `bytes` (their answers' eth RLP) were handed to storage; also
+    /// the Prometheus counters the dashboard's ingest-rate panels read.
     pub fn record_stored(&self, blocks: u64, bytes: u64) {
+        ::metrics::counter!(crate::metrics::BLOCKS_INGESTED).increment(blocks);
+        ::metrics::counter!(crate::metrics::BYTES_INGESTED).increment(bytes);
         self.inner
             .blocks_stored
             .fetch_add(blocks, Ordering::Relaxed);

@@ -230,6 +230,14 @@ fn prometheus_scrapes_fast_sync_then_follow_and_evaluates_the_alert_rules() {
             .is_some_and(|v| v >= 2.0)
     });
     assert!(prom.value("histd_reorder_len").is_some());
+    // Both phases store blocks: the dashboard's ingest-rate panels read these counters.
+    for counter in ["histd_blocks_ingested_total", "histd_bytes_ingested_total"] {
+        assert!(
+            prom.value(counter).is_some_and(|v| v > 0.0),
+            "{counter}: {:?}",
+            prom.query(counter)
+        );
+    }
     // Finalizing sealed the first shard (1,000 blocks) with its log index.
     assert!(
         prom.value("histd_log_index_bytes").is_some_and(|v| v > 0.0),
