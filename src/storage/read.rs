@@ -444,7 +444,7 @@ impl Storage {
 
     /// Where the transaction with this hash is, and the transaction when retained.
     ///
-    /// The index names candidates by hash prefix ([`index::tx_candidates`]); the answer is the
+    /// The index names candidates by hash prefix (`index::tx_candidates`); the answer is the
     /// candidate whose stored transaction has exactly this hash, so a prefix shared with another
     /// transaction can cost a block read but never gives a wrong answer.
     pub fn transaction(&self, hash: &B256) -> Result<Option<TxLookup>, ReadError> {

@@ -2,7 +2,7 @@
 //! the target is stored.
 //!
 //! Owns the loop that joins the stages: it plans with the [`Scheduler`], links headers with the
-//! [`Linker`], fetches with [`fetch`](super::fetch) (peers chosen by the pool, sized by the
+//! [`Linker`], fetches with [`fetch`] (peers chosen by the pool, sized by the
 //! [`Sizer`]), verifies and encodes on blocking threads (as many batches at once as there are
 //! cores), writes with `put_prepared` (one write at a time, any order), and keeps the bytes it
 //! holds — answers being fetched, being verified, waiting for the writer — under a cap, whatever

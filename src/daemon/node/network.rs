@@ -3,8 +3,8 @@
 //!
 //! Owns the network side of the node for its whole life (Startup to ShuttingDown): discovery
 //! sources from the config (static peers, bootnodes, DNS, discv4), the pool (serving our history
-//! through [`StorageHistory`], remembering peers through [`StoragePeerCache`], both reaching the
-//! store only through the [`StoreHandle`]), publishing the [`NodeServices`] once the pool runs
+//! through [`HandleHistory`], remembering peers through [`HandlePeerCache`], both reaching the
+//! store only through the [`StoreHandle`](crate::storage::StoreHandle)), publishing the [`NodeServices`] once the pool runs
 //! (before any `PeersReady`), and the mapping `Ready` → `PeersReady`, `Lost` → `PeersLost`,
 //! `HeadSeen` → `head_seen`. On cancel it waits for the pool to close its sessions, save the
 //! peer cache and end its tasks, then for discovery's tasks. It never decides phases.

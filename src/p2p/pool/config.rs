@@ -60,14 +60,14 @@ pub struct PoolConfig {
     /// How long a temporary ban (bad data, protocol breach) lasts.
     pub temp_ban: Duration,
     /// Networks (not node ids) that must report a head at or above a number before `head_seen`
-    /// reaches it (capped at `min_peers`); see [`super::head`].
+    /// reaches it (capped at `min_peers`); see [`super::head_quorum`].
     pub head_quorum: usize,
     /// Head votes: IPv4 addresses sharing this many leading bits are one network (one vote).
     pub head_vote_prefix_v4: u8,
     /// Head votes: IPv6 addresses sharing this many leading bits are one network (one vote).
     pub head_vote_prefix_v6: u8,
     /// Blocks of tolerance above the chain's physical head bound (our clock may be behind):
-    /// a claim above bound + slack is impossible and its peer penalised; see [`super::head`].
+    /// a claim above bound + slack is impossible and its peer penalised; see [`super::head_quorum`].
     pub head_slack_blocks: u64,
     /// How often peer heads are re-read and `head_seen` recomputed.
     pub head_interval: Duration,

@@ -37,7 +37,7 @@ impl PoolHandle {
         self.shared.subscribe()
     }
 
-    /// `head_seen` by the rule of [`super::head`].
+    /// `head_seen` by the rule of [`super::head_quorum`].
     pub fn head_seen(&self) -> Option<BlockNumber> {
         self.shared.lock().head.get()
     }

@@ -69,7 +69,7 @@ pub struct PoolSnapshot {
     pub peers: Vec<PeerInfo>,
     /// Peers that are usable.
     pub usable: usize,
-    /// `head_seen` by the rule of [`super::head`], monotonic.
+    /// `head_seen` by the rule of [`super::head_quorum`], monotonic.
     pub head_seen: Option<BlockNumber>,
     /// At least `min_peers` usable peers.
     pub ready: bool,

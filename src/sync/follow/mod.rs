@@ -4,8 +4,8 @@
 //! ([`probe`]: peers on distinct networks asked for headers from just below our frontier; only
 //! headers linked to what we hold and agreed by a quorum of networks are accepted), a scheduling
 //! window of [`FollowLimits::window`] blocks above the stored tip, bodies and receipts fetched with
-//! [`fetch`](super::fetch) (lowest first), verification on blocking threads
-//! ([`verify_each`](super::process::verify_each)), the [`reorder`] buffer (in any order in, in
+//! [`fetch`] (lowest first), verification on blocking threads
+//! ([`verify_each`]), the [`reorder`] buffer (in any order in, in
 //! order out), and the in-order writer (`append_sorted`, which refuses anything but the next
 //! block). A divergence agreed by a quorum starts the [`ancestor`] search; the store is rolled
 //! back to the common ancestor (`rollback_to`) and following resumes from there; a fork deeper
