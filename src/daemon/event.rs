@@ -25,12 +25,53 @@ impl fmt::Display for StopSignal {
     }
 }
 
+/// What an operator must do about a worker's failure. Classified once, where the failure becomes
+/// an [`Event::Fatal`] (`crate::daemon::exit::failure_kind`); the exit code is chosen from it.
+/// Declared in order of precedence: when several workers fail, the kind an operator must act on
+/// wins over a plain restart (`Ord` follows the declaration order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// Nothing the operator must fix first: a restart may help.
+    Restart,
+    /// Fix the configuration: an address it names cannot be bound (in use, not on this host,
+    /// privileged). A restart meets the same cause again.
+    FixConfig,
+    /// Free space under the data directory (`ENOSPC`/`EDQUOT`). A restart meets a full disk again.
+    FreeDisk,
+}
+
+impl FailureKind {
+    /// What the log line and the machine's reason say before the error, so an operator reading
+    /// only the message sees what to do.
+    pub const fn message_prefix(self) -> &'static str {
+        match self {
+            FailureKind::Restart => "",
+            FailureKind::FixConfig => "config error: ",
+            FailureKind::FreeDisk => "disk full: ",
+        }
+    }
+}
+
 /// A worker failed in a way it cannot recover from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FatalError {
     /// The worker's name (`fast_sync`, `peer_pool`, ...).
     pub worker: &'static str,
+    /// What the operator must do; decides the exit code.
+    pub kind: FailureKind,
+    /// The failure for people: the kind's [`FailureKind::message_prefix`], then the error.
     pub message: String,
+}
+
+impl FatalError {
+    /// `worker` failed with `error` of `kind`; the message starts with the kind's prefix.
+    pub fn new(worker: &'static str, kind: FailureKind, error: impl fmt::Display) -> Self {
+        Self {
+            worker,
+            kind,
+            message: format!("{}{error}", kind.message_prefix()),
+        }
+    }
 }
 
 impl fmt::Display for FatalError {

@@ -2,13 +2,13 @@
 //!
 //! Owns [`Exit`] (every code the binary can end with, documented in the README's "Exit codes" table
 //! and checked against it by a test), the mapping from how the machine stopped to a code, and the
-//! recognition of a full disk in a worker's error chain. It must never decide to stop: the machine
-//! does; this only names the outcome. `config/histd.service` lists the codes a restart cannot fix in
+//! classification of a worker's error chain into a [`FailureKind`] (a full disk, an address that
+//! cannot be bound). It must never decide to stop: the machine does; this only names the outcome. `config/histd.service` lists the codes a restart cannot fix in
 //! `RestartPreventExitStatus=`.
 
 use std::error::Error;
 
-use super::event::EventKind;
+use super::event::{EventKind, FailureKind};
 use super::states::{ExitStatus, Taken};
 use crate::rpc::ServeError;
 use crate::storage::WriteError;
@@ -18,12 +18,12 @@ use crate::storage::WriteError;
 pub enum Exit {
     /// Stopped as asked (SIGINT/SIGTERM, finalized first) or range mode complete.
     Clean,
-    /// A worker failed, or the daemon could not start (metrics port taken, runtime): a restart
-    /// may help.
+    /// A worker failed, or the daemon could not start (runtime, signal handlers): a restart may
+    /// help.
     Fatal,
     /// The configuration (file + flags) cannot be used: fix it, a restart will not. This includes
-    /// an `rpc.bind` that cannot be bound: taken by another process, not on this host, or
-    /// privileged.
+    /// an `rpc.bind` or `metrics.bind` that cannot be bound: taken by another process, not on this
+    /// host, or privileged.
     Config,
     /// Follow saw a reorg deeper than `sync.rollback_window`: the stored tip is on a chain the
     /// network abandoned; an operator must decide (larger window, `histd db repair`, resync).
@@ -75,15 +75,13 @@ impl Exit {
         }
     }
 
-    /// The code for a machine that stopped with `status`, after taking `history`, having seen a
-    /// worker fail on a full disk (`disk_full`) or on an address it cannot bind (`bind`). A deep
-    /// reorg is named by the transition that ended Follow; a full disk or an unusable address
-    /// wins over a generic failure because the fix is the operator's, not a restart's.
+    /// The code for a machine that stopped with `status`, after taking `history`, with `failure`
+    /// the weightiest kind of the workers' failures it was sent (none: no worker failed). A deep
+    /// reorg is named by the transition that ended Follow.
     pub fn from_machine(
         status: &ExitStatus,
         history: &[Taken],
-        disk_full: bool,
-        bind: bool,
+        failure: Option<FailureKind>,
     ) -> Self {
         match status {
             ExitStatus::Clean => Exit::Clean,
@@ -93,21 +91,23 @@ impl Exit {
                     .any(|t| t.on == Some(EventKind::ReorgTooDeep));
                 if reorg {
                     Exit::ReorgTooDeep
-                } else if disk_full {
-                    Exit::DiskFull
-                } else if bind {
-                    Exit::Config
                 } else {
-                    Exit::Fatal
+                    failure.map_or(Exit::Fatal, Exit::for_failure)
                 }
             }
         }
     }
-}
 
-/// The prefix a worker failure's message gets when its cause is a full disk: operators read it in
-/// the log, and [`is_disk_full_message`] recognises it from the `Fatal` event alone.
-pub const DISK_FULL_PREFIX: &str = "disk full: ";
+    /// The code for a worker failure of `kind`: a full disk or an unusable address is the
+    /// operator's to fix, not a restart's.
+    pub const fn for_failure(kind: FailureKind) -> Self {
+        match kind {
+            FailureKind::Restart => Exit::Fatal,
+            FailureKind::FixConfig => Exit::Config,
+            FailureKind::FreeDisk => Exit::DiskFull,
+        }
+    }
+}
 
 /// Whether `error` or any of its sources is storage's [`WriteError::DiskFull`] or an I/O error
 /// saying the filesystem is full (`ENOSPC`, or `EDQUOT`: a quota is the same to an operator).
@@ -142,10 +142,6 @@ fn any_in_chain(
     false
 }
 
-/// The prefix a worker failure's message gets when its cause is an `rpc.bind` that cannot be bound
-/// (see [`DISK_FULL_PREFIX`]: same use).
-pub const BIND_PREFIX: &str = "config error: ";
-
 /// Whether `error` or any of its sources is a failure to bind the JSON-RPC server's address
 /// (`rpc.bind`). Whatever the OS said (in use, not on this host, privileged port), a restart
 /// with the same config meets it again while the cause stays, so it is a config error, not a
@@ -159,33 +155,30 @@ pub fn is_bind_failure(error: &(dyn Error + 'static)) -> bool {
     })
 }
 
-/// The message of a `Fatal` event for a worker that failed with `error`: tagged with
-/// [`DISK_FULL_PREFIX`] when the disk is full, [`BIND_PREFIX`] when an address cannot be bound.
-pub fn fatal_message(error: &(dyn Error + 'static)) -> String {
+/// What the operator must do about a worker that failed with `error`: free disk space when the
+/// chain holds a full disk, fix the config when it holds an address that cannot be bound, else a
+/// restart may help. Called once, where the failure becomes a `Fatal` event.
+pub fn failure_kind(error: &(dyn Error + 'static)) -> FailureKind {
     if is_disk_full(error) {
-        format!("{DISK_FULL_PREFIX}{error}")
+        FailureKind::FreeDisk
     } else if is_bind_failure(error) {
-        format!("{BIND_PREFIX}{error}")
+        FailureKind::FixConfig
     } else {
-        error.to_string()
+        FailureKind::Restart
     }
-}
-
-/// Whether a `Fatal` event's message says an address could not be bound (see [`fatal_message`]).
-pub fn is_bind_message(message: &str) -> bool {
-    message.starts_with(BIND_PREFIX)
-}
-
-/// Whether a `Fatal` event's message says the disk is full (see [`fatal_message`]).
-pub fn is_disk_full_message(message: &str) -> bool {
-    message.starts_with(DISK_FULL_PREFIX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::event::FatalError;
     use crate::daemon::phase::Phase;
     use crate::daemon::workers::WorkerError;
+
+    /// The message a `Fatal` event carries for a worker that failed with `error`.
+    fn fatal_event_message(error: &(dyn Error + 'static)) -> String {
+        FatalError::new("test", failure_kind(error), error).message
+    }
 
     #[test]
     fn codes_are_distinct_and_stable() {
@@ -206,8 +199,9 @@ mod tests {
             source: Box::new(std::io::Error::from_raw_os_error(libc::ENOSPC)),
         };
         assert!(is_disk_full(&enospc));
-        let msg = fatal_message(&enospc);
-        assert!(is_disk_full_message(&msg), "{msg}");
+        assert_eq!(failure_kind(&enospc), FailureKind::FreeDisk);
+        let msg = fatal_event_message(&enospc);
+        assert!(msg.starts_with("disk full: "), "{msg}");
         assert!(msg.contains("writing the WAL"), "{msg}");
 
         let other = WorkerError::Failed {
@@ -215,7 +209,8 @@ mod tests {
             source: Box::new(std::io::Error::from_raw_os_error(libc::EACCES)),
         };
         assert!(!is_disk_full(&other));
-        assert!(!is_disk_full_message(&fatal_message(&other)));
+        assert_eq!(failure_kind(&other), FailureKind::Restart);
+        assert_eq!(fatal_event_message(&other), other.to_string());
     }
 
     #[test]
@@ -238,7 +233,7 @@ mod tests {
         assert!(is_disk_full(&io));
         let redb = full("redb: No space left on device".into());
         assert!(is_disk_full(&redb));
-        assert!(is_disk_full_message(&fatal_message(&redb)));
+        assert_eq!(failure_kind(&redb), FailureKind::FreeDisk);
     }
 
     fn taken(on: EventKind, to: Phase) -> Taken {
@@ -252,29 +247,41 @@ mod tests {
 
     #[test]
     fn machine_outcomes_map_to_codes() {
+        use FailureKind::{FixConfig, FreeDisk, Restart};
         let failed = ExitStatus::Failed { reason: "x".into() };
         let reorg = [taken(EventKind::ReorgTooDeep, Phase::ShuttingDown)];
         let fatal = [taken(EventKind::Fatal, Phase::ShuttingDown)];
         assert_eq!(
-            Exit::from_machine(&ExitStatus::Clean, &reorg, true, true),
+            Exit::from_machine(&ExitStatus::Clean, &reorg, Some(FreeDisk)),
             Exit::Clean
         );
         assert_eq!(
-            Exit::from_machine(&failed, &reorg, true, true),
+            Exit::from_machine(&failed, &reorg, Some(FreeDisk)),
             Exit::ReorgTooDeep
         );
         assert_eq!(
-            Exit::from_machine(&failed, &fatal, true, true),
+            Exit::from_machine(&failed, &fatal, Some(FreeDisk)),
             Exit::DiskFull
         );
         assert_eq!(
-            Exit::from_machine(&failed, &fatal, false, true),
+            Exit::from_machine(&failed, &fatal, Some(FixConfig)),
             Exit::Config
         );
         assert_eq!(
-            Exit::from_machine(&failed, &fatal, false, false),
+            Exit::from_machine(&failed, &fatal, Some(Restart)),
             Exit::Fatal
         );
+        assert_eq!(Exit::from_machine(&failed, &fatal, None), Exit::Fatal);
+    }
+
+    #[test]
+    fn the_kind_an_operator_must_act_on_wins_over_a_restart() {
+        // The runner keeps the greatest kind of all the failures it saw: a full disk over an
+        // unusable address over a plain failure, whatever order they came in.
+        use FailureKind::{FixConfig, FreeDisk, Restart};
+        assert!(Restart < FixConfig && FixConfig < FreeDisk);
+        assert_eq!(Some(FreeDisk).max(Some(FixConfig)), Some(FreeDisk));
+        assert_eq!(None.max(Some(Restart)), Some(Restart));
     }
 
     #[test]
@@ -289,9 +296,9 @@ mod tests {
             }),
         };
         assert!(is_bind_failure(&rpc));
-        let msg = fatal_message(&rpc);
-        assert!(is_bind_message(&msg), "{msg}");
-        assert!(!is_disk_full_message(&msg), "{msg}");
+        assert_eq!(failure_kind(&rpc), FailureKind::FixConfig);
+        let msg = fatal_event_message(&rpc);
+        assert!(msg.starts_with("config error: "), "{msg}");
         assert!(msg.contains("127.0.0.1:8545"), "{msg}");
 
         // The same OS error elsewhere (a peer's dial, say) is no config error.
@@ -300,6 +307,6 @@ mod tests {
             source: Box::new(in_use()),
         };
         assert!(!is_bind_failure(&other));
-        assert!(!is_bind_message(&fatal_message(&other)));
+        assert_eq!(failure_kind(&other), FailureKind::Restart);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use super::event::{self, Event, EventKind, FatalError, StopSignal};
+use super::event::{self, Event, EventKind, FailureKind, FatalError, StopSignal};
 use super::intent::{AfterFinalize, SyncMode};
 use super::machine::DaemonMachine;
 use super::phase::Phase;
@@ -68,10 +68,7 @@ fn sample(kind: EventKind) -> Event {
         EventKind::ShutdownRequested => Event::ShutdownRequested {
             signal: StopSignal::Sigint,
         },
-        EventKind::Fatal => Event::Fatal(FatalError {
-            worker: "test",
-            message: "boom".into(),
-        }),
+        EventKind::Fatal => Event::Fatal(FatalError::new("test", FailureKind::Restart, "boom")),
         EventKind::Stopped => Event::Stopped,
     }
 }
@@ -263,10 +260,11 @@ async fn failures_exit_non_zero_and_a_failing_shutdown_worker_does_not_hang() {
         m.handle(&sample(k)).await;
     }
     m.handle(&sample(EventKind::ReorgTooDeep)).await;
-    m.handle(&Event::Fatal(FatalError {
-        worker: SHUTDOWN_WORKER,
-        message: "disk full".into(),
-    }))
+    m.handle(&Event::Fatal(FatalError::new(
+        SHUTDOWN_WORKER,
+        FailureKind::FreeDisk,
+        "ENOSPC",
+    )))
     .await;
     let status = m.exit_status().expect("exit decided");
     assert_eq!(status.code(), 1);

@@ -26,7 +26,7 @@ mod states;
 pub mod transitions;
 pub mod workers;
 
-pub use event::{Event, EventKind, EventSender, FatalError, StopSignal};
+pub use event::{Event, EventKind, EventSender, FailureKind, FatalError, StopSignal};
 pub use exit::Exit;
 pub use intent::{AfterFinalize, ExitAfterFinalize, PostFinalize, SyncMode};
 pub use machine::DaemonMachine;

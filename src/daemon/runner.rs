@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::time::{Instant, Interval};
 
 use super::dump;
-use super::event::{self, Event};
-use super::exit::{self, Exit};
+use super::event::{self, Event, FailureKind};
+use super::exit::Exit;
 use super::exporter::{self, ExporterError};
 use super::machine::DaemonMachine;
 use super::notify;
@@ -126,8 +126,8 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     let mut recorder = RunRecorder::start(settings.mode);
     let mut machine = DaemonMachine::start(settings, workers, events).await;
     let mut notes = Notifications::new(machine.phase(), stats.clone());
-    let mut disk_full = false;
-    let mut bind = false;
+    // The weightiest kind among the workers' failures (see `FailureKind`'s order).
+    let mut failure: Option<FailureKind> = None;
 
     let status = loop {
         if let Some(status) = machine.exit_status() {
@@ -138,8 +138,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
                 Some(event) => {
                     tracing::debug!(phase = %machine.phase(), ?event, "event");
                     if let Event::Fatal(e) = &event {
-                        disk_full |= exit::is_disk_full_message(&e.message);
-                        bind |= exit::is_bind_message(&e.message);
+                        failure = failure.max(Some(e.kind));
                     }
                     notes.before(&event);
                     machine.handle(&event).await;
@@ -159,7 +158,7 @@ pub async fn run(config: &Config, workers: Box<dyn PhaseWorkers>) -> Result<Exit
     };
     machine.cancel_all();
     exporter_cancel.cancel();
-    let exit = Exit::from_machine(&status, machine.history(), disk_full, bind);
+    let exit = Exit::from_machine(&status, machine.history(), failure);
     // After ShuttingDown, so the report has every phase; a run that never opened its data
     // directory leaves none.
     let name = recorder.file_name();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, FatalError};
+use super::event::{Event, FailureKind, FatalError};
 use super::phase::Phase;
 use super::workers::{
     FastSyncTarget, FinalizePlan, FollowPlan, PhaseWorkers, SHUTDOWN_WORKER, ShutdownCause,
@@ -153,10 +153,11 @@ fn fatal(name: &'static str, ctx: WorkerContext, disk_full: bool) -> WorkerHandl
     }
     WorkerHandle::spawn(name, ctx, |ctx| async move {
         ctx.events
-            .send(Event::Fatal(FatalError {
-                worker: name,
-                message: "scripted failure".into(),
-            }))
+            .send(Event::Fatal(FatalError::new(
+                name,
+                FailureKind::Restart,
+                "scripted failure",
+            )))
             .await;
         Ok(())
     })

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::event::{Event, EventSender, FatalError};
+use super::event::{Event, EventSender, FailureKind, FatalError};
 use super::intent::{AfterFinalize, SyncMode};
 use crate::primitives::BlockNumber;
 
@@ -95,7 +95,7 @@ impl WorkerHandle {
         let fut = work(ctx);
         let token = cancel.clone();
         let join = tokio::spawn(async move {
-            let message = match AssertUnwindSafe(fut).catch_unwind().await {
+            let fatal = match AssertUnwindSafe(fut).catch_unwind().await {
                 Ok(Ok(())) => return,
                 // An error while being cancelled (an aborted request, a closed channel) is the
                 // cancellation itself, not a failure of the next phase: log it, don't escalate.
@@ -103,17 +103,16 @@ impl WorkerHandle {
                     tracing::warn!(worker = name, error = %e, "worker ended with an error after cancellation");
                     return;
                 }
-                // A full disk is tagged so the runner can exit with its own code.
-                Ok(Err(e)) => super::exit::fatal_message(&e),
-                Err(panic) => format!("panicked: {}", panic_message(&panic)),
+                // Classified here, once: the kind travels with the event to the exit code.
+                Ok(Err(e)) => FatalError::new(name, super::exit::failure_kind(&e), &e),
+                Err(panic) => FatalError::new(
+                    name,
+                    FailureKind::Restart,
+                    format_args!("panicked: {}", panic_message(&panic)),
+                ),
             };
-            tracing::error!(worker = name, error = %message, "worker failed");
-            events
-                .send(Event::Fatal(FatalError {
-                    worker: name,
-                    message,
-                }))
-                .await;
+            tracing::error!(worker = name, error = %fatal.message, "worker failed");
+            events.send(Event::Fatal(fatal)).await;
         });
         Self { name, cancel, join }
     }

@@ -8,8 +8,8 @@
 
 use histd::daemon::scripted::{Script, ScriptedWorkers};
 use histd::daemon::{
-    DaemonMachine, DaemonSettings, Event, EventKind, FatalError, Phase, StopSignal, SyncMode,
-    TRANSITIONS, event,
+    DaemonMachine, DaemonSettings, Event, EventKind, FailureKind, FatalError, Phase, StopSignal,
+    SyncMode, TRANSITIONS, event,
 };
 use histd::primitives::BlockNumber;
 use proptest::prelude::*;
@@ -27,10 +27,11 @@ fn any_event() -> impl Strategy<Value = Event> {
         (0u64..200).prop_map(|depth| Event::ReorgTooDeep { depth, limit: 64 }),
         prop_oneof![Just(StopSignal::Sigint), Just(StopSignal::Sigterm)]
             .prop_map(|signal| Event::ShutdownRequested { signal }),
-        Just(Event::Fatal(FatalError {
-            worker: "fast_sync",
-            message: "random failure".into(),
-        })),
+        Just(Event::Fatal(FatalError::new(
+            "fast_sync",
+            FailureKind::Restart,
+            "random failure"
+        ))),
         Just(Event::Stopped),
     ]
 }
