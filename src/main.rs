@@ -228,7 +228,7 @@ fn run(path: Option<&Path>, overrides: &[Override], verbose: u8) -> ExitCode {
         Ok(exit) => code(exit),
         Err(e) => {
             tracing::error!(error = %e, "cannot start the daemon");
-            code(Exit::Fatal)
+            code(e.exit())
         }
     }
 }

@@ -37,6 +37,18 @@ pub enum RunError {
     Signals(#[source] std::io::Error),
 }
 
+impl RunError {
+    /// The exit code. An unbindable `metrics.bind` is a config error, like `rpc.bind`: systemd
+    /// stops the old instance before starting the new one, so a taken port is another service or
+    /// a wrong address, which a restart loop cannot fix.
+    pub fn exit(&self) -> Exit {
+        match self {
+            RunError::Exporter(ExporterError::Bind { .. }) => Exit::Config,
+            RunError::Exporter(ExporterError::Install(_)) | RunError::Signals(_) => Exit::Fatal,
+        }
+    }
+}
+
 /// What the runner tells systemd, derived from the phases and events it sees.
 struct Notifications {
     phase: Phase,

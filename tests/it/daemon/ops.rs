@@ -48,10 +48,10 @@ fn exit_table() -> String {
         let meaning = match e {
             Exit::Clean => "clean stop: SIGINT/SIGTERM (after finalizing), or range mode complete",
             Exit::Fatal => {
-                "fatal: a worker failed, or the daemon could not start (metrics port taken, ...)"
+                "fatal: a worker failed, or the daemon could not start (async runtime, signal handlers)"
             }
             Exit::Config => {
-                "config error: the file or a flag is invalid (one line per problem), or `rpc.bind` cannot be bound (address in use, not on this host, privileged port; `histd run` and `histd serve` name the address and the cause)"
+                "config error: the file or a flag is invalid (one line per problem), or `rpc.bind` or `metrics.bind` cannot be bound (address in use, not on this host, privileged port; the error names the address and the cause)"
             }
             Exit::ReorgTooDeep => {
                 "reorg deeper than `sync.rollback_window`: the stored tip left the canonical chain"
