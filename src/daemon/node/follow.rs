@@ -170,7 +170,13 @@ pub async fn preflight(
     .map_err(|e| failed("checking the stored tip against the peers", e))?;
     match checked {
         Preflight::Cancelled => Ok(false),
-        Preflight::OnChain | Preflight::RolledBack { .. } => Ok(true),
+        Preflight::OnChain => Ok(true),
+        Preflight::RolledBack { ancestor, .. } => {
+            // A write like sync's: the served range (our Status, peers' BlockRangeUpdate) follows
+            // the stored tip, and must not announce the abandoned one until the next write.
+            services.stored_tip.send_replace(Some(ancestor));
+            Ok(true)
+        }
         Preflight::TooDeep { depth, limit } => {
             // Stops the node with exit code 3, as the same reorg found while following would.
             ctx_events.send(Event::ReorgTooDeep { depth, limit }).await;

@@ -148,8 +148,12 @@ pub async fn run(
         served,
         spec: spec.clone(),
     };
+    // New sessions' Status reads the range from here: the announcer moves it as storage does.
+    let (served_now, served_rx) = watch::channel(served);
+    let mut peer = PeerConfig::new(node.key.clone(), status);
+    peer.served_now = Some(served_rx);
     let deps = PoolDeps {
-        peer: PeerConfig::new(node.key.clone(), status),
+        peer,
         provider: Arc::new(HandleHistory::new(node.store.clone(), &spec)),
         discovered: Some(discovery.records),
         cache: Arc::new(HandlePeerCache(node.store.clone())),
@@ -187,7 +191,7 @@ pub async fn run(
         "pool",
         crate::daemon::dump::pool_source(pool.handle.clone()),
     );
-    let mut announcer = ServedAnnouncer::new(served);
+    let mut announcer = ServedAnnouncer::new(served_now, stored_tip.subscribe());
     let mut announce = tokio::time::interval(std::time::Duration::from_secs(1));
     announce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 

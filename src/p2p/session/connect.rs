@@ -2,16 +2,18 @@
 //! Status, each under its own timeout. Configuration only; no retry or peer selection (the pool's
 //! job).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use super::error::EthStreamError;
 use super::eth_stream::{DEFAULT_STATUS_TIMEOUT, EthStream, StatusInputs};
 use crate::p2p::base::{
     Capability, DEFAULT_HELLO_TIMEOUT, Hello, P2P_VERSION, P2pError, P2pStream,
 };
-use crate::p2p::eth::EthVersion;
+use crate::p2p::eth::{BlockRange, EthVersion};
 use crate::p2p::node_key::NodeKey;
 use crate::p2p::rlpx::{self, DEFAULT_HANDSHAKE_TIMEOUT, PeerId};
 
@@ -49,6 +51,10 @@ pub struct PeerConfig {
     pub listen_port: u16,
     /// Chain, fork filter and served range for Status.
     pub status: StatusInputs,
+    /// The served range as it is now, when it moves while sessions are made (a node whose
+    /// storage grows or rolls back): it replaces `status.served` in each new Status. `None`:
+    /// `status.served` for good.
+    pub served_now: Option<watch::Receiver<BlockRange>>,
     /// Handshake limits.
     pub timeouts: Timeouts,
 }
@@ -62,7 +68,19 @@ impl PeerConfig {
             versions: EthVersion::ALL.to_vec(),
             listen_port: 0,
             status,
+            served_now: None,
             timeouts: Timeouts::default(),
+        }
+    }
+
+    /// The inputs of the Status a session made now announces (see [`PeerConfig::served_now`]).
+    pub fn status_now(&self) -> Cow<'_, StatusInputs> {
+        match &self.served_now {
+            None => Cow::Borrowed(&self.status),
+            Some(now) => Cow::Owned(StatusInputs {
+                served: *now.borrow(),
+                ..self.status.clone()
+            }),
         }
     }
 
@@ -93,7 +111,7 @@ pub async fn dial<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(P2pError::from)?;
     let p2p = P2pStream::handshake(r, config.hello(), t.hello).await?;
-    EthStream::handshake(p2p, &config.status, t.status).await
+    EthStream::handshake(p2p, &config.status_now(), t.status).await
 }
 
 /// A peer dialled us: handshake as recipient, then Hello and Status.
@@ -106,5 +124,5 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(P2pError::from)?;
     let p2p = P2pStream::handshake(r, config.hello(), t.hello).await?;
-    EthStream::handshake(p2p, &config.status, t.status).await
+    EthStream::handshake(p2p, &config.status_now(), t.status).await
 }

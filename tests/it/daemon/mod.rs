@@ -6,3 +6,4 @@ mod diagram;
 mod logging;
 mod machine_props;
 mod ops;
+mod served_status;
