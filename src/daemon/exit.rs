@@ -3,8 +3,8 @@
 //! Owns [`Exit`] (every code the binary can end with, documented in the README's "Exit codes" table
 //! and checked against it by a test), the mapping from how the machine stopped to a code, and the
 //! classification of a worker's error chain into a [`FailureKind`] (a full disk, an address that
-//! cannot be bound). It must never decide to stop: the machine does; this only names the outcome. `config/histd.service` lists the codes a restart cannot fix in
-//! `RestartPreventExitStatus=`.
+//! cannot be bound). It must never decide to stop: the machine does; this only names the outcome.
+//! `config/histd.service` lists the codes a restart cannot fix in `RestartPreventExitStatus=`.
 
 use std::error::Error;
 
