@@ -1,0 +1,71 @@
+//! Lengths and offsets a damaged file controls, read through the real store: the read fails with
+//! an error naming the file (never a panic, an abort on a huge allocation, or a wrong block).
+
+use alloy_primitives::B256;
+use histd::primitives::BlockNumber;
+use histd::storage::{OpenOptions, Retention, Storage, TxRetention};
+use histd::testkit::chain::ChainGen;
+
+const SHARD: u64 = 10;
+/// `layout::FILE_HEADER` and `layout::INDEX_ENTRY`: where a segment index entry lies.
+const FILE_HEADER: u64 = 24;
+const INDEX_ENTRY: u64 = 56;
+
+fn opts() -> OpenOptions {
+    OpenOptions {
+        chain_id: 1,
+        genesis_hash: B256::repeat_byte(0xd4),
+        shard_size: SHARD,
+        retention: Retention {
+            transactions: TxRetention::Full,
+        },
+    }
+}
+
+/// A segment index entry naming gigabytes (or an offset near `u64::MAX`) is refused as damage
+/// to the data file before anything that size is allocated; the other blocks still read.
+#[test]
+fn a_segment_entry_naming_bytes_past_the_data_file_is_damage() {
+    for (what, offset, lens) in [
+        ("lengths", None, [u32::MAX; 3]),
+        ("offset", Some(u64::MAX - 8), [100, 100, 100]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let chain = ChainGen::new(7).chain(BlockNumber(0), 20, B256::ZERO);
+        {
+            let store = Storage::open(dir.path(), opts()).unwrap();
+            store.put_unordered(&chain).unwrap();
+            let report = store.compact_dirty().unwrap();
+            assert!(report.failed.is_empty(), "{:?}", report.failed);
+        }
+        // Block 13 is shard 1's position 3: rewrite its offset or frame lengths.
+        let shard = dir.path().join("shards").join(format!("{:012}", 10));
+        let idx = std::fs::read_dir(&shard)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "idx"))
+            .unwrap();
+        let mut bytes = std::fs::read(&idx).unwrap();
+        let at = (FILE_HEADER + 3 * INDEX_ENTRY) as usize;
+        if let Some(o) = offset {
+            bytes[at..at + 8].copy_from_slice(&o.to_le_bytes());
+        }
+        for (i, l) in lens.iter().enumerate() {
+            let p = at + 8 + 4 * i;
+            bytes[p..p + 4].copy_from_slice(&l.to_le_bytes());
+        }
+        std::fs::write(&idx, bytes).unwrap();
+
+        let store = Storage::open(dir.path(), opts()).unwrap();
+        let e = store.block(BlockNumber(13)).unwrap_err().to_string();
+        assert!(
+            e.contains("past the end of the") && e.contains(".dat"),
+            "{what}: {e}"
+        );
+        assert!(store.header(BlockNumber(13)).is_err(), "{what}");
+        for n in [10, 12, 14, 19] {
+            let b = store.block(BlockNumber(n)).unwrap().unwrap();
+            assert_eq!(b.hash(), chain[n as usize].hash(), "{what}: block {n}");
+        }
+    }
+}
