@@ -6,7 +6,7 @@
 //! Bad input never panics or hangs a connection: every body gets a JSON-RPC answer, a 413 (too
 //! large) or a 503 (too many WebSocket connections); connections over `max_connections` are
 //! closed as they are accepted, and one that does not send its headers within `header_timeout`
-//! is closed (slow loris).
+//! is closed (slow loris), as is one whose body does not arrive within the request time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -253,7 +253,24 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn http(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+/// Answers one POST. The body must arrive within the longer of `header_timeout` and
+/// `request_timeout` (geth's read timeout is 30 s; hyper's header timer stops once the headers
+/// end): a client that sends its headers and then stalls mid-body, or dribbles it, gets a 408
+/// and the connection closes, rather than holding a connection slot and a task for ever. The
+/// request's own time starts once the body is in, as before.
+async fn http(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    let limit = s
+        .ctx
+        .settings
+        .header_timeout
+        .max(s.ctx.settings.request_timeout);
+    let read = Bytes::from_request(req, &s);
+    let body = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(body)) => body,
+        // Over the body limit (413) or a broken body: the extractor's own answer.
+        Ok(Err(rejection)) => return rejection.into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body timed out").into_response(),
+    };
     match handle(&s, &body).await {
         Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         // Only notifications: nothing to answer.

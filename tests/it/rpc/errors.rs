@@ -1,7 +1,8 @@
 //! Malformed input and limits over real sockets: each bad request gets its JSON-RPC error code
 //! (or 413 for an oversized body), batches answer per element, notifications get nothing,
 //! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only,
-//! slow-loris clients are closed after the header timeout, connections over the cap are closed.
+//! slow-loris clients are closed after the header timeout, a stalled or dribbled body after the
+//! request time, connections over the cap are closed.
 //! A batch stops collecting answers past its response budget (-32003, as geth). Over WebSocket:
 //! bad messages get errors, subscriptions are capped, an oversized message closes the socket.
 //! Floods of all of it against the real `histd serve` keep its peak memory bounded.
@@ -248,6 +249,59 @@ async fn slow_loris_connections_are_closed() {
         "a silent client was held"
     );
     // Ordinary requests are unaffected.
+    assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_or_dribbled_body_is_closed() {
+    let h = start(|s| {
+        s.header_timeout = Duration::from_millis(300);
+        s.request_timeout = Duration::from_millis(500);
+        // Room for every client below (none is closed for being over the cap).
+        s.max_connections = 6;
+    })
+    .await;
+    // Headers complete, then 10 of the 100 announced body bytes, then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // A body dribbled a byte at a time, each within the header timeout, never finished in time.
+    let dribble = tokio::spawn({
+        let mut w = TcpStream::connect(h.addr).await.unwrap();
+        async move {
+            if w.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return true;
+            }
+            for _ in 0..100 {
+                if w.write_all(b" ").await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    });
+    let started = std::time::Instant::now();
+    for s in &mut stalled {
+        let mut answer = Vec::new();
+        use tokio::io::AsyncReadExt;
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a stalled body held its connection");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(dribble.await.unwrap(), "a dribbled body was held");
+    // The slots are free again: ordinary requests are answered.
     assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
     h.server.stop().await;
 }
