@@ -590,3 +590,74 @@ async fn websocket_malformed_input_gets_errors_or_a_closed_socket() {
     );
     h.server.stop().await;
 }
+
+/// Out-of-range and ill-formed quantities, `null` and object params, deep nesting: each gets a
+/// JSON-RPC error (geth's codes), never a panic; a number past the head is `null`, as in geth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_quantities_and_params_get_errors() {
+    let h = start(|_| {}).await;
+    let a = h.addr;
+    for (m, p) in [
+        ("eth_getBlockByNumber", json!(["0x", false])),
+        (
+            "eth_getBlockByNumber",
+            json!(["0x10000000000000000", false]),
+        ),
+        ("eth_getBlockByNumber", json!(["-0x1", false])),
+        ("eth_getBlockByNumber", json!([-1, false])),
+        ("eth_getBlockByNumber", json!([null, false])),
+        ("eth_getBlockByNumber", json!(["0x1", null])),
+        ("eth_getBlockByNumber", json!({"a": 1})),
+        ("eth_getBlockByNumber", Value::Null),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0x10000000000000000"]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "0xffffffffffffffff"}]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0xffffffffffffffff", "toBlock": "latest"}]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "0x0", "topics": [null, null, null, null, null]}]),
+        ),
+        ("eth_getLogs", json!([{"blockHash": "0x00"}])),
+        ("eth_getLogs", json!([null])),
+        ("eth_uninstallFilter", json!([7])),
+    ] {
+        assert_eq!(
+            error(a, m, p.clone()).await["code"],
+            INVALID_PARAMS,
+            "{m} {p}"
+        );
+    }
+    for (m, p) in [
+        ("eth_getBlockByNumber", json!(["0xffffffffffffffff", false])),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0xffffffffffffffff"]),
+        ),
+        (
+            "eth_getBlockReceipts",
+            json!([{"blockNumber": "0xffffffffffffffff"}]),
+        ),
+    ] {
+        assert_eq!(result(a, m, p.clone()).await, Value::Null, "{m} {p}");
+    }
+    // Nesting far past serde_json's recursion limit: a parse error, not a stack overflow.
+    for body in [
+        "[".repeat(100_000),
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{}]}}"#,
+            "[".repeat(3000)
+        ),
+    ] {
+        let v = post_raw(a, body.as_bytes(), "").await.json();
+        assert_eq!(v["error"]["code"], PARSE_ERROR, "{v}");
+    }
+    h.server.stop().await;
+}
