@@ -69,3 +69,32 @@ fn a_segment_entry_naming_bytes_past_the_data_file_is_damage() {
         }
     }
 }
+
+/// A shard size in `index.redb` past what a store is created with (it sizes each shard's presence
+/// bits and the compaction table) is malformed metadata, named, when a data directory is opened
+/// with the identity it records (`histd serve`, `histd db`).
+#[test]
+fn a_shard_size_out_of_range_in_the_index_is_malformed_metadata() {
+    const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    for bad in [0, 1_000_001, u64::MAX] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Storage::open(dir.path(), opts()).unwrap();
+            let chain = ChainGen::new(8).chain(BlockNumber(0), 3, B256::ZERO);
+            store.put_unordered(&chain).unwrap();
+        }
+        let db = redb::Database::open(dir.path().join("index.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("shard_size", &bad.to_le_bytes()[..])
+            .unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let e = Storage::open_existing(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("`shard_size` is missing or malformed"),
+            "{bad}: {e}"
+        );
+    }
+}
