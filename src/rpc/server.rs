@@ -100,8 +100,8 @@ impl Server {
         let shutdown = CancellationToken::new();
         let filters = Arc::new(Filters::new(settings.max_filters, settings.filter_ttl));
         let shared = Arc::new(Shared {
-            permits: Semaphore::new(settings.max_concurrent.max(1)),
-            ws_permits: Arc::new(Semaphore::new(settings.max_connections)),
+            permits: Semaphore::new(permits(settings.max_concurrent.max(1))),
+            ws_permits: Arc::new(Semaphore::new(permits(settings.max_connections))),
             feed: feed.clone(),
             shutdown: shutdown.clone(),
             ctx: Ctx {
@@ -113,7 +113,9 @@ impl Server {
         });
         let feeder = tokio::spawn(feed_filters(filters, feed.subscribe(), shutdown.clone()));
         let limits = ConnLimits {
-            open: Arc::new(Semaphore::new(shared.ctx.settings.max_connections.max(1))),
+            open: Arc::new(Semaphore::new(permits(
+                shared.ctx.settings.max_connections.max(1),
+            ))),
             header_timeout: shared.ctx.settings.header_timeout,
         };
         let app = router(shared);
@@ -339,7 +341,7 @@ fn allowed(origins: &[String], origin: &HeaderValue) -> Option<HeaderValue> {
 /// Answers one body (HTTP) or text message (WebSocket without subscriptions): the JSON text, or
 /// `None` when every call was a notification.
 pub(super) async fn handle(s: &Shared, body: &[u8]) -> Option<String> {
-    let deadline = Instant::now() + s.ctx.settings.request_timeout;
+    let deadline = deadline_after(s.ctx.settings.request_timeout);
     let incoming = envelope::parse(body, s.ctx.settings.max_batch);
     let _permit = match tokio::time::timeout_at(deadline, s.permits.acquire()).await {
         Ok(Ok(p)) => Some(p),
@@ -399,6 +401,20 @@ pub(super) async fn answer(
         Ok(v) => Answer::result(id, v),
         Err(e) => Answer::error(id, e),
     })
+}
+
+/// `n` permits, at most what a tokio semaphore holds (it panics past that; the config caps these
+/// far lower, settings built by hand may not).
+fn permits(n: usize) -> usize {
+    n.min(Semaphore::MAX_PERMITS)
+}
+
+/// `timeout` from now; a timeout past the clock's range (settings built by hand: the config caps
+/// it at a day) is a deadline a century away, not an overflow panic.
+pub(super) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 fn timed_out() -> RpcError {

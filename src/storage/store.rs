@@ -23,7 +23,7 @@ use super::shard::{Geometry, shards_dir};
 pub const DEFAULT_SHARD_SIZE: u64 = 10_000;
 /// Largest shard size a data directory may have (a shard's presence bits and compaction table are
 /// sized by it).
-const MAX_SHARD_SIZE: u64 = 1_000_000;
+pub const MAX_SHARD_SIZE: u64 = 1_000_000;
 
 /// What a data directory must be (checked on open, recorded on creation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

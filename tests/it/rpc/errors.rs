@@ -661,3 +661,22 @@ async fn hostile_quantities_and_params_get_errors() {
     }
     h.server.stop().await;
 }
+
+/// Settings past what the config allows (a timeout past the clock's range, permits past a
+/// semaphore's) still serve: the server clamps them rather than panicking at start or per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_past_the_config_ceilings_still_serve() {
+    let h = start(|s| {
+        s.request_timeout = Duration::MAX;
+        s.max_concurrent = usize::MAX;
+        s.max_connections = usize::MAX;
+    })
+    .await;
+    assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .unwrap();
+    let v = super::feed::ws_call(&mut ws, 1, "eth_chainId", json!([])).await;
+    assert_eq!(v["result"], "0x1", "{v}");
+    h.server.stop().await;
+}
