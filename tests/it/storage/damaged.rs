@@ -1,26 +1,18 @@
-//! Lengths and offsets a damaged file controls, read through the real store: the read fails with
-//! an error naming the file (never a panic, an abort on a huge allocation, or a wrong block).
+//! Lengths, offsets and sizes a damaged file controls, through the real store: a segment index
+//! entry pointing past its data file, a shard size out of range in `index.redb`. Each fails with
+//! an error naming the file or key (never a panic, an abort on a huge allocation, a wrong block).
 
 use alloy_primitives::B256;
 use histd::primitives::BlockNumber;
-use histd::storage::{OpenOptions, Retention, Storage, TxRetention};
+use histd::storage::Storage;
 use histd::testkit::chain::ChainGen;
+
+use super::basic::opts;
 
 const SHARD: u64 = 10;
 /// `layout::FILE_HEADER` and `layout::INDEX_ENTRY`: where a segment index entry lies.
 const FILE_HEADER: u64 = 24;
 const INDEX_ENTRY: u64 = 56;
-
-fn opts() -> OpenOptions {
-    OpenOptions {
-        chain_id: 1,
-        genesis_hash: B256::repeat_byte(0xd4),
-        shard_size: SHARD,
-        retention: Retention {
-            transactions: TxRetention::Full,
-        },
-    }
-}
 
 /// A segment index entry naming gigabytes (or an offset near `u64::MAX`) is refused as damage
 /// to the data file before anything that size is allocated; the other blocks still read.
@@ -33,7 +25,7 @@ fn a_segment_entry_naming_bytes_past_the_data_file_is_damage() {
         let dir = tempfile::tempdir().unwrap();
         let chain = ChainGen::new(7).chain(BlockNumber(0), 20, B256::ZERO);
         {
-            let store = Storage::open(dir.path(), opts()).unwrap();
+            let store = Storage::open(dir.path(), opts(SHARD)).unwrap();
             store.put_unordered(&chain).unwrap();
             let report = store.compact_dirty().unwrap();
             assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -56,7 +48,7 @@ fn a_segment_entry_naming_bytes_past_the_data_file_is_damage() {
         }
         std::fs::write(&idx, bytes).unwrap();
 
-        let store = Storage::open(dir.path(), opts()).unwrap();
+        let store = Storage::open(dir.path(), opts(SHARD)).unwrap();
         let e = store.block(BlockNumber(13)).unwrap_err().to_string();
         assert!(
             e.contains("past the end of the") && e.contains(".dat"),
@@ -79,7 +71,7 @@ fn a_shard_size_out_of_range_in_the_index_is_malformed_metadata() {
     for bad in [0, 1_000_001, u64::MAX] {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Storage::open(dir.path(), opts()).unwrap();
+            let store = Storage::open(dir.path(), opts(SHARD)).unwrap();
             let chain = ChainGen::new(8).chain(BlockNumber(0), 3, B256::ZERO);
             store.put_unordered(&chain).unwrap();
         }
