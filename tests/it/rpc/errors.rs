@@ -591,8 +591,9 @@ async fn websocket_malformed_input_gets_errors_or_a_closed_socket() {
     h.server.stop().await;
 }
 
-/// Out-of-range and ill-formed quantities, `null` and object params, deep nesting: each gets a
-/// JSON-RPC error (geth's codes), never a panic; a number past the head is `null`, as in geth.
+/// Out-of-range and ill-formed quantities (leading zero digits too), `null` and object params,
+/// deep nesting: each gets a JSON-RPC error (geth's codes and words), never a panic; a number
+/// past the head is `null`, as in geth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_quantities_and_params_get_errors() {
     let h = start(|_| {}).await;
@@ -635,6 +636,43 @@ async fn hostile_quantities_and_params_get_errors() {
             "{m} {p}"
         );
     }
+    // Leading zero digits: refused as geth's hexutil refuses them, naming the argument.
+    for (m, p, arg) in [
+        ("eth_getBlockByNumber", json!(["0x01", false]), 0),
+        ("eth_getBlockTransactionCountByNumber", json!(["0x00"]), 0),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0x00"]),
+            1,
+        ),
+        (
+            "eth_getBlockReceipts",
+            json!([{"blockNumber": "0X0001"}]),
+            0,
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x01", "toBlock": "latest"}]),
+            0,
+        ),
+    ] {
+        let e = error(a, m, p.clone()).await;
+        assert_eq!(e["code"], INVALID_PARAMS, "{m} {p}");
+        assert_eq!(
+            e["message"],
+            format!("invalid argument {arg}: hex number with leading zero digits"),
+            "{m} {p}"
+        );
+    }
+    // A lone zero is a number, not a leading zero.
+    let top = h.blocks.last().unwrap().number().get();
+    let v = call(
+        a,
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([super::hex_n(top), "0x0"]),
+    )
+    .await;
+    assert!(v["result"].is_object(), "{v}");
     for (m, p) in [
         ("eth_getBlockByNumber", json!(["0xffffffffffffffff", false])),
         (
