@@ -18,8 +18,26 @@ use crate::p2p::chain::{ChainSpec, ChainSpecError};
 use crate::p2p::discovery::NodeRecord;
 use crate::p2p::eth::limits::MAX_HEADERS;
 use crate::primitives::{BlockNumber, Checkpoint};
-use crate::storage::{Retention, TxRetention};
+use crate::storage::{MAX_SHARD_SIZE, Retention, TxRetention};
 use crate::sync::fetch::TARGET_ANSWER_BYTES;
+
+/// Ceiling of `sync.max_inflight_mib` (1 TiB).
+const MAX_INFLIGHT_MIB: u64 = 1 << 20;
+/// Ceiling of `rpc.max_concurrent` and `rpc.max_connections`.
+const MAX_RPC_PERMITS: u64 = 1_000_000;
+/// Ceiling of `rpc.request_timeout_secs` (a day).
+const MAX_REQUEST_TIMEOUT_SECS: u64 = 86_400;
+
+/// Records a problem when `v` of `key` is above `ceiling` (`unit` follows the number).
+fn at_most(r: &mut Reader, key: &str, v: u64, ceiling: u64, unit: &str) {
+    if v > ceiling {
+        r.problem(
+            key,
+            v,
+            format!("at most {ceiling} {unit}").trim_end().to_string(),
+        );
+    }
+}
 
 /// Applies `overrides` to `table` and validates the result.
 pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Config, Vec<Problem>> {
@@ -112,6 +130,14 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
         2 * TARGET_ANSWER_BYTES.div_ceil(super::MIB),
         "MiB (two answers)",
     );
+    // Fast sync counts this in bytes (`* MIB`): past the ceiling that would overflow.
+    at_most(
+        &mut r,
+        "sync.max_inflight_mib",
+        max_inflight_mib,
+        MAX_INFLIGHT_MIB,
+        "MiB (1 TiB)",
+    );
     let headers_ahead = at_least(
         &mut r,
         "sync.headers_ahead",
@@ -128,6 +154,14 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
             format!("at least 1 block (default {})", d.storage.shard_size),
         );
     }
+    // The storage layer's own ceiling, said here with the key's name.
+    at_most(
+        &mut r,
+        "storage.shard_size",
+        shard_size,
+        MAX_SHARD_SIZE,
+        "blocks",
+    );
     let transactions = r.choice(
         &table,
         "storage.retention.transactions",
@@ -174,10 +208,26 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
     let max_batch = rpc_at_least_1(&mut r, "rpc.max_batch", d.rpc.max_batch);
     let max_concurrent = rpc_at_least_1(&mut r, "rpc.max_concurrent", d.rpc.max_concurrent);
     let max_connections = r.u64(&table, "rpc.max_connections", d.rpc.max_connections);
+    // Each is a semaphore's permits (tokio panics past `Semaphore::MAX_PERMITS`); a million is
+    // far past any descriptor limit.
+    for (key, v) in [
+        ("rpc.max_concurrent", max_concurrent),
+        ("rpc.max_connections", max_connections),
+    ] {
+        at_most(&mut r, key, v, MAX_RPC_PERMITS, "");
+    }
     let request_timeout_secs = rpc_at_least_1(
         &mut r,
         "rpc.request_timeout_secs",
         d.rpc.request_timeout_secs,
+    );
+    // Added to the clock for every request's deadline (a sum past the clock's range panics).
+    at_most(
+        &mut r,
+        "rpc.request_timeout_secs",
+        request_timeout_secs,
+        MAX_REQUEST_TIMEOUT_SECS,
+        "seconds (a day)",
     );
     let max_filters = r.u64(&table, "rpc.max_filters", d.rpc.max_filters);
     let filter_ttl_secs = rpc_at_least_1(&mut r, "rpc.filter_ttl_secs", d.rpc.filter_ttl_secs);
@@ -521,6 +571,54 @@ mod tests {
 
     fn lines(text: &str, overrides: &[Override]) -> Vec<String> {
         Config::from_toml_str(text, overrides).unwrap_err().lines()
+    }
+
+    /// Values that would overflow or panic where they are used (a byte count, a semaphore's
+    /// permits, a deadline on the clock, a shard's bit set) are refused naming their key.
+    #[test]
+    fn values_past_their_ceilings_are_refused_naming_the_key() {
+        for (text, key, allowed) in [
+            (
+                "[sync]\nmax_inflight_mib = 9223372036854775807\n",
+                "sync.max_inflight_mib",
+                "at most 1048576 MiB (1 TiB)",
+            ),
+            (
+                "[storage]\nshard_size = 1000001\n",
+                "storage.shard_size",
+                "at most 1000000 blocks",
+            ),
+            (
+                "[rpc]\nmax_concurrent = 2305843009213693952\n",
+                "rpc.max_concurrent",
+                "at most 1000000",
+            ),
+            (
+                "[rpc]\nmax_connections = 9223372036854775807\n",
+                "rpc.max_connections",
+                "at most 1000000",
+            ),
+            (
+                "[rpc]\nrequest_timeout_secs = 9223372036854775807\n",
+                "rpc.request_timeout_secs",
+                "at most 86400 seconds (a day)",
+            ),
+        ] {
+            let problems = lines(text, &[]);
+            assert!(
+                problems
+                    .iter()
+                    .any(|l| l.starts_with(key) && l.contains(allowed)),
+                "{text}: {problems:?}"
+            );
+        }
+        // The ceilings themselves are accepted.
+        let c = Config::from_toml_str(
+            "[sync]\nmax_inflight_mib = 1048576\n[storage]\nshard_size = 1000000\n[rpc]\nmax_concurrent = 1000000\nmax_connections = 1000000\nrequest_timeout_secs = 86400\n",
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(c.rpc.request_timeout_secs, 86_400);
     }
 
     #[test]

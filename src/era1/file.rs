@@ -328,8 +328,9 @@ fn check_index(index: &Entry, header_offsets: &[u64]) -> Result<(u64, u64), Form
         let points = index.offset.checked_add_signed(rel);
         if points != Some(at) {
             return Err(FormatError::Index(format!(
-                "offset of block {} points to byte {points:?}, its header is at byte {at}",
-                start + i as u64
+                // Block `i` of the file, not `start + i`: `start` is the file's say-so and may
+                // be anything up to u64::MAX.
+                "offset {i} of the index (block {i} of the file) points to byte {points:?}, its header is at byte {at}"
             )));
         }
     }

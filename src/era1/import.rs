@@ -254,6 +254,12 @@ impl<'a> Importer<'a> {
             let header = codec::header(&tuple.header).map_err(block_err(expected))?;
             let number = header.number;
             let fail = block_err(number);
+            // No epoch of any accumulator reaches this number (mainnet's last PoW block is
+            // 15,537,393), and refusing it keeps `number + 1` (the next block expected, the stored
+            // child checked) from overflowing on a file's say-so.
+            if number == u64::MAX {
+                return Err(fail(BlockError::Number { got: number }));
+            }
             let sealed = SealedHeader::seal(header);
             match &prev {
                 Some((parent, _)) => {

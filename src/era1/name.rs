@@ -4,6 +4,8 @@
 
 use alloy_primitives::B256;
 
+use crate::verify::accumulator::EPOCH_SIZE;
+
 /// A parsed era1 file name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Era1Name {
@@ -31,7 +33,12 @@ impl Era1Name {
             .ok()?;
         Some(Self {
             network: network.to_string(),
-            epoch: epoch.parse().ok()?,
+            // An epoch whose blocks do not fit in u64 is not an era1 name (its first block
+            // number, `epoch * EPOCH_SIZE`, would overflow where the importer computes it).
+            epoch: epoch
+                .parse()
+                .ok()
+                .filter(|&e: &u64| e < u64::MAX / EPOCH_SIZE)?,
             short_root: bytes.try_into().ok()?,
         })
     }

@@ -75,6 +75,11 @@ impl Matcher {
 /// Reads the filter argument, with geth's words for a block hash given with a range.
 pub fn parse_filter(raw: &Value) -> Result<Filter, RpcError> {
     if let Value::Object(obj) = raw {
+        for k in ["fromBlock", "toBlock"] {
+            if let Some(v) = obj.get(k) {
+                super::params::check_quantity(0, v)?;
+            }
+        }
         let set = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
         if set("blockHash") && (set("fromBlock") || set("toBlock")) {
             return Err(RpcError::invalid_params(

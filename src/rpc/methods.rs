@@ -176,7 +176,7 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
         }
         "eth_getBlockByNumber" => {
             let p = Params::new(params, 2)?;
-            let tag: BlockNumberOrTag = p.req(0)?;
+            let tag: BlockNumberOrTag = p.quantity(0)?;
             let full: bool = p.req(1)?;
             let n = chain.resolve(tag).await?;
             match chain.block(n).await? {
@@ -195,7 +195,7 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
         }
         "eth_getBlockTransactionCountByNumber" => {
             let p = Params::new(params, 1)?;
-            let n = chain.resolve(p.req(0)?).await?;
+            let n = chain.resolve(p.quantity(0)?).await?;
             match chain.block(n).await? {
                 Some(b) => raw(&hex(convert::tx_hashes(&b).len() as u64)),
                 None => null(),
@@ -223,8 +223,8 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
         }
         "eth_getTransactionByBlockNumberAndIndex" => {
             let p = Params::new(params, 2)?;
-            let n = chain.resolve(p.req(0)?).await?;
-            let index: U64 = p.req(1)?;
+            let n = chain.resolve(p.quantity(0)?).await?;
+            let index: U64 = p.quantity(1)?;
             match chain.block(n).await? {
                 Some(b) => tx_answer(&b, index.to::<u64>() as usize).await,
                 None => null(),
@@ -232,7 +232,7 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
         }
         "eth_getTransactionByBlockHashAndIndex" => {
             let p = Params::new(params, 2)?;
-            let index: U64 = p.req(1)?;
+            let index: U64 = p.quantity(1)?;
             match chain.block_by_hash(p.req(0)?).await? {
                 Some(b) => tx_answer(&b, index.to::<u64>() as usize).await,
                 None => null(),
@@ -266,7 +266,7 @@ pub async fn call(ctx: &Ctx, method: &str, params: &[Value]) -> Result<Box<RawVa
         }
         "eth_getBlockReceipts" => {
             let p = Params::new(params, 1)?;
-            let id: BlockId = p.req(0)?;
+            let id: BlockId = p.quantity(0)?;
             let block = match id {
                 BlockId::Hash(h) => chain.block_by_hash(h.block_hash).await?,
                 BlockId::Number(tag) => chain.block(chain.resolve(tag).await?).await?,

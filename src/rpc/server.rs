@@ -6,7 +6,7 @@
 //! Bad input never panics or hangs a connection: every body gets a JSON-RPC answer, a 413 (too
 //! large) or a 503 (too many WebSocket connections); connections over `max_connections` are
 //! closed as they are accepted, and one that does not send its headers within `header_timeout`
-//! is closed (slow loris).
+//! is closed (slow loris), as is one whose body does not arrive within the request time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -100,8 +100,8 @@ impl Server {
         let shutdown = CancellationToken::new();
         let filters = Arc::new(Filters::new(settings.max_filters, settings.filter_ttl));
         let shared = Arc::new(Shared {
-            permits: Semaphore::new(settings.max_concurrent.max(1)),
-            ws_permits: Arc::new(Semaphore::new(settings.max_connections)),
+            permits: Semaphore::new(permits(settings.max_concurrent.max(1))),
+            ws_permits: Arc::new(Semaphore::new(permits(settings.max_connections))),
             feed: feed.clone(),
             shutdown: shutdown.clone(),
             ctx: Ctx {
@@ -113,7 +113,9 @@ impl Server {
         });
         let feeder = tokio::spawn(feed_filters(filters, feed.subscribe(), shutdown.clone()));
         let limits = ConnLimits {
-            open: Arc::new(Semaphore::new(shared.ctx.settings.max_connections.max(1))),
+            open: Arc::new(Semaphore::new(permits(
+                shared.ctx.settings.max_connections.max(1),
+            ))),
             header_timeout: shared.ctx.settings.header_timeout,
         };
         let app = router(shared);
@@ -253,7 +255,24 @@ fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn http(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+/// Answers one POST. The body must arrive within the longer of `header_timeout` and
+/// `request_timeout` (geth's read timeout is 30 s; hyper's header timer stops once the headers
+/// end): a client that sends its headers and then stalls mid-body, or dribbles it, gets a 408
+/// and the connection closes, rather than holding a connection slot and a task for ever. The
+/// request's own time starts once the body is in, as before.
+async fn http(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    let limit = s
+        .ctx
+        .settings
+        .header_timeout
+        .max(s.ctx.settings.request_timeout);
+    let read = Bytes::from_request(req, &s);
+    let body = match tokio::time::timeout(limit, read).await {
+        Ok(Ok(body)) => body,
+        // Over the body limit (413) or a broken body: the extractor's own answer.
+        Ok(Err(rejection)) => return rejection.into_response(),
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "request body timed out").into_response(),
+    };
     match handle(&s, &body).await {
         Some(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         // Only notifications: nothing to answer.
@@ -322,7 +341,7 @@ fn allowed(origins: &[String], origin: &HeaderValue) -> Option<HeaderValue> {
 /// Answers one body (HTTP) or text message (WebSocket without subscriptions): the JSON text, or
 /// `None` when every call was a notification.
 pub(super) async fn handle(s: &Shared, body: &[u8]) -> Option<String> {
-    let deadline = Instant::now() + s.ctx.settings.request_timeout;
+    let deadline = deadline_after(s.ctx.settings.request_timeout);
     let incoming = envelope::parse(body, s.ctx.settings.max_batch);
     let _permit = match tokio::time::timeout_at(deadline, s.permits.acquire()).await {
         Ok(Ok(p)) => Some(p),
@@ -382,6 +401,20 @@ pub(super) async fn answer(
         Ok(v) => Answer::result(id, v),
         Err(e) => Answer::error(id, e),
     })
+}
+
+/// `n` permits, at most what a tokio semaphore holds (it panics past that; the config caps these
+/// far lower, settings built by hand may not).
+fn permits(n: usize) -> usize {
+    n.min(Semaphore::MAX_PERMITS)
+}
+
+/// `timeout` from now; a timeout past the clock's range (settings built by hand: the config caps
+/// it at a day) is a deadline a century away, not an overflow panic.
+pub(super) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
 
 fn timed_out() -> RpcError {

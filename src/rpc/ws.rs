@@ -127,7 +127,7 @@ pub(super) async fn serve(socket: WebSocket, shared: Arc<Shared>, permit: OwnedS
 impl Conn {
     async fn handle(&mut self, body: &[u8]) -> Option<String> {
         let settings = &self.shared.ctx.settings;
-        let deadline = Instant::now() + settings.request_timeout;
+        let deadline = server::deadline_after(settings.request_timeout);
         match envelope::parse(body, settings.max_batch) {
             Incoming::Invalid(a) => Some(server::to_json(&a)),
             Incoming::Single(call) => self.one(call, deadline).await.map(|a| server::to_json(&a)),

@@ -74,5 +74,5 @@ pub use record::{Retention, StoredBlock, StoredBody, StoredTransactions, TxReten
 pub use repair::{DropOutcome, LinkFault, RepairReport};
 pub use rollback::RollbackOutcome;
 pub use shard::{ShardState, TRANSITIONS};
-pub use store::{DEFAULT_SHARD_SIZE, OpenOptions, Storage};
+pub use store::{DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE, OpenOptions, Storage};
 pub use write::{PreparedBlock, PutOutcome};

@@ -154,6 +154,9 @@ pub struct SegmentReader {
     data_path: PathBuf,
     index_path: PathBuf,
     entries: u64,
+    /// Length of the data file when opened: an index entry's frames must lie within it (a damaged
+    /// entry could otherwise name gigabytes, allocated before the read finds the file too short).
+    data_len: u64,
 }
 
 impl SegmentReader {
@@ -181,12 +184,14 @@ impl SegmentReader {
                 what,
             })?;
         }
+        let data_len = fsio::file_len(&*data, &data_path)?;
         Ok(Self {
             data,
             index,
             data_path,
             index_path,
             entries,
+            data_len,
         })
     }
 
@@ -207,8 +212,7 @@ impl SegmentReader {
 
     /// The three frames of a present entry, crc-checked.
     pub fn frames(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
-        let mut buf = vec![0u8; entry.lens.total() as usize];
-        fsio::read_exact_at(&*self.data, &self.data_path, &mut buf, entry.offset)?;
+        let buf = self.read_data(entry.offset, entry.lens.total())?;
         if crc32fast::hash(&buf) != entry.crc {
             return Err(CorruptError {
                 path: self.data_path.clone(),
@@ -223,8 +227,32 @@ impl SegmentReader {
     /// Only the header frame of a present entry (not crc-checked: the crc spans all three frames;
     /// zstd's own frame checks and RLP decoding still reject damage).
     pub fn header_frame(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
-        let mut buf = vec![0u8; entry.lens.header as usize];
-        fsio::read_exact_at(&*self.data, &self.data_path, &mut buf, entry.offset)?;
+        self.read_data(entry.offset, u64::from(entry.lens.header))
+    }
+
+    /// `len` bytes of the data file at `offset`, refused as damage (before allocating) when they
+    /// do not lie within the file: the offset and lengths come from the index file.
+    fn read_data(&self, offset: u64, len: u64) -> Result<Vec<u8>, FileError> {
+        let end = offset.checked_add(len);
+        // The file may have grown since it was opened (appends at the committed tail): look again
+        // before calling the entry damaged.
+        let within = |file_len: u64| end.is_some_and(|end| end <= file_len);
+        if !within(self.data_len) {
+            let now = fsio::file_len(&*self.data, &self.data_path)?;
+            if !within(now) {
+                return Err(CorruptError {
+                    path: self.data_path.clone(),
+                    offset,
+                    what: format!(
+                        "index entry names {len} bytes at offset {offset}, past the end of the {now}-byte data file"
+                    ),
+                }
+                .into());
+            }
+        }
+        // Within the file, so it fits in memory as the file does (usize is 64-bit here).
+        let mut buf = vec![0u8; len as usize];
+        fsio::read_exact_at(&*self.data, &self.data_path, &mut buf, offset)?;
         Ok(buf)
     }
 }

@@ -21,6 +21,9 @@ use super::shard::{Geometry, shards_dir};
 
 /// Default blocks per shard.
 pub const DEFAULT_SHARD_SIZE: u64 = 10_000;
+/// Largest shard size a data directory may have (a shard's presence bits and compaction table are
+/// sized by it).
+pub const MAX_SHARD_SIZE: u64 = 1_000_000;
 
 /// What a data directory must be (checked on open, recorded on creation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +81,7 @@ impl Storage {
 
     /// [`Self::open`] on the file system `fs` (tests: a simulated disk).
     pub fn open_on(fs: Disk, data_dir: &Path, opts: OpenOptions) -> Result<Self, OpenError> {
-        if opts.shard_size == 0 || opts.shard_size > 1_000_000 {
+        if !(1..=MAX_SHARD_SIZE).contains(&opts.shard_size) {
             return Err(OpenError::InvalidShardSize(opts.shard_size));
         }
         fsio::create_dir_durable(&*fs, data_dir)?;
@@ -298,14 +301,17 @@ fn read_identity(db: &Database, dir: &Path) -> Result<OpenOptions, OpenError> {
     if schema != u64::from(SCHEMA_VERSION) {
         return Err(OpenError::Schema {
             dir: dir.to_path_buf(),
-            found: schema as u32,
+            // Saturating: a damaged value past u32 still reads as unsupported, not as another.
+            found: u32::try_from(schema).unwrap_or(u32::MAX),
             supported: SCHEMA_VERSION,
         });
     }
     let chain_id =
         index::meta_u64(&meta, key::CHAIN_ID)?.ok_or(OpenError::Meta { key: key::CHAIN_ID })?;
+    // Held to the range a new store is created with: a damaged value would size allocations
+    // (presence bits, compaction tables) and shard arithmetic.
     let shard_size = index::meta_u64(&meta, key::SHARD_SIZE)?
-        .filter(|&s| s > 0)
+        .filter(|s| (1..=MAX_SHARD_SIZE).contains(s))
         .ok_or(OpenError::Meta {
             key: key::SHARD_SIZE,
         })?;

@@ -193,7 +193,10 @@ impl<'a> List<'a> {
         };
         out.push(u32::try_from(id).map_err(|_| Damaged("id overflow"))?);
         for _ in 1..n {
-            id += get_varint(data, &mut pos).ok_or(Damaged("delta"))?;
+            // Checked: a damaged delta may be any u64.
+            id = get_varint(data, &mut pos)
+                .and_then(|d| id.checked_add(d))
+                .ok_or(Damaged("delta"))?;
             out.push(u32::try_from(id).map_err(|_| Damaged("id overflow"))?);
         }
         Ok(())
@@ -398,5 +401,21 @@ mod tests {
                 assert!(list.range(0, u32::MAX, &mut out).is_err());
             }
         }
+        // A delta near u64::MAX (a varint of ten bytes) after a first id: an error, not an
+        // overflow, in a short list and in a block of a long one.
+        let mut short = Vec::new();
+        put_varint(&mut short, 2);
+        put_varint(&mut short, 5);
+        put_varint(&mut short, u64::MAX);
+        let mut out = Vec::new();
+        let list = List::parse(&short).unwrap();
+        assert_eq!(list.range(0, u32::MAX, &mut out), Err(Damaged("delta")));
+        let mut long = Vec::new();
+        encode(&(5..205).collect::<Vec<_>>(), &mut long);
+        let (_, header) = List::header_len(&long).unwrap();
+        let mut bad = long[..header].to_vec();
+        put_varint(&mut bad, u64::MAX);
+        let list = List::parse(&bad).unwrap();
+        assert_eq!(list.range(0, u32::MAX, &mut out), Err(Damaged("delta")));
     }
 }

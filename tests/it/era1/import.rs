@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use alloy_primitives::U256;
+use alloy_primitives::{B256, U256};
 use histd::era1::{self, BlockError, Era1Error, Era1Writer, FormatError, Importer};
 use histd::primitives::BlockNumber;
 use histd::storage::Storage;
@@ -224,4 +224,60 @@ fn files_from_another_epoch_or_outside_the_accumulator_are_refused() {
         ),
         "{text}"
     );
+}
+
+/// Numbers a file or its name controls, at the edge of u64: a block numbered `u64::MAX` is
+/// refused at that block (nothing after it could be numbered), a name whose epoch's blocks do not
+/// fit in u64 is no era1 name (the file is proven by its content, as an unnamed one), and an index
+/// starting at `u64::MAX` whose offsets are wrong is refused, never an overflow.
+#[test]
+fn block_numbers_and_epochs_at_the_edge_of_u64_are_refused_not_overflowed() {
+    let original = std::fs::read(epoch0()).unwrap();
+    let mut reader = era1::Era1Reader::new(&original[..], original.len() as u64).unwrap();
+    let mut genesis = reader.next_block().unwrap().unwrap();
+    let mut header: alloy_consensus::Header =
+        alloy_rlp::Decodable::decode(&mut genesis.header.as_slice()).unwrap();
+    header.number = u64::MAX;
+    genesis.header = alloy_rlp::encode(&header);
+    let mut writer = Era1Writer::new(Vec::new(), u64::MAX).unwrap();
+    writer.add_block(&genesis).unwrap();
+    let record = HeaderRecord {
+        block_hash: header.hash_slow(),
+        total_difficulty: genesis.total_difficulty,
+    };
+    let bytes = writer.finish(epoch_root(&[record]).unwrap()).unwrap();
+    let (err, text) = refused(&bytes, "last-number.era1");
+    assert_eq!(block_of(&err), Some(u64::MAX), "{text}");
+    assert!(
+        text.contains("header says block 18446744073709551615"),
+        "{text}"
+    );
+
+    // Two blocks indexed from u64::MAX, the second offset pointing elsewhere: the index is
+    // refused naming the offset (block u64::MAX + 1 is not computed).
+    let mut writer = Era1Writer::new(Vec::new(), u64::MAX).unwrap();
+    writer.add_block(&genesis).unwrap();
+    writer.add_block(&genesis).unwrap();
+    let mut broken = writer.finish(B256::ZERO).unwrap();
+    let second_offset = broken.len() - 16;
+    broken[second_offset] ^= 0x01;
+    let mut r = era1::Era1Reader::new(&broken[..], broken.len() as u64).unwrap();
+    assert!(r.next_block().unwrap().is_some());
+    assert!(r.next_block().unwrap().is_some());
+    let e = r.next_block().unwrap_err().to_string();
+    assert!(
+        e.contains("offset 1 of the index (block 1 of the file)"),
+        "{e}"
+    );
+
+    // Epoch 0 under a name whose epoch would put its first block past u64: imported by content.
+    let dir = tempfile::tempdir().unwrap();
+    let name = "mainnet-9999999999999999999-5ec1ffb8.era1";
+    assert!(era1::Era1Name::parse(name).is_none());
+    let path = dir.path().join(name);
+    std::fs::copy(epoch0(), &path).unwrap();
+    let store = mainnet_store(&dir.path().join("data"));
+    let acc = era1::mainnet_accumulator().unwrap();
+    let r = Importer::new(&store, acc).import_file(&path).unwrap();
+    assert_eq!((r.first, r.last), (0, 8191));
 }

@@ -1,7 +1,8 @@
 //! Malformed input and limits over real sockets: each bad request gets its JSON-RPC error code
 //! (or 413 for an oversized body), batches answer per element, notifications get nothing,
 //! half-sent requests do not stop others, filters are capped, CORS answers allowed origins only,
-//! slow-loris clients are closed after the header timeout, connections over the cap are closed.
+//! slow-loris clients are closed after the header timeout, a stalled or dribbled body after the
+//! request time, connections over the cap are closed.
 //! A batch stops collecting answers past its response budget (-32003, as geth). Over WebSocket:
 //! bad messages get errors, subscriptions are capped, an oversized message closes the socket.
 //! Floods of all of it against the real `histd serve` keep its peak memory bounded.
@@ -248,6 +249,59 @@ async fn slow_loris_connections_are_closed() {
         "a silent client was held"
     );
     // Ordinary requests are unaffected.
+    assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
+    h.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_or_dribbled_body_is_closed() {
+    let h = start(|s| {
+        s.header_timeout = Duration::from_millis(300);
+        s.request_timeout = Duration::from_millis(500);
+        // Room for every client below (none is closed for being over the cap).
+        s.max_connections = 6;
+    })
+    .await;
+    // Headers complete, then 10 of the 100 announced body bytes, then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(h.addr).await.unwrap();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // A body dribbled a byte at a time, each within the header timeout, never finished in time.
+    let dribble = tokio::spawn({
+        let mut w = TcpStream::connect(h.addr).await.unwrap();
+        async move {
+            if w.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return true;
+            }
+            for _ in 0..100 {
+                if w.write_all(b" ").await.is_err() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            false
+        }
+    });
+    let started = std::time::Instant::now();
+    for s in &mut stalled {
+        let mut answer = Vec::new();
+        use tokio::io::AsyncReadExt;
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "a stalled body held its connection");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(dribble.await.unwrap(), "a dribbled body was held");
+    // The slots are free again: ordinary requests are answered.
     assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
     h.server.stop().await;
 }
@@ -534,5 +588,133 @@ async fn websocket_malformed_input_gets_errors_or_a_closed_socket() {
         serde_json::from_str::<Value>(m.to_text().unwrap()).unwrap()["result"],
         "0x1"
     );
+    h.server.stop().await;
+}
+
+/// Out-of-range and ill-formed quantities (leading zero digits too), `null` and object params,
+/// deep nesting: each gets a JSON-RPC error (geth's codes and words), never a panic; a number
+/// past the head is `null`, as in geth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_quantities_and_params_get_errors() {
+    let h = start(|_| {}).await;
+    let a = h.addr;
+    for (m, p) in [
+        ("eth_getBlockByNumber", json!(["0x", false])),
+        (
+            "eth_getBlockByNumber",
+            json!(["0x10000000000000000", false]),
+        ),
+        ("eth_getBlockByNumber", json!(["-0x1", false])),
+        ("eth_getBlockByNumber", json!([-1, false])),
+        ("eth_getBlockByNumber", json!([null, false])),
+        ("eth_getBlockByNumber", json!(["0x1", null])),
+        ("eth_getBlockByNumber", json!({"a": 1})),
+        ("eth_getBlockByNumber", Value::Null),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0x10000000000000000"]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "0xffffffffffffffff"}]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0xffffffffffffffff", "toBlock": "latest"}]),
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x0", "toBlock": "0x0", "topics": [null, null, null, null, null]}]),
+        ),
+        ("eth_getLogs", json!([{"blockHash": "0x00"}])),
+        ("eth_getLogs", json!([null])),
+        ("eth_uninstallFilter", json!([7])),
+    ] {
+        assert_eq!(
+            error(a, m, p.clone()).await["code"],
+            INVALID_PARAMS,
+            "{m} {p}"
+        );
+    }
+    // Leading zero digits: refused as geth's hexutil refuses them, naming the argument.
+    for (m, p, arg) in [
+        ("eth_getBlockByNumber", json!(["0x01", false]), 0),
+        ("eth_getBlockTransactionCountByNumber", json!(["0x00"]), 0),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0x00"]),
+            1,
+        ),
+        (
+            "eth_getBlockReceipts",
+            json!([{"blockNumber": "0X0001"}]),
+            0,
+        ),
+        (
+            "eth_getLogs",
+            json!([{"fromBlock": "0x01", "toBlock": "latest"}]),
+            0,
+        ),
+    ] {
+        let e = error(a, m, p.clone()).await;
+        assert_eq!(e["code"], INVALID_PARAMS, "{m} {p}");
+        assert_eq!(
+            e["message"],
+            format!("invalid argument {arg}: hex number with leading zero digits"),
+            "{m} {p}"
+        );
+    }
+    // A lone zero is a number, not a leading zero.
+    let top = h.blocks.last().unwrap().number().get();
+    let v = call(
+        a,
+        "eth_getTransactionByBlockNumberAndIndex",
+        json!([super::hex_n(top), "0x0"]),
+    )
+    .await;
+    assert!(v["result"].is_object(), "{v}");
+    for (m, p) in [
+        ("eth_getBlockByNumber", json!(["0xffffffffffffffff", false])),
+        (
+            "eth_getTransactionByBlockNumberAndIndex",
+            json!(["latest", "0xffffffffffffffff"]),
+        ),
+        (
+            "eth_getBlockReceipts",
+            json!([{"blockNumber": "0xffffffffffffffff"}]),
+        ),
+    ] {
+        assert_eq!(result(a, m, p.clone()).await, Value::Null, "{m} {p}");
+    }
+    // Nesting far past serde_json's recursion limit: a parse error, not a stack overflow.
+    for body in [
+        "[".repeat(100_000),
+        format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{}]}}"#,
+            "[".repeat(3000)
+        ),
+    ] {
+        let v = post_raw(a, body.as_bytes(), "").await.json();
+        assert_eq!(v["error"]["code"], PARSE_ERROR, "{v}");
+    }
+    h.server.stop().await;
+}
+
+/// Settings past what the config allows (a timeout past the clock's range, permits past a
+/// semaphore's) still serve: the server clamps them rather than panicking at start or per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_past_the_config_ceilings_still_serve() {
+    let h = start(|s| {
+        s.request_timeout = Duration::MAX;
+        s.max_concurrent = usize::MAX;
+        s.max_connections = usize::MAX;
+    })
+    .await;
+    assert_eq!(result(h.addr, "eth_chainId", json!([])).await, "0x1");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .unwrap();
+    let v = super::feed::ws_call(&mut ws, 1, "eth_chainId", json!([])).await;
+    assert_eq!(v["result"], "0x1", "{v}");
     h.server.stop().await;
 }

@@ -29,7 +29,7 @@ pub async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
-async fn ws_call(ws: &mut Ws, id: u64, method: &str, params: Value) -> Value {
+pub async fn ws_call(ws: &mut Ws, id: u64, method: &str, params: Value) -> Value {
     let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     ws.send(Message::Text(req.to_string().into()))
         .await

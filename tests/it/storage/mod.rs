@@ -4,6 +4,7 @@ mod basic;
 mod broken;
 mod concurrent;
 mod crash;
+mod damaged;
 mod diagram;
 mod faults;
 mod index_memory;
