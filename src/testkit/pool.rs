@@ -188,12 +188,20 @@ impl TestPeer {
                     r = listener.accept() => match r { Ok((t, _)) => t, Err(_) => continue },
                 };
                 *n.lock().expect("lock") += 1;
-                let (cfg, s, a, provider) = (cfg.clone(), s.clone(), a.clone(), provider.clone());
+                let (cfg, s, a, provider, c) =
+                    (cfg.clone(), s.clone(), a.clone(), provider.clone(), c.clone());
                 tokio::spawn(async move {
                     if let Ok(eth) = session::accept(tcp, &cfg).await {
                         let pair = session::spawn(eth, provider, test_session_config());
                         *a.lock().expect("lock") += 1;
-                        s.lock().expect("lock").push(pair);
+                        // Checked under the lock `kill` drains with: a handshake that finishes
+                        // while the peer is killed must not leave a session alive.
+                        let mut sessions = s.lock().expect("lock");
+                        if c.is_cancelled() {
+                            pair.1.abort();
+                        } else {
+                            sessions.push(pair);
+                        }
                     }
                 });
             }
