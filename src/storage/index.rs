@@ -103,31 +103,36 @@ pub fn tx_prefix(hash: &B256) -> u64 {
     u64::from_be_bytes(p)
 }
 
+/// The redb errors a migration can meet, as the caller's error type.
+pub trait MigrateError:
+    From<redb::TransactionError>
+    + From<redb::TableError>
+    + From<redb::StorageError>
+    + From<redb::CommitError>
+{
+}
+
+impl<E> MigrateError for E where
+    E: From<redb::TransactionError>
+        + From<redb::TableError>
+        + From<redb::StorageError>
+        + From<redb::CommitError>
+{
+}
+
 /// Brings an index of an older schema to the current one (schema 1 → 2 → 3, one commit per
 /// step). Returns whether it migrated (`false`: already current, or no schema to migrate).
 /// Any other version is left for the caller's schema check to refuse. Sealed shards'
 /// transaction files are not written here (redb only): the open-time repair writes every
 /// sealed shard's missing file.
-pub fn migrate<E>(db: &redb::Database) -> Result<bool, E>
-where
-    E: From<redb::TransactionError>
-        + From<redb::TableError>
-        + From<redb::StorageError>
-        + From<redb::CommitError>,
-{
+pub fn migrate<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
     let one = migrate_1_to_2::<E>(db)?;
     let two = migrate_2_to_3::<E>(db)?;
     Ok(one || two)
 }
 
 /// Schema 1 (full transaction hashes) → schema 2 ([`TX_KEYS_V2`]) in one commit.
-fn migrate_1_to_2<E>(db: &redb::Database) -> Result<bool, E>
-where
-    E: From<redb::TransactionError>
-        + From<redb::TableError>
-        + From<redb::StorageError>
-        + From<redb::CommitError>,
-{
+fn migrate_1_to_2<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -157,13 +162,7 @@ where
 /// in shards not sealed become their blocks' [`TX_BLOCKS`] values; those of sealed shards are
 /// dropped (their files are built from the segments on open, as for a lost file), so the
 /// memory this takes is bounded by the unsealed tail, not by the whole history.
-fn migrate_2_to_3<E>(db: &redb::Database) -> Result<bool, E>
-where
-    E: From<redb::TransactionError>
-        + From<redb::TableError>
-        + From<redb::StorageError>
-        + From<redb::CommitError>,
-{
+fn migrate_2_to_3<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;

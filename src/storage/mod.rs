@@ -43,6 +43,7 @@ mod layout;
 mod lock;
 mod log_index;
 mod missing;
+mod open_files;
 mod read;
 mod record;
 mod repair;

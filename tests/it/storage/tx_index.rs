@@ -64,6 +64,20 @@ fn schema(db: &redb::Database) -> Option<Vec<u8>> {
         .map(|v| v.value().to_vec())
 }
 
+/// Rewrites the index at `path` as schema `version` left it: `fill` writes that schema's
+/// transaction table, `tx_blocks` is deleted and the schema says `version`.
+fn as_older_schema(path: &Path, version: u64, fill: impl FnOnce(&redb::WriteTransaction)) {
+    let db = redb::Database::open(path).expect("open the index");
+    let txn = db.begin_write().expect("begin");
+    fill(&txn);
+    assert!(txn.delete_table(TX_BLOCKS).expect("delete"));
+    txn.open_table(META)
+        .expect("meta")
+        .insert("schema_version", &version.to_le_bytes()[..])
+        .expect("schema");
+    txn.commit().expect("commit");
+}
+
 /// Blocks with an entry in `tx_blocks`.
 fn tail_blocks(dir: &Path) -> Vec<u64> {
     let db = redb::Database::open(dir.join("index.redb")).expect("open the index");
@@ -291,25 +305,15 @@ fn an_index_of_schema_1_is_migrated_on_open_and_every_transaction_is_still_found
     assert!(txs > 1000, "the sample has {txs} transactions");
     // Rewrite the index as schema 1 wrote it: full hash → (block, index), no `tx_blocks`.
     let path = dir.path().join("index.redb");
-    {
-        let db = redb::Database::open(&path).expect("open the index");
-        let txn = db.begin_write().expect("begin");
-        {
-            let mut old = txn.open_table(TX_HASHES_V1).expect("table");
-            for b in &blocks {
-                for (i, h) in b.transaction_hashes().enumerate() {
-                    old.insert(h.0, (b.number().get(), i as u32))
-                        .expect("insert");
-                }
+    as_older_schema(&path, 1, |txn| {
+        let mut old = txn.open_table(TX_HASHES_V1).expect("table");
+        for b in &blocks {
+            for (i, h) in b.transaction_hashes().enumerate() {
+                old.insert(h.0, (b.number().get(), i as u32))
+                    .expect("insert");
             }
-            assert!(txn.delete_table(TX_BLOCKS).expect("delete"));
-            txn.open_table(META)
-                .expect("meta")
-                .insert("schema_version", &1u64.to_le_bytes()[..])
-                .expect("schema");
         }
-        txn.commit().expect("commit");
-    }
+    });
     let store = Storage::open(dir.path(), opts(10_000)).expect("open migrates");
     assert_all_found(&store, &blocks);
     drop(store);
@@ -360,26 +364,16 @@ fn an_index_of_schema_2_is_migrated_and_sealed_shards_get_their_files() {
         std::fs::remove_file(f).expect("remove");
     }
     let path = dir.path().join("index.redb");
-    {
-        let db = redb::Database::open(&path).expect("open the index");
-        let txn = db.begin_write().expect("begin");
-        {
-            let mut keys = txn.open_table(TX_KEYS_V2).expect("table");
-            for b in &blocks {
-                for (i, h) in b.transaction_hashes().enumerate() {
-                    let prefix = u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"));
-                    keys.insert((prefix, b.number().get(), i as u32), ())
-                        .expect("insert");
-                }
+    as_older_schema(&path, 2, |txn| {
+        let mut keys = txn.open_table(TX_KEYS_V2).expect("table");
+        for b in &blocks {
+            for (i, h) in b.transaction_hashes().enumerate() {
+                let prefix = u64::from_be_bytes(h.0[..8].try_into().expect("8 bytes"));
+                keys.insert((prefix, b.number().get(), i as u32), ())
+                    .expect("insert");
             }
-            assert!(txn.delete_table(TX_BLOCKS).expect("delete"));
-            txn.open_table(META)
-                .expect("meta")
-                .insert("schema_version", &2u64.to_le_bytes()[..])
-                .expect("schema");
         }
-        txn.commit().expect("commit");
-    }
+    });
     let store = Storage::open(dir.path(), opts(SHARD)).expect("open migrates");
     assert_eq!(store.repair_report().rebuilt_tx_indexes, vec![0, 1, 2, 3]);
     assert_all_found(&store, &blocks);
