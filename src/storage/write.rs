@@ -517,9 +517,8 @@ fn index_block(
     e: &EncodedBlock,
 ) -> Result<(), WriteError> {
     hashes.insert(e.hash.0, e.number)?;
-    // Blocks without transactions need no entry: a lookup scans values, not keys.
-    if !e.tx_hashes.is_empty() {
-        txs.insert(e.number, tx_index::block_value(&e.tx_hashes).as_slice())?;
-    }
+    // Empty for a block without transactions: the seal then knows it has none without
+    // reading the block (an absent entry sends it to the segment).
+    txs.insert(e.number, tx_index::block_value(&e.tx_hashes).as_slice())?;
     Ok(())
 }

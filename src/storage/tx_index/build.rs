@@ -148,7 +148,10 @@ impl Storage {
         }
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = index_path(&dir, row.seg_gen);
-        if self.fs.is_file(&path) && TxFile::open(&*self.fs, &path).is_ok() {
+        if let Ok(file) = TxFile::open(&*self.fs, &path) {
+            // Kept open: the first lookup would open it anyway.
+            self.tx_files
+                .put(shard, row.seg_gen, std::sync::Arc::new(file));
             return;
         }
         match self.write_tx_index(shard, row) {
