@@ -7,7 +7,9 @@
 
 use redb::ReadableDatabase;
 
-use super::file::{Entry, TxFile, encode};
+use std::io::{BufWriter, Write};
+
+use super::file::{Entry, HEADER, TxFile, encode, write_body};
 use super::index_path;
 use crate::storage::Storage;
 use crate::storage::error::{CorruptError, IoContext, ReadError, StorageError, WriteError};
@@ -29,7 +31,12 @@ impl Storage {
         let txn = self.db.begin_read()?;
         let tail = txn.open_table(TX_BLOCKS)?;
         let mut files = ShardFiles::open(self, shard, row.clone());
-        let mut out = Vec::new();
+        // Sized once: growing by doubling would hold up to twice the entries for a moment.
+        let mut known = 0usize;
+        for item in tail.range(first..=last)? {
+            known += item?.1.value().len() / 8;
+        }
+        let mut out = Vec::with_capacity(known);
         let mut push = |n: u64, prefixes: &mut dyn Iterator<Item = u64>| {
             for (i, prefix) in prefixes.enumerate() {
                 out.push(Entry {
@@ -65,21 +72,6 @@ impl Storage {
         Ok(out)
     }
 
-    /// The bytes of shard `shard`'s file.
-    fn tx_index_bytes(&self, shard: u64, row: &ShardRow) -> Result<Vec<u8>, WriteError> {
-        let entries = self.shard_tx_entries(shard, row)?;
-        let first = self.geo.first_of(shard);
-        // Shard sizes are at most 1,000,000 blocks (`Storage::open`), so the count fits.
-        encode(first, self.geo.shard_size as u32, entries).ok_or_else(|| {
-            CorruptError {
-                path: shard_dir(&self.dir, first),
-                offset: 0,
-                what: "more than 2^32 transactions in one shard".into(),
-            }
-            .into()
-        })
-    }
-
     /// Writes the transaction index file of complete shard `shard` (generation `row.seg_gen`),
     /// durably, under its final name. Returns its size. Runs under the writer lock or on open.
     pub(in crate::storage) fn write_tx_index(
@@ -88,22 +80,37 @@ impl Storage {
         row: &ShardRow,
     ) -> Result<u64, WriteError> {
         self.tx_files.clear();
-        let bytes = self.tx_index_bytes(shard, row)?;
-        let dir = shard_dir(&self.dir, self.geo.first_of(shard));
+        let entries = self.shard_tx_entries(shard, row)?;
+        let first = self.geo.first_of(shard);
+        let dir = shard_dir(&self.dir, first);
         let path = index_path(&dir, row.seg_gen);
         let tmp = tmp_path(&path);
-        let written = (|| -> Result<(), WriteError> {
-            let file = fsio::TrackedFile::open(&*self.fs, &tmp, true)?;
+        let written = (|| -> Result<u64, WriteError> {
+            let mut file = fsio::TrackedFile::open(&*self.fs, &tmp, true)?;
             file.set_len(0)?;
-            let mut file = file;
-            std::io::Write::write_all(&mut file, &bytes).ctx("write", &tmp)?;
+            file.seek_to(HEADER as u64)?;
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            let header = write_body(&mut out, first, self.blocks_per_shard(), entries)
+                .ctx("write", &tmp)?
+                .ok_or_else(|| too_many(&tmp))?;
+            let mut file = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .ctx("write", &tmp)?;
+            file.seek_to(0)?;
+            file.write_all(&header).ctx("write", &tmp)?;
             file.sync_data()?;
-            Ok(())
+            Ok(file.len()?)
         })();
-        written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
+        let bytes = written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
         fsio::rename(&*self.fs, &tmp, &path)?;
         fsio::fsync_dir(&*self.fs, &dir)?;
-        Ok(bytes.len() as u64)
+        Ok(bytes)
+    }
+
+    /// The header's block count (shard sizes are at most 1,000,000 blocks: `Storage::open`).
+    fn blocks_per_shard(&self) -> u32 {
+        self.geo.shard_size as u32
     }
 
     /// Checks a sealed shard's transaction index file: present, its checksums, and the same
@@ -124,8 +131,10 @@ impl Storage {
         };
         let file = TxFile::open(&*self.fs, &path).map_err(|e| bad(e.to_string()))?;
         let body = file.body().map_err(|e| bad(e.to_string()))?;
-        let expected = self.tx_index_bytes(shard, row)?;
-        if expected[super::file::HEADER..] != body[..] {
+        let entries = self.shard_tx_entries(shard, row)?;
+        let expected = encode(first, self.blocks_per_shard(), entries)
+            .ok_or_else(|| WriteError::from(too_many(&path)))?;
+        if expected[HEADER..] != body[..] {
             return Err(bad(
                 "does not match the shard's transactions (rebuild: delete it and open the store)"
                     .into(),
@@ -167,5 +176,13 @@ impl Storage {
                 tracing::warn!(shard, %error, "transaction index could not be written; lookups in this shard fail");
             }
         }
+    }
+}
+
+fn too_many(path: &std::path::Path) -> CorruptError {
+    CorruptError {
+        path: path.to_path_buf(),
+        offset: 0,
+        what: "more than 2^32 transactions in one shard".into(),
     }
 }

@@ -15,6 +15,7 @@
 //!                        ascending
 //! ```
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::storage::backend::StoreFile;
@@ -112,11 +113,20 @@ impl Header {
     }
 }
 
-/// The whole file (header, then body) for the shard starting at `first_block` with `blocks`
-/// blocks; sorts `entries`. `None` if the shard has more transactions than a `u32` counts.
-pub fn encode(first_block: u64, blocks: u32, mut entries: Vec<Entry>) -> Option<Vec<u8>> {
+/// Writes the body of the file for the shard starting at `first_block` with `blocks` blocks
+/// to `out` (which must be placed [`HEADER`] bytes into the file) and returns the header to
+/// write at its start. Sorts `entries`; streams the body, so the only memory it takes is the
+/// entries' own. `Ok(None)` if the shard has more transactions than a `u32` counts.
+pub fn write_body<W: Write>(
+    out: &mut W,
+    first_block: u64,
+    blocks: u32,
+    mut entries: Vec<Entry>,
+) -> io::Result<Option<[u8; HEADER]>> {
     entries.sort_unstable();
-    let count = u32::try_from(entries.len()).ok()?;
+    let Ok(count) = u32::try_from(entries.len()) else {
+        return Ok(None);
+    };
     let wanted = (entries.len() as u64 / PER_BUCKET).max(1);
     let bits = (64 - wanted.leading_zeros()).min(MAX_BITS);
     let mut header = Header {
@@ -128,23 +138,35 @@ pub fn encode(first_block: u64, blocks: u32, mut entries: Vec<Entry>) -> Option<
         body_crc: 0,
     };
     header.body_len = header.expected_body_len();
-    let mut out = vec![0u8; HEADER];
-    out.reserve(header.body_len as usize);
+    let mut crc = crc32fast::Hasher::new();
+    let mut put = |bytes: &[u8]| -> io::Result<()> {
+        crc.update(bytes);
+        out.write_all(bytes)
+    };
     // Bucket b starts at the first entry whose bucket is >= b.
     let mut e = 0usize;
     for b in 0..=(1u64 << bits) {
         while e < entries.len() && header.bucket_of(entries[e].prefix) < b {
             e += 1;
         }
-        out.extend_from_slice(&(e as u32).to_le_bytes());
+        put(&(e as u32).to_le_bytes())?;
     }
     for x in &entries {
-        out.extend_from_slice(&x.prefix.to_be_bytes());
-        out.extend_from_slice(&x.offset.to_le_bytes());
-        out.extend_from_slice(&x.index.to_le_bytes());
+        let mut entry = [0u8; ENTRY];
+        entry[0..8].copy_from_slice(&x.prefix.to_be_bytes());
+        entry[8..12].copy_from_slice(&x.offset.to_le_bytes());
+        entry[12..16].copy_from_slice(&x.index.to_le_bytes());
+        put(&entry)?;
     }
-    header.body_crc = crc32fast::hash(&out[HEADER..]);
-    out[..HEADER].copy_from_slice(&header.encode());
+    header.body_crc = crc.finalize();
+    Ok(Some(header.encode()))
+}
+
+/// The whole file (header, then body) in memory ([`write_body`]; `db verify` and tests).
+pub fn encode(first_block: u64, blocks: u32, entries: Vec<Entry>) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; HEADER];
+    let header = write_body(&mut out, first_block, blocks, entries).ok()??;
+    out[..HEADER].copy_from_slice(&header);
     Some(out)
 }
 
