@@ -399,11 +399,14 @@ impl Storage {
         // The index is durable under its final name before the row says Sealed (readers trust
         // a Sealed shard's index; a crash before the commit leaves one that open removes).
         let stats = self.write_log_index(shard, &row)?;
+        let started = std::time::Instant::now();
         let tx_bytes = self.write_tx_index(shard, &row)?;
+        let tx_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             shard,
             ?stats,
             tx_bytes,
+            tx_ms,
             "log and transaction indexes written"
         );
         row.state = ShardState::Sealed;
