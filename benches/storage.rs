@@ -3,7 +3,7 @@
 //! random block reads from compacted shards. Blocks are synthetic (`ChainGen`, up to 150 txs).
 //! Transaction lookups by hash (a hit, and a miss: the index's own cost) in a 10,000-block
 //! unsealed tail and over 100 sealed shards' files, on mainnet-like blocks (`TestnetChain`).
-//! Run: `cargo bench --bench storage` (without `--bench`, a smoke run on 200 blocks).
+//! Run: `cargo bench --bench storage` (without `--bench`, the lookups on 100 blocks).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -181,9 +181,9 @@ fn benches(c: &mut Criterion) {
 /// `blocks` blocks, not sealed) and in 100 sealed shards' `txs-*.idx` files.
 fn tx_lookups(c: &mut Criterion) {
     // The full measurement needs 10,000 mainnet-like blocks (a minute to build and store);
-    // `cargo test --benches` runs the same code on 200.
+    // `cargo test --benches` runs the same code on 100.
     let full = std::env::args().any(|a| a == "--bench");
-    let n: u64 = if full { 10_000 } else { 200 };
+    let n: u64 = if full { 10_000 } else { 100 };
     let chain = TestnetChain::build(ChainKind::Mainnet, 5, n);
     let blocks: Vec<VerifiedBlock> = (0..n)
         .map(|i| chain.verified_block(i).unwrap().unwrap())
