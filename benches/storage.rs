@@ -1,7 +1,9 @@
 //! Storage benchmarks on real files (the temp dir's disk, fsync included): WAL write throughput
 //! (`put_unordered` of 100-block batches), compaction throughput (WAL → sorted segment), and
 //! random block reads from compacted shards. Blocks are synthetic (`ChainGen`, up to 150 txs).
-//! Run: `cargo bench --bench storage`.
+//! Transaction lookups by hash (a hit, and a miss: the index's own cost) in a 10,000-block
+//! unsealed tail and over 100 sealed shards' files, on mainnet-like blocks (`TestnetChain`).
+//! Run: `cargo bench --bench storage` (without `--bench`, the lookups on 100 blocks).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use histd::primitives::{BlockNumber, VerifiedBlock};
 use histd::storage::{OpenOptions, Retention, Storage};
 use histd::testkit::chain::ChainGen;
 use histd::testkit::storage::Rng;
+use histd::testkit::testnet::{ChainKind, TestnetChain};
 
 const SHARD: u64 = 1000;
 
@@ -174,5 +177,66 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(storage, benches);
+/// Lookups by transaction hash: every stored transaction in the unsealed tail (one shard of
+/// `blocks` blocks, not sealed) and in 100 sealed shards' `txs-*.idx` files.
+fn tx_lookups(c: &mut Criterion) {
+    // The full measurement needs 10,000 mainnet-like blocks (a minute to build and store);
+    // `cargo test --benches` runs the same code on 100.
+    let full = std::env::args().any(|a| a == "--bench");
+    let n: u64 = if full { 10_000 } else { 100 };
+    let chain = TestnetChain::build(ChainKind::Mainnet, 5, n);
+    let blocks: Vec<VerifiedBlock> = (0..n)
+        .map(|i| chain.verified_block(i).unwrap().unwrap())
+        .collect();
+    let hashes: Vec<B256> = blocks.iter().flat_map(|b| b.transaction_hashes()).collect();
+    eprintln!("{n} mainnet-like blocks, {} transactions", hashes.len());
+    let store_with = |shard_size: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Storage::open(
+            dir.path(),
+            OpenOptions {
+                shard_size,
+                ..opts()
+            },
+        )
+        .unwrap();
+        for batch in blocks.chunks(500) {
+            store.put_unordered(batch).unwrap();
+        }
+        store.compact_dirty().unwrap();
+        (dir, store)
+    };
+    let (_tail_dir, tail) = store_with(n);
+    let (_sealed_dir, sealed) = store_with(n / 100);
+    assert_eq!(sealed.seal_complete(BlockNumber(n - 1)).unwrap().len(), 100);
+
+    let mut g = c.benchmark_group("storage");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(1));
+    let mut rng = Rng::new(3);
+    for (name, store) in [("tail", &tail), ("100_sealed_shards", &sealed)] {
+        g.bench_function(format!("tx_lookup_hit_{name}_{n}_blocks"), |b| {
+            b.iter(|| {
+                let h = hashes[rng.below(hashes.len() as u64) as usize];
+                black_box(store.transaction(&h).unwrap().unwrap())
+            })
+        });
+        g.bench_function(format!("tx_lookup_miss_{name}_{n}_blocks"), |b| {
+            b.iter(|| {
+                let mut h = B256::ZERO;
+                h.0[..8].copy_from_slice(&rng.below(u64::MAX).to_be_bytes());
+                black_box(store.transaction(&h).unwrap())
+            })
+        });
+    }
+    g.finish();
+    // The tail store's one shard sealed: the log index, the transaction file from `tx_blocks`
+    // and the commit that removes the shard's range (printed, not a criterion measurement: a
+    // seal happens once).
+    let t = Instant::now();
+    assert!(tail.seal(0).unwrap());
+    eprintln!("seal of a {n}-block shard: {} ms", t.elapsed().as_millis());
+}
+
+criterion_group!(storage, benches, tx_lookups);
 criterion_main!(storage);

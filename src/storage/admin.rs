@@ -151,7 +151,8 @@ impl Storage {
     }
 
     /// For a sealed shard, recomputes the segment checksum and compares it with the one recorded
-    /// at sealing, and checks its log index (present, checksummed, and what its logs build);
+    /// at sealing, and checks its log and transaction indexes (present, checksummed, and what
+    /// its logs and transactions build);
     /// other shards pass. A mismatch is [`StorageError::Verify`] naming the shard's first block.
     pub fn check_seal(&self, contents: &ShardContents) -> Result<(), StorageError> {
         let row = &contents.row;
@@ -176,6 +177,7 @@ impl Storage {
                 ),
             });
         }
-        self.check_log_index(contents.shard, row)
+        self.check_log_index(contents.shard, row)?;
+        self.check_tx_index(contents.shard, row)
     }
 }

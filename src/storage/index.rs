@@ -1,11 +1,11 @@
 //! The redb index (`data_dir/index.redb`): table definitions and typed accessors for metadata,
-//! shard rows, block hash → number and tx hash prefix → (block, index), and the migration from
-//! older schemas.
+//! shard rows, block hash → number, the unsealed tail's transaction hash prefixes by block, and
+//! the migrations from older schemas.
 //!
 //! Owns the schema (version `layout::SCHEMA_VERSION`). It must never touch shard files. Its
 //! commit is the commit point of every write: callers fsync shard files before committing here.
 //! A transaction entry names only a candidate: readers must check the full hash of the stored
-//! transaction it points at ([`tx_candidates`]).
+//! transaction it points at (`tx_index`).
 
 use alloy_primitives::B256;
 use redb::{ReadableTable, TableDefinition};
@@ -19,17 +19,17 @@ pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub const SHARDS: TableDefinition<u64, &[u8]> = TableDefinition::new("shards");
 /// Block hash → block number.
 pub const BLOCK_HASHES: TableDefinition<[u8; 32], u64> = TableDefinition::new("block_hashes");
-/// Transactions: (hash prefix, block number, index in block) → nothing (schema 2).
-///
-/// The key holds the hash's first 8 bytes only ([`tx_prefix`]): 20 bytes an entry instead of
-/// the 44 of a full hash → location entry. Transaction hashes land all over this tree, so every
-/// commit rewrites about one leaf page per transaction it indexes: a smaller entry means fewer
-/// pages, a smaller file and less to write (README "Memory"). Prefixes of different
-/// transactions can collide, so an entry is a candidate the reader confirms against the stored
-/// transaction's full hash; the block and index in the key keep colliding entries apart.
-pub const TX_KEYS: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_keys");
+/// The unsealed tail's transactions (schema 3): block number → the first 8 bytes of each of
+/// its transactions' hashes, in block order (`tx_index`). One insert per block with nearly
+/// sequential keys, so a commit rewrites a handful of leaf pages; schema 2's table keyed by
+/// hash prefix rewrote about one page per transaction. Sealed shards' transactions are in
+/// their `txs-<gen>.idx` files instead: the commit that seals a shard removes its range.
+pub const TX_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("tx_blocks");
+/// Schema 2's transaction table ((hash prefix, block number, index in block) → nothing): read
+/// only by [`migrate`], which moves it into [`TX_BLOCKS`] and deletes it.
+pub const TX_KEYS_V2: TableDefinition<(u64, u64, u32), ()> = TableDefinition::new("tx_keys");
 /// Schema 1's transaction table (full hash → (block number, index in block)): read only by
-/// [`migrate`], which moves it into [`TX_KEYS`] and deletes it.
+/// [`migrate`], which moves it into [`TX_KEYS_V2`] and deletes it.
 pub const TX_HASHES_V1: TableDefinition<[u8; 32], (u64, u32)> = TableDefinition::new("tx_hashes");
 
 /// Meta keys.
@@ -95,40 +95,44 @@ pub fn block_number(
     Ok(t.get(hash.0)?.map(|v| v.value()))
 }
 
-/// The part of a transaction hash its [`TX_KEYS`] key holds.
+/// The first 8 bytes of a transaction hash, big-endian: what the transaction index keeps of it
+/// (a candidate the reader confirms against the stored transaction's full hash).
 pub fn tx_prefix(hash: &B256) -> u64 {
     let mut p = [0u8; 8];
     p.copy_from_slice(&hash.0[..8]);
     u64::from_be_bytes(p)
 }
 
-/// The [`TX_KEYS`] key of transaction `index` of block `block` with hash `hash`.
-pub fn tx_key(hash: &B256, block: u64, index: u32) -> (u64, u64, u32) {
-    (tx_prefix(hash), block, index)
+/// The redb errors a migration can meet, as the caller's error type.
+pub trait MigrateError:
+    From<redb::TransactionError>
+    + From<redb::TableError>
+    + From<redb::StorageError>
+    + From<redb::CommitError>
+{
 }
 
-/// The (block, index) of every transaction whose hash starts like `hash`, in block order: the
-/// caller keeps the one whose stored transaction has exactly this hash (usually the only one).
-pub fn tx_candidates(
-    t: &impl ReadableTable<(u64, u64, u32), ()>,
-    hash: &B256,
-) -> Result<Vec<(u64, u32)>, redb::StorageError> {
-    let p = tx_prefix(hash);
-    t.range((p, 0, 0)..=(p, u64::MAX, u32::MAX))?
-        .map(|item| item.map(|(k, _)| (k.value().1, k.value().2)))
-        .collect()
-}
-
-/// Brings an index of schema 1 (full transaction hashes) to schema 2 ([`TX_KEYS`]) in one
-/// commit. Returns whether it migrated (`false`: already schema 2, or no schema to migrate).
-/// Any other version is left for the caller's schema check to refuse.
-pub fn migrate<E>(db: &redb::Database) -> Result<bool, E>
-where
+impl<E> MigrateError for E where
     E: From<redb::TransactionError>
         + From<redb::TableError>
         + From<redb::StorageError>
-        + From<redb::CommitError>,
+        + From<redb::CommitError>
 {
+}
+
+/// Brings an index of an older schema to the current one (schema 1 → 2 → 3, one commit per
+/// step). Returns whether it migrated (`false`: already current, or no schema to migrate).
+/// Any other version is left for the caller's schema check to refuse. Sealed shards'
+/// transaction files are not written here (redb only): the open-time repair writes every
+/// sealed shard's missing file.
+pub fn migrate<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
+    let one = migrate_1_to_2::<E>(db)?;
+    let two = migrate_2_to_3::<E>(db)?;
+    Ok(one || two)
+}
+
+/// Schema 1 (full transaction hashes) → schema 2 ([`TX_KEYS_V2`]) in one commit.
+fn migrate_1_to_2<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -136,7 +140,7 @@ where
             // Dropping the transaction aborts it: nothing changes.
             return Ok(false);
         }
-        let mut keys = txn.open_table(TX_KEYS)?;
+        let mut keys = txn.open_table(TX_KEYS_V2)?;
         {
             let old = txn.open_table(TX_HASHES_V1)?;
             // The old table is in hash order, so the new keys arrive in prefix order too: the
@@ -144,11 +148,68 @@ where
             for item in old.iter()? {
                 let (k, v) = item?;
                 let (block, index) = v.value();
-                keys.insert(tx_key(&B256::from(k.value()), block, index), ())?;
+                keys.insert((tx_prefix(&B256::from(k.value())), block, index), ())?;
             }
         }
         txn.delete_table(TX_HASHES_V1)?;
         meta.insert(key::SCHEMA, &2u64.to_le_bytes()[..])?;
+    }
+    txn.commit()?;
+    Ok(true)
+}
+
+/// Schema 2 ([`TX_KEYS_V2`]) → schema 3 ([`TX_BLOCKS`]) in one commit: the entries of blocks
+/// in shards not sealed become their blocks' [`TX_BLOCKS`] values; those of sealed shards are
+/// dropped (their files are built from the segments on open, as for a lost file), so the
+/// memory this takes is bounded by the unsealed tail, not by the whole history.
+fn migrate_2_to_3<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta_u64(&meta, key::SCHEMA)? != Some(2) {
+            return Ok(false);
+        }
+        // A store without a shard size has no shards either (its identity check refuses it).
+        let shard_size = meta_u64(&meta, key::SHARD_SIZE)?.filter(|&s| s > 0);
+        let mut sealed = std::collections::HashSet::new();
+        if let Some(size) = shard_size {
+            let shards = txn.open_table(SHARDS)?;
+            for item in shards.iter()? {
+                let (k, v) = item?;
+                // A row that does not decode is not sealed here; open's checks report it.
+                if ShardRow::decode(v.value(), size)
+                    .is_ok_and(|r| r.state == super::shard::ShardState::Sealed)
+                {
+                    sealed.insert(k.value());
+                }
+            }
+        }
+        let mut blocks: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+        {
+            let old = txn.open_table(TX_KEYS_V2)?;
+            for item in old.iter()? {
+                let (k, _) = item?;
+                let (prefix, block, index) = k.value();
+                if shard_size.is_some_and(|s| sealed.contains(&(block / s))) {
+                    continue;
+                }
+                let v = blocks.entry(block).or_default();
+                let i = index as usize;
+                if v.len() <= i {
+                    // Schema 2 had every transaction of a block; a gap would only cost a
+                    // candidate that the reader's full-hash check rejects.
+                    v.resize(i + 1, 0);
+                }
+                v[i] = prefix;
+            }
+        }
+        let mut tail = txn.open_table(TX_BLOCKS)?;
+        for (block, prefixes) in blocks {
+            let value: Vec<u8> = prefixes.iter().flat_map(|p| p.to_be_bytes()).collect();
+            tail.insert(block, value.as_slice())?;
+        }
+        txn.delete_table(TX_KEYS_V2)?;
+        meta.insert(key::SCHEMA, &3u64.to_le_bytes()[..])?;
     }
     txn.commit()?;
     Ok(true)

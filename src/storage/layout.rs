@@ -55,9 +55,11 @@ use super::shard::ShardState;
 pub const FORMAT_VERSION: u32 = 1;
 /// Version of the shard row layout.
 pub const ROW_VERSION: u8 = 1;
-/// Version of the redb schema (tables and meta keys in `index.rs`). 2: transactions keyed by
-/// hash prefix (`index::TX_KEYS`); an index of version 1 is migrated on open (`index::migrate`).
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version of the redb schema (tables and meta keys in `index.rs`). 3: the unsealed tail's
+/// transactions by block (`index::TX_BLOCKS`), sealed shards' in `txs-<gen>.idx` files
+/// (`tx_index`); 2 keyed every transaction by hash prefix, 1 by full hash. Older indexes are
+/// migrated on open (`index::migrate`).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// WAL file magic.
 pub const WAL_MAGIC: [u8; 8] = *b"HISTDWAL";

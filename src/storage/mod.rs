@@ -9,11 +9,13 @@
 //! data_dir/
 //!   LOCK                      flock + holder pid: one process at a time
 //!   index.redb                meta, shard rows (state, committed lengths, presence bitset),
-//!                             block hash → number, tx hash → (block, index), peer cache
+//!                             block hash → number, the unsealed tail's tx hash prefixes by
+//!                             block, peer cache
 //!   shards/<first block>/     12-digit first block of the shard
 //!     wal                     checksummed records, any order (state Filling)
 //!     seg-<gen>.dat / .idx    sorted block frames + fixed-size offset table (Sorted, Sealed)
 //!     logs-<gen>.idx          the log index (Sealed only; derived, rebuilt on open if missing)
+//!     txs-<gen>.idx           the transaction index (Sealed only; derived, rebuilt on open)
 //! ```
 //!
 //! The commit rule ("redb commits last"): shard bytes are written and fsynced (files, then their
@@ -22,6 +24,7 @@
 //! (`fsio.rs`) checks the rule on every commit. Module map: `store` (open, identity), `write`
 //! (put, append, seal), `compact`, `rollback`, `read`, `missing`, `repair`, `admin` (what `histd db` reads),
 //! `log_index` (per sealed shard, `logs-<gen>.idx`: the logs and their posting lists; DESIGN §7),
+//! `tx_index` (transaction hash → candidates: the tail in redb, sealed shards in `txs-<gen>.idx`),
 //! `wal`, `segment`, `record` (a block's stored form), `layout` (byte formats), `index` (redb
 //! schema), `shard` (lifecycle), `lock`, `fsio`, `backend` (the file-system seam every file
 //! operation goes through, redb's file included), `sim` (a simulated disk with power cuts, test
@@ -40,6 +43,7 @@ mod layout;
 mod lock;
 mod log_index;
 mod missing;
+mod open_files;
 mod read;
 mod record;
 mod repair;
@@ -50,6 +54,7 @@ mod shard;
 #[cfg(any(test, feature = "testkit"))]
 pub mod sim;
 mod store;
+mod tx_index;
 mod wal;
 mod write;
 

@@ -17,7 +17,7 @@ use redb::ReadableTable;
 use super::Storage;
 use super::backend::{Disk, StoreFile};
 use super::error::{CorruptError, FileError, ReadError};
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, key};
 use super::layout::{FrameLens, IndexEntry, ShardRow};
 use super::record::{self, StoredBlock, StoredTransactions};
 use super::segment::SegmentReader;
@@ -444,15 +444,11 @@ impl Storage {
 
     /// Where the transaction with this hash is, and the transaction when retained.
     ///
-    /// The index names candidates by hash prefix (`index::tx_candidates`); the answer is the
+    /// The index names candidates by hash prefix (`tx_index`); the answer is the first
     /// candidate whose stored transaction has exactly this hash, so a prefix shared with another
     /// transaction can cost a block read but never gives a wrong answer.
     pub fn transaction(&self, hash: &B256) -> Result<Option<TxLookup>, ReadError> {
-        let candidates = {
-            let txn = self.read_txn()?;
-            let t = txn.open_table(TX_KEYS)?;
-            index::tx_candidates(&t, hash)?
-        };
+        let candidates = self.tx_candidates(hash)?;
         for (block, index) in candidates {
             let Some(f) = self.frames(block, false)? else {
                 continue;

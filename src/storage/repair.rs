@@ -20,12 +20,13 @@ use serde::Serialize;
 use super::Storage;
 use super::error::{CorruptError, IoContext, OpenError, ReadError, WriteError};
 use super::fsio;
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_BLOCKS, key};
 use super::layout::{ShardRow, index_entry_offset};
 use super::log_index;
 use super::read::ShardFiles;
 use super::record;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir, wal_path};
+use super::tx_index;
 use crate::primitives::BlockNumber;
 
 /// A shard whose stored blocks do not hash-link (found by [`Storage::link_faults`]).
@@ -50,8 +51,8 @@ pub struct DropOutcome {
     pub shard: u64,
     /// Blocks removed.
     pub blocks: u64,
-    /// Whether some block could not be read, so the hash indexes were scanned for the shard's
-    /// entries instead of being cleaned block by block.
+    /// Whether some block could not be read, so the block hash index was scanned for the
+    /// shard's entries instead of being cleaned block by block.
     pub scanned_indexes: bool,
 }
 
@@ -68,6 +69,8 @@ pub struct RepairReport {
     pub removed_dirs: Vec<PathBuf>,
     /// Sealed shards whose missing log index was written again.
     pub rebuilt_log_indexes: Vec<u64>,
+    /// Sealed shards whose missing or unreadable transaction index was written again.
+    pub rebuilt_tx_indexes: Vec<u64>,
 }
 
 impl RepairReport {
@@ -129,6 +132,7 @@ impl Storage {
         }
         for (s, row) in &rows {
             self.repair_log_index(*s, row, &mut report);
+            self.repair_tx_index(*s, row, &mut report);
         }
         if !report.is_clean() {
             tracing::info!(?report, "storage repaired an interrupted shutdown");
@@ -154,8 +158,9 @@ impl Storage {
         if row.wal_len > 0 {
             expected.push((wal_path(dir), row.wal_len));
         }
-        let index =
-            (row.state == ShardState::Sealed).then(|| log_index::index_path(dir, row.seg_gen));
+        let sealed = row.state == ShardState::Sealed;
+        let index = sealed.then(|| log_index::index_path(dir, row.seg_gen));
+        let tx_index = sealed.then(|| tx_index::index_path(dir, row.seg_gen));
         if row.seg_gen > 0 {
             expected.push((seg_data_path(dir, row.seg_gen), row.seg_data_len));
             expected.push((
@@ -165,15 +170,22 @@ impl Storage {
         }
         let mut changed = false;
         for path in self.fs.list_dir(dir).ctx("list", dir)? {
-            if expected.iter().any(|(p, _)| p == &path) || index.as_ref() == Some(&path) {
+            if expected.iter().any(|(p, _)| p == &path)
+                || index.as_ref() == Some(&path)
+                || tx_index.as_ref() == Some(&path)
+            {
                 continue;
             }
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            // A log index belongs to a sealed shard's generation only (`log_index/build.rs`).
-            if name == "wal" || name.starts_with("seg-") || log_index::is_index_file(&name) {
+            // Log and transaction indexes belong to a sealed shard's generation only.
+            if name == "wal"
+                || name.starts_with("seg-")
+                || log_index::is_index_file(&name)
+                || tx_index::is_index_file(&name)
+            {
                 fsio::remove_file_if_exists(&*self.fs, &path)?;
                 report.removed_files.push(path);
                 changed = true;
@@ -318,8 +330,9 @@ impl Storage {
     /// Removes every block of `shard` (its row, its block and transaction hash entries, its
     /// files) in one redb commit, and moves `lowest`/`last_contiguous` below the gap it leaves, so
     /// fast-sync fetches those blocks again. The remedy for a [`LinkFault`]; a sealed shard is
-    /// refused ([`WriteError::Sealed`]). Blocks that cannot be read no longer name their index
-    /// entries, so then the hash tables are scanned for entries inside the shard instead.
+    /// refused ([`WriteError::Sealed`]). Blocks that cannot be read no longer name their block
+    /// hash entries, so then that table is scanned for entries inside the shard instead
+    /// (transaction entries are keyed by block: their range is removed either way).
     pub fn drop_shard(&self, shard: u64) -> Result<DropOutcome, WriteError> {
         let _w = self.write_lock();
         let mut outcome = DropOutcome {
@@ -335,7 +348,7 @@ impl Storage {
         self.check_transition(shard, row.state, ShardState::Empty)?;
         let (first, last) = (self.geo.first_of(shard), self.geo.last_of(shard));
         // What each readable block put in the indexes (read before the write transaction).
-        let mut named: Vec<(u64, B256, Vec<B256>)> = Vec::new();
+        let mut named: Vec<B256> = Vec::new();
         let mut files = ShardFiles::open(self, shard, row.clone());
         for pos in (0..self.geo.shard_size).filter(|&p| row.has(p)) {
             let n = first + pos;
@@ -345,8 +358,7 @@ impl Storage {
                 .map_err(|e| e.to_string())
                 .and_then(|f| {
                     let f = f.ok_or_else(|| "marked present but missing".to_string())?;
-                    let body = record::decode_body_frame(f.txs())?;
-                    Ok((n, f.hash, body.transactions.hashes()))
+                    Ok(f.hash)
                 });
             match read {
                 Ok(entry) => named.push(entry),
@@ -361,18 +373,17 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_KEYS)?;
             let mut meta = txn.open_table(META)?;
-            for (n, hash, tx_hashes) in &named {
+            for hash in &named {
                 // Only entries that point into this shard: an entry elsewhere is another block's.
                 if hashes.get(hash.0)?.is_some_and(|v| in_shard(v.value())) {
                     hashes.remove(hash.0)?;
                 }
-                // A transaction key names its block, so it is this block's entry by construction.
-                for (i, h) in tx_hashes.iter().enumerate() {
-                    txs.remove(index::tx_key(h, *n, i as u32))?;
-                }
             }
+            // The tail's transaction entries are keyed by block: the shard's range is its own,
+            // readable blocks or not.
+            txn.open_table(TX_BLOCKS)?
+                .retain_in(first..=last, |_, _| false)?;
             if outcome.scanned_indexes {
                 let stale: Vec<[u8; 32]> = hashes
                     .iter()?
@@ -383,16 +394,6 @@ impl Storage {
                     .collect::<Result<_, _>>()?;
                 for k in stale {
                     hashes.remove(k)?;
-                }
-                let stale: Vec<(u64, u64, u32)> = txs
-                    .iter()?
-                    .filter_map(|r| {
-                        r.map(|(k, _)| in_shard(k.value().1).then(|| k.value()))
-                            .transpose()
-                    })
-                    .collect::<Result<_, _>>()?;
-                for k in stale {
-                    txs.remove(k)?;
                 }
             }
             shards.remove(shard)?;

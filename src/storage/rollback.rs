@@ -1,5 +1,6 @@
 //! `rollback_to(n)`: removes every block above `n` (a reorg in follow mode), truncating sorted
-//! segment tails and the hash and transaction indexes in one redb commit.
+//! segment tails and the hash and transaction indexes in one redb commit (the transactions of
+//! unsealed shards are `TX_BLOCKS` entries keyed by block, so nothing is decoded).
 //!
 //! Shards above `n` that still have a WAL are compacted first (a logical no-op), so truncation only
 //! ever cuts a sorted segment. Files are truncated after the commit; if that is interrupted, repair
@@ -11,9 +12,8 @@ use super::Storage;
 use super::error::WriteError;
 use super::fsio;
 use super::index;
-use super::index::{BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
+use super::index::{BLOCK_HASHES, META, SHARDS, TX_BLOCKS, key};
 use super::layout::index_entry_offset;
-use super::record;
 use super::segment::SegmentReader;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir};
 use crate::primitives::BlockNumber;
@@ -72,7 +72,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_KEYS)?;
+            let mut txs = txn.open_table(TX_BLOCKS)?;
             let mut meta = txn.open_table(META)?;
             for &(s, _) in &affected {
                 let Some(mut row) = self.row::<WriteError>(&shards, s)? else {
@@ -96,19 +96,8 @@ impl Storage {
                             continue;
                         }
                         first_cut.get_or_insert(e.offset);
-                        let frames = seg.frames(&e)?;
-                        let txs_frame =
-                            &frames[e.lens.header as usize..(e.lens.header + e.lens.txs) as usize];
-                        let body = record::decode_body_frame(txs_frame).map_err(|what| {
-                            super::error::CorruptError {
-                                path: seg_data_path(&dir, row.seg_gen),
-                                offset: e.offset,
-                                what,
-                            }
-                        })?;
-                        for (i, h) in body.transactions.hashes().iter().enumerate() {
-                            txs.remove(index::tx_key(h, first + pos, i as u32))?;
-                        }
+                        // The tail's transaction entries are keyed by block: no body to read.
+                        txs.remove(first + pos)?;
                         hashes.remove(e.hash.0)?;
                         removed += 1;
                     }

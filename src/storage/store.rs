@@ -57,6 +57,8 @@ pub struct Storage {
     pub(super) log_tail: super::log_index::TailCache,
     /// Sealed shards' index files kept open between queries (`log_index/open.rs`).
     pub(super) log_files: super::log_index::OpenIndexes,
+    /// Sealed shards' transaction index files kept open (`tx_index/open.rs`).
+    pub(super) tx_files: super::tx_index::OpenTxFiles,
     /// Filling shards' WAL indexes kept between reads (`read.rs`).
     pub(super) wal_indexes: std::sync::Arc<super::read::WalIndexes>,
     lock: DirLock,
@@ -93,7 +95,7 @@ impl Storage {
             let mut meta = txn.open_table(META)?;
             txn.open_table(index::SHARDS)?;
             txn.open_table(index::BLOCK_HASHES)?;
-            txn.open_table(index::TX_KEYS)?;
+            txn.open_table(index::TX_BLOCKS)?;
             if index::meta_u64(&meta, key::SCHEMA)?.is_none() {
                 meta.insert(key::SCHEMA, &u64::from(SCHEMA_VERSION).to_le_bytes()[..])?;
                 meta.insert(key::CHAIN_ID, &opts.chain_id.to_le_bytes()[..])?;
@@ -187,6 +189,7 @@ impl Storage {
             repair: RepairReport::default(),
             log_tail: Default::default(),
             log_files: Default::default(),
+            tx_files: Default::default(),
             wal_indexes: Default::default(),
             lock,
         };

@@ -10,12 +10,13 @@ use redb::{ReadableDatabase, ReadableTable, Table};
 use super::Storage;
 use super::error::WriteError;
 use super::fsio;
-use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_KEYS, key};
+use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_BLOCKS, key};
 use super::layout::ShardRow;
 use super::read::ShardFiles;
 use super::record::{self, EncodedBlock};
 use super::segment::{self, SegmentWriter};
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir};
+use super::tx_index;
 use super::wal::WalAppender;
 use crate::primitives::{BlockNumber, VerifiedBlock};
 
@@ -76,7 +77,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_KEYS)?;
+            let mut txs = txn.open_table(TX_BLOCKS)?;
             let mut meta = txn.open_table(META)?;
             let mut lowest_new: Option<u64> = None;
             let mut start = 0;
@@ -174,7 +175,7 @@ impl Storage {
         {
             let mut shards = txn.open_table(SHARDS)?;
             let mut hashes = txn.open_table(BLOCK_HASHES)?;
-            let mut txs = txn.open_table(TX_KEYS)?;
+            let mut txs = txn.open_table(TX_BLOCKS)?;
             let mut meta = txn.open_table(META)?;
             // The segment tail being appended to, kept open across blocks of its shard and
             // fsynced when the batch leaves the shard or ends (before the commit).
@@ -398,9 +399,25 @@ impl Storage {
         // The index is durable under its final name before the row says Sealed (readers trust
         // a Sealed shard's index; a crash before the commit leaves one that open removes).
         let stats = self.write_log_index(shard, &row)?;
-        tracing::debug!(shard, ?stats, "log index written");
+        let started = std::time::Instant::now();
+        let tx_bytes = self.write_tx_index(shard, &row)?;
+        let tx_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            shard,
+            ?stats,
+            tx_bytes,
+            tx_ms,
+            "log and transaction indexes written"
+        );
         row.state = ShardState::Sealed;
-        self.commit_row(shard, &row)?;
+        // One commit marks the shard Sealed and hands its transactions from the tail table to
+        // the file: a lookup sees them in exactly one of the two.
+        let txn = self.db.begin_write()?;
+        txn.open_table(SHARDS)?
+            .insert(shard, row.encode().as_slice())?;
+        let range = self.geo.first_of(shard)..=self.geo.last_of(shard);
+        txn.open_table(TX_BLOCKS)?.retain_in(range, |_, _| false)?;
+        self.commit(txn)?;
         Ok(true)
     }
 
@@ -499,12 +516,12 @@ impl Storage {
 
 fn index_block(
     hashes: &mut Table<[u8; 32], u64>,
-    txs: &mut Table<(u64, u64, u32), ()>,
+    txs: &mut Table<u64, &'static [u8]>,
     e: &EncodedBlock,
 ) -> Result<(), WriteError> {
     hashes.insert(e.hash.0, e.number)?;
-    for (i, h) in e.tx_hashes.iter().enumerate() {
-        txs.insert(index::tx_key(h, e.number, i as u32), ())?;
-    }
+    // Empty for a block without transactions: the seal then knows it has none without
+    // reading the block (an absent entry sends it to the segment).
+    txs.insert(e.number, tx_index::block_value(&e.tx_hashes).as_slice())?;
     Ok(())
 }

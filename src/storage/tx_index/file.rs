@@ -1,0 +1,322 @@
+//! The transaction index file of one sealed shard (`shards/<first>/txs-<gen>.idx`): every
+//! transaction of the shard as (hash prefix, block, index in block), sorted by prefix, with a
+//! bucket table over the prefix's top bits so a lookup is two positioned reads (the bucket's
+//! bounds, then its entries). Owns the byte format, [`encode`] and the positioned-read
+//! [`TxFile`]. It never decides when a file is written or trusted: `build.rs` does.
+//!
+//! ```text
+//! header (48 bytes, LE)  magic "HTXIDX01" | version u32 | bucket bits u32 | first block u64 |
+//!                        blocks u32 | entries u32 | body length u64 | body crc32 u32 |
+//!                        header crc32 u32
+//! body, in order
+//!   buckets              (2^bits + 1) u32: first entry of each bucket (top bits of the prefix),
+//!                        then the entry count
+//!   entries              entries × (prefix u64 BE | block offset in shard u32 | tx index u32),
+//!                        ascending
+//! ```
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::storage::backend::StoreFile;
+use crate::storage::error::{CorruptError, FileError};
+use crate::storage::fsio;
+
+const MAGIC: &[u8; 8] = b"HTXIDX01";
+const VERSION: u32 = 1;
+/// Header bytes.
+pub const HEADER: usize = 48;
+/// Bytes of one entry.
+const ENTRY: usize = 16;
+/// Entries a bucket holds on average: a lookup reads about this many (~128 bytes) after the
+/// bucket bounds, and the table costs 4 / 8 bytes per entry.
+const PER_BUCKET: u64 = 8;
+/// Most bucket bits (a 64 MiB table): far above any shard's need.
+const MAX_BITS: u32 = 24;
+
+/// One transaction: the first 8 bytes of its hash (big-endian, so entries sort like hashes),
+/// its block's offset in the shard and its index in the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Entry {
+    pub prefix: u64,
+    pub offset: u32,
+    pub index: u32,
+}
+
+/// The parsed header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub bucket_bits: u32,
+    pub first_block: u64,
+    pub blocks: u32,
+    pub entries: u32,
+    pub body_len: u64,
+    pub body_crc: u32,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[0..8].copy_from_slice(MAGIC);
+        h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&self.bucket_bits.to_le_bytes());
+        h[16..24].copy_from_slice(&self.first_block.to_le_bytes());
+        h[24..28].copy_from_slice(&self.blocks.to_le_bytes());
+        h[28..32].copy_from_slice(&self.entries.to_le_bytes());
+        h[32..40].copy_from_slice(&self.body_len.to_le_bytes());
+        h[40..44].copy_from_slice(&self.body_crc.to_le_bytes());
+        let crc = crc32fast::hash(&h[..44]);
+        h[44..48].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    fn decode(h: &[u8; HEADER]) -> Result<Self, &'static str> {
+        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&h[o..o + 8]);
+            u64::from_le_bytes(b)
+        };
+        if &h[0..8] != MAGIC {
+            return Err("not a transaction index (bad magic)");
+        }
+        if u32_at(8) != VERSION {
+            return Err("unsupported transaction index version");
+        }
+        if crc32fast::hash(&h[..44]) != u32_at(44) {
+            return Err("header checksum mismatch");
+        }
+        let header = Self {
+            bucket_bits: u32_at(12),
+            first_block: u64_at(16),
+            blocks: u32_at(24),
+            entries: u32_at(28),
+            body_len: u64_at(32),
+            body_crc: u32_at(40),
+        };
+        if header.bucket_bits > MAX_BITS || header.body_len != header.expected_body_len() {
+            return Err("header sizes disagree");
+        }
+        Ok(header)
+    }
+
+    fn expected_body_len(&self) -> u64 {
+        ((1u64 << self.bucket_bits) + 1) * 4 + u64::from(self.entries) * ENTRY as u64
+    }
+
+    fn bucket_of(&self, prefix: u64) -> u64 {
+        if self.bucket_bits == 0 {
+            0
+        } else {
+            prefix >> (64 - self.bucket_bits)
+        }
+    }
+}
+
+/// Writes the body of the file for the shard starting at `first_block` with `blocks` blocks
+/// to `out` (which must be placed [`HEADER`] bytes into the file) and returns the header to
+/// write at its start. Sorts `entries`; streams the body, so the only memory it takes is the
+/// entries' own. `Ok(None)` if the shard has more transactions than a `u32` counts.
+pub fn write_body<W: Write>(
+    out: &mut W,
+    first_block: u64,
+    blocks: u32,
+    mut entries: Vec<Entry>,
+) -> io::Result<Option<[u8; HEADER]>> {
+    entries.sort_unstable();
+    let Ok(count) = u32::try_from(entries.len()) else {
+        return Ok(None);
+    };
+    let wanted = (entries.len() as u64 / PER_BUCKET).max(1);
+    let bits = (64 - wanted.leading_zeros()).min(MAX_BITS);
+    let mut header = Header {
+        bucket_bits: bits,
+        first_block,
+        blocks,
+        entries: count,
+        body_len: 0,
+        body_crc: 0,
+    };
+    header.body_len = header.expected_body_len();
+    let mut crc = crc32fast::Hasher::new();
+    let mut put = |bytes: &[u8]| -> io::Result<()> {
+        crc.update(bytes);
+        out.write_all(bytes)
+    };
+    // Bucket b starts at the first entry whose bucket is >= b.
+    let mut e = 0usize;
+    for b in 0..=(1u64 << bits) {
+        while e < entries.len() && header.bucket_of(entries[e].prefix) < b {
+            e += 1;
+        }
+        put(&(e as u32).to_le_bytes())?;
+    }
+    for x in &entries {
+        let mut entry = [0u8; ENTRY];
+        entry[0..8].copy_from_slice(&x.prefix.to_be_bytes());
+        entry[8..12].copy_from_slice(&x.offset.to_le_bytes());
+        entry[12..16].copy_from_slice(&x.index.to_le_bytes());
+        put(&entry)?;
+    }
+    header.body_crc = crc.finalize();
+    Ok(Some(header.encode()))
+}
+
+/// The whole file (header, then body) in memory ([`write_body`]; `db verify` and tests).
+pub fn encode(first_block: u64, blocks: u32, entries: Vec<Entry>) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; HEADER];
+    let header = write_body(&mut out, first_block, blocks, entries).ok()??;
+    out[..HEADER].copy_from_slice(&header);
+    Some(out)
+}
+
+/// An open index file: its header read and checked, its body read on demand.
+#[derive(Debug)]
+pub struct TxFile {
+    file: Box<dyn StoreFile>,
+    path: PathBuf,
+    pub header: Header,
+}
+
+impl TxFile {
+    /// Opens `path` and checks its header (and that the file is as long as it says; the body's
+    /// checksum is `db verify`'s: reading every shard's body on open would cost the start-up).
+    pub fn open(fs: &dyn crate::storage::FileSystem, path: &Path) -> Result<Self, FileError> {
+        let file = fsio::open_read(fs, path)?;
+        let mut h = [0u8; HEADER];
+        fsio::read_exact_at(&*file, path, &mut h, 0)?;
+        let header = Header::decode(&h).map_err(|what| corrupt(path, 0, what.into()))?;
+        let len = fsio::file_len(&*file, path)?;
+        if len != HEADER as u64 + header.body_len {
+            return Err(corrupt(
+                path,
+                len,
+                format!(
+                    "file is {len} bytes, its header says {}",
+                    HEADER as u64 + header.body_len
+                ),
+            ));
+        }
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            header,
+        })
+    }
+
+    /// Adds the (block, index) of every entry with this prefix to `out`.
+    pub fn candidates(&self, prefix: u64, out: &mut Vec<(u64, u32)>) -> Result<(), FileError> {
+        let b = self.header.bucket_of(prefix);
+        let mut bounds = [0u8; 8];
+        fsio::read_exact_at(&*self.file, &self.path, &mut bounds, HEADER as u64 + b * 4)?;
+        let lo = u32::from_le_bytes([bounds[0], bounds[1], bounds[2], bounds[3]]);
+        let hi = u32::from_le_bytes([bounds[4], bounds[5], bounds[6], bounds[7]]);
+        if lo > hi || hi > self.header.entries {
+            return Err(corrupt(
+                &self.path,
+                HEADER as u64 + b * 4,
+                format!("bucket {b} bounds {lo}..{hi} out of range"),
+            ));
+        }
+        if lo == hi {
+            return Ok(());
+        }
+        let entries_at = HEADER as u64 + ((1u64 << self.header.bucket_bits) + 1) * 4;
+        let mut buf = vec![0u8; (hi - lo) as usize * ENTRY];
+        fsio::read_exact_at(
+            &*self.file,
+            &self.path,
+            &mut buf,
+            entries_at + u64::from(lo) * ENTRY as u64,
+        )?;
+        for e in buf.chunks_exact(ENTRY) {
+            let entry = decode_entry(e);
+            if entry.prefix == prefix {
+                out.push((
+                    self.header.first_block + u64::from(entry.offset),
+                    entry.index,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole body, its checksum checked (`db verify`).
+    pub fn body(&self) -> Result<Vec<u8>, FileError> {
+        let mut body = vec![0u8; self.header.body_len as usize];
+        fsio::read_exact_at(&*self.file, &self.path, &mut body, HEADER as u64)?;
+        if crc32fast::hash(&body) != self.header.body_crc {
+            return Err(corrupt(
+                &self.path,
+                HEADER as u64,
+                "body checksum mismatch".into(),
+            ));
+        }
+        Ok(body)
+    }
+}
+
+fn decode_entry(e: &[u8]) -> Entry {
+    let mut p = [0u8; 8];
+    p.copy_from_slice(&e[0..8]);
+    Entry {
+        prefix: u64::from_be_bytes(p),
+        offset: u32::from_le_bytes([e[8], e[9], e[10], e[11]]),
+        index: u32::from_le_bytes([e[12], e[13], e[14], e[15]]),
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, what: String) -> FileError {
+    CorruptError {
+        path: path.to_path_buf(),
+        offset,
+        what,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_find_every_entry_and_only_matching_ones() {
+        let entries: Vec<Entry> = (0..1000u64)
+            .map(|i| Entry {
+                prefix: i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                offset: (i / 7) as u32,
+                index: (i % 7) as u32,
+            })
+            .collect();
+        let bytes = encode(500, 200, entries.clone()).expect("fits");
+        let mut h = [0u8; HEADER];
+        h.copy_from_slice(&bytes[..HEADER]);
+        let header = Header::decode(&h).expect("header");
+        assert_eq!(header.entries, 1000);
+        assert_eq!(bytes.len() as u64, HEADER as u64 + header.body_len);
+        let entries_at = HEADER + ((1usize << header.bucket_bits) + 1) * 4;
+        for e in &entries {
+            let b = header.bucket_of(e.prefix) as usize;
+            let at = |i: usize| {
+                let o = HEADER + i * 4;
+                u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
+            };
+            let found: Vec<Entry> = (at(b)..at(b + 1))
+                .map(|i| decode_entry(&bytes[entries_at + i * ENTRY..]))
+                .filter(|x| x.prefix == e.prefix)
+                .collect();
+            assert_eq!(found, vec![*e]);
+        }
+    }
+
+    #[test]
+    fn a_damaged_header_is_refused() {
+        let mut bytes = encode(0, 1, Vec::new()).expect("fits");
+        let mut h = [0u8; HEADER];
+        h.copy_from_slice(&bytes[..HEADER]);
+        assert!(Header::decode(&h).is_ok());
+        bytes[20] ^= 1;
+        h.copy_from_slice(&bytes[..HEADER]);
+        assert!(Header::decode(&h).is_err());
+    }
+}

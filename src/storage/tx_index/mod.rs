@@ -1,0 +1,47 @@
+//! The transaction index (hash → block and index), split like an LSM tree (DESIGN §7):
+//!
+//! - the unsealed tail lives in redb table `index::TX_BLOCKS` (block number → the 8-byte hash
+//!   prefixes of its transactions, in order): one insert per block with nearly sequential keys,
+//!   so a commit rewrites a handful of leaf pages instead of one per transaction (the schema-2
+//!   table keyed by prefix did the latter, and was the costliest part of a block write);
+//! - each sealed shard has an immutable file `txs-<gen>.idx` beside its segment (`file.rs`):
+//!   entries sorted by prefix with a bucket table, so a lookup is two positioned reads.
+//!
+//! A lookup scans the tail's values and probes every sealed shard's file; every hit is only a
+//! candidate the reader confirms against the stored transaction's full hash (`read.rs`).
+//!
+//! Owns the file format (`file.rs`), writing, repairing and checking the files (`build.rs`),
+//! the files kept open (`open.rs`) and the lookup of candidates (`lookup.rs`). It must never
+//! change what redb says is committed: a file is derived data, written (tmp, fsync, rename,
+//! fsync directory) before the commit that marks its shard Sealed and removes the shard's
+//! `TX_BLOCKS` range, rebuilt on open when a sealed shard lacks a readable one, and removed for
+//! shards not sealed.
+
+mod build;
+mod file;
+mod lookup;
+mod open;
+
+use std::path::{Path, PathBuf};
+
+pub(super) use open::OpenTxFiles;
+
+/// The transaction index file of segment generation `generation` in shard directory `dir`.
+pub(super) fn index_path(dir: &Path, generation: u32) -> PathBuf {
+    dir.join(format!("txs-{generation}.idx"))
+}
+
+/// Whether a file in a shard directory is (or was being written as) a transaction index.
+pub(super) fn is_index_file(name: &str) -> bool {
+    name.starts_with("txs-")
+}
+
+/// The bytes a block's transactions occupy in `index::TX_BLOCKS`: each hash's first 8 bytes, in
+/// block order.
+pub(super) fn block_value(hashes: &[alloy_primitives::B256]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(hashes.len() * 8);
+    for h in hashes {
+        v.extend_from_slice(&h.0[..8]);
+    }
+    v
+}
