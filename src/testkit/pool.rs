@@ -188,8 +188,13 @@ impl TestPeer {
                     r = listener.accept() => match r { Ok((t, _)) => t, Err(_) => continue },
                 };
                 *n.lock().expect("lock") += 1;
-                let (cfg, s, a, provider, c) =
-                    (cfg.clone(), s.clone(), a.clone(), provider.clone(), c.clone());
+                let (cfg, s, a, provider, c) = (
+                    cfg.clone(),
+                    s.clone(),
+                    a.clone(),
+                    provider.clone(),
+                    c.clone(),
+                );
                 tokio::spawn(async move {
                     if let Ok(eth) = session::accept(tcp, &cfg).await {
                         let pair = session::spawn(eth, provider, test_session_config());
