@@ -134,13 +134,15 @@ struct Disk {
     index: u64,
     /// Log index files of sealed shards (`logs-*.idx`).
     log_index: u64,
+    /// Transaction index files of sealed shards (`txs-*.idx`).
+    tx_index: u64,
     /// Everything else: segments, WALs, small files.
     other: u64,
 }
 
 impl Disk {
     fn total(&self) -> u64 {
-        self.index + self.log_index + self.other
+        self.index + self.log_index + self.tx_index + self.other
     }
 
     /// Adds every file under `dir` except the run reports (they are not history).
@@ -160,6 +162,8 @@ impl Disk {
                 self.index += meta.len();
             } else if name.starts_with("logs-") {
                 self.log_index += meta.len();
+            } else if name.starts_with("txs-") {
+                self.tx_index += meta.len();
             } else {
                 self.other += meta.len();
             }
@@ -384,6 +388,7 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
         "disk_bytes_per_block_by_part": {
             "index_redb": disk.index as f64 / blocks as f64,
             "log_index": disk.log_index as f64 / blocks as f64,
+            "tx_index": disk.tx_index as f64 / blocks as f64,
             "segments_and_other": disk.other as f64 / blocks as f64,
         },
         "raw_rlp_bytes": raw_rlp,
@@ -455,11 +460,11 @@ fn table(r: &Value) -> String {
             f("disk_to_raw_rlp")
         ),
         format!(
-            "  index.redb / log index / segments {} B",
+            "  index.redb / log index / tx index / segments {} B",
             parts(
                 r,
                 "disk_bytes_per_block_by_part",
-                &["index_redb", "log_index", "segments_and_other"],
+                &["index_redb", "log_index", "tx_index", "segments_and_other"],
                 0
             )
         ),

@@ -89,7 +89,7 @@ fn a_tiny_bench_run_reports_every_field() {
         ),
         (
             "disk_bytes_per_block_by_part",
-            &["index_redb", "log_index", "segments_and_other"][..],
+            &["index_redb", "log_index", "tx_index", "segments_and_other"][..],
         ),
     ] {
         for key in keys {
