@@ -198,7 +198,6 @@ impl TestPeer {
                 tokio::spawn(async move {
                     if let Ok(eth) = session::accept(tcp, &cfg).await {
                         let pair = session::spawn(eth, provider, test_session_config());
-                        *a.lock().expect("lock") += 1;
                         // Checked under the lock `kill` drains with: a handshake that finishes
                         // while the peer is killed must not leave a session alive.
                         let mut sessions = s.lock().expect("lock");
@@ -207,6 +206,9 @@ impl TestPeer {
                         } else {
                             sessions.push(pair);
                         }
+                        // Counted once listed: `accepted() >= n` means `disconnect_all` and
+                        // `kill` reach the n-th session.
+                        *a.lock().expect("lock") += 1;
                     }
                 });
             }
