@@ -205,7 +205,7 @@ fn migrate_2_to_3<E: MigrateError>(db: &redb::Database) -> Result<bool, E> {
         }
         let mut tail = txn.open_table(TX_BLOCKS)?;
         for (block, prefixes) in blocks {
-            let value: Vec<u8> = prefixes.iter().flat_map(|p| p.to_be_bytes()).collect();
+            let value = super::tx_index::block_value(prefixes.into_iter());
             tail.insert(block, value.as_slice())?;
         }
         txn.delete_table(TX_KEYS_V2)?;

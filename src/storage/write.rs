@@ -522,6 +522,7 @@ fn index_block(
     hashes.insert(e.hash.0, e.number)?;
     // Empty for a block without transactions: the seal then knows it has none without
     // reading the block (an absent entry sends it to the segment).
-    txs.insert(e.number, tx_index::block_value(&e.tx_hashes).as_slice())?;
+    let value = tx_index::block_value(e.tx_hashes.iter().map(index::tx_prefix));
+    txs.insert(e.number, value.as_slice())?;
     Ok(())
 }

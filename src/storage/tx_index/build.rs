@@ -48,12 +48,7 @@ impl Storage {
         };
         for n in first..=last {
             if let Some(v) = tail.get(n)? {
-                let mut it = v.value().chunks_exact(8).map(|c| {
-                    let mut p = [0u8; 8];
-                    p.copy_from_slice(c);
-                    u64::from_be_bytes(p)
-                });
-                push(n, &mut it);
+                push(n, &mut super::block_prefixes(v.value()));
                 continue;
             }
             let f = files.frames(n, false)?.ok_or_else(|| CorruptError {

@@ -24,10 +24,10 @@ impl Storage {
     ) -> Result<Vec<(u64, u32)>, ReadError> {
         let txn = self.read_txn()?;
         let mut out = Vec::new();
-        let tail = txn.open_table(TX_BLOCKS)?;
-        tail_candidates(&tail, hash, &mut out)?;
-        let shards = txn.open_table(SHARDS)?;
         let prefix = crate::storage::index::tx_prefix(hash);
+        let tail = txn.open_table(TX_BLOCKS)?;
+        tail_candidates(&tail, prefix, &mut out)?;
+        let shards = txn.open_table(SHARDS)?;
         for item in shards.range(0u64..)? {
             let (k, _) = item?;
             let shard = k.value();
@@ -54,17 +54,16 @@ impl Storage {
     }
 }
 
-/// Adds the (block, index) of every tail transaction whose prefix is `hash`'s.
+/// Adds the (block, index) of every tail transaction with this hash prefix.
 fn tail_candidates(
     tail: &impl ReadableTable<u64, &'static [u8]>,
-    hash: &B256,
+    prefix: u64,
     out: &mut Vec<(u64, u32)>,
 ) -> Result<(), redb::StorageError> {
-    let want = &hash.0[..8];
     for item in tail.iter()? {
         let (k, v) = item?;
-        for (i, p) in v.value().chunks_exact(8).enumerate() {
-            if p == want {
+        for (i, p) in super::block_prefixes(v.value()).enumerate() {
+            if p == prefix {
                 out.push((k.value(), i as u32));
             }
         }

@@ -36,12 +36,21 @@ pub(super) fn is_index_file(name: &str) -> bool {
     name.starts_with("txs-")
 }
 
-/// The bytes a block's transactions occupy in `index::TX_BLOCKS`: each hash's first 8 bytes, in
-/// block order.
-pub(super) fn block_value(hashes: &[alloy_primitives::B256]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(hashes.len() * 8);
-    for h in hashes {
-        v.extend_from_slice(&h.0[..8]);
+/// The bytes a block's transactions occupy in `index::TX_BLOCKS`: each hash's prefix
+/// (`index::tx_prefix`, big-endian), in block order. [`block_prefixes`] reads them back.
+pub(super) fn block_value(prefixes: impl ExactSizeIterator<Item = u64>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(prefixes.len() * 8);
+    for p in prefixes {
+        v.extend_from_slice(&p.to_be_bytes());
     }
     v
+}
+
+/// The prefixes of a `index::TX_BLOCKS` value ([`block_value`]), in block order.
+pub(super) fn block_prefixes(value: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    value.chunks_exact(8).map(|c| {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(c);
+        u64::from_be_bytes(p)
+    })
 }
