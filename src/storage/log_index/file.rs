@@ -37,6 +37,7 @@ use crate::primitives::Receipt;
 use crate::storage::backend::StoreFile;
 use crate::storage::error::{CorruptError, FileError};
 use crate::storage::fsio;
+use crate::storage::layout::{u32_at, u64_at};
 
 const MAGIC: &[u8; 8] = b"HLOGIDX1";
 /// Version 2: a dictionary, 32-log chunks (version 1 files are rewritten on open).
@@ -114,33 +115,27 @@ impl Header {
     }
 
     fn decode(h: &[u8; HEADER]) -> Result<Self, &'static str> {
-        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&h[o..o + 8]);
-            u64::from_le_bytes(b)
-        };
         if &h[0..8] != MAGIC {
             return Err("not a log index (magic)");
         }
-        if u32_at(8) != VERSION {
+        if u32_at(h, 8) != VERSION {
             return Err("unknown log index version");
         }
-        if u32_at(76) != crc32fast::hash(&h[..76]) {
+        if u32_at(h, 76) != crc32fast::hash(&h[..76]) {
             return Err("header checksum");
         }
         let hdr = Self {
-            bucket_bits: u32_at(12),
-            first_block: u64_at(16),
-            blocks: u32_at(24),
-            logs: u32_at(28),
-            keys: u32_at(32),
-            chunks: u32_at(36),
-            seed: u64_at(40),
-            body_len: u64_at(48),
-            dict_len: u64_at(56),
-            chunk_data: u64_at(64),
-            body_crc: u32_at(72),
+            bucket_bits: u32_at(h, 12),
+            first_block: u64_at(h, 16),
+            blocks: u32_at(h, 24),
+            logs: u32_at(h, 28),
+            keys: u32_at(h, 32),
+            chunks: u32_at(h, 36),
+            seed: u64_at(h, 40),
+            body_len: u64_at(h, 48),
+            dict_len: u64_at(h, 56),
+            chunk_data: u64_at(h, 64),
+            body_crc: u32_at(h, 72),
         };
         if hdr.bucket_bits > 32
             || hdr.chunks as usize != (hdr.logs as usize).div_ceil(CHUNK)
@@ -597,8 +592,7 @@ impl IndexFile {
     pub fn postings(&self, key: u64) -> Result<Option<(u64, u64)>, FileError> {
         let bits = self.header.bucket_bits;
         let b = self.read(self.sections[3] + 4 * bucket_of(key, bits) as u64, 8)?;
-        let start = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let end = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        let (start, end) = (u32_at(&b, 0), u32_at(&b, 4));
         if start > end || end > self.header.keys {
             return Err(self.damaged("bucket table"));
         }

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::storage::backend::StoreFile;
 use crate::storage::error::{CorruptError, FileError};
 use crate::storage::fsio;
+use crate::storage::layout::{u32_at, u64_at};
 
 const MAGIC: &[u8; 8] = b"HTXIDX01";
 const VERSION: u32 = 1;
@@ -71,28 +72,22 @@ impl Header {
     }
 
     fn decode(h: &[u8; HEADER]) -> Result<Self, &'static str> {
-        let u32_at = |o: usize| u32::from_le_bytes([h[o], h[o + 1], h[o + 2], h[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&h[o..o + 8]);
-            u64::from_le_bytes(b)
-        };
         if &h[0..8] != MAGIC {
             return Err("not a transaction index (bad magic)");
         }
-        if u32_at(8) != VERSION {
+        if u32_at(h, 8) != VERSION {
             return Err("unsupported transaction index version");
         }
-        if crc32fast::hash(&h[..44]) != u32_at(44) {
+        if crc32fast::hash(&h[..44]) != u32_at(h, 44) {
             return Err("header checksum mismatch");
         }
         let header = Self {
-            bucket_bits: u32_at(12),
-            first_block: u64_at(16),
-            blocks: u32_at(24),
-            entries: u32_at(28),
-            body_len: u64_at(32),
-            body_crc: u32_at(40),
+            bucket_bits: u32_at(h, 12),
+            first_block: u64_at(h, 16),
+            blocks: u32_at(h, 24),
+            entries: u32_at(h, 28),
+            body_len: u64_at(h, 32),
+            body_crc: u32_at(h, 40),
         };
         if header.bucket_bits > MAX_BITS || header.body_len != header.expected_body_len() {
             return Err("header sizes disagree");
@@ -209,8 +204,7 @@ impl TxFile {
         let b = self.header.bucket_of(prefix);
         let mut bounds = [0u8; 8];
         fsio::read_exact_at(&*self.file, &self.path, &mut bounds, HEADER as u64 + b * 4)?;
-        let lo = u32::from_le_bytes([bounds[0], bounds[1], bounds[2], bounds[3]]);
-        let hi = u32::from_le_bytes([bounds[4], bounds[5], bounds[6], bounds[7]]);
+        let (lo, hi) = (u32_at(&bounds, 0), u32_at(&bounds, 4));
         if lo > hi || hi > self.header.entries {
             return Err(corrupt(
                 &self.path,
@@ -261,8 +255,8 @@ fn decode_entry(e: &[u8]) -> Entry {
     p.copy_from_slice(&e[0..8]);
     Entry {
         prefix: u64::from_be_bytes(p),
-        offset: u32::from_le_bytes([e[8], e[9], e[10], e[11]]),
-        index: u32::from_le_bytes([e[12], e[13], e[14], e[15]]),
+        offset: u32_at(e, 8),
+        index: u32_at(e, 12),
     }
 }
 
