@@ -552,6 +552,40 @@ pub fn remove_file_if_exists(fs: &dyn FileSystem, path: &Path) -> Result<bool, I
     }
 }
 
+/// Writes a derived file (a sealed shard's log or transaction index) durably: `body` streams the
+/// body through the buffer it is given, placed `H` bytes into `tmp`, and returns the header it can
+/// only know at the end; the header goes at offset 0, then fsync, rename over `path` (same
+/// directory), fsync of the directory. A failure abandons `tmp` (open removes leftovers).
+/// Returns the file's length.
+pub fn write_with_header<const H: usize, E: From<IoError>>(
+    fs: &dyn FileSystem,
+    tmp: &Path,
+    path: &Path,
+    body: impl FnOnce(
+        io::BufWriter<TrackedFile>,
+        &Path,
+    ) -> Result<([u8; H], io::BufWriter<TrackedFile>), E>,
+) -> Result<u64, E> {
+    let written = (|| -> Result<u64, E> {
+        let mut file = TrackedFile::open(fs, tmp, true)?;
+        file.set_len(0)?;
+        file.seek_to(H as u64)?;
+        let (header, out) = body(io::BufWriter::with_capacity(1 << 20, file), tmp)?;
+        let mut file = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .ctx("write", tmp)?;
+        file.seek_to(0)?;
+        file.write_all(&header).ctx("write", tmp)?;
+        file.sync_data()?;
+        Ok(file.len()?)
+    })();
+    let bytes = written.inspect_err(|_| abandon(&[tmp]))?;
+    rename(fs, tmp, path)?;
+    fsync_dir(fs, parent_of(path))?;
+    Ok(bytes)
+}
+
 /// Renames `from` to `to` (same directory; the caller fsyncs the directory).
 pub fn rename(fs: &dyn FileSystem, from: &Path, to: &Path) -> Result<(), IoError> {
     ledger::fault(from, IoOp::Rename).ctx("rename", from)?;

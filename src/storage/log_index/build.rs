@@ -5,7 +5,7 @@
 //! written again by the seal that follows).
 
 use std::hash::{BuildHasher, Hasher};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::time::Instant;
 
 use alloy_primitives::B256;
@@ -16,7 +16,7 @@ use super::index_path;
 use crate::primitives::Receipt;
 use crate::storage::Storage;
 use crate::storage::error::{CorruptError, IoError, ReadError, StorageError, WriteError};
-use crate::storage::fsio::{self, TrackedFile};
+use crate::storage::fsio;
 use crate::storage::layout::ShardRow;
 use crate::storage::read::{Frames, ShardFiles};
 use crate::storage::record;
@@ -85,29 +85,12 @@ impl Storage {
         self.log_files.clear();
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = index_path(&dir, row.seg_gen);
-        let tmp = tmp_path(&path);
-        let file = TrackedFile::open(&*self.fs, &tmp, true)?;
-        file.set_len(0)?;
-        let mut file = file;
-        file.seek_to(HEADER as u64)?;
-        let out = BufWriter::with_capacity(1 << 20, file);
-        let written = (|| -> Result<_, WriteError> {
+        let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |out, tmp| {
             let mut builder = Builder::new(out, random_seed(), self.geo.first_of(shard))
-                .map_err(|e| build_error(e, &tmp))?;
+                .map_err(|e| build_error(e, tmp))?;
             self.feed(shard, row, &mut builder)?;
-            let (header, out) = builder.finish().map_err(|e| build_error(e, &tmp))?;
-            let mut file = out
-                .into_inner()
-                .map_err(|e| io_error("write", &tmp, e.into_error()))?;
-            file.seek_to(0)?;
-            file.write_all(&header)
-                .map_err(|e| io_error("write", &tmp, e))?;
-            file.sync_data()?;
-            Ok((file.len()?, header))
-        })();
-        let (bytes, _) = written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
-        fsio::rename(&*self.fs, &tmp, &path)?;
-        fsio::fsync_dir(&*self.fs, &dir)?;
+            builder.finish().map_err(|e| build_error(e, tmp))
+        })?;
         ::metrics::gauge!(crate::metrics::LOG_INDEX_BYTES).increment(bytes as f64);
         let opened = IndexFile::open(&*self.fs, &path).map_err(ReadError::from)?;
         let h = opened.header;

@@ -7,8 +7,6 @@
 
 use redb::ReadableDatabase;
 
-use std::io::{BufWriter, Write};
-
 use super::file::{Entry, HEADER, TxFile, encode, write_body};
 use super::index_path;
 use crate::storage::Storage;
@@ -77,30 +75,13 @@ impl Storage {
         self.tx_files.clear();
         let entries = self.shard_tx_entries(shard, row)?;
         let first = self.geo.first_of(shard);
-        let dir = shard_dir(&self.dir, first);
-        let path = index_path(&dir, row.seg_gen);
-        let tmp = tmp_path(&path);
-        let written = (|| -> Result<u64, WriteError> {
-            let mut file = fsio::TrackedFile::open(&*self.fs, &tmp, true)?;
-            file.set_len(0)?;
-            file.seek_to(HEADER as u64)?;
-            let mut out = BufWriter::with_capacity(1 << 20, file);
+        let path = index_path(&shard_dir(&self.dir, first), row.seg_gen);
+        fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |mut out, tmp| {
             let header = write_body(&mut out, first, self.blocks_per_shard(), entries)
-                .ctx("write", &tmp)?
-                .ok_or_else(|| too_many(&tmp))?;
-            let mut file = out
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .ctx("write", &tmp)?;
-            file.seek_to(0)?;
-            file.write_all(&header).ctx("write", &tmp)?;
-            file.sync_data()?;
-            Ok(file.len()?)
-        })();
-        let bytes = written.inspect_err(|_| fsio::abandon(&[&tmp]))?;
-        fsio::rename(&*self.fs, &tmp, &path)?;
-        fsio::fsync_dir(&*self.fs, &dir)?;
-        Ok(bytes)
+                .ctx("write", tmp)?
+                .ok_or_else(|| too_many(tmp))?;
+            Ok::<_, WriteError>((header, out))
+        })
     }
 
     /// The header's block count (shard sizes are at most 1,000,000 blocks: `Storage::open`).
