@@ -23,6 +23,8 @@ use crate::sync::fetch::TARGET_ANSWER_BYTES;
 
 /// Ceiling of `sync.max_inflight_mib` (1 TiB).
 const MAX_INFLIGHT_MIB: u64 = 1 << 20;
+/// Ceiling of `sync.headers_ahead`: about a million headers, some 1 GiB held.
+const MAX_HEADERS_AHEAD: u64 = 1 << 20;
 /// Ceiling of `rpc.max_concurrent` and `rpc.max_connections`.
 const MAX_RPC_PERMITS: u64 = 1_000_000;
 /// Ceiling of `rpc.request_timeout_secs` (a day).
@@ -144,6 +146,15 @@ pub(super) fn from_table(mut table: Table, overrides: &[Override]) -> Result<Con
         d.sync.headers_ahead,
         MAX_HEADERS as u64,
         "headers (one window)",
+    );
+    // Held headers cost memory (about a kilobyte each, decoded): a typo's extra digits should
+    // be refused, not allocated for.
+    at_most(
+        &mut r,
+        "sync.headers_ahead",
+        headers_ahead,
+        MAX_HEADERS_AHEAD,
+        "headers (about 1 GiB held)",
     );
 
     let shard_size = r.u64(&table, "storage.shard_size", d.storage.shard_size);
@@ -666,6 +677,7 @@ mod tests {
         for (text, key) in [
             ("[sync]\nmax_inflight_mib = 3\n", "sync.max_inflight_mib"),
             ("[sync]\nheaders_ahead = 1023\n", "sync.headers_ahead"),
+            ("[sync]\nheaders_ahead = 1048577\n", "sync.headers_ahead"),
         ] {
             let problems = lines(text, &[]);
             assert!(

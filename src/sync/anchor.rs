@@ -203,7 +203,7 @@ async fn derive_down(
     let mut avoid: Option<PeerId> = None;
     loop {
         let count = (top.get() - number.get() + 1).min(1024);
-        let span = Span::new(top.get() + 1 - count, top.get());
+        let span = Span::ending_at(top, count);
         let leases = pool.ranked_for_headers(span, 4);
         let lease = leases
             .into_iter()

@@ -472,7 +472,7 @@ impl Run {
                 self.linker.unclaim(req.top);
                 continue;
             }
-            let span = Span::new(req.top.get() + 1 - req.count, req.top.get());
+            let span = Span::ending_at(req.top, req.count);
             let leases = self.p.pool.ranked_for_headers(span, 4);
             let lease = pick(leases, req.avoid);
             let Some(lease) = lease else {

@@ -34,6 +34,14 @@ impl Span {
         }
     }
 
+    /// The `count` blocks ending at `top` (at least one; fewer when `top` is lower than
+    /// `count - 1`). Written as `top - (count - 1)` so a range ending at `u64::MAX` is not an
+    /// overflow.
+    pub fn ending_at(top: BlockNumber, count: u64) -> Self {
+        let first = top.get().saturating_sub(count.saturating_sub(1));
+        Self::new(first, top)
+    }
+
     /// Whether the two ranges share a block.
     pub fn overlaps(&self, other: &Span) -> bool {
         self.first <= other.last && other.first <= self.last
@@ -218,6 +226,20 @@ mod tests {
             max: 1024,
             fast: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn a_span_ending_at_a_block_holds_count_blocks_and_never_overflows() {
+        let s = Span::ending_at(BlockNumber(2047), 1024);
+        assert_eq!(
+            (s.first, s.last, s.len()),
+            (BlockNumber(1024), BlockNumber(2047), 1024)
+        );
+        let s = Span::ending_at(BlockNumber(u64::MAX), 1024);
+        assert_eq!((s.first.get(), s.last.get()), (u64::MAX - 1023, u64::MAX));
+        // Fewer blocks below `top` than asked for, or a count of zero: what exists, at least one.
+        assert_eq!(Span::ending_at(BlockNumber(5), 1024).first, BlockNumber(0));
+        assert_eq!(Span::ending_at(BlockNumber(5), 0).len(), 1);
     }
 
     #[test]
