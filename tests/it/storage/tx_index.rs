@@ -3,7 +3,9 @@
 //! tail, in a sealed file, and across a seal; a crash between the file and the seal's commit,
 //! a lost or damaged file, a rollback and a dropped shard all leave the answers right; indexes
 //! of schema 1 and 2 are migrated on open; a prefix shared with another transaction never
-//! gives a wrong answer.
+//! gives a wrong answer. A seal keeps the other shards' files open, `histd_tx_index_bytes`
+//! counts the files, and the binary raises its descriptor limit (the files' cache is sized
+//! from it).
 
 use std::path::{Path, PathBuf};
 
