@@ -3,7 +3,8 @@
 //! random block reads from compacted shards. Blocks are synthetic (`ChainGen`, up to 150 txs).
 //! Transaction lookups by hash (a hit, and a miss: the index's own cost) in a 10,000-block
 //! unsealed tail and over 100 sealed shards' files, on mainnet-like blocks (`TestnetChain`).
-//! Run: `cargo bench --bench storage` (without `--bench`, the lookups on 100 blocks).
+//! The same over 2,000 sealed shards of 10 small blocks, their files' cache warm and cold. Run: `cargo bench --bench storage` (without `--bench`, the lookups on 100 blocks
+//! and 20 shards).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -238,5 +239,105 @@ fn tx_lookups(c: &mut Criterion) {
     eprintln!("seal of a {n}-block shard: {} ms", t.elapsed().as_millis());
 }
 
-criterion_group!(storage, benches, tx_lookups);
+/// Lookups by transaction hash over many sealed shards (mainnet has some 2,300 of 10,000
+/// blocks): 2,000 shards of 10 small blocks, since a lookup's cost is per shard (a probe of its
+/// `txs-*.idx`), not per transaction. Measured with every file kept open ("warm") and with the
+/// soft descriptor limit lowered to 256 before the store opens, so its cache keeps only 42
+/// files and a lookup reopens the rest ("cold": open and header read per shard).
+fn tx_lookups_many_shards(c: &mut Criterion) {
+    let full = std::env::args().any(|a| a == "--bench");
+    let shards: u64 = if full { 2000 } else { 20 };
+    const SMALL: u64 = 10;
+    let mut g = ChainGen::new(9);
+    g.max_txs = 4;
+    g.max_logs = 1;
+    let blocks = g.chain(BlockNumber(0), shards * SMALL, B256::ZERO);
+    let hashes: Vec<B256> = blocks.iter().flat_map(|b| b.transaction_hashes()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Storage::open(
+            dir.path(),
+            OpenOptions {
+                shard_size: SMALL,
+                ..opts()
+            },
+        )
+        .unwrap()
+    };
+    let t = Instant::now();
+    {
+        let store = open();
+        for batch in blocks.chunks(2000) {
+            store.put_unordered(batch).unwrap();
+        }
+        store.compact_dirty().unwrap();
+        let sealed = store
+            .seal_complete(BlockNumber(shards * SMALL - 1))
+            .unwrap();
+        assert_eq!(sealed.len() as u64, shards);
+    }
+    eprintln!(
+        "{shards} sealed shards of {SMALL} blocks, {} transactions, stored and sealed in {} s",
+        hashes.len(),
+        t.elapsed().as_secs()
+    );
+
+    let mut g = c.benchmark_group("storage");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(1));
+    let mut rng = Rng::new(5);
+    let mut measure = |g: &mut criterion::BenchmarkGroup<'_, _>, store: &Storage, cache: &str| {
+        g.bench_function(
+            format!("tx_lookup_hit_{shards}_sealed_shards_{cache}"),
+            |b| {
+                b.iter(|| {
+                    let h = hashes[rng.below(hashes.len() as u64) as usize];
+                    black_box(store.transaction(&h).unwrap().unwrap())
+                })
+            },
+        );
+        g.bench_function(
+            format!("tx_lookup_miss_{shards}_sealed_shards_{cache}"),
+            |b| {
+                b.iter(|| {
+                    let mut h = B256::ZERO;
+                    h.0[..8].copy_from_slice(&rng.below(u64::MAX).to_be_bytes());
+                    black_box(store.transaction(&h).unwrap())
+                })
+            },
+        );
+    };
+    {
+        let store = open();
+        measure(&mut g, &store, "warm");
+    }
+    let limit = nofile();
+    set_nofile(libc::rlimit {
+        rlim_cur: 256.min(limit.rlim_cur),
+        ..limit
+    });
+    {
+        let store = open();
+        measure(&mut g, &store, "cold");
+    }
+    set_nofile(limit);
+    g.finish();
+}
+
+fn nofile() -> libc::rlimit {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim
+}
+
+fn set_nofile(lim: libc::rlimit) {
+    // SAFETY: setrlimit only reads the struct it is given.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+}
+
+criterion_group!(storage, benches, tx_lookups, tx_lookups_many_shards);
 criterion_main!(storage);

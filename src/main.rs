@@ -50,6 +50,25 @@ fn tune_allocator() {
         });
 }
 
+/// Raises the soft limit on open descriptors to the hard limit (Linux starts most processes at
+/// a soft 1,024): the storage keeps every sealed shard's index files open, sized from the soft
+/// limit it finds (`storage::open_files::Budget`; mainnet has some 2,300 shards), beside peer
+/// sessions and RPC connections. A refused raise leaves the limit, and the caches smaller: not
+/// an error.
+fn raise_descriptor_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// How often freed heap pages go back to the kernel (see [`tune_allocator`]).
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
@@ -70,6 +89,7 @@ fn tunes_allocator(command: &Command) -> bool {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_descriptor_limit();
     if tunes_allocator(&cli.command) {
         tune_allocator();
     }

@@ -40,6 +40,9 @@ pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
 pub const SEALED_SHARDS: &str = "histd_sealed_shards";
 /// Storage: bytes of the sealed shards' log index files.
 pub const LOG_INDEX_BYTES: &str = "histd_log_index_bytes";
+/// Storage: bytes of the sealed shards' transaction index files (`txs-<gen>.idx`), counted like
+/// [`LOG_INDEX_BYTES`]: the files present on open, then each file written.
+pub const TX_INDEX_BYTES: &str = "histd_tx_index_bytes";
 /// histd's own CPU seconds by ingest stage, label `stage` (`rlpx`, `rlp_decode`, `verify`,
 /// `compress`, `disk_write`, `compaction`: `crate::stage_cpu`). Thread CPU time, not wall time;
 /// the rest of the process's CPU (scheduling, sessions, RPC) is in no stage.
@@ -158,6 +161,11 @@ pub const ALL: &[(&str, Kind, &str)] = &[
         LOG_INDEX_BYTES,
         Kind::Gauge,
         "Bytes of the sealed shards' log index files",
+    ),
+    (
+        TX_INDEX_BYTES,
+        Kind::Gauge,
+        "Bytes of the sealed shards' transaction index files",
     ),
     (
         CPU_SECONDS,

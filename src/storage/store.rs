@@ -174,6 +174,7 @@ impl Storage {
         retention: Retention,
     ) -> Result<Self, OpenError> {
         fsio::create_dir_durable(&*fs, &shards_dir(data_dir))?;
+        let budget = super::open_files::Budget::of_process();
         let mut store = Self {
             fs,
             dir: data_dir.to_path_buf(),
@@ -188,8 +189,8 @@ impl Storage {
             writer: Mutex::new(()),
             repair: RepairReport::default(),
             log_tail: Default::default(),
-            log_files: Default::default(),
-            tx_files: Default::default(),
+            log_files: super::open_files::OpenFiles::new(budget.log_files),
+            tx_files: super::open_files::OpenFiles::new(budget.tx_files),
             wal_indexes: Default::default(),
             lock,
         };

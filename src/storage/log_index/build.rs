@@ -80,9 +80,9 @@ impl Storage {
         row: &ShardRow,
     ) -> Result<LogIndexStats, WriteError> {
         let started = Instant::now();
-        // Index files kept open are dropped: a shard sealed again (after its blocks were
+        // The shard's files kept open are dropped: a shard sealed again (after its blocks were
         // dropped and fetched again) must not be answered from the file it had before.
-        self.log_files.clear();
+        self.log_files.forget_shard(shard);
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = index_path(&dir, row.seg_gen);
         let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |out, tmp| {

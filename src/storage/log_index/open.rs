@@ -5,5 +5,6 @@
 use super::file::IndexFile;
 use crate::storage::open_files::OpenFiles;
 
-/// The cache: at most 256 files kept open (some 100 KiB of memory and one descriptor each).
-pub type OpenIndexes = OpenFiles<IndexFile, 256>;
+/// The cache: some 100 KiB of memory and one descriptor per file, sized by
+/// `open_files::Budget::log_files`.
+pub type OpenIndexes = OpenFiles<IndexFile>;

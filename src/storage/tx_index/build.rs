@@ -72,16 +72,20 @@ impl Storage {
         shard: u64,
         row: &ShardRow,
     ) -> Result<u64, WriteError> {
-        self.tx_files.clear();
+        // The shard's files kept open are dropped (any generation): a shard sealed again must
+        // not be answered from the file it had before. Other shards' files stay open.
+        self.tx_files.forget_shard(shard);
         let entries = self.shard_tx_entries(shard, row)?;
         let first = self.geo.first_of(shard);
         let path = index_path(&shard_dir(&self.dir, first), row.seg_gen);
-        fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |mut out, tmp| {
+        let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |mut out, tmp| {
             let header = write_body(&mut out, first, self.blocks_per_shard(), entries)
                 .ctx("write", tmp)?
                 .ok_or_else(|| too_many(tmp))?;
             Ok::<_, WriteError>((header, out))
-        })
+        })?;
+        ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(bytes as f64);
+        Ok(bytes)
     }
 
     /// The header's block count (shard sizes are at most 1,000,000 blocks: `Storage::open`).
@@ -134,6 +138,8 @@ impl Storage {
         let dir = shard_dir(&self.dir, self.geo.first_of(shard));
         let path = index_path(&dir, row.seg_gen);
         if let Ok(file) = TxFile::open(&*self.fs, &path) {
+            // Counted into the index-size gauge (its length was checked against the header).
+            ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(file.len() as f64);
             // Kept open: the first lookup would open it anyway.
             self.tx_files
                 .put(shard, row.seg_gen, std::sync::Arc::new(file));

@@ -235,6 +235,11 @@ impl TxFile {
         Ok(())
     }
 
+    /// The file's length in bytes (checked against the header on open).
+    pub fn len(&self) -> u64 {
+        HEADER as u64 + self.header.body_len
+    }
+
     /// The whole body, its checksum checked (`db verify`).
     pub fn body(&self) -> Result<Vec<u8>, FileError> {
         let mut body = vec![0u8; self.header.body_len as usize];

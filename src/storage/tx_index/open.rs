@@ -5,8 +5,8 @@
 use super::file::TxFile;
 use crate::storage::open_files::OpenFiles;
 
-/// The cache: at most 512 files kept open (one descriptor and a few dozen bytes each; 5 million
-/// blocks in shards of 10,000). Past that a lookup reopens files, which costs an open and a
-/// header read per shard, not a wrong answer; the bound keeps the descriptors well inside a
-/// default limit of 1,024 beside the log index's 256.
-pub type OpenTxFiles = OpenFiles<TxFile, 512>;
+/// The cache: one descriptor and a few dozen bytes per file, sized by
+/// `open_files::Budget::tx_files` (a lookup probes every sealed shard, so it should hold them
+/// all: mainnet has some 2,300 of 10,000 blocks). A file not kept is reopened, which costs an
+/// open and a header read, not a wrong answer.
+pub type OpenTxFiles = OpenFiles<TxFile>;

@@ -3,7 +3,9 @@
 //! tail, in a sealed file, and across a seal; a crash between the file and the seal's commit,
 //! a lost or damaged file, a rollback and a dropped shard all leave the answers right; indexes
 //! of schema 1 and 2 are migrated on open; a prefix shared with another transaction never
-//! gives a wrong answer.
+//! gives a wrong answer. A seal keeps the other shards' files open, `histd_tx_index_bytes`
+//! counts the files, and the binary raises its descriptor limit (the files' cache is sized
+//! from it).
 
 use std::path::{Path, PathBuf};
 
@@ -442,4 +444,125 @@ fn a_hash_prefix_shared_with_another_transaction_never_gives_a_wrong_answer() {
             .expect("found");
         assert_eq!((t.block, t.index as usize), (first.number(), i));
     }
+}
+
+#[test]
+fn a_seal_keeps_the_other_shards_files_open() {
+    // Five complete shards: four sealed and probed (their files kept open), then their files
+    // removed from the directory (open descriptors still read them). Sealing the fifth must
+    // forget only its own shard's files: every other shard is still answered from the file kept
+    // open, where the old cache (emptied by every write) reopened them all and failed.
+    let mut g = ChainGen::new(22);
+    g.max_txs = 8;
+    let blocks = g.chain(BlockNumber(0), 5 * SHARD, B256::ZERO);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Storage::open(dir.path(), opts(SHARD)).expect("open");
+    store.put_unordered(&blocks).expect("put");
+    store.compact_dirty().expect("compact");
+    assert_eq!(
+        store
+            .seal_complete(BlockNumber(4 * SHARD - 1))
+            .expect("seal"),
+        vec![0, 1, 2, 3]
+    );
+    assert_all_found(&store, &blocks);
+    let kept = tx_files(dir.path());
+    assert_eq!(kept.len(), 4);
+    for f in &kept {
+        std::fs::remove_file(f).expect("remove");
+    }
+    assert!(store.seal(4).expect("seal"));
+    assert_eq!(tx_files(dir.path()).len(), 1);
+    assert_all_found(&store, &blocks);
+}
+
+/// The value of gauge `name` in a Prometheus text rendering.
+fn gauge(rendered: &str, name: &str) -> f64 {
+    rendered
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {rendered}"))
+}
+
+#[test]
+fn the_index_bytes_gauge_counts_the_files_present_on_open_and_each_seal() {
+    // A recorder of this thread only (the test binary's threads share no recorder).
+    let bytes_on_disk = |dir: &Path| -> u64 {
+        tx_files(dir)
+            .iter()
+            .map(|f| std::fs::metadata(f).expect("metadata").len())
+            .sum()
+    };
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let (dir, store) = metrics::with_local_recorder(&recorder, || {
+        let (dir, store, _) = sealed_store();
+        (dir, store)
+    });
+    let on_disk = bytes_on_disk(dir.path());
+    assert!(on_disk > 0);
+    assert_eq!(
+        gauge(&handle.render(), "histd_tx_index_bytes"),
+        on_disk as f64
+    );
+    drop(store);
+    // Opened again: the files present are counted, none written.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let store = metrics::with_local_recorder(&recorder, || {
+        Storage::open(dir.path(), opts(SHARD)).expect("reopen")
+    });
+    assert!(store.repair_report().is_clean());
+    assert_eq!(
+        gauge(&handle.render(), "histd_tx_index_bytes"),
+        on_disk as f64
+    );
+}
+
+#[test]
+fn histd_raises_its_soft_descriptor_limit_to_the_hard_one() {
+    // The index caches are sized from the soft limit, which most processes start at 1,024:
+    // the real binary, started with a low soft limit, runs with its hard limit.
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    stored_mainnet(dir.path());
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_histd"));
+    cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: between fork and exec the closure only calls getrlimit and setrlimit, which are
+    // async-signal-safe, on a struct of its own stack.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur = lim.rlim_max.min(256);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("start histd serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    assert!(line.contains("http://"), "{line:?}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
+    // Its exit is `rpc::serve`'s to test; here only its limits count.
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let fields: Vec<&str> = open_files.split_whitespace().collect();
+    // "Max open files <soft> <hard> files"
+    assert_eq!(fields[3], fields[4], "{open_files}");
+    assert_ne!(fields[3], "256", "{open_files}");
 }
