@@ -4,7 +4,7 @@
 //! offset). It must never read a WAL whole into memory and never decide what is committed: the
 //! committed length lives in the shard row in redb, and callers pass it in.
 
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::backend::{FileSystem, ReadCursor, StoreFile};
@@ -18,11 +18,43 @@ use super::layout::{
 use super::record::EncodedBlock;
 use super::shard::wal_path;
 
+/// Bytes gathered before a write to the file (and the size from which a piece is written
+/// directly instead of through the buffer), as `BufWriter::with_capacity` did.
+const WAL_BUFFER: usize = 1 << 20;
+
+/// The write buffer, kept between appenders: the writer opens one per batch, and a fresh 1 MiB
+/// buffer each time was an mmap whose pages faulted in on every batch (perf: an eighth of
+/// histd's page faults). One for the process, not one per thread: the writes run on whichever
+/// blocking-pool thread is free. Never above [`WAL_BUFFER`] (records over it go straight to the
+/// file); a second appender open at the same time (another store in the same process) makes
+/// its own.
+static WAL_BUF: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// The shared buffer, even if a thread panicked holding it (its contents are cleared anyway).
+fn wal_buf() -> std::sync::MutexGuard<'static, Vec<u8>> {
+    WAL_BUF
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Appends records to a WAL positioned at its committed length.
 pub struct WalAppender {
-    out: BufWriter<TrackedFile>,
+    file: TrackedFile,
+    /// Bytes appended but not yet written to `file` (at most [`WAL_BUFFER`]); taken from
+    /// [`WAL_BUF`] and given back on drop.
+    buf: Vec<u8>,
     path: PathBuf,
     len: u64,
+}
+
+impl Drop for WalAppender {
+    fn drop(&mut self) {
+        // Unwritten bytes of an appender dropped without `sync` belong to no commit (the next
+        // open truncates whatever of them reached the file): dropping them is fine.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        *wal_buf() = buf;
+    }
 }
 
 impl WalAppender {
@@ -60,8 +92,11 @@ impl WalAppender {
             committed
         };
         file.seek_to(len)?;
+        let mut buf = std::mem::take(&mut *wal_buf());
+        buf.reserve_exact(WAL_BUFFER);
         Ok(Self {
-            out: BufWriter::with_capacity(1 << 20, file),
+            file,
+            buf,
             path,
             len,
         })
@@ -87,28 +122,46 @@ impl WalAppender {
         crc.update(&block.txs);
         crc.update(&block.receipts);
         let payload_len = RECORD_HEAD + block.header.len() + block.txs.len() + block.receipts.len();
-        let w = &mut self.out;
-        let p = &self.path;
-        w.write_all(&(payload_len as u32).to_le_bytes())
-            .ctx("write", p)?;
-        w.write_all(&crc.finalize().to_le_bytes()).ctx("write", p)?;
-        w.write_all(&head).ctx("write", p)?;
-        w.write_all(&block.header).ctx("write", p)?;
-        w.write_all(&block.txs).ctx("write", p)?;
-        w.write_all(&block.receipts).ctx("write", p)?;
+        for piece in [
+            &(payload_len as u32).to_le_bytes()[..],
+            &crc.finalize().to_le_bytes(),
+            &head,
+            &block.header,
+            &block.txs,
+            &block.receipts,
+        ] {
+            self.put(piece).ctx("write", &self.path)?;
+        }
         self.len += (RECORD_PREFIX + payload_len) as u64;
         Ok(offset)
     }
 
+    /// Buffers `data`, writing the buffer out first when `data` does not fit, and writing `data`
+    /// straight to the file when it is as large as the buffer (`BufWriter`'s rule).
+    fn put(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if self.buf.len() + data.len() > WAL_BUFFER {
+            self.write_out()?;
+        }
+        if data.len() >= WAL_BUFFER {
+            self.file.write_all(data)
+        } else {
+            self.buf.extend_from_slice(data);
+            Ok(())
+        }
+    }
+
+    /// Writes the buffered bytes to the file.
+    fn write_out(&mut self) -> std::io::Result<()> {
+        let result = self.file.write_all(&self.buf);
+        // On failure the appender is abandoned (the caller never syncs it): nothing to keep.
+        self.buf.clear();
+        result
+    }
+
     /// Flushes and fsyncs; returns the new length to commit.
-    pub fn sync(self) -> Result<u64, IoError> {
-        let path = self.path;
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .ctx("write", &path)?;
-        file.sync_data()?;
+    pub fn sync(mut self) -> Result<u64, IoError> {
+        self.write_out().ctx("write", &self.path)?;
+        self.file.sync_data()?;
         Ok(self.len)
     }
 }

@@ -17,4 +17,5 @@ pub use hello::{
 };
 pub use stream::{
     DEFAULT_HELLO_TIMEOUT, DEFAULT_WRITE_TIMEOUT, MAX_RLPX_MESSAGE_SIZE, P2pStream, SubMessage,
+    SubMessageRef,
 };

@@ -44,6 +44,19 @@ pub struct SubMessage {
     pub frame_len: usize,
 }
 
+/// A [`SubMessage`] whose payload is borrowed from the receive buffer, for
+/// [`P2pStream::recv_with`]: it lives only as long as the call that decodes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubMessageRef<'a> {
+    /// Relative message id.
+    pub id: u8,
+    /// Payload, decompressed.
+    pub payload: &'a [u8],
+    /// Bytes of the frame's data as read (message id plus the payload as sent, snappy-compressed
+    /// when snappy is on), before RLPx padding and MACs: what the message cost on the wire.
+    pub frame_len: usize,
+}
+
 /// A connection that has exchanged Hello and shares exactly one capability we use (`eth`).
 #[derive(Debug)]
 pub struct P2pStream<S> {
@@ -61,6 +74,17 @@ pub struct P2pStream<S> {
     max_message: usize,
 }
 
+impl SubMessageRef<'_> {
+    /// The message with a copy of its payload.
+    pub fn to_owned(&self) -> SubMessage {
+        SubMessage {
+            id: self.id,
+            payload: Bytes::copy_from_slice(self.payload),
+            frame_len: self.frame_len,
+        }
+    }
+}
+
 fn frame(id: u64, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 1);
     let mut v = Vec::with_capacity(2);
@@ -76,10 +100,68 @@ fn split_id(frame: &[u8]) -> Result<(u64, &[u8]), P2pError> {
     Ok((id, buf))
 }
 
-/// Decompresses one message body of at most `max` bytes. Both sizes are checked before a byte is
-/// allocated: the compressed size against the largest snappy form of `max` bytes, and the size the
-/// snappy preamble declares against `max`.
-fn decompress(id: u64, data: &[u8], max: usize) -> Result<Vec<u8>, P2pError> {
+thread_local! {
+    // Where snappy decompresses a message, reused across messages: a fresh ~2 MiB `Vec` per
+    // answer was an mmap whose pages all faulted in, then a munmap (perf: a quarter of histd's
+    // page faults). Per thread, not per session: a message is decompressed and decoded within
+    // one poll on one thread (`recv_with`), so the runtime's few worker threads hold one buffer
+    // each whatever the number of peers (one per session would be 50 × 4 MiB at the default
+    // `max_peers`).
+    static RECV_BUF: std::cell::RefCell<RecvBuf> = const {
+        std::cell::RefCell::new(RecvBuf { buf: Vec::new(), small_run: 0 })
+    };
+}
+
+/// A thread's receive buffer and how long it has gone without a large message.
+#[derive(Debug, Default)]
+struct RecvBuf {
+    buf: Vec<u8>,
+    /// Messages under [`RECV_BUFFER_SMALL`] in a row.
+    small_run: u32,
+}
+
+/// Largest receive buffer a thread keeps between messages. Bulk answers are about the 2 MiB soft
+/// response limit plus the item that crossed it, so 4 MiB keeps the buffer of a syncing node; a
+/// bigger message (eth allows 10 MiB) gets a buffer of its own, dropped with the next message.
+const RECV_BUFFER_KEPT: usize = 4 * 1024 * 1024;
+/// A message under this size is small (below glibc's mmap threshold: its buffer comes from the
+/// heap). [`RECV_BUFFER_RELEASE`] small messages in a row release a larger buffer: once the node
+/// stops receiving bulk answers the memory goes back instead of staying at the size of the
+/// largest answer ever received, while the transaction gossip and Pings between a syncing
+/// node's answers do not make it allocate again for every answer.
+const RECV_BUFFER_SMALL: usize = 128 * 1024;
+/// See [`RECV_BUFFER_SMALL`].
+const RECV_BUFFER_RELEASE: u32 = 64;
+
+/// Makes `buf` hold at least `size` bytes and returns the first `size` of them (contents
+/// unspecified: the caller overwrites them). The buffer is reused across messages so that a
+/// ~2 MiB answer does not cost a fresh allocation (an mmap and its page faults) each time; see
+/// [`RECV_BUFFER_KEPT`] and [`RECV_BUFFER_SMALL`] for how much of it is kept.
+fn reuse(recv: &mut RecvBuf, size: usize) -> &mut [u8] {
+    recv.small_run = if size < RECV_BUFFER_SMALL {
+        recv.small_run.saturating_add(1)
+    } else {
+        0
+    };
+    let buf = &mut recv.buf;
+    if buf.capacity() > RECV_BUFFER_KEPT
+        || (recv.small_run >= RECV_BUFFER_RELEASE && buf.capacity() > RECV_BUFFER_SMALL)
+    {
+        *buf = Vec::new();
+    }
+    // Bytes past `size` from an earlier, larger message stay as they are: only a growth is
+    // zero-filled, never a reuse.
+    if buf.len() < size {
+        buf.resize(size, 0);
+    }
+    &mut buf[..size]
+}
+
+/// Decompresses one message body of at most `max` bytes into `out` (reused, see [`reuse`]) and
+/// returns its size. Both sizes are checked before a byte is allocated: the compressed size
+/// against the largest snappy form of `max` bytes, and the size the snappy preamble declares
+/// against `max`.
+fn decompress(id: u64, data: &[u8], max: usize, out: &mut RecvBuf) -> Result<usize, P2pError> {
     let _cpu = crate::stage_cpu::Stage::Rlpx.timer();
     let snappy_err = |e: snap::Error| P2pError::Snappy {
         id,
@@ -97,8 +179,16 @@ fn decompress(id: u64, data: &[u8], max: usize) -> Result<Vec<u8>, P2pError> {
         return Err(P2pError::MessageTooLarge { id, size, max });
     }
     snap::raw::Decoder::new()
-        .decompress_vec(data)
+        .decompress(data, reuse(out, size))
         .map_err(snappy_err)
+}
+
+/// A Disconnect's reason from a body that may or may not be snappy-compressed (rare: a fresh
+/// buffer is fine).
+fn unzipped_reason(id: u64, body: &[u8]) -> Option<DisconnectReason> {
+    let mut out = RecvBuf::default();
+    let n = decompress(id, body, MAX_BASE_MESSAGE_SIZE, &mut out).ok()?;
+    DisconnectReason::decode(&out.buf[..n])
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
@@ -149,11 +239,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             HELLO => {}
             DISCONNECT => {
                 let reason = DisconnectReason::decode(body)
-                    .or_else(|| {
-                        decompress(id, body, MAX_BASE_MESSAGE_SIZE)
-                            .ok()
-                            .and_then(|d| DisconnectReason::decode(&d))
-                    })
+                    .or_else(|| unzipped_reason(id, body))
                     .unwrap_or(DisconnectReason::Unknown(0xff));
                 return Err(P2pError::Disconnected { reason });
             }
@@ -270,6 +356,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
     /// Receives the next sub-protocol message. Ping is answered and Pong consumed here; Disconnect
     /// becomes [`P2pError::Disconnected`]. Cancel-safe: an interrupted Pong is sent on the next call.
     pub async fn recv(&mut self) -> Result<SubMessage, P2pError> {
+        self.recv_with(|m| m.to_owned()).await
+    }
+
+    /// [`recv`](Self::recv) without copying the payload: `decode` gets the message borrowed from
+    /// this thread's receive buffer and returns what is kept of it (the eth codec copies into
+    /// owned values). Cancel-safe like `recv`: `decode` runs only once a whole message is in.
+    pub async fn recv_with<T>(
+        &mut self,
+        decode: impl FnOnce(SubMessageRef<'_>) -> T,
+    ) -> Result<T, P2pError> {
         loop {
             match self.flush_pong().await {
                 Ok(()) => {}
@@ -289,11 +385,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
             let (id, body) = split_id(&raw)?;
             if id == DISCONNECT {
                 // Some clients send it uncompressed even with snappy on; accept both.
-                let unzipped = || {
-                    decompress(id, body, MAX_BASE_MESSAGE_SIZE)
-                        .ok()
-                        .and_then(|d| DisconnectReason::decode(&d))
-                };
+                let unzipped = || unzipped_reason(id, body);
                 let raw = || DisconnectReason::decode(body);
                 let reason = if self.snappy {
                     unzipped().or_else(raw)
@@ -316,29 +408,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> P2pStream<S> {
                 }
                 id => return Err(P2pError::UnknownMessageId { id }),
             };
-            let payload = if self.snappy {
-                decompress(id, body, max)?
-            } else {
-                if body.len() > max {
-                    return Err(P2pError::MessageTooLarge {
-                        id,
-                        size: body.len(),
-                        max,
-                    });
-                }
-                body.to_vec()
-            };
-            match id {
-                PING => self.pong_due = true,
-                PONG => {}
-                id => {
-                    return Ok(SubMessage {
-                        id: (id - offset) as u8,
-                        payload: Bytes::from(payload),
-                        frame_len: raw.len(),
-                    });
-                }
+            if !self.snappy && body.len() > max {
+                return Err(P2pError::MessageTooLarge {
+                    id,
+                    size: body.len(),
+                    max,
+                });
             }
+            if id == PING || id == PONG {
+                // Their bodies are not looked at: the size checks are all (and that snappy
+                // takes them).
+                if self.snappy {
+                    RECV_BUF.with_borrow_mut(|buf| decompress(id, body, max, buf))?;
+                }
+                self.pong_due |= id == PING;
+                continue;
+            }
+            let message = SubMessageRef {
+                id: (id - offset) as u8,
+                payload: body,
+                frame_len: raw.len(),
+            };
+            if !self.snappy {
+                return Ok(decode(message));
+            }
+            return RECV_BUF.with_borrow_mut(|recv| {
+                let len = decompress(id, body, max, recv)?;
+                Ok(decode(SubMessageRef {
+                    payload: &recv.buf[..len],
+                    ..message
+                }))
+            });
         }
     }
 
@@ -380,16 +480,18 @@ mod tests {
     #[test]
     fn sizes_are_checked_before_decompressing() {
         let max = 1000;
+        let mut out = RecvBuf::default();
         let fits = snap::raw::Encoder::new()
             .compress_vec(&[7u8; 1000])
             .unwrap();
-        assert_eq!(decompress(0x10, &fits, max).unwrap(), vec![7u8; 1000]);
+        let n = decompress(0x10, &fits, max, &mut out).unwrap();
+        assert_eq!(&out.buf[..n], &[7u8; 1000][..]);
         // Declared one byte too many: refused on the preamble alone.
         let over = snap::raw::Encoder::new()
             .compress_vec(&[7u8; 1001])
             .unwrap();
         assert!(matches!(
-            decompress(0x10, &over, max),
+            decompress(0x10, &over, max, &mut out),
             Err(P2pError::MessageTooLarge {
                 size: 1001,
                 max: 1000,
@@ -400,8 +502,46 @@ mod tests {
         let mut long = fits.clone();
         long.resize(snap::raw::max_compress_len(max) + 1, 0);
         assert!(matches!(
-            decompress(0x10, &long, max),
+            decompress(0x10, &long, max, &mut out),
             Err(P2pError::CompressedTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_receive_buffer_is_reused_and_released() {
+        let mut recv = RecvBuf::default();
+        let big = 2 * 1024 * 1024;
+        let first = reuse(&mut recv, big).as_ptr();
+        // A second answer of the same size or a bit smaller lands in the same allocation, and
+        // so does one after a few small messages (gossip, a Ping) in between.
+        assert_eq!(reuse(&mut recv, big - 100).as_ptr(), first);
+        for _ in 1..RECV_BUFFER_RELEASE {
+            assert_eq!(reuse(&mut recv, 3).len(), 3);
+        }
+        assert_eq!(reuse(&mut recv, big).as_ptr(), first);
+        // A long run of small messages (the node stopped receiving bulk answers) gives the
+        // large buffer back.
+        for _ in 0..RECV_BUFFER_RELEASE {
+            assert_eq!(reuse(&mut recv, 3).len(), 3);
+        }
+        assert!(recv.buf.capacity() <= RECV_BUFFER_SMALL);
+        // One message over the kept size gets its buffer, dropped with the next message.
+        let huge = RECV_BUFFER_KEPT + 1;
+        assert_eq!(reuse(&mut recv, huge).len(), huge);
+        assert_eq!(reuse(&mut recv, big).len(), big);
+        assert!(recv.buf.capacity() <= RECV_BUFFER_KEPT);
+    }
+
+    #[test]
+    fn decompressed_messages_overwrite_the_reused_buffer() {
+        let mut out = RecvBuf::default();
+        for (fill, len) in [(1u8, 300_000), (2, 200_000), (3, 300_000), (4, 10)] {
+            let data = snap::raw::Encoder::new()
+                .compress_vec(&vec![fill; len])
+                .unwrap();
+            let n = decompress(0x10, &data, 1 << 20, &mut out).unwrap();
+            assert_eq!(n, len);
+            assert!(out.buf[..n].iter().all(|&b| b == fill));
+        }
     }
 }

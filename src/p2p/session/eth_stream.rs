@@ -147,16 +147,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> EthStream<S> {
     /// Receives the next eth message (Ping/Pong handled below) and its size as read. A second
     /// Status is an error. Cancel-safe.
     pub async fn recv(&mut self) -> Result<(EthMessage, WireSize), EthStreamError> {
-        let msg = self.p2p.recv().await?;
+        let version = self.version;
+        // Decoded in place: the payload is borrowed from the receive buffer (the codec copies
+        // what it keeps), so a 2 MiB answer is not copied out first.
+        let (decoded, size) = self
+            .p2p
+            .recv_with(|msg| {
+                let size = WireSize {
+                    rlp: msg.payload.len() as u64,
+                    frame: msg.frame_len as u64,
+                };
+                let _cpu = crate::stage_cpu::Stage::RlpDecode.timer();
+                (EthMessage::decode(version, msg.id, msg.payload), size)
+            })
+            .await?;
         self.last_activity = Instant::now();
-        let size = WireSize {
-            rlp: msg.payload.len() as u64,
-            frame: msg.frame_len as u64,
-        };
-        let decoded = {
-            let _cpu = crate::stage_cpu::Stage::RlpDecode.timer();
-            EthMessage::decode(self.version, msg.id, &msg.payload)
-        };
         match decoded? {
             EthMessage::Status(_) => Err(EthStreamError::StatusAfterHandshake),
             m => Ok((m, size)),
