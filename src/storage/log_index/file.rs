@@ -200,6 +200,8 @@ pub struct Builder<W> {
     sampled: usize,
     dict_len: u64,
     zstd: zstd::bulk::Compressor<'static>,
+    /// The last chunk's zstd frame (its buffer reused).
+    frame: Vec<u8>,
 }
 
 /// Why a build failed.
@@ -236,6 +238,7 @@ impl<W: Write> Builder<W> {
             sampled: 0,
             dict_len: 0,
             zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            frame: Vec::new(),
         })
     }
 
@@ -322,8 +325,13 @@ impl<W: Write> Builder<W> {
     }
 
     fn compress(&mut self, chunk: &[u8]) -> Result<(), BuildError> {
-        let frame = self.zstd.compress(chunk)?;
-        self.body.put(&frame)?;
+        // Into a buffer kept from chunk to chunk, sized to zstd's bound as `compress` sizes a
+        // fresh one (same bytes), without an allocation per chunk.
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+        self.zstd.compress_to_buffer(chunk, &mut self.frame)?;
+        self.body.put(&self.frame)?;
         self.chunk_offsets.push(self.body.len);
         Ok(())
     }
