@@ -579,12 +579,13 @@ impl StoredBlock {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::testkit::mainnet::load_blocks;
     use crate::verify::{SealedHeader, verify_block};
 
-    fn mainnet() -> Vec<VerifiedBlock> {
+    /// The real mainnet blocks of the test data, verified.
+    pub(in crate::storage) fn mainnet() -> Vec<VerifiedBlock> {
         load_blocks()
             .into_iter()
             .map(|b| {

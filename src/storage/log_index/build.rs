@@ -230,20 +230,9 @@ fn build_error(e: BuildError, path: &std::path::Path) -> WriteError {
 mod tests {
     use super::*;
     use crate::primitives::VerifiedBlock;
+    use crate::storage::record::tests::mainnet;
     use crate::storage::record::{Retention, TxRetention};
-    use crate::testkit::mainnet::load_blocks;
     use crate::testkit::testnet::{ChainKind, TestnetChain};
-    use crate::verify::{SealedHeader, verify_block};
-
-    fn mainnet() -> Vec<VerifiedBlock> {
-        load_blocks()
-            .into_iter()
-            .map(|b| {
-                verify_block(SealedHeader::seal(b.header), b.body, b.receipts)
-                    .expect("mainnet block verifies")
-            })
-            .collect()
-    }
 
     /// 120 mainnet-like blocks: enough logs to train the chunks' dictionary.
     fn testnet() -> Vec<VerifiedBlock> {
