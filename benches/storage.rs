@@ -234,9 +234,16 @@ fn tx_lookups(c: &mut Criterion) {
     // The tail store's one shard sealed: the log index, the transaction file from `tx_blocks`
     // and the commit that removes the shard's range (printed, not a criterion measurement: a
     // seal happens once).
+    // CPU time beside wall time: the seal runs on this thread, and its CPU time is what a
+    // comparison on a shared machine can trust.
     let t = Instant::now();
+    let cpu = histd::testkit::cpu_limit::thread_cpu();
     assert!(tail.seal(0).unwrap());
-    eprintln!("seal of a {n}-block shard: {} ms", t.elapsed().as_millis());
+    eprintln!(
+        "seal of a {n}-block shard: {} ms ({} ms CPU)",
+        t.elapsed().as_millis(),
+        (histd::testkit::cpu_limit::thread_cpu() - cpu).as_millis()
+    );
 }
 
 /// Lookups by transaction hash over many sealed shards (mainnet has some 2,300 of 10,000

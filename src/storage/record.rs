@@ -148,6 +148,14 @@ impl Scratch {
 }
 
 fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    decompress_into(frame, &mut out)?;
+    Ok(out)
+}
+
+/// Decompresses `frame` into `out` (cleared first; a caller decoding many frames passes the
+/// same buffer each time, so its capacity is allocated once, not per frame).
+pub fn decompress_into(frame: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     // Frames written by `compress` record their size; a damaged size is bounded.
     let size = zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
@@ -157,16 +165,27 @@ fn decompress(frame: &[u8]) -> Result<Vec<u8>, String> {
         .ok()
         .filter(|&s| s <= MAX_FRAME)
         .ok_or(format!("zstd frame claims {size} bytes"))?;
+    out.clear();
+    out.reserve(size);
     DECOMPRESSOR.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?);
         }
         match d.as_mut() {
-            Some(d) => d.decompress(frame, size).map_err(|e| format!("zstd: {e}")),
+            Some(d) => d
+                .decompress_to_buffer(frame, out)
+                .map_err(|e| format!("zstd: {e}")),
             None => Err("zstd context unavailable".to_string()),
         }
-    })
+    })?;
+    if out.len() != size {
+        return Err(format!(
+            "zstd frame claims {size} bytes, holds {}",
+            out.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Encodes a block into frames.
@@ -262,8 +281,17 @@ fn full_body_tx_hashes(body: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<
 /// The transaction hashes of a transactions frame, without decoding the transactions (the log
 /// index needs only these of the body); positions where `want(i)` is false get `B256::ZERO`.
 pub fn decode_tx_hashes(frame: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<B256>, String> {
-    let raw = decompress(frame)?;
-    let (&kind, rest) = raw
+    decode_tx_hashes_in(frame, want, &mut Vec::new())
+}
+
+/// [`decode_tx_hashes`] decompressing into `scratch` (reused by a caller walking many frames).
+pub fn decode_tx_hashes_in(
+    frame: &[u8],
+    want: impl Fn(usize) -> bool,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<B256>, String> {
+    decompress_into(frame, scratch)?;
+    let (&kind, rest) = scratch
         .split_first()
         .ok_or("empty transactions frame".to_string())?;
     match kind {
@@ -419,6 +447,91 @@ pub fn decode_receipts(frame: &[u8]) -> Result<Vec<Receipt>, String> {
     Ok(out)
 }
 
+/// One log of a stored receipts frame, borrowed from the frame's decompressed bytes (what the log
+/// index build needs, without the allocations of a decoded [`Receipt`]'s `Log`s).
+#[derive(Debug, Clone, Copy)]
+pub struct LogView<'a> {
+    /// The emitting contract.
+    pub address: &'a [u8; 20],
+    /// The topics' RLP items, each `0xa0 || topic` (checked by [`for_each_log`]).
+    topics: &'a [u8],
+    /// The data.
+    pub data: &'a [u8],
+}
+
+/// RLP bytes of one topic: its one-byte string header and its 32 bytes.
+const TOPIC_ITEM: usize = 33;
+
+impl<'a> LogView<'a> {
+    /// The topics, in order, 32 bytes each.
+    pub fn topics(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + Clone + use<'a> {
+        self.topics.chunks_exact(TOPIC_ITEM).map(|item| &item[1..])
+    }
+}
+
+/// Calls `f(transaction index, log)` for every log of a decompressed receipts frame, in order,
+/// without building the receipts. Accepts exactly what [`decode_receipts`] accepts: a frame that
+/// does not decode is an error (and `f` may have seen the logs before the damage).
+pub fn for_each_log<'a>(
+    raw: &'a [u8],
+    mut f: impl FnMut(usize, LogView<'a>),
+) -> Result<(), String> {
+    use alloy_consensus::{Eip658Value, TxType};
+    let rlp = |e: alloy_rlp::Error| format!("receipt: {e}");
+    let mut buf = raw;
+    let h = RlpHeader::decode(&mut buf).map_err(|e| format!("receipts rlp: {e}"))?;
+    if !h.list || buf.len() != h.payload_length {
+        return Err("receipts frame is not one complete list".into());
+    }
+    let mut tx = 0;
+    while !buf.is_empty() {
+        // [type, status, cumulative gas, logs], as `Receipt::decode_eth69` reads it.
+        let mut receipt = RlpHeader::decode_bytes(&mut buf, true).map_err(rlp)?;
+        let ty = u8::decode(&mut receipt).map_err(rlp)?;
+        TxType::try_from(ty).map_err(|_| format!("receipt: unknown transaction type {ty}"))?;
+        Eip658Value::decode(&mut receipt).map_err(rlp)?;
+        u64::decode(&mut receipt).map_err(rlp)?;
+        let mut logs = RlpHeader::decode_bytes(&mut receipt, true).map_err(rlp)?;
+        if !receipt.is_empty() {
+            return Err(format!("receipt: {} trailing bytes", receipt.len()));
+        }
+        while !logs.is_empty() {
+            let mut log = RlpHeader::decode_bytes(&mut logs, true).map_err(rlp)?;
+            let address = RlpHeader::decode_bytes(&mut log, false)
+                .map_err(rlp)?
+                .try_into()
+                .map_err(|_| "receipt: log address is not 20 bytes".to_string())?;
+            let topics = RlpHeader::decode_bytes(&mut log, true).map_err(rlp)?;
+            let mut rest = topics;
+            while !rest.is_empty() {
+                if RlpHeader::decode_bytes(&mut rest, false)
+                    .map_err(rlp)?
+                    .len()
+                    != 32
+                {
+                    return Err("receipt: log topic is not 32 bytes".into());
+                }
+            }
+            let data = RlpHeader::decode_bytes(&mut log, false).map_err(rlp)?;
+            if !log.is_empty() {
+                return Err("receipt: log did not consume exact payload".into());
+            }
+            // Each topic passed as a canonical 32-byte string: its item is `0xa0 || 32 bytes`,
+            // so the list's payload is TOPIC_ITEM-byte items.
+            f(
+                tx,
+                LogView {
+                    address,
+                    topics,
+                    data,
+                },
+            );
+        }
+        tx += 1;
+    }
+    Ok(())
+}
+
 /// A block as stored: everything histd keeps, with transactions full or hashes only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredBlock {
@@ -466,12 +579,13 @@ impl StoredBlock {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::testkit::mainnet::load_blocks;
     use crate::verify::{SealedHeader, verify_block};
 
-    fn mainnet() -> Vec<VerifiedBlock> {
+    /// The real mainnet blocks of the test data, verified.
+    pub(in crate::storage) fn mainnet() -> Vec<VerifiedBlock> {
         load_blocks()
             .into_iter()
             .map(|b| {
@@ -512,6 +626,71 @@ mod tests {
                     Ok(block.receipts())
                 );
             }
+        }
+    }
+
+    /// The logs of `raw` as [`for_each_log`] walks them, or its error.
+    fn walked(raw: &[u8]) -> Result<Vec<(usize, alloy_primitives::Log)>, String> {
+        let mut out = Vec::new();
+        for_each_log(raw, |tx, log| {
+            let topics = log.topics().map(B256::from_slice).collect();
+            let data = alloy_primitives::Bytes::copy_from_slice(log.data);
+            let address = alloy_primitives::Address::from(*log.address);
+            out.push((
+                tx,
+                alloy_primitives::Log::new_unchecked(address, topics, data),
+            ));
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn the_log_walk_reads_what_decode_receipts_reads() {
+        for block in &mainnet() {
+            let e = encode(block, Retention::default());
+            let raw = decompress(&e.receipts).expect("frame");
+            let want: Vec<_> = block
+                .receipts()
+                .iter()
+                .enumerate()
+                .flat_map(|(tx, r)| r.logs.iter().map(move |l| (tx, l.clone())))
+                .collect();
+            assert_eq!(walked(&raw), Ok(want), "block {}", e.number);
+        }
+    }
+
+    /// Every byte of a small receipts list changed, one at a time, and the list cut at every
+    /// length: the walk accepts a frame exactly when `decode_receipts` does, and never panics.
+    #[test]
+    fn the_log_walk_accepts_exactly_what_decode_receipts_accepts() {
+        // Two receipts of two to four logs, one of them with data (a few hundred bytes).
+        let small = |r: &&Receipt| (2..=4).contains(&r.logs.len());
+        let blocks = mainnet();
+        let mut receipts: Vec<Receipt> = blocks
+            .iter()
+            .flat_map(|b| b.receipts().iter().filter(small))
+            .take(2)
+            .cloned()
+            .collect();
+        receipts[0].logs[0].data.data = alloy_primitives::Bytes::from_static(&[7; 40]);
+        let mut raw = Vec::new();
+        encode_eth69_list(&receipts, &mut raw);
+        let check = |raw: &[u8]| {
+            let frame = zstd::bulk::compress(raw, ZSTD_LEVEL).expect("compress");
+            assert_eq!(
+                walked(raw).is_ok(),
+                decode_receipts(&frame).is_ok(),
+                "{}",
+                alloy_primitives::hex::encode(raw)
+            );
+        };
+        for i in 0..raw.len() {
+            for v in [0u8, 0x01, 0x7f, 0x80, 0x94, 0xa0, 0xb8, 0xc0, 0xf8, 0xff] {
+                let mut bad = raw.clone();
+                bad[i] = v;
+                check(&bad);
+            }
+            check(&raw[..i]);
         }
     }
 

@@ -33,11 +33,11 @@ use alloy_primitives::{Address, B256, Bytes, Log, LogData};
 use super::postings::{self, List, get_varint, put_varint};
 use super::query::log_keys;
 use super::runs::{RUN, Runs};
-use crate::primitives::Receipt;
 use crate::storage::backend::StoreFile;
 use crate::storage::error::{CorruptError, FileError};
 use crate::storage::fsio;
 use crate::storage::layout::{u32_at, u64_at};
+use crate::storage::record::LogView;
 
 const MAGIC: &[u8; 8] = b"HLOGIDX1";
 /// Version 2: a dictionary, 32-log chunks (version 1 files are rewritten on open).
@@ -200,6 +200,8 @@ pub struct Builder<W> {
     sampled: usize,
     dict_len: u64,
     zstd: zstd::bulk::Compressor<'static>,
+    /// The last chunk's zstd frame (its buffer reused).
+    frame: Vec<u8>,
 }
 
 /// Why a build failed.
@@ -236,34 +238,68 @@ impl<W: Write> Builder<W> {
             sampled: 0,
             dict_len: 0,
             zstd: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            frame: Vec::new(),
         })
     }
 
-    /// Adds the next block: its hash, timestamp, transaction hashes and receipts.
-    pub fn push_block(
-        &mut self,
-        hash: B256,
-        timestamp: u64,
-        tx_hashes: &[B256],
-        receipts: &[Receipt],
-    ) -> Result<(), BuildError> {
+    /// Starts the next block: its hash and timestamp (its logs follow, [`Builder::push_log`]).
+    pub fn begin_block(&mut self, hash: B256, timestamp: u64) {
         let mut entry = [0u8; BLOCK_ENTRY];
         entry[..32].copy_from_slice(hash.as_slice());
         entry[32..].copy_from_slice(&timestamp.to_le_bytes());
         self.blocks.push(entry);
         self.first_logs.push(self.logs);
+    }
+
+    /// Adds the current block's next log, borrowed from its stored receipts: `tx` is the index
+    /// of the transaction that emitted it, `tx_hash` that transaction's hash.
+    pub fn push_log(
+        &mut self,
+        tx: usize,
+        tx_hash: &B256,
+        log: LogView<'_>,
+    ) -> Result<(), BuildError> {
+        self.push_fields(tx, tx_hash, log.address, log.topics(), log.data)
+    }
+
+    /// Adds the next block from decoded receipts (the path the build took before it walked the
+    /// stored receipts: tests compare the two).
+    #[cfg(test)]
+    pub fn push_block(
+        &mut self,
+        hash: B256,
+        timestamp: u64,
+        tx_hashes: &[B256],
+        receipts: &[crate::primitives::Receipt],
+    ) -> Result<(), BuildError> {
+        self.begin_block(hash, timestamp);
         for (tx, r) in receipts.iter().enumerate() {
             let tx_hash = tx_hashes.get(tx).copied().unwrap_or_default();
             for log in &r.logs {
-                let id = self.logs;
-                self.logs = self.logs.checked_add(1).ok_or(BuildError::TooManyLogs)?;
-                log_keys(self.seed, log, |k| self.pairs.push(k, id));
-                encode_log(&mut self.chunk, tx as u64, &tx_hash, log);
-                self.in_chunk += 1;
-                if self.in_chunk == CHUNK {
-                    self.flush_chunk()?;
-                }
+                let topics = log.topics().iter().map(|t| t.as_slice());
+                self.push_fields(tx, &tx_hash, &log.address.0, topics, &log.data.data)?;
             }
+        }
+        Ok(())
+    }
+
+    fn push_fields<'t>(
+        &mut self,
+        tx: usize,
+        tx_hash: &B256,
+        address: &[u8; 20],
+        topics: impl ExactSizeIterator<Item = &'t [u8]> + Clone,
+        data: &[u8],
+    ) -> Result<(), BuildError> {
+        let id = self.logs;
+        self.logs = self.logs.checked_add(1).ok_or(BuildError::TooManyLogs)?;
+        log_keys(self.seed, address, topics.clone(), |k| {
+            self.pairs.push(k, id)
+        });
+        encode_log(&mut self.chunk, tx as u64, tx_hash, address, topics, data);
+        self.in_chunk += 1;
+        if self.in_chunk == CHUNK {
+            self.flush_chunk()?;
         }
         Ok(())
     }
@@ -289,8 +325,13 @@ impl<W: Write> Builder<W> {
     }
 
     fn compress(&mut self, chunk: &[u8]) -> Result<(), BuildError> {
-        let frame = self.zstd.compress(chunk)?;
-        self.body.put(&frame)?;
+        // Into a buffer kept from chunk to chunk, sized to zstd's bound as `compress` sizes a
+        // fresh one (same bytes), without an allocation per chunk.
+        self.frame.clear();
+        self.frame
+            .reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+        self.zstd.compress_to_buffer(chunk, &mut self.frame)?;
+        self.body.put(&self.frame)?;
         self.chunk_offsets.push(self.body.len);
         Ok(())
     }
@@ -389,17 +430,23 @@ fn bucket_of(key: u64, bits: u32) -> usize {
     }
 }
 
-fn encode_log(out: &mut Vec<u8>, tx: u64, tx_hash: &B256, log: &Log) {
+fn encode_log<'t>(
+    out: &mut Vec<u8>,
+    tx: u64,
+    tx_hash: &B256,
+    address: &[u8; 20],
+    topics: impl ExactSizeIterator<Item = &'t [u8]>,
+    data: &[u8],
+) {
     put_varint(out, tx);
     out.extend_from_slice(tx_hash.as_slice());
-    out.extend_from_slice(log.address.as_slice());
-    let topics = log.topics();
+    out.extend_from_slice(address);
     out.push(topics.len() as u8);
     for t in topics {
-        out.extend_from_slice(t.as_slice());
+        out.extend_from_slice(t);
     }
-    put_varint(out, log.data.data.len() as u64);
-    out.extend_from_slice(&log.data.data);
+    put_varint(out, data.len() as u64);
+    out.extend_from_slice(data);
 }
 
 /// One log as the index stores it.

@@ -83,11 +83,17 @@ pub(super) fn topic_kind(i: usize) -> u8 {
     1 + i as u8
 }
 
-/// The keys a log carries: its address and each of its topics by position.
-pub(super) fn log_keys(seed: u64, log: &Log, mut visit: impl FnMut(u64)) {
-    visit(key_hash(seed, KIND_ADDRESS, log.address.as_slice()));
-    for (i, t) in log.topics().iter().enumerate().take(TOPIC_POSITIONS) {
-        visit(key_hash(seed, topic_kind(i), t.as_slice()));
+/// The keys a log carries: its address and each of its topics by position (borrowed pieces: the
+/// build walks the stored receipts without decoding them into `Log`s).
+pub(super) fn log_keys<'t>(
+    seed: u64,
+    address: &[u8],
+    topics: impl Iterator<Item = &'t [u8]>,
+    mut visit: impl FnMut(u64),
+) {
+    visit(key_hash(seed, KIND_ADDRESS, address));
+    for (i, t) in topics.enumerate().take(TOPIC_POSITIONS) {
+        visit(key_hash(seed, topic_kind(i), t));
     }
 }
 

@@ -199,7 +199,8 @@ impl TailCache {
     pub fn put_keys(&self, n: u64, logs: &BlockLogs) -> Arc<KeySet> {
         let mut keys = Vec::with_capacity(logs.logs.len() * 3);
         for (_, _, log) in &logs.logs {
-            log_keys(self.seed, log, |k| keys.push(k));
+            let topics = log.topics().iter().map(|t| t.as_slice());
+            log_keys(self.seed, log.address.as_slice(), topics, |k| keys.push(k));
         }
         keys.sort_unstable();
         keys.dedup();
