@@ -378,7 +378,10 @@ pub(super) async fn answer(
         Err(a) => return Some(a),
     };
     let started = std::time::Instant::now();
-    let result = if busy {
+    // A call whose deadline passed before it started (waiting for a permit, or behind earlier
+    // calls of its batch) is not started: `timeout_at` polls the call once before it looks at
+    // the clock, so a call that completes in that first poll would answer past its deadline.
+    let result = if busy || Instant::now() >= deadline {
         Err(timed_out())
     } else {
         match tokio::time::timeout_at(deadline, methods::call(&s.ctx, &call.method, &call.params))
