@@ -14,6 +14,21 @@ use histd::testkit::chain::ChainGen;
 use histd::testkit::mainnet::load_blocks;
 use histd::verify::{self, SealedHeader};
 
+/// The one segment file (`seg-<gen>.dat` or `seg-<gen>.idx`, by `ext`) of the shard starting at
+/// block `first` in data directory `dir`: the tests that damage one compact once.
+pub(super) fn segment_file(dir: &std::path::Path, first: u64, ext: &str) -> std::path::PathBuf {
+    let shard = dir.join("shards").join(format!("{first:012}"));
+    std::fs::read_dir(&shard)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|x| x == ext)
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("seg-"))
+        })
+        .unwrap_or_else(|| panic!("no seg-*.{ext} in {}", shard.display()))
+}
+
 pub(super) fn opts(shard_size: u64) -> OpenOptions {
     OpenOptions {
         chain_id: 1,
@@ -315,12 +330,7 @@ fn db_subcommands_report_and_verify_catches_damage() {
             .starts_with("ok: 25 blocks")
     );
     // Damage one byte in shard 1's segment: verify names a block of shard 1.
-    let seg_dir = dir.path().join("shards").join(format!("{:012}", 10));
-    let seg = std::fs::read_dir(&seg_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "dat"))
-        .unwrap();
+    let seg = segment_file(dir.path(), 10, "dat");
     let mut bytes = std::fs::read(&seg).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x40;

@@ -7,7 +7,7 @@ use histd::primitives::BlockNumber;
 use histd::storage::Storage;
 use histd::testkit::chain::ChainGen;
 
-use super::basic::opts;
+use super::basic::{opts, segment_file};
 
 const SHARD: u64 = 10;
 /// `layout::FILE_HEADER` and `layout::INDEX_ENTRY`: where a segment index entry lies.
@@ -31,12 +31,7 @@ fn a_segment_entry_naming_bytes_past_the_data_file_is_damage() {
             assert!(report.failed.is_empty(), "{:?}", report.failed);
         }
         // Block 13 is shard 1's position 3: rewrite its offset or frame lengths.
-        let shard = dir.path().join("shards").join(format!("{:012}", 10));
-        let idx = std::fs::read_dir(&shard)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|x| x == "idx"))
-            .unwrap();
+        let idx = segment_file(dir.path(), 10, "idx");
         let mut bytes = std::fs::read(&idx).unwrap();
         let at = (FILE_HEADER + 3 * INDEX_ENTRY) as usize;
         if let Some(o) = offset {
