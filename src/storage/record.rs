@@ -280,12 +280,8 @@ fn full_body_tx_hashes(body: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<
 
 /// The transaction hashes of a transactions frame, without decoding the transactions (the log
 /// index needs only these of the body); positions where `want(i)` is false get `B256::ZERO`.
-pub fn decode_tx_hashes(frame: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<B256>, String> {
-    decode_tx_hashes_in(frame, want, &mut Vec::new())
-}
-
-/// [`decode_tx_hashes`] decompressing into `scratch` (reused by a caller walking many frames).
-pub fn decode_tx_hashes_in(
+/// The frame is decompressed into `scratch` (a caller walking many frames passes the same one).
+pub fn decode_tx_hashes(
     frame: &[u8],
     want: impl Fn(usize) -> bool,
     scratch: &mut Vec<u8>,
@@ -604,10 +600,14 @@ pub(super) mod tests {
             for transactions in [TxRetention::Full, TxRetention::Hashes] {
                 let e = encode(block, Retention { transactions });
                 assert_eq!(e.tx_hashes, expected, "block {} {transactions:?}", e.number);
-                assert_eq!(decode_tx_hashes(&e.txs, |_| true), Ok(expected.clone()));
+                assert_eq!(
+                    decode_tx_hashes(&e.txs, |_| true, &mut Vec::new()),
+                    Ok(expected.clone())
+                );
                 // Positions not asked for are zero and cost no hashing (full bodies).
                 if transactions == TxRetention::Full {
-                    let even = decode_tx_hashes(&e.txs, |i| i % 2 == 0).expect("walks");
+                    let even =
+                        decode_tx_hashes(&e.txs, |i| i % 2 == 0, &mut Vec::new()).expect("walks");
                     for (i, (got, want)) in even.iter().zip(&expected).enumerate() {
                         assert_eq!(*got, if i % 2 == 0 { *want } else { B256::ZERO });
                     }
@@ -701,7 +701,7 @@ pub(super) mod tests {
         let mut raw = decompress(&e.txs).expect("frame");
         raw.truncate(raw.len() / 2);
         let cut = zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("compress");
-        assert!(decode_tx_hashes(&cut, |_| true).is_err());
-        assert!(decode_tx_hashes(&[], |_| true).is_err());
+        assert!(decode_tx_hashes(&cut, |_| true, &mut Vec::new()).is_err());
+        assert!(decode_tx_hashes(&[], |_| true, &mut Vec::new()).is_err());
     }
 }

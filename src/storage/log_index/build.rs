@@ -189,7 +189,7 @@ fn feed_block<W: Write>(
     // `logs` is in transaction order.
     let logged = |i: usize| logs.binary_search_by_key(&i, |(tx, _)| *tx).is_ok();
     let tx_hashes =
-        record::decode_tx_hashes_in(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
+        record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
     builder.begin_block(f.hash, header.timestamp);
     for (tx, log) in logs {
         let tx_hash = tx_hashes.get(tx).copied().unwrap_or_default();
