@@ -467,11 +467,12 @@ impl<'a> LogView<'a> {
 
 /// Calls `f(transaction index, log)` for every log of a decompressed receipts frame, in order,
 /// without building the receipts. Accepts exactly what [`decode_receipts`] accepts: a frame that
-/// does not decode is an error (and `f` may have seen the logs before the damage).
+/// does not decode is an error (and `f` may have seen the logs before the damage). Returns the
+/// number of receipts (the block's transaction count).
 pub fn for_each_log<'a>(
     raw: &'a [u8],
     mut f: impl FnMut(usize, LogView<'a>),
-) -> Result<(), String> {
+) -> Result<usize, String> {
     use alloy_consensus::{Eip658Value, TxType};
     let rlp = |e: alloy_rlp::Error| format!("receipt: {e}");
     let mut buf = raw;
@@ -525,7 +526,7 @@ pub fn for_each_log<'a>(
         }
         tx += 1;
     }
-    Ok(())
+    Ok(tx)
 }
 
 /// A block as stored: everything histd keeps, with transactions full or hashes only.

@@ -180,11 +180,13 @@ impl Storage {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            // Log and transaction indexes belong to a sealed shard's generation only.
+            // Log and transaction indexes belong to a sealed shard's generation only; the
+            // transaction hash side file to an unsealed shard only (its seal's input).
             if name == "wal"
                 || name.starts_with("seg-")
                 || log_index::is_index_file(&name)
                 || tx_index::is_index_file(&name)
+                || (sealed && name == log_index::tx_hashes::NAME)
             {
                 fsio::remove_file_if_exists(&*self.fs, &path)?;
                 report.removed_files.push(path);

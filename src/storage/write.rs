@@ -12,6 +12,7 @@ use super::error::WriteError;
 use super::fsio;
 use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_BLOCKS, key};
 use super::layout::ShardRow;
+use super::log_index::tx_hashes;
 use super::read::ShardFiles;
 use super::record::{self, EncodedBlock};
 use super::segment::{self, SegmentWriter};
@@ -80,6 +81,8 @@ impl Storage {
             let mut txs = txn.open_table(TX_BLOCKS)?;
             let mut meta = txn.open_table(META)?;
             let mut lowest_new: Option<u64> = None;
+            // The seal's transaction hashes, beside each shard (derived, best effort).
+            let mut side = tx_hashes::Batch::default();
             let mut start = 0;
             while start < encoded.len() {
                 let shard = self.geo.shard_of(encoded[start].number);
@@ -142,6 +145,10 @@ impl Storage {
                 // commit will reference: the next open truncates them. Say so, so later commits
                 // of this store (the peer cache, the next try) are not held to syncing them.
                 row.wal_len = append_all().inspect_err(|_| fsio::abandon(&[&wal_path]))?;
+                for e in &fresh {
+                    side.push(&*self.fs, &dir, e);
+                }
+                side.flush(&*self.fs);
                 row.state = ShardState::Filling;
                 shards.insert(shard, row.encode().as_slice())?;
                 outcome.stored += fresh.len();
@@ -181,6 +188,8 @@ impl Storage {
             // fsynced when the batch leaves the shard or ends (before the commit).
             let mut tail: Option<(u64, SegmentWriter)> = None;
             let mut prev: Option<(u64, B256)> = None;
+            // The seal's transaction hashes, beside each shard (derived, best effort).
+            let mut side = tx_hashes::Batch::default();
             for e in &encoded {
                 let tip = match prev {
                     Some((n, h)) => Some((n, h)),
@@ -276,11 +285,13 @@ impl Storage {
                 index_block(&mut hashes, &mut txs, e)?;
                 shards.insert(shard, row.encode().as_slice())?;
                 self.update_contiguity(&mut meta, &shards, e.number)?;
+                side.push(&*self.fs, &dir, e);
             }
             // Durable before the commit that names their lengths.
             if let Some((_, w)) = tail.take() {
                 w.finish()?;
             }
+            side.flush(&*self.fs);
         }
         self.commit(txn)?;
         Ok(())
@@ -418,6 +429,8 @@ impl Storage {
         let range = self.geo.first_of(shard)..=self.geo.last_of(shard);
         txn.open_table(TX_BLOCKS)?.retain_in(range, |_, _| false)?;
         self.commit(txn)?;
+        // Sealed: the index is built, the side file has served (open removes it if this fails).
+        tx_hashes::remove(&*self.fs, &dir);
         Ok(true)
     }
 

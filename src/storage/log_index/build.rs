@@ -8,10 +8,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::time::Instant;
 
+use alloy_primitives::B256;
 use serde::Serialize;
 
 use super::file::{BuildError, Builder, HEADER, IndexFile};
 use super::index_path;
+use super::tx_hashes::{self, SideFile};
 use crate::storage::Storage;
 use crate::storage::error::{CorruptError, IoError, ReadError, StorageError, WriteError};
 use crate::storage::fsio;
@@ -46,6 +48,15 @@ pub(super) fn random_seed() -> u64 {
     h.finish()
 }
 
+/// Where a build takes the hashes of the transactions that logged from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TxHashes {
+    /// The shard's side file where a block's record checks out, hashing the others (the seal).
+    SideFile,
+    /// Hashing the stored transactions of every block (`db verify`: the independent check).
+    Rehash,
+}
+
 impl Storage {
     /// Feeds every block of a complete shard to `builder`, in order.
     fn feed<W: Write>(
@@ -53,18 +64,37 @@ impl Storage {
         shard: u64,
         row: &ShardRow,
         builder: &mut Builder<W>,
+        source: TxHashes,
     ) -> Result<(), WriteError> {
         let first = self.geo.first_of(shard);
+        let dir = shard_dir(&self.dir, first);
         let mut files = ShardFiles::open(self, shard, row.clone());
         let mut scratch = Scratch::default();
+        let mut side = match source {
+            TxHashes::SideFile => SideFile::open(&*self.fs, &dir),
+            TxHashes::Rehash => None,
+        };
+        let mut from_side = 0u64;
         for n in first..=self.geo.last_of(shard) {
             let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
-                path: shard_dir(&self.dir, first),
+                path: dir.clone(),
                 offset: 0,
                 what: format!("block {n} of a complete shard is missing"),
             })?;
-            feed_block(n, &f, &mut scratch, builder)
-                .map_err(|e| feed_error(e, &shard_dir(&self.dir, first)))?;
+            if feed_block(n, &f, &mut scratch, side.as_mut(), builder)
+                .map_err(|e| feed_error(e, &dir))?
+            {
+                from_side += 1;
+            }
+        }
+        if let Some(side) = &side {
+            tracing::debug!(
+                shard,
+                from_side,
+                hashed = self.geo.shard_size - from_side,
+                side_records = side.blocks(),
+                "log index: transaction hashes from the side file"
+            );
         }
         Ok(())
     }
@@ -85,7 +115,7 @@ impl Storage {
         let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |out, tmp| {
             let mut builder = Builder::new(out, random_seed(), self.geo.first_of(shard))
                 .map_err(|e| build_error(e, tmp))?;
-            self.feed(shard, row, &mut builder)?;
+            self.feed(shard, row, &mut builder, TxHashes::SideFile)?;
             builder.finish().map_err(|e| build_error(e, tmp))
         })?;
         ::metrics::gauge!(crate::metrics::LOG_INDEX_BYTES).increment(bytes as f64);
@@ -128,7 +158,8 @@ impl Storage {
         file.check_body().map_err(|e| bad(e.to_string()))?;
         let mut builder = Builder::new(std::io::sink(), file.header.seed, first)
             .map_err(|e| bad(e.to_string()))?;
-        self.feed(shard, row, &mut builder)?;
+        // Never from the side file: this is the check of what the seal built with it.
+        self.feed(shard, row, &mut builder, TxHashes::Rehash)?;
         let (header, _) = builder.finish().map_err(|e| bad(e.to_string()))?;
         let mut on_disk = [0u8; HEADER];
         let f = fsio::open_read(&*self.fs, &path).map_err(ReadError::from)?;
@@ -142,11 +173,12 @@ impl Storage {
     }
 }
 
-/// Buffers one build reuses from block to block (the decompressed frames).
+/// Buffers one build reuses from block to block (the decompressed frames, the hashes).
 #[derive(Default)]
 struct Scratch {
     receipts: Vec<u8>,
     txs: Vec<u8>,
+    tx_hashes: Vec<B256>,
 }
 
 /// Why feeding one block failed: its frames, or the builder.
@@ -163,16 +195,19 @@ impl From<BuildError> for FeedError {
 
 /// Feeds stored block `n` to `builder`: its timestamp, then each log with the hash of the
 /// transaction that emitted it. The logs are walked in the stored receipts' bytes (no `Receipt`
-/// or `Log` is built: allocating and freeing one per log was about a third of the walk), the
-/// transactions are not decoded, and only those that logged are hashed: decoding every block
-/// whole and hashing every transaction was about a third of a seal's CPU (perf, 5,000
-/// mainnet-like blocks: 8% of histd's samples of the seal's 24%).
+/// or `Log` is built: allocating and freeing one per log was about a third of the walk). The
+/// hashes come from `side` when it holds a good record for this block (then the transactions
+/// frame is not even decompressed; returns `true`); otherwise the transactions are not decoded,
+/// and only those that logged are hashed: decoding every block whole and hashing every
+/// transaction was about a third of a seal's CPU (perf, 5,000 mainnet-like blocks: 8% of
+/// histd's samples of the seal's 24%).
 fn feed_block<W: Write>(
     n: u64,
     f: &Frames,
     scratch: &mut Scratch,
+    side: Option<&mut SideFile>,
     builder: &mut Builder<W>,
-) -> Result<(), FeedError> {
+) -> Result<bool, FeedError> {
     let undecodable = |what: String| {
         FeedError::Read(ReadError::Undecodable {
             number: crate::primitives::BlockNumber(n),
@@ -185,17 +220,23 @@ fn feed_block<W: Write>(
     }
     record::decompress_into(f.receipts(), &mut scratch.receipts).map_err(undecodable)?;
     let mut logs = Vec::new();
-    record::for_each_log(&scratch.receipts, |tx, log| logs.push((tx, log))).map_err(undecodable)?;
-    // `logs` is in transaction order.
-    let logged = |i: usize| logs.binary_search_by_key(&i, |(tx, _)| *tx).is_ok();
-    let tx_hashes =
-        record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
+    let txs = record::for_each_log(&scratch.receipts, |tx, log| logs.push((tx, log)))
+        .map_err(undecodable)?;
+    // The side file's record counts only if it names this block's hash and as many
+    // transactions as the stored receipts (one receipt per transaction).
+    let from_side = side.is_some_and(|s| s.hashes(n, &f.hash, txs, &mut scratch.tx_hashes));
+    if !from_side {
+        // `logs` is in transaction order.
+        let logged = |i: usize| logs.binary_search_by_key(&i, |(tx, _)| *tx).is_ok();
+        scratch.tx_hashes =
+            record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
+    }
     builder.begin_block(f.hash, header.timestamp);
     for (tx, log) in logs {
-        let tx_hash = tx_hashes.get(tx).copied().unwrap_or_default();
+        let tx_hash = scratch.tx_hashes.get(tx).copied().unwrap_or_default();
         builder.push_log(tx, &tx_hash, log)?;
     }
-    Ok(())
+    Ok(from_side)
 }
 
 fn io_error(op: &'static str, path: &std::path::Path, source: std::io::Error) -> WriteError {
@@ -294,16 +335,137 @@ mod tests {
 
     /// The file the build writes from the stored frames (what a seal and `db verify` do).
     fn from_frames(blocks: &[VerifiedBlock], seed: u64, transactions: TxRetention) -> Vec<u8> {
+        from_frames_with(blocks, seed, transactions, None).0
+    }
+
+    /// [`from_frames`] with the hashes from a side file holding `side` (as written), and how
+    /// many blocks took them from it.
+    fn from_frames_with(
+        blocks: &[VerifiedBlock],
+        seed: u64,
+        transactions: TxRetention,
+        side: Option<&[u8]>,
+    ) -> (Vec<u8>, usize) {
+        let sim = crate::storage::sim::SimDisk::new();
+        let fs = sim.disk();
+        let dir = std::path::Path::new("/shard");
+        fs.create_dir_all(dir).expect("dir");
+        let mut side = side.and_then(|bytes| {
+            let f = fs
+                .open(
+                    &tx_hashes::path(dir),
+                    crate::storage::backend::OpenMode::Create,
+                )
+                .expect("create");
+            f.write_all_at(bytes, 0).expect("write");
+            SideFile::open(&*fs, dir)
+        });
         let first = blocks[0].number().get();
         let mut b = Builder::new(Vec::new(), seed, first).expect("builder");
         let mut scratch = Scratch::default();
+        let mut from_side = 0;
         for block in blocks {
             let f = frames(block, transactions);
-            assert!(feed_block(block.number().get(), &f, &mut scratch, &mut b).is_ok());
+            let fed = feed_block(
+                block.number().get(),
+                &f,
+                &mut scratch,
+                side.as_mut(),
+                &mut b,
+            );
+            assert!(fed.is_ok());
+            from_side += usize::from(fed.is_ok_and(|s| s));
         }
         let (header, mut body) = b.finish().expect("finish");
         body.splice(0..0, header);
-        body
+        (body, from_side)
+    }
+
+    /// A side file as the writer appends it for `blocks`.
+    fn side_file(blocks: &[VerifiedBlock]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in blocks {
+            let hashes: Vec<_> = b.transaction_hashes().collect();
+            tx_hashes::encode_record(&mut out, b.number().get(), &b.hash(), &hashes);
+        }
+        out
+    }
+
+    #[test]
+    fn the_build_from_the_side_file_writes_the_same_bytes() {
+        for (name, blocks) in [("mainnet", mainnet()), ("testnet", testnet())] {
+            let want = from_decoded(&blocks, 7);
+            let side = side_file(&blocks);
+            for transactions in [TxRetention::Full, TxRetention::Hashes] {
+                let (got, from_side) = from_frames_with(&blocks, 7, transactions, Some(&side));
+                assert!(got == want, "{name} {transactions:?}");
+                assert_eq!(from_side, blocks.len(), "{name} {transactions:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_side_file_that_does_not_check_out_falls_back_to_hashing() {
+        let blocks = testnet();
+        let want = from_decoded(&blocks, 7);
+        let side = side_file(&blocks);
+        let build = |side: &[u8]| from_frames_with(&blocks, 7, TxRetention::Full, Some(side));
+        // Cut short (a crash mid-append): the blocks before the cut from it, the rest hashed.
+        let (got, from_side) = build(&side[..side.len() / 2]);
+        assert!(got == want);
+        assert!(from_side > 0 && from_side < blocks.len(), "{from_side}");
+        // One damaged byte: that record and every later one ignored.
+        let mut damaged = side.clone();
+        damaged[side.len() / 2] ^= 0x40;
+        let (got, from_side) = build(&damaged);
+        assert!(got == want);
+        assert!(from_side < blocks.len(), "{from_side}");
+        // Records of other blocks at these numbers (a block dropped and fetched again): none
+        // used, and a later record for a number wins only when its hash matches.
+        let mut other = Vec::new();
+        let mut mixed = side.clone();
+        for b in &blocks {
+            let hashes = vec![B256::repeat_byte(0xab); b.receipts().len()];
+            let wrong = B256::repeat_byte(0xcd);
+            tx_hashes::encode_record(&mut other, b.number().get(), &wrong, &hashes);
+            tx_hashes::encode_record(&mut mixed, b.number().get(), &wrong, &hashes);
+        }
+        let (got, from_side) = build(&other);
+        assert!(got == want);
+        assert_eq!(from_side, 0);
+        let (got, from_side) = build(&mixed);
+        assert!(got == want);
+        assert_eq!(from_side, blocks.len());
+        // The right hash but not the block's transaction count: hashed.
+        let mut long = Vec::new();
+        for b in &blocks {
+            let hashes: Vec<_> = b.transaction_hashes().chain([B256::ZERO]).collect();
+            tx_hashes::encode_record(&mut long, b.number().get(), &b.hash(), &hashes);
+        }
+        let (got, from_side) = build(&long);
+        assert!(got == want);
+        assert_eq!(from_side, 0);
+        // Garbage: nothing from it.
+        let (got, from_side) = build(&[0x5a; 4096]);
+        assert!(got == want);
+        assert_eq!(from_side, 0);
+    }
+
+    /// A record the writer never appends (the block's hash, other transaction hashes, a good
+    /// crc) is used as it is: the block hash match is the check, so this is what `db verify`,
+    /// which never reads the side file, is there to catch.
+    #[test]
+    fn a_forged_record_is_used_so_db_verify_must_rehash() {
+        let blocks = mainnet();
+        let want = from_decoded(&blocks, 7);
+        let mut forged = Vec::new();
+        for b in &blocks {
+            let hashes = vec![B256::repeat_byte(0xab); b.receipts().len()];
+            tx_hashes::encode_record(&mut forged, b.number().get(), &b.hash(), &hashes);
+        }
+        let (got, from_side) = from_frames_with(&blocks, 7, TxRetention::Full, Some(&forged));
+        assert_eq!(from_side, blocks.len());
+        assert!(got != want);
     }
 
     #[test]
@@ -336,7 +498,7 @@ mod tests {
             f.bytes.extend_from_slice(receipts);
             f.lens.receipts = receipts.len() as u32;
             let mut b = Builder::new(std::io::sink(), 7, n).expect("builder");
-            feed_block(n, &f, &mut Scratch::default(), &mut b)
+            feed_block(n, &f, &mut Scratch::default(), None, &mut b)
         };
         let compress = |raw: &[u8]| zstd::bulk::compress(raw, 3).expect("compress");
         assert!(feed(&compress(&raw)).is_ok());

@@ -8,7 +8,8 @@
 //!
 //! Owns the file format (`file.rs`), posting lists (`postings.rs`), the query and keyed hash
 //! (`query.rs`), the search (`search.rs`), the tail's key sets and cache (`tail.rs`), the files kept open
-//! (`open.rs`), the build's (key, log) pairs in bounded memory (`runs.rs`), and writing,
+//! (`open.rs`), the build's (key, log) pairs in bounded memory (`runs.rs`), the transaction hashes ingest
+//! keeps beside an unsealed shard for its seal (`tx_hashes.rs`), and writing,
 //! repairing and checking index files (`build.rs`). It must never change what redb says is
 //! committed: an index file is derived data, written (tmp, fsync, rename, fsync directory)
 //! before its shard is marked Sealed, rebuilt on open when a sealed shard lacks one (or has one
@@ -22,6 +23,7 @@ mod query;
 mod runs;
 mod search;
 mod tail;
+pub(super) mod tx_hashes;
 
 use std::path::{Path, PathBuf};
 
