@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::file::{BuildError, Builder, HEADER, IndexFile};
 use super::index_path;
-use super::tx_hashes::{self, SideFile};
+use super::tx_hashes::SideFile;
 use crate::storage::Storage;
 use crate::storage::error::{CorruptError, IoError, ReadError, StorageError, WriteError};
 use crate::storage::fsio;
@@ -269,6 +269,7 @@ fn build_error(e: BuildError, path: &std::path::Path) -> WriteError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tx_hashes;
     use super::*;
     use crate::primitives::VerifiedBlock;
     use crate::storage::record::tests::mainnet;

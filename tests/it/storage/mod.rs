@@ -12,5 +12,6 @@ mod log_index;
 mod log_index_tail;
 mod model;
 mod powercut;
+mod tx_hash_side;
 mod tx_index;
 mod wal_reads;
