@@ -129,7 +129,7 @@ struct Entry {
 }
 
 /// A side file read back at seal: where each good record's hashes are (the hashes themselves
-/// stay on disk, so memory is ~56 bytes a record whatever the blocks hold).
+/// stay on disk, so memory is some 100 bytes a record whatever the blocks hold).
 #[derive(Debug)]
 pub(in crate::storage) struct SideFile {
     file: Box<dyn StoreFile>,

@@ -10,11 +10,9 @@ use alloy_primitives::B256;
 use histd::cli::db::VerifyStore;
 use histd::primitives::{BlockNumber, VerifiedBlock};
 use histd::storage::{LogQuery, LogSearch, Storage, StorageError};
-use histd::testkit::mainnet::load_blocks;
 use histd::testkit::testnet::{ChainKind, TestnetChain};
-use histd::verify::{self, SealedHeader};
 
-use super::basic::opts;
+use super::basic::{mainnet_verified, opts};
 use super::log_index::reference;
 
 const SHARD: u64 = 40;
@@ -27,12 +25,17 @@ fn side_file(dir: &Path, first: u64) -> PathBuf {
         .join("txhashes")
 }
 
-/// [`BLOCKS`] mainnet-like blocks (real mainnet block contents).
+/// [`BLOCKS`] mainnet-like blocks (real mainnet block contents), built once for the module.
 fn testnet() -> Vec<VerifiedBlock> {
-    let chain = TestnetChain::build(ChainKind::Mainnet, 3, BLOCKS);
-    (0..BLOCKS)
-        .map(|n| chain.verified_block(n).unwrap().unwrap())
-        .collect()
+    static BLOCKS_BUILT: std::sync::OnceLock<Vec<VerifiedBlock>> = std::sync::OnceLock::new();
+    BLOCKS_BUILT
+        .get_or_init(|| {
+            let chain = TestnetChain::build(ChainKind::Mainnet, 3, BLOCKS);
+            (0..BLOCKS)
+                .map(|n| chain.verified_block(n).unwrap().unwrap())
+                .collect()
+        })
+        .clone()
 }
 
 /// Every log of `from ..= to` answers as the blocks say.
@@ -96,13 +99,7 @@ fn the_seal_with_the_side_file_writes_what_hashing_writes() {
 #[test]
 fn real_mainnet_blocks_seal_the_same_with_the_side_file() {
     // Shards of one block: each real mainnet block is a complete shard with its own side file.
-    let blocks: Vec<VerifiedBlock> = load_blocks()
-        .into_iter()
-        .map(|b| {
-            verify::verify_block(SealedHeader::seal(b.header), b.body, b.receipts)
-                .expect("mainnet block verifies")
-        })
-        .collect();
+    let blocks: Vec<VerifiedBlock> = mainnet_verified().into_iter().map(|(b, _)| b).collect();
     let dir = tempfile::tempdir().unwrap();
     let store = Storage::open(dir.path(), opts(1)).unwrap();
     store.put_unordered(&blocks).unwrap();
