@@ -16,6 +16,8 @@
 //!     seg-<gen>.dat / .idx    sorted block frames + fixed-size offset table (Sorted, Sealed)
 //!     logs-<gen>.idx          the log index (Sealed only; derived, rebuilt on open if missing)
 //!     txs-<gen>.idx           the transaction index (Sealed only; derived, rebuilt on open)
+//!     txhashes                ingest's transaction hashes for the seal (unsealed only;
+//!                             derived, never fsynced: `log_index/tx_hashes.rs`)
 //! ```
 //!
 //! The commit rule ("redb commits last"): shard bytes are written and fsynced (files, then their
