@@ -418,6 +418,8 @@ impl Storage {
         let range = self.geo.first_of(shard)..=self.geo.last_of(shard);
         txn.open_table(TX_BLOCKS)?.retain_in(range, |_, _| false)?;
         self.commit(txn)?;
+        // Best effort, after the commit: a run is an accelerator no commit depends on.
+        self.write_tx_run_after_seal(shard);
         Ok(true)
     }
 
