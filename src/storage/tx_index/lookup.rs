@@ -48,7 +48,10 @@ impl Storage {
             if row.state != ShardState::Sealed {
                 continue;
             }
-            if group.first().is_some_and(|g| group_of(g.shard) != group_of(shard)) {
+            if group
+                .first()
+                .is_some_and(|g| group_of(g.shard) != group_of(shard))
+            {
                 self.probe_group(&group, prefix, &mut c);
                 group.clear();
             }

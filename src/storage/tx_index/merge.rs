@@ -105,8 +105,10 @@ impl Storage {
         for f in &files {
             f.scan_prefixes(|p| counts[header.bucket(p)] += 1)?;
         }
-        fsio::create_dir_durable(&*self.fs, &runs_dir(&self.dir))?;
-        let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |mut out, tmp| {
+        let dir = runs_dir(&self.dir);
+        fsio::create_dir_durable(&*self.fs, &dir)?;
+        let tmp = tmp_path(&path);
+        let written = fsio::write_with_header(&*self.fs, &tmp, &path, |mut out, tmp| {
             let mut merge = Merge::new(&files, first_block)?;
             let written = write_sorted(&mut out, header, &counts, merge.by_ref());
             if let Some(e) = merge.error {
@@ -115,7 +117,9 @@ impl Storage {
             let header = written.ctx("write", tmp)?;
             out.write_all(&encode_cover(cover)).ctx("write", tmp)?;
             Ok::<_, WriteError>((header, out))
-        })?;
+        });
+        // No commit depends on a run: whatever a failure left unsynced is garbage open removes.
+        let bytes = written.inspect_err(|_| fsio::abandon(&[&tmp, &path, &dir]))?;
         // Whatever the caches remember for this group (an older run, or its absence) is stale.
         self.tx_files.runs.forget_shard(group);
         match TxRun::open(&*self.fs, &path) {
@@ -123,7 +127,9 @@ impl Storage {
                 .tx_files
                 .runs
                 .put(group, tag_of(cover), Arc::new(Some(run))),
-            Err(error) => tracing::warn!(group, %error, "a transaction run just written does not open"),
+            Err(error) => {
+                tracing::warn!(group, %error, "a transaction run just written does not open")
+            }
         }
         Ok(bytes)
     }

@@ -126,7 +126,10 @@ impl TxRun {
             .into()
         };
         let trailer = len - at;
-        if trailer < 16 || (trailer - 16) % COVERED as u64 != 0 || (trailer - 16) / COVERED as u64 > GROUP {
+        if trailer < 16
+            || (trailer - 16) % COVERED as u64 != 0
+            || (trailer - 16) / COVERED as u64 > GROUP
+        {
             return Err(bad(format!("a run's cover of {trailer} bytes")));
         }
         let mut bytes = vec![0u8; trailer as usize];

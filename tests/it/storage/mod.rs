@@ -13,4 +13,5 @@ mod log_index_tail;
 mod model;
 mod powercut;
 mod tx_index;
+mod tx_runs;
 mod wal_reads;
