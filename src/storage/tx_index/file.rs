@@ -266,7 +266,7 @@ impl TxFile {
 
     /// Reads `buf.len()` bytes at `offset` (a run's cover after the body).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), FileError> {
-        Ok(fsio::read_exact_at(&*self.file, &self.path, buf, offset)?)
+        fsio::read_exact_at(&*self.file, &self.path, buf, offset)
     }
 
     /// The file's path.
