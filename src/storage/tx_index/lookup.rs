@@ -67,6 +67,7 @@ impl Storage {
     /// exactly these shards as they are now, else each shard's file.
     fn probe_group(&self, group: &[Covered], prefix: u64, c: &mut Candidates) {
         if group.len() == GROUP as usize
+            && self.uses_tx_runs()
             && let Some(kept) = self.tx_run(group)
             && let Some(run) = kept.as_ref()
         {

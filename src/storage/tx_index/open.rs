@@ -4,6 +4,7 @@
 //! what they lack and hands it to them.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::file::TxFile;
 use super::index_path;
@@ -23,6 +24,9 @@ pub struct OpenTxFiles {
     /// Runs keyed by (group, tag): `None` remembers that the run a snapshot named is absent or
     /// unreadable, so lookups do not retry its open each time (a run written later replaces it).
     pub runs: OpenFiles<Option<TxRun>>,
+    /// Whether lookups use runs (always, but for a benchmark's per-shard figures:
+    /// [`Storage::ignore_tx_runs`]).
+    pub use_runs: AtomicBool,
 }
 
 impl OpenTxFiles {
@@ -33,6 +37,7 @@ impl OpenTxFiles {
         Self {
             shards: OpenFiles::new(capacity.saturating_sub(runs)),
             runs: OpenFiles::new(runs),
+            use_runs: AtomicBool::new(true),
         }
     }
 }
@@ -47,5 +52,19 @@ impl Storage {
         let f = Arc::new(TxFile::open(&*self.fs, &index_path(&dir, seg_gen))?);
         self.tx_files.shards.put(shard, seg_gen, f.clone());
         Ok(f)
+    }
+}
+
+impl Storage {
+    /// Lookups of this store stop using transaction runs and probe every sealed shard's file
+    /// (benchmarks: the per-shard figures beside the runs'). Answers do not change.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn ignore_tx_runs(&self) {
+        self.tx_files.use_runs.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether lookups use transaction runs.
+    pub(super) fn uses_tx_runs(&self) -> bool {
+        self.tx_files.use_runs.load(Ordering::Relaxed)
     }
 }
