@@ -13,6 +13,7 @@ use histd::testkit::chain::ChainGen;
 use redb::{ReadableTable, TableDefinition};
 
 use super::basic::opts;
+use super::tx_index::{assert_all_found, assert_none_found};
 
 /// The shard rows as stored (name and type are the file format).
 const SHARDS: TableDefinition<u64, &[u8]> = TableDefinition::new("shards");
@@ -65,20 +66,6 @@ fn shard_file(dir: &Path, shard: u64) -> PathBuf {
                 .is_some_and(|n| n.to_string_lossy().starts_with("txs-"))
         })
         .unwrap_or_else(|| panic!("no transaction index in {}", d.display()))
-}
-
-/// Every transaction of `blocks` is found where it is.
-fn assert_all_found(store: &Storage, blocks: &[VerifiedBlock]) {
-    for b in blocks {
-        for (i, tx) in b.body().transactions.iter().enumerate() {
-            let t = store
-                .transaction(tx.tx_hash())
-                .expect("lookup")
-                .unwrap_or_else(|| panic!("tx {i} of block {} not found", b.number()));
-            assert_eq!((t.block, t.index as usize), (b.number(), i));
-            assert_eq!(t.transaction.as_ref(), Some(tx));
-        }
-    }
 }
 
 /// Hashes stored nowhere are not found.
@@ -137,11 +124,8 @@ fn lookups_answer_from_runs_what_the_shard_files_answer() {
 
     // Reopened normally: nothing to repair, the runs kept.
     let store = Storage::open(dir.path(), opts(SHARD)).expect("reopen");
-    assert!(
-        store.repair_report().is_clean(),
-        "{:?}",
-        store.repair_report()
-    );
+    let report = store.repair_report();
+    assert!(report.is_clean(), "{report:?}");
     assert_all_found(&store, &blocks);
 }
 
@@ -179,11 +163,7 @@ fn a_run_whose_shards_changed_is_removed_on_open_and_written_again() {
     );
     assert_all_found(&store, &blocks[..lo]);
     assert_all_found(&store, &blocks[hi..]);
-    for b in &blocks[lo..hi] {
-        for tx in &b.body().transactions {
-            assert_eq!(store.transaction(tx.tx_hash()).expect("lookup"), None);
-        }
-    }
+    assert_none_found(&store, &blocks[lo..hi]);
 }
 
 #[test]
