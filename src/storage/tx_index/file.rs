@@ -461,6 +461,33 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_body_must_have_the_entries_its_header_counts() {
+        let header = Header::for_entries(0, 10, 3).expect("fits");
+        let mut counts = vec![0u32; header.buckets()];
+        let entries: Vec<Entry> = (0..3u64)
+            .map(|i| Entry {
+                prefix: i << 62,
+                offset: i as u32,
+                index: 0,
+            })
+            .collect();
+        for e in &entries {
+            counts[header.bucket(e.prefix)] += 1;
+        }
+        let mut out = Vec::new();
+        let short = write_sorted(&mut out, header, &counts, entries[..2].iter().copied());
+        assert!(short.is_err());
+        // The whole stream writes what `write_body` writes from the unsorted entries.
+        let mut streamed = vec![0u8; HEADER];
+        let h =
+            write_sorted(&mut streamed, header, &counts, entries.iter().copied()).expect("write");
+        streamed[..HEADER].copy_from_slice(&h);
+        let mut reversed = entries.clone();
+        reversed.reverse();
+        assert_eq!(Some(streamed), encode(0, 10, reversed));
+    }
+
+    #[test]
     fn a_damaged_header_is_refused() {
         let mut bytes = encode(0, 1, Vec::new()).expect("fits");
         let mut h = [0u8; HEADER];
