@@ -23,7 +23,7 @@ pub struct Candidates {
     /// The (block, index) of every stored transaction whose hash starts like the one looked
     /// up, ascending.
     pub found: Vec<(u64, u32)>,
-    /// The first sealed shard's file (or run's shard file) that could not be read, naming it.
+    /// The error of the first sealed shard's file that could not be read (it names the file).
     pub unreadable: Option<ReadError>,
 }
 
