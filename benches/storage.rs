@@ -3,9 +3,10 @@
 //! random block reads from compacted shards. Blocks are synthetic (`ChainGen`, up to 150 txs).
 //! Transaction lookups by hash (a hit, and a miss: the index's own cost) in a 10,000-block
 //! unsealed tail and over 100 sealed shards' files, on mainnet-like blocks (`TestnetChain`).
-//! The same over 2,000 sealed shards of 10 small blocks, their files' cache warm and cold. Run: `cargo bench --bench storage` (without `--bench`, the lookups on 100 blocks
-//! and 20 shards).
-
+//! The same over 2,000 sealed shards of 10 small blocks, their files' cache warm and cold, each
+//! with the shards' files probed one by one and with the groups' runs. Run: `cargo bench --bench
+//! storage` (without `--bench`, the lookups on 100 blocks and 20 shards). A filter
+//! (`cargo bench --bench storage -- sealed`) skips the set-up of groups it selects nothing of.
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,63 @@ fn raw_bytes(blocks: &[VerifiedBlock]) -> u64 {
         .sum()
 }
 
+/// Whether the filter on the command line (criterion's positional argument) may select one of
+/// `names` (bench ids without the group): a plain filter is matched as a substring, anything
+/// else (a regex) selects every set-up.
+fn selected(names: &[&str]) -> bool {
+    // Criterion's options that take a value (the value is not a filter).
+    const VALUED: &[&str] = &[
+        "--baseline",
+        "--save-baseline",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--plotting-backend",
+        "--output-format",
+        "--color",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filter = Some(a);
+            break;
+        }
+    }
+    let Some(f) = filter else {
+        return true;
+    };
+    if f.chars()
+        .any(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '/'))
+    {
+        return true;
+    }
+    names
+        .iter()
+        .any(|n| format!("storage/{n}").contains(&f) || f.contains(n))
+}
+
 fn benches(c: &mut Criterion) {
+    if !selected(&[
+        "wal_put_unordered_1000_blocks",
+        "wal_put_prepared_1000_blocks",
+        "compact_1000_block_shard",
+        "random_block_read",
+        "random_receipts_read",
+        "random_header_read",
+        "bloom_scan_1000_blocks",
+    ]) {
+        return;
+    }
     let blocks = chain(SHARD);
     let raw = raw_bytes(&blocks);
     eprintln!(
@@ -185,6 +242,13 @@ fn tx_lookups(c: &mut Criterion) {
     // `cargo test --benches` runs the same code on 100.
     let full = std::env::args().any(|a| a == "--bench");
     let n: u64 = if full { 10_000 } else { 100 };
+    if !selected(&[
+        "tx_lookup_hit_tail",
+        "tx_lookup_miss_tail",
+        "_100_sealed_shards_",
+    ]) {
+        return;
+    }
     let chain = TestnetChain::build(ChainKind::Mainnet, 5, n);
     let blocks: Vec<VerifiedBlock> = (0..n)
         .map(|i| chain.verified_block(i).unwrap().unwrap())
@@ -248,12 +312,18 @@ fn tx_lookups(c: &mut Criterion) {
 
 /// Lookups by transaction hash over many sealed shards (mainnet has some 2,300 of 10,000
 /// blocks): 2,000 shards of 10 small blocks, since a lookup's cost is per shard (a probe of its
-/// `txs-*.idx`), not per transaction. Measured with every file kept open ("warm") and with the
-/// soft descriptor limit lowered to 256 before the store opens, so its cache keeps only 42
-/// files and a lookup reopens the rest ("cold": open and header read per shard).
+/// `txs-*.idx`) or per run (`txruns/run-*.idx`, one per group of 64 sealed shards: 31 runs and
+/// 16 shards' files here), not per transaction. Measured with every file kept open ("warm") and
+/// with the soft descriptor limit lowered to 256 before the store opens, so its cache keeps only
+/// some 40 shards' files and a lookup reopens the rest ("cold": open and header read per shard);
+/// each with the runs ignored (every shard's file probed, `Storage::ignore_tx_runs`) and used
+/// (`_runs`).
 fn tx_lookups_many_shards(c: &mut Criterion) {
     let full = std::env::args().any(|a| a == "--bench");
     let shards: u64 = if full { 2000 } else { 20 };
+    if !selected(&[&format!("_{shards}_sealed_shards_")]) {
+        return;
+    }
     const SMALL: u64 = 10;
     let mut g = ChainGen::new(9);
     g.max_txs = 4;
@@ -293,9 +363,9 @@ fn tx_lookups_many_shards(c: &mut Criterion) {
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     g.throughput(Throughput::Elements(1));
     let mut rng = Rng::new(5);
-    let mut measure = |g: &mut criterion::BenchmarkGroup<'_, _>, store: &Storage, cache: &str| {
+    let mut measure = |g: &mut criterion::BenchmarkGroup<'_, _>, store: &Storage, case: &str| {
         g.bench_function(
-            format!("tx_lookup_hit_{shards}_sealed_shards_{cache}"),
+            format!("tx_lookup_hit_{shards}_sealed_shards_{case}"),
             |b| {
                 b.iter(|| {
                     let h = hashes[rng.below(hashes.len() as u64) as usize];
@@ -304,7 +374,7 @@ fn tx_lookups_many_shards(c: &mut Criterion) {
             },
         );
         g.bench_function(
-            format!("tx_lookup_miss_{shards}_sealed_shards_{cache}"),
+            format!("tx_lookup_miss_{shards}_sealed_shards_{case}"),
             |b| {
                 b.iter(|| {
                     let mut h = B256::ZERO;
@@ -314,19 +384,23 @@ fn tx_lookups_many_shards(c: &mut Criterion) {
             },
         );
     };
-    {
+    // Each cache state on a store of its own: the per-shard figures first (the runs ignored),
+    // then the runs'.
+    let mut both = |g: &mut criterion::BenchmarkGroup<'_, _>, cache: &str| {
         let store = open();
-        measure(&mut g, &store, "warm");
-    }
+        store.ignore_tx_runs();
+        measure(g, &store, cache);
+        drop(store);
+        let store = open();
+        measure(g, &store, &format!("{cache}_runs"));
+    };
+    both(&mut g, "warm");
     let limit = nofile();
     set_nofile(libc::rlimit {
         rlim_cur: 256.min(limit.rlim_cur),
         ..limit
     });
-    {
-        let store = open();
-        measure(&mut g, &store, "cold");
-    }
+    both(&mut g, "cold");
     set_nofile(limit);
     g.finish();
 }

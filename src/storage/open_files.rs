@@ -1,5 +1,6 @@
 //! Derived per-shard files kept open between queries (`log_index/open.rs`,
-//! `tx_index/open.rs`): keyed by (shard, segment generation). A sealed shard's files never
+//! `tx_index/open.rs`): keyed by (shard, segment generation), or for a transaction run by
+//! (group, tag). A sealed shard's files never
 //! change while the store is open, and every write of such a file forgets that shard's entries
 //! ([`OpenFiles::forget_shard`]), so an entry is never stale. Bounded by a capacity taken from
 //! the process's descriptor limit ([`Budget`]; each entry holds a descriptor): when full, the
@@ -89,12 +90,23 @@ impl<T> OpenFiles<T> {
 
     /// Keeps `file` as the file of `shard` at `generation`, evicting one file when full.
     pub fn put(&self, shard: u64, generation: u32, file: Arc<T>) {
-        let key = (shard, generation);
+        self.insert((shard, generation), file, true);
+    }
+
+    /// Keeps `file` unless a file is already kept under this key (a lookup remembering a run
+    /// absent must not replace the run a writer has just put).
+    pub fn put_if_absent(&self, shard: u64, generation: u32, file: Arc<T>) {
+        self.insert((shard, generation), file, false);
+    }
+
+    fn insert(&self, key: (u64, u32), file: Arc<T>, replace: bool) {
         let mut guard = self.lock();
         let c = &mut *guard;
         if let Some(&i) = c.at.get(&key) {
-            c.slots[i].file = file;
-            c.slots[i].used = true;
+            if replace {
+                c.slots[i].file = file;
+                c.slots[i].used = true;
+            }
             return;
         }
         // A new file starts unmarked: one opened by a single scan goes before files in use.

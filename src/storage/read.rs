@@ -449,7 +449,7 @@ impl Storage {
     /// transaction can cost a block read but never gives a wrong answer.
     pub fn transaction(&self, hash: &B256) -> Result<Option<TxLookup>, ReadError> {
         let candidates = self.tx_candidates(hash)?;
-        for (block, index) in candidates {
+        for (block, index) in candidates.found {
             let Some(f) = self.frames(block, false)? else {
                 continue;
             };
@@ -482,7 +482,11 @@ impl Storage {
                 transaction,
             }));
         }
-        Ok(None)
+        // Found nowhere, while some shard's file could not be read: that file may hold it.
+        match candidates.unreadable {
+            Some(error) => Err(error),
+            None => Ok(None),
+        }
     }
 
     /// Visits the stored headers of `from ..= to` in ascending order (absent blocks are skipped),

@@ -71,6 +71,11 @@ pub struct RepairReport {
     pub rebuilt_log_indexes: Vec<u64>,
     /// Sealed shards whose missing or unreadable transaction index was written again.
     pub rebuilt_tx_indexes: Vec<u64>,
+    /// Transaction runs removed: tmp runs, and runs whose shards are no longer sealed as they
+    /// record (dropped, rolled back, sealed again) or that do not open.
+    pub removed_tx_runs: Vec<PathBuf>,
+    /// Groups of sealed shards (their first shard) whose missing transaction run was written.
+    pub rebuilt_tx_runs: Vec<u64>,
 }
 
 impl RepairReport {
@@ -134,6 +139,7 @@ impl Storage {
             self.repair_log_index(*s, row, &mut report);
             self.repair_tx_index(*s, row, &mut report);
         }
+        self.repair_tx_runs(&rows, &mut report);
         if !report.is_clean() {
             tracing::info!(?report, "storage repaired an interrupted shutdown");
         }

@@ -190,7 +190,7 @@ impl Storage {
             repair: RepairReport::default(),
             log_tail: Default::default(),
             log_files: super::open_files::OpenFiles::new(budget.log_files),
-            tx_files: super::open_files::OpenFiles::new(budget.tx_files),
+            tx_files: super::tx_index::OpenTxFiles::new(budget.tx_files),
             wal_indexes: Default::default(),
             lock,
         };

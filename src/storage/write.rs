@@ -431,6 +431,8 @@ impl Storage {
         self.commit(txn)?;
         // Sealed: the index is built, the side file has served (open removes it if this fails).
         tx_hashes::remove(&*self.fs, &dir);
+        // Best effort, after the commit: a run is an accelerator no commit depends on.
+        self.write_tx_run_after_seal(shard);
         Ok(true)
     }
 

@@ -78,7 +78,7 @@ impl Storage {
     ) -> Result<u64, WriteError> {
         // The shard's files kept open are dropped (any generation): a shard sealed again must
         // not be answered from the file it had before. Other shards' files stay open.
-        self.tx_files.forget_shard(shard);
+        self.tx_files.shards.forget_shard(shard);
         let entries = self.shard_tx_entries(shard, row)?;
         let first = self.geo.first_of(shard);
         let path = index_path(&shard_dir(&self.dir, first), row.seg_gen);
@@ -146,6 +146,7 @@ impl Storage {
             ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(file.len() as f64);
             // Kept open: the first lookup would open it anyway.
             self.tx_files
+                .shards
                 .put(shard, row.seg_gen, std::sync::Arc::new(file));
             return;
         }

@@ -2,7 +2,9 @@
 //! transaction of the shard as (hash prefix, block, index in block), sorted by prefix, with a
 //! bucket table over the prefix's top bits so a lookup is two positioned reads (the bucket's
 //! bounds, then its entries). Owns the byte format, [`encode`] and the positioned-read
-//! [`TxFile`]. It never decides when a file is written or trusted: `build.rs` does.
+//! [`TxFile`]. It never decides when a file is written or trusted: `build.rs` does. A run of
+//! many shards (`run.rs`) is the same format over the run's blocks, with its cover after the
+//! body ([`TxFile::open_with_trailer`]) and its body streamed from a merge ([`write_sorted`]).
 //!
 //! ```text
 //! header (48 bytes, LE)  magic "HTXIDX01" | version u32 | bucket bits u32 | first block u64 |
@@ -108,6 +110,35 @@ impl Header {
     }
 }
 
+impl Header {
+    /// The header of a file of `count` entries over `blocks` blocks from `first_block` (its
+    /// body checksum is the writer's to fill in); `None` if a `u32` cannot count the entries.
+    pub fn for_entries(first_block: u64, blocks: u32, count: u64) -> Option<Self> {
+        let entries = u32::try_from(count).ok()?;
+        let wanted = (count / PER_BUCKET).max(1);
+        let mut header = Header {
+            bucket_bits: (64 - wanted.leading_zeros()).min(MAX_BITS),
+            first_block,
+            blocks,
+            entries,
+            body_len: 0,
+            body_crc: 0,
+        };
+        header.body_len = header.expected_body_len();
+        Some(header)
+    }
+
+    /// How many buckets the table has.
+    pub fn buckets(&self) -> usize {
+        1 << self.bucket_bits
+    }
+
+    /// The bucket of a prefix (its top `bucket_bits` bits).
+    pub fn bucket(&self, prefix: u64) -> usize {
+        self.bucket_of(prefix) as usize
+    }
+}
+
 /// Writes the body of the file for the shard starting at `first_block` with `blocks` blocks
 /// to `out` (which must be placed [`HEADER`] bytes into the file) and returns the header to
 /// write at its start. Sorts `entries`; streams the body, so the only memory it takes is the
@@ -119,42 +150,58 @@ pub fn write_body<W: Write>(
     mut entries: Vec<Entry>,
 ) -> io::Result<Option<[u8; HEADER]>> {
     entries.sort_unstable();
-    let Ok(count) = u32::try_from(entries.len()) else {
+    let Some(header) = Header::for_entries(first_block, blocks, entries.len() as u64) else {
         return Ok(None);
     };
-    let wanted = (entries.len() as u64 / PER_BUCKET).max(1);
-    let bits = (64 - wanted.leading_zeros()).min(MAX_BITS);
-    let mut header = Header {
-        bucket_bits: bits,
-        first_block,
-        blocks,
-        entries: count,
-        body_len: 0,
-        body_crc: 0,
-    };
-    header.body_len = header.expected_body_len();
+    let mut counts = vec![0u32; header.buckets()];
+    for e in &entries {
+        counts[header.bucket(e.prefix)] += 1;
+    }
+    write_sorted(out, header, &counts, entries.into_iter()).map(Some)
+}
+
+/// Writes a body of already sorted `entries` (exactly `header.entries` of them, `counts[b]` in
+/// bucket `b`) to `out`, placed [`HEADER`] bytes into the file, and returns the header with the
+/// body's checksum. Streams: a run merged from many shards' files (`run.rs`) never holds its
+/// entries in memory. Fails if the entries are not as many as the header says.
+pub fn write_sorted<W: Write>(
+    out: &mut W,
+    mut header: Header,
+    counts: &[u32],
+    entries: impl Iterator<Item = Entry>,
+) -> io::Result<[u8; HEADER]> {
     let mut crc = crc32fast::Hasher::new();
     let mut put = |bytes: &[u8]| -> io::Result<()> {
         crc.update(bytes);
         out.write_all(bytes)
     };
-    // Bucket b starts at the first entry whose bucket is >= b.
-    let mut e = 0usize;
-    for b in 0..=(1u64 << bits) {
-        while e < entries.len() && header.bucket_of(entries[e].prefix) < b {
-            e += 1;
-        }
-        put(&(e as u32).to_le_bytes())?;
+    // Bucket b starts after every entry of the buckets before it.
+    let mut start = 0u32;
+    put(&start.to_le_bytes())?;
+    for c in counts {
+        start = start.wrapping_add(*c);
+        put(&start.to_le_bytes())?;
     }
-    for x in &entries {
+    let mut written = 0u64;
+    for x in entries {
         let mut entry = [0u8; ENTRY];
         entry[0..8].copy_from_slice(&x.prefix.to_be_bytes());
         entry[8..12].copy_from_slice(&x.offset.to_le_bytes());
         entry[12..16].copy_from_slice(&x.index.to_le_bytes());
         put(&entry)?;
+        written += 1;
+    }
+    if counts.len() != header.buckets()
+        || start != header.entries
+        || written != u64::from(header.entries)
+    {
+        return Err(io::Error::other(format!(
+            "{written} entries written, the header says {}",
+            header.entries
+        )));
     }
     header.body_crc = crc.finalize();
-    Ok(Some(header.encode()))
+    Ok(header.encode())
 }
 
 /// The whole file (header, then body) in memory ([`write_body`]; `db verify` and tests).
@@ -177,12 +224,29 @@ impl TxFile {
     /// Opens `path` and checks its header (and that the file is as long as it says; the body's
     /// checksum is `db verify`'s: reading every shard's body on open would cost the start-up).
     pub fn open(fs: &dyn crate::storage::FileSystem, path: &Path) -> Result<Self, FileError> {
+        let (file, len) = Self::open_with_trailer(fs, path)?;
+        if len != file.len() {
+            return Err(corrupt(
+                path,
+                len,
+                format!("file is {len} bytes, its header says {}", file.len()),
+            ));
+        }
+        Ok(file)
+    }
+
+    /// [`Self::open`] for a file with bytes after the body (a run's cover, `run.rs`): returns
+    /// the file's whole length, at least [`Self::len`].
+    pub fn open_with_trailer(
+        fs: &dyn crate::storage::FileSystem,
+        path: &Path,
+    ) -> Result<(Self, u64), FileError> {
         let file = fsio::open_read(fs, path)?;
         let mut h = [0u8; HEADER];
         fsio::read_exact_at(&*file, path, &mut h, 0)?;
         let header = Header::decode(&h).map_err(|what| corrupt(path, 0, what.into()))?;
         let len = fsio::file_len(&*file, path)?;
-        if len != HEADER as u64 + header.body_len {
+        if len < HEADER as u64 + header.body_len {
             return Err(corrupt(
                 path,
                 len,
@@ -192,11 +256,22 @@ impl TxFile {
                 ),
             ));
         }
-        Ok(Self {
+        let file = Self {
             file,
             path: path.to_path_buf(),
             header,
-        })
+        };
+        Ok((file, len))
+    }
+
+    /// Reads `buf.len()` bytes at `offset` (a run's cover after the body).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), FileError> {
+        fsio::read_exact_at(&*self.file, &self.path, buf, offset)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Adds the (block, index) of every entry with this prefix to `out`.
@@ -215,7 +290,7 @@ impl TxFile {
         if lo == hi {
             return Ok(());
         }
-        let entries_at = HEADER as u64 + ((1u64 << self.header.bucket_bits) + 1) * 4;
+        let entries_at = self.entries_at();
         let mut buf = vec![0u8; (hi - lo) as usize * ENTRY];
         fsio::read_exact_at(
             &*self.file,
@@ -245,13 +320,90 @@ impl TxFile {
         let mut body = vec![0u8; self.header.body_len as usize];
         fsio::read_exact_at(&*self.file, &self.path, &mut body, HEADER as u64)?;
         if crc32fast::hash(&body) != self.header.body_crc {
-            return Err(corrupt(
-                &self.path,
-                HEADER as u64,
-                "body checksum mismatch".into(),
-            ));
+            return Err(self.bad_body());
         }
         Ok(body)
+    }
+
+    fn bad_body(&self) -> FileError {
+        corrupt(&self.path, HEADER as u64, "body checksum mismatch".into())
+    }
+
+    fn entries_at(&self) -> u64 {
+        HEADER as u64 + ((1u64 << self.header.bucket_bits) + 1) * 4
+    }
+
+    /// Calls `each` with the prefix of every entry, in order, reading the body in chunks and
+    /// checking its checksum (a run is never merged from a damaged file). The first pass of a
+    /// run's merge: its bucket counts.
+    pub fn scan_prefixes(&self, mut each: impl FnMut(u64)) -> Result<(), FileError> {
+        let mut crc = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut at = HEADER as u64;
+        let end = self.len();
+        let entries_at = self.entries_at();
+        while at < end {
+            // Chunks end where the entries start, so every later chunk holds whole entries.
+            let stop = if at < entries_at { entries_at } else { end };
+            let n = (stop - at).min(CHUNK as u64) as usize;
+            fsio::read_exact_at(&*self.file, &self.path, &mut buf[..n], at)?;
+            crc.update(&buf[..n]);
+            if at >= entries_at {
+                for e in buf[..n].chunks_exact(ENTRY) {
+                    each(decode_entry(e).prefix);
+                }
+            }
+            at += n as u64;
+        }
+        if crc.finalize() != self.header.body_crc {
+            return Err(self.bad_body());
+        }
+        Ok(())
+    }
+
+    /// The entries in order, read in chunks (the second pass of a run's merge).
+    pub fn entries(&self) -> Entries<'_> {
+        Entries {
+            file: self,
+            at: self.entries_at(),
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+/// Bytes read at once by the passes of a merge (a multiple of [`ENTRY`]): 64 open files hold
+/// 4 MiB between them.
+const CHUNK: usize = 4096 * ENTRY;
+
+/// A file's entries in order ([`TxFile::entries`]).
+#[derive(Debug)]
+pub struct Entries<'a> {
+    file: &'a TxFile,
+    /// The file offset of the next chunk.
+    at: u64,
+    buf: Vec<u8>,
+    /// The next entry's offset in `buf`.
+    pos: usize,
+}
+
+impl Entries<'_> {
+    /// The next entry, `None` after the last.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, FileError> {
+        if self.pos == self.buf.len() {
+            let end = self.file.len();
+            if self.at >= end {
+                return Ok(None);
+            }
+            let n = (end - self.at).min(CHUNK as u64) as usize;
+            self.buf.resize(n, 0);
+            fsio::read_exact_at(&*self.file.file, &self.file.path, &mut self.buf, self.at)?;
+            self.at += n as u64;
+            self.pos = 0;
+        }
+        let e = decode_entry(&self.buf[self.pos..]);
+        self.pos += ENTRY;
+        Ok(Some(e))
     }
 }
 
@@ -306,6 +458,33 @@ mod tests {
                 .collect();
             assert_eq!(found, vec![*e]);
         }
+    }
+
+    #[test]
+    fn a_streamed_body_must_have_the_entries_its_header_counts() {
+        let header = Header::for_entries(0, 10, 3).expect("fits");
+        let mut counts = vec![0u32; header.buckets()];
+        let entries: Vec<Entry> = (0..3u64)
+            .map(|i| Entry {
+                prefix: i << 62,
+                offset: i as u32,
+                index: 0,
+            })
+            .collect();
+        for e in &entries {
+            counts[header.bucket(e.prefix)] += 1;
+        }
+        let mut out = Vec::new();
+        let short = write_sorted(&mut out, header, &counts, entries[..2].iter().copied());
+        assert!(short.is_err());
+        // The whole stream writes what `write_body` writes from the unsorted entries.
+        let mut streamed = vec![0u8; HEADER];
+        let h =
+            write_sorted(&mut streamed, header, &counts, entries.iter().copied()).expect("write");
+        streamed[..HEADER].copy_from_slice(&h);
+        let mut reversed = entries.clone();
+        reversed.reverse();
+        assert_eq!(Some(streamed), encode(0, 10, reversed));
     }
 
     #[test]

@@ -1,56 +1,119 @@
 //! Finding the candidates for a transaction hash: the unsealed tail's `TX_BLOCKS` values
-//! scanned, every sealed shard's file probed, all in one redb snapshot (a shard sealed
-//! meanwhile is seen either as tail or as file, never both or neither).
+//! scanned, then for every group of sealed shards its run (`run.rs`) probed if the run's cover
+//! matches the snapshot's rows, else every sealed shard's own file; all in one redb snapshot (a
+//! shard sealed meanwhile is seen either as tail or as file, never both or neither).
+//!
+//! A file that cannot be read does not fail the lookup: the other files are still probed, and
+//! the error is handed to the caller, who answers it only if no candidate was the transaction.
 
-use std::sync::Arc;
-
-use alloy_primitives::B256;
 use redb::ReadableTable;
 
-use super::file::TxFile;
-use super::index_path;
+use alloy_primitives::B256;
+
+use super::run::{Covered, GROUP, TxRun, group_of, run_path, tag_of};
 use crate::storage::Storage;
 use crate::storage::error::ReadError;
-use crate::storage::index::{SHARDS, TX_BLOCKS};
-use crate::storage::shard::{ShardState, shard_dir};
+use crate::storage::index::{RowError, SHARDS, TX_BLOCKS};
+use crate::storage::layout::ShardRow;
+use crate::storage::shard::ShardState;
+
+/// What a lookup found: candidates and the first file it could not read.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// The (block, index) of every stored transaction whose hash starts like the one looked
+    /// up, ascending.
+    pub found: Vec<(u64, u32)>,
+    /// The error of the first sealed shard's file that could not be read (it names the file).
+    pub unreadable: Option<ReadError>,
+}
 
 impl Storage {
-    /// The (block, index) of every stored transaction whose hash starts like `hash`, ascending:
-    /// the caller keeps the first whose stored transaction has exactly this hash (so a hash
-    /// stored twice answers with its lowest block, as the schema-2 index did).
-    pub(in crate::storage) fn tx_candidates(
-        &self,
-        hash: &B256,
-    ) -> Result<Vec<(u64, u32)>, ReadError> {
+    /// The candidates for `hash`: the caller keeps the first whose stored transaction has
+    /// exactly this hash (so a hash stored twice answers with its lowest block, as the
+    /// schema-2 index did).
+    pub(in crate::storage) fn tx_candidates(&self, hash: &B256) -> Result<Candidates, ReadError> {
         let txn = self.read_txn()?;
-        let mut out = Vec::new();
+        let mut c = Candidates::default();
         let prefix = crate::storage::index::tx_prefix(hash);
         let tail = txn.open_table(TX_BLOCKS)?;
-        tail_candidates(&tail, prefix, &mut out)?;
+        tail_candidates(&tail, prefix, &mut c.found)?;
         let shards = txn.open_table(SHARDS)?;
+        // The sealed shards of the current group, in order.
+        let mut group: Vec<Covered> = Vec::with_capacity(GROUP as usize);
         for item in shards.range(0u64..)? {
-            let (k, _) = item?;
+            let (k, v) = item?;
             let shard = k.value();
-            let Some(row) = self.row::<ReadError>(&shards, shard)? else {
-                continue;
-            };
+            // Decoded from the range's own value: a second lookup of the key per shard (as
+            // `Storage::row` does) was most of a lookup's cost once runs made probes few.
+            let row = ShardRow::decode(v.value(), self.geo.shard_size).map_err(|what| {
+                RowError::Corrupt { shard, what }.into_err::<ReadError>(&self.index_path)
+            })?;
             if row.state != ShardState::Sealed {
                 continue;
             }
-            let file = match self.tx_files.get(shard, row.seg_gen) {
-                Some(f) => f,
-                None => {
-                    let dir = shard_dir(&self.dir, self.geo.first_of(shard));
-                    let f = Arc::new(TxFile::open(&*self.fs, &index_path(&dir, row.seg_gen))?);
-                    self.tx_files.put(shard, row.seg_gen, f.clone());
-                    f
-                }
-            };
-            file.candidates(prefix, &mut out)?;
+            if group
+                .first()
+                .is_some_and(|g| group_of(g.shard) != group_of(shard))
+            {
+                self.probe_group(&group, prefix, &mut c);
+                group.clear();
+            }
+            group.push(Covered::of(shard, &row));
         }
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        self.probe_group(&group, prefix, &mut c);
+        c.found.sort_unstable();
+        c.found.dedup();
+        Ok(c)
+    }
+
+    /// Probes the sealed shards `group` (all of one group, ascending): their run if it covers
+    /// exactly these shards as they are now, else each shard's file.
+    fn probe_group(&self, group: &[Covered], prefix: u64, c: &mut Candidates) {
+        if group.len() == GROUP as usize
+            && self.uses_tx_runs()
+            && let Some(kept) = self.tx_run(group)
+            && let Some(run) = kept.as_ref()
+        {
+            let before = c.found.len();
+            match run.file.candidates(prefix, &mut c.found) {
+                Ok(()) => return,
+                Err(error) => {
+                    // The shards' own files answer instead.
+                    c.found.truncate(before);
+                    tracing::warn!(%error, "transaction run unreadable; probing its shards' files");
+                }
+            }
+        }
+        for s in group {
+            let probed = self
+                .shard_tx_file(s.shard, s.seg_gen)
+                .and_then(|f| f.candidates(prefix, &mut c.found));
+            if let Err(error) = probed
+                && c.unreadable.is_none()
+            {
+                c.unreadable = Some(error.into());
+            }
+        }
+    }
+
+    /// The open run covering exactly `cover` (a whole group of sealed shards), if there is one
+    /// that opens.
+    fn tx_run(&self, cover: &[Covered]) -> Option<std::sync::Arc<Option<TxRun>>> {
+        let group = group_of(cover[0].shard);
+        let tag = tag_of(cover);
+        let kept = match self.tx_files.runs.get(group, tag) {
+            Some(kept) => kept,
+            None => {
+                let path = run_path(&self.dir, group * GROUP, tag);
+                let opened = std::sync::Arc::new(TxRun::open(&*self.fs, &path).ok());
+                self.tx_files.runs.put_if_absent(group, tag, opened.clone());
+                opened
+            }
+        };
+        // The tag is a checksum: the cover itself decides.
+        Option::as_ref(&kept)
+            .is_some_and(|run| run.cover == cover)
+            .then_some(kept)
     }
 }
 

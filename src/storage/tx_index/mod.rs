@@ -7,20 +7,29 @@
 //! - each sealed shard has an immutable file `txs-<gen>.idx` beside its segment (`file.rs`):
 //!   entries sorted by prefix with a bucket table, so a lookup is two positioned reads.
 //!
-//! A lookup scans the tail's values and probes every sealed shard's file; every hit is only a
-//! candidate the reader confirms against the stored transaction's full hash (`read.rs`).
+//! - each aligned group of 64 sealed shards also has a run `txruns/run-<first>-<tag>.idx`
+//!   (`run.rs`): the group's files merged into one of the same format, written when the group's
+//!   last shard is sealed and on open (`merge.rs`), so a lookup probes one file per group.
+//!
+//! A lookup scans the tail's values and probes every group's run, or where a group has none
+//! matching the snapshot, its sealed shards' files; every hit is only a candidate the reader
+//! confirms against the stored transaction's full hash (`read.rs`).
 //!
 //! Owns the file format (`file.rs`), writing, repairing and checking the files (`build.rs`),
-//! the files kept open (`open.rs`) and the lookup of candidates (`lookup.rs`). It must never
+//! the runs' format (`run.rs`) and their writing and repair (`merge.rs`), the files kept open
+//! (`open.rs`) and the lookup of candidates (`lookup.rs`). It must never
 //! change what redb says is committed: a file is derived data, written (tmp, fsync, rename,
 //! fsync directory) before the commit that marks its shard Sealed and removes the shard's
 //! `TX_BLOCKS` range, rebuilt on open when a sealed shard lacks a readable one, and removed for
-//! shards not sealed.
+//! shards not sealed. A run is derived from those files and never trusted blindly: a lookup
+//! uses it only if the shards it covers are, in the lookup's snapshot, sealed as it recorded.
 
 mod build;
 mod file;
 mod lookup;
+mod merge;
 mod open;
+mod run;
 
 use std::path::{Path, PathBuf};
 

@@ -14,4 +14,5 @@ mod model;
 mod powercut;
 mod tx_hash_side;
 mod tx_index;
+mod tx_runs;
 mod wal_reads;

@@ -34,7 +34,7 @@ fn stored_mainnet(dir: &Path) -> Vec<VerifiedBlock> {
 }
 
 /// Every transaction of `blocks` is found where it is, with its full body.
-fn assert_all_found(store: &Storage, blocks: &[VerifiedBlock]) {
+pub(super) fn assert_all_found(store: &Storage, blocks: &[VerifiedBlock]) {
     for b in blocks {
         for (i, tx) in b.body().transactions.iter().enumerate() {
             let t = store
@@ -49,7 +49,7 @@ fn assert_all_found(store: &Storage, blocks: &[VerifiedBlock]) {
 }
 
 /// No transaction of `blocks` is found.
-fn assert_none_found(store: &Storage, blocks: &[VerifiedBlock]) {
+pub(super) fn assert_none_found(store: &Storage, blocks: &[VerifiedBlock]) {
     for b in blocks {
         for tx in &b.body().transactions {
             assert_eq!(store.transaction(tx.tx_hash()).expect("lookup"), None);
