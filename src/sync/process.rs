@@ -34,9 +34,8 @@ pub fn process(storage: &Storage, blocks: Vec<(PendingBlock, Body, Vec<Receipt>)
         failed: Vec::new(),
     };
     for (pending, body, receipts) in blocks {
-        match verify_one(pending, body, receipts) {
-            Ok(block) => out.prepared.push(storage.prepare(&block)),
-            Err(failed) => out.failed.push(failed),
+        if let Some(block) = verify_one(pending, body, receipts, &mut out.failed) {
+            out.prepared.push(storage.prepare(&block));
         }
     }
     out
@@ -52,22 +51,29 @@ pub fn verify_each(blocks: Vec<(PendingBlock, Body, Vec<Receipt>)>) -> Verified 
     let mut ok = Vec::with_capacity(blocks.len());
     let mut failed = Vec::new();
     for (pending, body, receipts) in blocks {
-        match verify_one(pending, body, receipts) {
-            Ok(block) => ok.push(block),
-            Err(f) => failed.push(f),
+        if let Some(block) = verify_one(pending, body, receipts, &mut failed) {
+            ok.push(block);
         }
     }
     (ok, failed)
 }
 
-/// Verifies one block (timed as `verify`); a failure hands the pending block back for requeueing.
+/// Verifies one block (timed as `verify`). A block that fails goes on `failed` with why, its
+/// pending entry kept for requeueing.
 fn verify_one(
     pending: PendingBlock,
     body: Body,
     receipts: Vec<Receipt>,
-) -> Result<VerifiedBlock, (PendingBlock, VerifyError)> {
+    failed: &mut Vec<(PendingBlock, VerifyError)>,
+) -> Option<VerifiedBlock> {
     let _cpu = crate::stage_cpu::Stage::Verify.timer();
-    verify_block(pending.header.clone(), body, receipts).map_err(|e| (pending, e))
+    match verify_block(pending.header.clone(), body, receipts) {
+        Ok(block) => Some(block),
+        Err(e) => {
+            failed.push((pending, e));
+            None
+        }
+    }
 }
 
 /// The label a failure is counted under (run report, logs).
