@@ -43,6 +43,10 @@ pub fn encode_body(body: &Body, out: &mut dyn BufMut) {
     }
 }
 
+/// Fewer bytes than any signed transaction's encoding takes (its signature's `r` and `s` alone are
+/// some 64): the bound on how many transactions a body's bytes are taken to hold when reserving.
+const MIN_TX_LEN: usize = 64;
+
 /// Decodes the eth wire form of a body. Rejects trailing bytes inside the body list.
 pub fn decode_body(buf: &mut &[u8]) -> alloy_rlp::Result<Body> {
     let header = RlpHeader::decode(buf)?;
@@ -61,7 +65,7 @@ pub fn decode_body(buf: &mut &[u8]) -> alloy_rlp::Result<Body> {
         return Err(alloy_rlp::Error::InputTooShort);
     }
     let (mut txs_buf, after_txs) = inner.split_at(txs_header.payload_length);
-    let mut transactions = Vec::new();
+    let mut transactions = Vec::with_capacity(super::reserve::capacity_for(txs_buf, MIN_TX_LEN));
     while !txs_buf.is_empty() {
         let tx = Transaction::network_decode(&mut txs_buf)
             .map_err(|_| alloy_rlp::Error::Custom("invalid transaction"))?;

@@ -9,6 +9,7 @@ mod bloom;
 mod checkpoint;
 mod number;
 mod receipt;
+mod reserve;
 
 pub use block::{Body, Transaction, VerifiedBlock, decode_body, encode_body};
 pub use bloom::BloomHasher;

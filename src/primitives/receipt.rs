@@ -206,7 +206,7 @@ fn decode_fields(buf: &mut &[u8], fields: Fields) -> Result<Receipt, ReceiptDeco
     if let Fields::Consensus(_) = fields {
         let _bloom = Bloom::decode(&mut body)?;
     }
-    let logs = Vec::<Log>::decode(&mut body)?;
+    let logs = decode_logs(&mut body)?;
     if !body.is_empty() {
         return Err(ReceiptDecodeError::Trailing(body.len()));
     }
@@ -217,6 +217,20 @@ fn decode_fields(buf: &mut &[u8], fields: Fields) -> Result<Receipt, ReceiptDeco
         cumulative_gas_used,
         logs,
     })
+}
+
+/// The fewest bytes a log's RLP takes: `rlp([address (21), [] (1), "" (1)])`.
+const MIN_LOG_LEN: usize = 24;
+
+/// `Vec::<Log>::decode` (same errors, same result) into a vector reserved for the list's items
+/// (a receipt's logs otherwise grow one push at a time).
+fn decode_logs(buf: &mut &[u8]) -> Result<Vec<Log>, alloy_rlp::Error> {
+    let mut payload = RlpHeader::decode_bytes(buf, true)?;
+    let mut logs = Vec::with_capacity(super::reserve::capacity_for(payload, MIN_LOG_LEN));
+    while !payload.is_empty() {
+        logs.push(Log::decode(&mut payload)?);
+    }
+    Ok(logs)
 }
 
 /// Encodes a block's receipts as one eth/69 list `rlp([[type, status, cumulative gas, logs], ...])`
