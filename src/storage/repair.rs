@@ -229,6 +229,9 @@ impl Storage {
         if changed {
             fsio::fsync_dir(&*self.fs, dir)?;
         }
+        if !sealed {
+            log_index::tx_hashes::cut_torn_tail(&*self.fs, dir);
+        }
         Ok(())
     }
 }

@@ -26,7 +26,8 @@
 //! after it are ignored). A block dropped and fetched again appends another record for its
 //! number: the last one whose hash matches wins. `histd db verify` never reads the file: it
 //! rebuilds the index by hashing, the independent check. The seal's commit removes the file
-//! (best effort); open removes a sealed shard's leftover one and leaves an unsealed shard's.
+//! (best effort); open removes a sealed shard's leftover one and cuts an unsealed shard's back to
+//! its good records (so records appended after a crash are not hidden behind a torn one).
 
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -119,6 +120,31 @@ pub(in crate::storage) fn remove(fs: &dyn FileSystem, dir: &Path) {
     }
 }
 
+/// Cuts shard directory `dir`'s side file back to its good records (open, for an unsealed
+/// shard): a record torn by a crash would otherwise hide every record appended after it, so the
+/// seal would hash all the blocks fetched since. Best effort, like every use of the file.
+pub(in crate::storage) fn cut_torn_tail(fs: &dyn FileSystem, dir: &Path) {
+    let path = path(dir);
+    if !fs.is_file(&path) {
+        return;
+    }
+    let cut = fs.open(&path, OpenMode::ReadWrite).and_then(|f| {
+        let (_, good) = scan(BufReader::with_capacity(
+            1 << 16,
+            ReadCursor::new(fs.open(&path, OpenMode::Read)?),
+        ))?;
+        if f.len()? > good {
+            tracing::debug!(path = %path.display(), good, "transaction hash side file cut back to its good records");
+            f.set_len(good)?;
+        }
+        Ok(())
+    });
+    if let Err(error) = cut {
+        tracing::debug!(path = %path.display(), %error, "transaction hash side file not checked; removed, the seal hashes instead");
+        let _ = fs.remove_file(&path);
+    }
+}
+
 /// Where one good record's hashes are.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -151,7 +177,7 @@ impl SideFile {
             .open(&path, OpenMode::Read)
             .and_then(|f| scan(BufReader::with_capacity(1 << 16, ReadCursor::new(f))));
         let records = match scan {
-            Ok(r) => r,
+            Ok((r, _)) => r,
             Err(error) => {
                 tracing::debug!(path = %path.display(), %error, "transaction hash side file unreadable; the seal hashes instead");
                 return None;
@@ -197,8 +223,9 @@ impl SideFile {
     }
 }
 
-/// Every good record of `r`, up to the first bad or cut-short one.
-fn scan(mut r: impl Read) -> std::io::Result<HashMap<u64, Vec<Entry>>> {
+/// Every good record of `r`, up to the first bad or cut-short one, and where that one starts
+/// (the length of the good prefix).
+fn scan(mut r: impl Read) -> std::io::Result<(HashMap<u64, Vec<Entry>>, u64)> {
     let mut records: HashMap<u64, Vec<Entry>> = HashMap::new();
     let mut record = Vec::new();
     let mut offset = 0u64;
@@ -231,7 +258,7 @@ fn scan(mut r: impl Read) -> std::io::Result<HashMap<u64, Vec<Entry>>> {
         });
         offset += len as u64;
     }
-    Ok(records)
+    Ok((records, offset))
 }
 
 /// Reads into `buf` until it is full or the input ends; how many bytes it read.
@@ -259,11 +286,40 @@ mod tests {
     fn scanned(bytes: &[u8]) -> Vec<(u64, B256, u64, u32)> {
         let mut out: Vec<_> = scan(bytes)
             .expect("in memory")
+            .0
             .into_iter()
             .flat_map(|(n, es)| es.into_iter().map(move |e| (n, e.hash, e.offset, e.count)))
             .collect();
         out.sort_by_key(|e| (e.0, e.2));
         out
+    }
+
+    #[test]
+    fn open_cuts_a_torn_tail_so_later_appends_are_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = crate::storage::backend::RealFs::disk();
+        let mut good = Vec::new();
+        encode_record(&mut good, 7, &h(1), &[h(2), h(3)]);
+        let mut torn = good.clone();
+        encode_record(&mut torn, 8, &h(4), &[h(5)]);
+        torn.truncate(torn.len() - 3);
+        std::fs::write(path(dir.path()), &torn).expect("write");
+        cut_torn_tail(&*fs, dir.path());
+        assert_eq!(std::fs::read(path(dir.path())).expect("read"), good);
+        let mut later = Vec::new();
+        encode_record(&mut later, 9, &h(6), &[h(7)]);
+        append(&*fs, dir.path(), &later);
+        let mut side = SideFile::open(&*fs, dir.path()).expect("side file");
+        let mut out = Vec::new();
+        assert!(side.hashes(9, &h(6), 1, &mut out));
+        assert_eq!(out, vec![h(7)]);
+        assert!(side.hashes(7, &h(1), 2, &mut out));
+        // A good file is left as it is; a missing one stays missing.
+        cut_torn_tail(&*fs, dir.path());
+        assert!(SideFile::open(&*fs, dir.path()).is_some());
+        let empty = tempfile::tempdir().expect("tempdir");
+        cut_torn_tail(&*fs, empty.path());
+        assert!(!path(empty.path()).exists());
     }
 
     #[test]
