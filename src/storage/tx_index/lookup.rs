@@ -25,13 +25,36 @@ pub struct Candidates {
     pub found: Vec<(u64, u32)>,
     /// The error of the first sealed shard's file that could not be read (it names the file).
     pub unreadable: Option<ReadError>,
+    /// Whether a shard's file was missing: removed after the lookup's snapshot was taken,
+    /// because a run written since replaces it (`replace.rs`), or lost.
+    missing: bool,
 }
+
+/// Lookups of one hash, each in a fresh snapshot, while a shard's file is missing. A file goes
+/// only after a commit sealed the last shard of its group and the group's run was written and
+/// opened: a snapshot taken after that sees the group whole and probes the run, so one retry
+/// settles a lookup that raced a seal; a second covers a lookup that raced two (tiny shards).
+/// A file missing for another reason (lost) is still missing then, and fails the lookup as any
+/// unreadable file does.
+const ATTEMPTS: usize = 3;
 
 impl Storage {
     /// The candidates for `hash`: the caller keeps the first whose stored transaction has
     /// exactly this hash (so a hash stored twice answers with its lowest block, as the
     /// schema-2 index did).
     pub(in crate::storage) fn tx_candidates(&self, hash: &B256) -> Result<Candidates, ReadError> {
+        let mut attempt = 1;
+        loop {
+            let c = self.tx_candidates_once(hash)?;
+            if !c.missing || attempt == ATTEMPTS {
+                return Ok(c);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// [`Self::tx_candidates`] in one snapshot.
+    fn tx_candidates_once(&self, hash: &B256) -> Result<Candidates, ReadError> {
         let txn = self.read_txn()?;
         let mut c = Candidates::default();
         let prefix = crate::storage::index::tx_prefix(hash);
@@ -88,17 +111,18 @@ impl Storage {
             let probed = self
                 .shard_tx_file(s.shard, s.seg_gen)
                 .and_then(|f| f.candidates(prefix, &mut c.found));
-            if let Err(error) = probed
-                && c.unreadable.is_none()
-            {
-                c.unreadable = Some(error.into());
+            if let Err(error) = probed {
+                c.missing |= super::replace::is_missing(&error);
+                if c.unreadable.is_none() {
+                    c.unreadable = Some(error.into());
+                }
             }
         }
     }
 
     /// The open run covering exactly `cover` (a whole group of sealed shards), if there is one
     /// that opens.
-    fn tx_run(&self, cover: &[Covered]) -> Option<std::sync::Arc<Option<TxRun>>> {
+    pub(super) fn tx_run(&self, cover: &[Covered]) -> Option<std::sync::Arc<Option<TxRun>>> {
         let group = group_of(cover[0].shard);
         let tag = tag_of(cover);
         let kept = match self.tx_files.runs.get(group, tag) {

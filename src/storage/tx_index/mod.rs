@@ -25,10 +25,12 @@
 //! uses it only if the shards it covers are, in the lookup's snapshot, sealed as it recorded.
 
 mod build;
+mod check_run;
 mod file;
 mod lookup;
 mod merge;
 mod open;
+mod replace;
 mod run;
 
 use std::path::{Path, PathBuf};
