@@ -43,9 +43,23 @@ impl Storage {
     /// exactly this hash (so a hash stored twice answers with its lowest block, as the
     /// schema-2 index did).
     pub(in crate::storage) fn tx_candidates(&self, hash: &B256) -> Result<Candidates, ReadError> {
+        self.tx_candidates_after(hash, || {})
+    }
+
+    /// [`Self::tx_candidates`], calling `meanwhile` once its first snapshot is taken.
+    fn tx_candidates_after(
+        &self,
+        hash: &B256,
+        meanwhile: impl FnOnce(),
+    ) -> Result<Candidates, ReadError> {
+        let mut meanwhile = Some(meanwhile);
         let mut attempt = 1;
         loop {
-            let c = self.tx_candidates_once(hash)?;
+            let c = self.tx_candidates_once(hash, &mut || {
+                if let Some(f) = meanwhile.take() {
+                    f();
+                }
+            })?;
             if !c.missing || attempt == ATTEMPTS {
                 return Ok(c);
             }
@@ -53,9 +67,27 @@ impl Storage {
         }
     }
 
-    /// [`Self::tx_candidates`] in one snapshot.
-    fn tx_candidates_once(&self, hash: &B256) -> Result<Candidates, ReadError> {
+    /// The candidates for `hash` (ascending) and the error of the first file that could not
+    /// be read, with `meanwhile` run between the lookup's snapshot and its probes (tests: a
+    /// seal completing a group there removes the files the snapshot names).
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn tx_candidates_racing(
+        &self,
+        hash: &B256,
+        meanwhile: impl FnOnce(),
+    ) -> Result<(Vec<(u64, u32)>, Option<ReadError>), ReadError> {
+        let c = self.tx_candidates_after(hash, meanwhile)?;
+        Ok((c.found, c.unreadable))
+    }
+
+    /// [`Self::tx_candidates`] in one snapshot, `after_snapshot` called once it is taken.
+    fn tx_candidates_once(
+        &self,
+        hash: &B256,
+        after_snapshot: &mut dyn FnMut(),
+    ) -> Result<Candidates, ReadError> {
         let txn = self.read_txn()?;
+        after_snapshot();
         let mut c = Candidates::default();
         let prefix = crate::storage::index::tx_prefix(hash);
         let tail = txn.open_table(TX_BLOCKS)?;

@@ -364,6 +364,36 @@ fn a_file_a_valid_run_covers_is_a_leftover_verify_allows_and_open_removes() {
 }
 
 #[test]
+fn a_lookup_whose_snapshot_predates_the_seal_completing_a_group_finds_everything() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocks = chain(GROUP * SHARD + 1);
+    let store = Storage::open(dir.path(), opts(SHARD)).expect("open");
+    store.put_unordered(&blocks).expect("put");
+    store.compact_dirty().expect("compact");
+    store
+        .seal_complete(BlockNumber((GROUP - 1) * SHARD - 1))
+        .expect("seal");
+    // A transaction of shard 0 looked up in a snapshot where shard 63 is not sealed: the
+    // seal completing the group, taken between that snapshot and the probes, writes the run
+    // and removes shard 0's file the snapshot would probe.
+    let (tx, block) = blocks
+        .iter()
+        .find_map(|b| Some((*b.body().transactions.first()?.tx_hash(), b.number().get())))
+        .expect("a transaction");
+    assert!(block < SHARD, "in shard 0");
+    let (found, unreadable) = store
+        .tx_candidates_racing(&tx, || assert!(store.seal(GROUP - 1).expect("seal")))
+        .expect("lookup");
+    assert!(
+        with_files(dir.path(), 0..GROUP).is_empty(),
+        "files replaced"
+    );
+    assert!(unreadable.is_none(), "{unreadable:?}");
+    assert!(found.contains(&(block, 0)), "{found:?}");
+    assert_all_found(&store, &blocks);
+}
+
+#[test]
 fn lookups_racing_the_seal_that_completes_a_group_find_everything() {
     let dir = tempfile::tempdir().expect("tempdir");
     let blocks = chain(2 * GROUP * SHARD + 1);
