@@ -17,6 +17,9 @@ use crate::storage::Storage;
 use crate::storage::error::{ReadError, StorageError};
 use crate::storage::index::SHARDS;
 
+/// A run as the runs' cache keeps it (`open.rs`).
+type KeptRun = std::sync::Arc<Option<TxRun>>;
+
 /// A shard's entries as a count and a wrapping sum of mixed entries: equal sets give equal
 /// digests whatever their order; a differing entry changes the sum but with chance 2^-64.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +50,7 @@ impl Storage {
     pub(super) fn covering_tx_run(
         &self,
         shard: u64,
-    ) -> Result<Option<(Vec<Covered>, std::sync::Arc<Option<TxRun>>)>, ReadError> {
+    ) -> Result<Option<(Vec<Covered>, KeptRun)>, ReadError> {
         let Some(cover) = self.sealed_cover(super::run::group_of(shard))? else {
             return Ok(None);
         };

@@ -17,6 +17,9 @@ use crate::storage::index::{RowError, SHARDS, TX_BLOCKS};
 use crate::storage::layout::ShardRow;
 use crate::storage::shard::ShardState;
 
+/// The (block, index) of candidates, ascending.
+type Found = Vec<(u64, u32)>;
+
 /// What a lookup found: candidates and the first file it could not read.
 #[derive(Debug, Default)]
 pub struct Candidates {
@@ -75,7 +78,7 @@ impl Storage {
         &self,
         hash: &B256,
         meanwhile: impl FnOnce(),
-    ) -> Result<(Vec<(u64, u32)>, Option<ReadError>), ReadError> {
+    ) -> Result<(Found, Option<ReadError>), ReadError> {
         let c = self.tx_candidates_after(hash, meanwhile)?;
         Ok((c.found, c.unreadable))
     }

@@ -154,6 +154,40 @@ impl Storage {
     }
 }
 
+#[cfg(any(test, feature = "testkit"))]
+impl Storage {
+    /// Writes back, from their runs, the files of every shard a valid run covers (lookups that
+    /// ignore runs probe them: `Storage::ignore_tx_runs`). The next open removes them again.
+    pub(super) fn restore_covered_tx_files(&self) -> Result<(), crate::storage::error::ReadError> {
+        use crate::storage::error::ReadError;
+        use crate::storage::index::SHARDS;
+        use crate::storage::shard::ShardState;
+        let mut sealed = HashMap::new();
+        {
+            let txn = self.read_txn()?;
+            let shards = txn.open_table(SHARDS)?;
+            for item in shards.range(0u64..)? {
+                let shard = item?.0.value();
+                if let Some(row) = self.row::<ReadError>(&shards, shard)?
+                    && row.state == ShardState::Sealed
+                {
+                    sealed.insert(shard, (Covered::of(shard, &row), row));
+                }
+            }
+        }
+        let groups: BTreeSet<u64> = sealed.keys().map(|s| super::run::group_of(*s)).collect();
+        for group in groups {
+            if let Some(cover) = self.sealed_cover(group)?
+                && let Some(kept) = self.tx_run(&cover)
+                && let Some(run) = kept.as_ref()
+            {
+                self.split_tx_run(run, &sealed, &mut RepairReport::default());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Whether a failed open of a shard's file says the file is not there (removed after its
 /// run was written: a lookup on an older snapshot retries).
 pub(super) fn is_missing(error: &FileError) -> bool {

@@ -50,6 +50,26 @@ fn sealed(dir: &Path) -> (Storage, Vec<VerifiedBlock>) {
     (store, blocks)
 }
 
+/// One group and a block stored and compacted, every shard of the group sealed but its last.
+fn all_but_the_last_shard_sealed(dir: &Path) -> (Storage, Vec<VerifiedBlock>) {
+    let blocks = chain(GROUP * SHARD + 1);
+    let store = Storage::open(dir, opts(SHARD)).expect("open");
+    store.put_unordered(&blocks).expect("put");
+    store.compact_dirty().expect("compact");
+    store
+        .seal_complete(BlockNumber((GROUP - 1) * SHARD - 1))
+        .expect("seal");
+    (store, blocks)
+}
+
+/// Every transaction of `blocks` is found but those of shard `dropped` (dropped).
+fn assert_found_but_in(store: &Storage, blocks: &[VerifiedBlock], dropped: u64) {
+    let (lo, hi) = ((dropped * SHARD) as usize, ((dropped + 1) * SHARD) as usize);
+    assert_all_found(store, &blocks[..lo]);
+    assert_all_found(store, &blocks[hi..]);
+    assert_none_found(store, &blocks[lo..hi]);
+}
+
 /// Every file in the runs' directory, sorted.
 fn runs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir.join("txruns")) else {
@@ -148,6 +168,20 @@ fn lookups_answer_from_runs_what_the_shard_files_answer() {
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(with_files(dir.path(), 0..2 * GROUP + 1), vec![2 * GROUP]);
     assert_all_found(&store, &blocks);
+
+    // Runs ignored (benchmarks' per-shard figures): the files come back from the runs, the
+    // same answers; the next open removes them again.
+    store.ignore_tx_runs();
+    assert_eq!(
+        with_files(dir.path(), 0..2 * GROUP + 1),
+        (0..2 * GROUP + 1).collect::<Vec<_>>()
+    );
+    assert_all_found(&store, &blocks);
+    assert_absent_not_found(&store);
+    drop(store);
+    let store = Storage::open(dir.path(), opts(SHARD)).expect("reopen");
+    let removed = &store.repair_report().removed_covered_tx_indexes;
+    assert_eq!(removed, &(0..2 * GROUP).collect::<Vec<_>>());
 }
 
 #[test]
@@ -184,13 +218,7 @@ fn a_run_whose_shards_changed_is_removed_on_open_and_written_again() {
     let after = runs(dir.path());
     assert_eq!(after.len(), 1);
     assert_ne!(after[0], before[0], "the new cover names another run");
-    let (lo, hi) = (
-        ((GROUP + 6) * SHARD) as usize,
-        ((GROUP + 7) * SHARD) as usize,
-    );
-    assert_all_found(&store, &blocks[..lo]);
-    assert_all_found(&store, &blocks[hi..]);
-    assert_none_found(&store, &blocks[lo..hi]);
+    assert_found_but_in(&store, &blocks, GROUP + 6);
 }
 
 #[test]
@@ -236,13 +264,7 @@ fn a_damaged_cut_short_or_half_written_run_is_removed_and_written_again() {
 #[test]
 fn a_crash_between_the_tmp_run_and_its_rename_leaves_a_store_that_opens_and_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let blocks = chain(GROUP * SHARD + 1);
-    let store = Storage::open(dir.path(), opts(SHARD)).expect("open");
-    store.put_unordered(&blocks).expect("put");
-    store.compact_dirty().expect("compact");
-    store
-        .seal_complete(BlockNumber((GROUP - 1) * SHARD - 1))
-        .expect("seal");
+    let (store, blocks) = all_but_the_last_shard_sealed(dir.path());
     assert!(runs(dir.path()).is_empty());
     // The seal of the group's last shard renames its log and transaction index files, commits,
     // then writes the run: its rename fails, as a crash there would leave it.
@@ -291,13 +313,7 @@ fn a_run_whose_shard_is_dropped_is_split_into_the_other_shards_files() {
     assert!(report.rebuilt_tx_indexes.is_empty(), "{report:?}");
     assert!(report.rebuilt_tx_runs.is_empty(), "{report:?}");
     assert_eq!(runs(dir.path()), vec![before[0].clone()]);
-    let (lo, hi) = (
-        ((GROUP + 6) * SHARD) as usize,
-        ((GROUP + 7) * SHARD) as usize,
-    );
-    assert_all_found(&store, &blocks[..lo]);
-    assert_all_found(&store, &blocks[hi..]);
-    assert_none_found(&store, &blocks[lo..hi]);
+    assert_found_but_in(&store, &blocks, GROUP + 6);
     // The split files are what a build from the segments writes.
     store.verify().expect("verify");
     drop(store);
@@ -334,12 +350,7 @@ fn a_run_with_a_damaged_body_fails_verify_and_its_files_come_from_the_segments()
     assert!(report.split_tx_indexes.is_empty(), "{report:?}");
     let rebuilt: Vec<u64> = (GROUP..2 * GROUP).filter(|s| *s != GROUP + 6).collect();
     assert_eq!(report.rebuilt_tx_indexes, rebuilt);
-    let (lo, hi) = (
-        ((GROUP + 6) * SHARD) as usize,
-        ((GROUP + 7) * SHARD) as usize,
-    );
-    assert_all_found(&store, &blocks[..lo]);
-    assert_all_found(&store, &blocks[hi..]);
+    assert_found_but_in(&store, &blocks, GROUP + 6);
     store.verify().expect("verify");
 }
 
@@ -366,13 +377,7 @@ fn a_file_a_valid_run_covers_is_a_leftover_verify_allows_and_open_removes() {
 #[test]
 fn a_lookup_whose_snapshot_predates_the_seal_completing_a_group_finds_everything() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let blocks = chain(GROUP * SHARD + 1);
-    let store = Storage::open(dir.path(), opts(SHARD)).expect("open");
-    store.put_unordered(&blocks).expect("put");
-    store.compact_dirty().expect("compact");
-    store
-        .seal_complete(BlockNumber((GROUP - 1) * SHARD - 1))
-        .expect("seal");
+    let (store, blocks) = all_but_the_last_shard_sealed(dir.path());
     // A transaction of shard 0 looked up in a snapshot where shard 63 is not sealed: the
     // seal completing the group, taken between that snapshot and the probes, writes the run
     // and removes shard 0's file the snapshot would probe.
