@@ -154,8 +154,10 @@ impl Storage {
     }
 
     /// Writes the transaction index of a sealed shard whose file is missing or does not open
-    /// (lost, damaged, or a shard sealed before schema 3). A failure is logged, not fatal:
-    /// lookups then report the shard's file as unreadable, and `db verify` names it.
+    /// (lost, damaged, a shard sealed before schema 3, or one whose run stopped matching and
+    /// could not be split); open calls it only for shards no valid run covers (`merge.rs`). A
+    /// failure is logged, not fatal: lookups then report the shard's file as unreadable, and
+    /// `db verify` names it.
     pub(in crate::storage) fn repair_tx_index(
         &self,
         shard: u64,

@@ -5,6 +5,8 @@
 //!
 //! A file that cannot be read does not fail the lookup: the other files are still probed, and
 //! the error is handed to the caller, who answers it only if no candidate was the transaction.
+//! A file that is missing first makes the lookup retry in a fresh snapshot ([`ATTEMPTS`]): a
+//! run written after the lookup's snapshot may have replaced it (`replace.rs`).
 
 use redb::ReadableTable;
 

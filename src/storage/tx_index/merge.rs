@@ -4,10 +4,14 @@
 //! from the group's `txs-<gen>.idx` files in two streaming passes (bucket counts with the
 //! files' checksums checked, then a k-way merge), so its memory is the bucket table and a
 //! chunk per file, never the entries. Written like the shards' files (tmp, fsync, rename,
-//! fsync directory); open removes tmp runs and runs whose cover no longer matches.
+//! fsync directory); once it opens it replaces those files (`replace.rs` removes them). Open
+//! decides runs before files: it keeps the runs whose cover matches, splits each other run
+//! back into the files of the shards it still matches, removes it and tmp runs, gives the
+//! shards no valid run covers their files (`build.rs`), then writes the runs missing.
 //!
 //! Best effort throughout: a run is derived data no commit depends on, so a failure only logs a
-//! WARN and lookups probe the group's shard files. It never changes redb or a shard's files.
+//! WARN and lookups probe the group's shard files (which stay until a run opens). It never
+//! changes redb, and never removes a shard's file but through `replace.rs`.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
@@ -174,15 +178,17 @@ impl Storage {
                 HashSet::new()
             }
         };
+        // A file just split from a run is written (and counted in the size gauge) already.
+        let split: HashSet<u64> = report.split_tx_indexes.iter().copied().collect();
         for (s, row) in rows {
-            if !valid.contains(&group_of(*s)) {
+            if !valid.contains(&group_of(*s)) && !split.contains(s) {
                 self.repair_tx_index(*s, row, report);
             }
         }
         for (group, cover) in &groups {
             if valid.contains(group) {
                 // Left by a crash between a run's rename and the removal of its shards' files.
-                let removed = self.remove_covered_tx_files(cover, true);
+                let removed = self.remove_covered_tx_files(cover, false);
                 report.removed_covered_tx_indexes.extend(removed);
             }
         }
@@ -244,8 +250,7 @@ impl Storage {
             match (keep, run) {
                 (Some((group, tag)), Some(run)) => {
                     valid.insert(group);
-                    ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES)
-                        .increment(run.file.len() as f64);
+                    ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(run.bytes() as f64);
                     self.tx_files.runs.put(group, tag, Arc::new(Some(run)));
                 }
                 (_, run) => {

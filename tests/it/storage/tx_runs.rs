@@ -18,7 +18,7 @@ use histd::testkit::chain::ChainGen;
 use redb::{ReadableTable, TableDefinition};
 
 use super::basic::opts;
-use super::tx_index::{assert_all_found, assert_none_found};
+use super::tx_index::{assert_all_found, assert_none_found, gauge};
 
 /// The shard rows as stored (name and type are the file format).
 const SHARDS: TableDefinition<u64, &[u8]> = TableDefinition::new("shards");
@@ -470,4 +470,46 @@ fn one_unreadable_shard_file_fails_only_the_lookups_that_find_nothing() {
         .transaction(&B256::repeat_byte(0x5a))
         .expect_err("found nowhere while a file is unreadable");
     assert!(err.to_string().contains("txs-"), "{err}");
+}
+
+/// Bytes of every transaction index file and run in `dir`.
+fn index_bytes_on_disk(dir: &Path) -> f64 {
+    let files = (0..2 * GROUP + 1).filter_map(|s| shard_file_if_any(dir, s));
+    files
+        .chain(runs(dir))
+        .map(|f| std::fs::metadata(f).expect("metadata").len() as f64)
+        .sum()
+}
+
+#[test]
+fn the_index_bytes_gauge_counts_runs_and_the_files_they_do_not_replace() {
+    // A recorder of this thread only (the test binary's threads share no recorder).
+    let measured = |open: &dyn Fn() -> Storage| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let store = metrics::with_local_recorder(&recorder, open);
+        (store, gauge(&handle.render(), "histd_tx_index_bytes"))
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Each seal's file counted, each run counted, each file a run replaced no more.
+    let (store, counted) = measured(&|| sealed(dir.path()).0);
+    assert_eq!(counted, index_bytes_on_disk(dir.path()));
+    // A leftover beside a valid run: removed on open, never counted.
+    let leftover = dir
+        .path()
+        .join(format!("shards/{:012}/txs-1.idx", 3 * SHARD));
+    std::fs::copy(shard_file(dir.path(), 2 * GROUP), &leftover).expect("copy");
+    drop(store);
+    let reopen = || Storage::open(dir.path(), opts(SHARD)).expect("reopen");
+    let (store, counted) = measured(&reopen);
+    assert_eq!(store.repair_report().removed_covered_tx_indexes, vec![3]);
+    assert_eq!(counted, index_bytes_on_disk(dir.path()));
+    drop(store);
+    // A run split back into its shards' files: the files counted once, the run no more.
+    edit_rows(dir.path(), |t| {
+        t.remove(GROUP + 6).expect("remove");
+    });
+    let (store, counted) = measured(&reopen);
+    assert!(!store.repair_report().split_tx_indexes.is_empty());
+    assert_eq!(counted, index_bytes_on_disk(dir.path()));
 }
