@@ -65,7 +65,8 @@ impl Storage {
         let bad = |reason: String| StorageError::Verify {
             number: BlockNumber(first_block),
             reason: format!(
-                "transaction run {} (shards {first_shard}..{}): {reason}",
+                "transaction run {} (shards {first_shard}..{}): {reason} (rebuild: delete the run \
+                 and open the store)",
                 path.display(),
                 first_shard + GROUP
             ),
@@ -123,8 +124,7 @@ impl Storage {
             }
             if want != *got {
                 return Err(bad(format!(
-                    "shard {}'s entries ({}) differ from its transactions ({}) (rebuild: delete \
-                     the run and open the store)",
+                    "shard {}'s entries ({}) differ from its transactions ({})",
                     c.shard, got.count, want.count
                 )));
             }

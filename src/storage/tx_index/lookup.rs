@@ -138,9 +138,11 @@ impl Storage {
             match run.file.candidates(prefix, &mut c.found) {
                 Ok(()) => return,
                 Err(error) => {
-                    // The shards' own files answer instead.
+                    // The shards' own files answer instead where they are still there (a run
+                    // replaces them once written; open splits a run it cannot use back into
+                    // them, and `db verify` names a damaged one).
                     c.found.truncate(before);
-                    tracing::warn!(%error, "transaction run unreadable; probing its shards' files");
+                    tracing::warn!(%error, "transaction run unreadable; probing its shards' files (removed once the run was written)");
                 }
             }
         }
