@@ -355,6 +355,29 @@ fn a_run_with_a_damaged_body_fails_verify_and_its_files_come_from_the_segments()
 }
 
 #[test]
+fn a_damaged_run_deleted_as_verify_says_is_rebuilt_from_the_segments_on_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, blocks) = sealed(dir.path());
+    let run = runs(dir.path())[0].clone();
+    let good = std::fs::read(&run).expect("read");
+    let mut bytes = good.clone();
+    bytes[100] ^= 1;
+    std::fs::write(&run, &bytes).expect("write");
+    let err = store.verify().expect_err("damage found").to_string();
+    assert!(err.contains("delete the run"), "{err}");
+    drop(store);
+    std::fs::remove_file(&run).expect("remove");
+    let store = Storage::open(dir.path(), opts(SHARD)).expect("reopen");
+    let report = store.repair_report().clone();
+    assert_eq!(report.rebuilt_tx_indexes, (0..GROUP).collect::<Vec<_>>());
+    assert_eq!(report.rebuilt_tx_runs, vec![0]);
+    assert_eq!(std::fs::read(&run).expect("read"), good);
+    assert!(with_files(dir.path(), 0..GROUP).is_empty());
+    assert_all_found(&store, &blocks);
+    store.verify().expect("verify");
+}
+
+#[test]
 fn a_file_a_valid_run_covers_is_a_leftover_verify_allows_and_open_removes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, blocks) = sealed(dir.path());
