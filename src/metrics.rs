@@ -40,8 +40,11 @@ pub const DIRTY_SHARDS: &str = "histd_dirty_shards";
 pub const SEALED_SHARDS: &str = "histd_sealed_shards";
 /// Storage: bytes of the sealed shards' log index files.
 pub const LOG_INDEX_BYTES: &str = "histd_log_index_bytes";
-/// Storage: bytes of the sealed shards' transaction index files (`txs-<gen>.idx`), counted like
-/// [`LOG_INDEX_BYTES`]: the files present on open, then each file written.
+/// Storage: bytes of the sealed shards' transaction index: their files (`txs-<gen>.idx`) and
+/// the runs that replace them (`txruns/run-*.idx`), counted like [`LOG_INDEX_BYTES`]: the files
+/// and valid runs present on open, plus each written, less each file a run replaced. One gauge,
+/// not one per kind: a run holds the same entries as the files it replaces, so the sum is the
+/// index's disk cost whichever holds a shard's entries.
 pub const TX_INDEX_BYTES: &str = "histd_tx_index_bytes";
 /// histd's own CPU seconds by ingest stage, label `stage` (`rlpx`, `rlp_decode`, `verify`,
 /// `compress`, `disk_write`, `compaction`: `crate::stage_cpu`). Thread CPU time, not wall time;
@@ -165,7 +168,7 @@ pub const ALL: &[(&str, Kind, &str)] = &[
     (
         TX_INDEX_BYTES,
         Kind::Gauge,
-        "Bytes of the sealed shards' transaction index files",
+        "Bytes of the sealed shards' transaction index (files and runs)",
     ),
     (
         CPU_SECONDS,

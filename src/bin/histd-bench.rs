@@ -134,7 +134,8 @@ struct Disk {
     index: u64,
     /// Log index files of sealed shards (`logs-*.idx`).
     log_index: u64,
-    /// Transaction index files of sealed shards (`txs-*.idx`).
+    /// Transaction index files of sealed shards (`txs-*.idx`) and the runs that replace them
+    /// (`txruns/run-*.idx`).
     tx_index: u64,
     /// Everything else: segments, WALs, small files.
     other: u64,
@@ -162,7 +163,7 @@ impl Disk {
                 self.index += meta.len();
             } else if name.starts_with("logs-") {
                 self.log_index += meta.len();
-            } else if name.starts_with("txs-") {
+            } else if name.starts_with("txs-") || name.starts_with("run-") {
                 self.tx_index += meta.len();
             } else {
                 self.other += meta.len();

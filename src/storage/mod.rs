@@ -15,7 +15,8 @@
 //!     wal                     checksummed records, any order (state Filling)
 //!     seg-<gen>.dat / .idx    sorted block frames + fixed-size offset table (Sorted, Sealed)
 //!     logs-<gen>.idx          the log index (Sealed only; derived, rebuilt on open if missing)
-//!     txs-<gen>.idx           the transaction index (Sealed only; derived, rebuilt on open)
+//!     txs-<gen>.idx           the transaction index (Sealed only, until its group's run in
+//!                             txruns/ replaces it; derived, rebuilt on open)
 //!     txhashes                ingest's transaction hashes for the seal (unsealed only;
 //!                             derived, never fsynced: `log_index/tx_hashes.rs`)
 //! ```

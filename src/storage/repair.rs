@@ -76,6 +76,12 @@ pub struct RepairReport {
     pub removed_tx_runs: Vec<PathBuf>,
     /// Groups of sealed shards (their first shard) whose missing transaction run was written.
     pub rebuilt_tx_runs: Vec<u64>,
+    /// Sealed shards whose transaction index file was written back from a run that no longer
+    /// matches (its group changed), not rebuilt from their segments.
+    pub split_tx_indexes: Vec<u64>,
+    /// Sealed shards whose transaction index file a valid run covers, removed (left by a crash
+    /// between the run's rename and the removal of its shards' files).
+    pub removed_covered_tx_indexes: Vec<u64>,
 }
 
 impl RepairReport {
@@ -137,9 +143,8 @@ impl Storage {
         }
         for (s, row) in &rows {
             self.repair_log_index(*s, row, &mut report);
-            self.repair_tx_index(*s, row, &mut report);
         }
-        self.repair_tx_runs(&rows, &mut report);
+        self.repair_tx(&rows, &mut report);
         if !report.is_clean() {
             tracing::info!(?report, "storage repaired an interrupted shutdown");
         }

@@ -23,7 +23,11 @@ impl Storage {
     /// Every transaction of complete shard `shard`: from its `TX_BLOCKS` values where present
     /// (the seal: no block is read), else by hashing the stored transactions (a file lost, or
     /// a shard sealed before schema 3).
-    fn shard_tx_entries(&self, shard: u64, row: &ShardRow) -> Result<Vec<Entry>, WriteError> {
+    pub(super) fn shard_tx_entries(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+    ) -> Result<Vec<Entry>, WriteError> {
         let first = self.geo.first_of(shard);
         let last = self.geo.last_of(shard);
         let txn = self.db.begin_read()?;
@@ -80,6 +84,18 @@ impl Storage {
         // not be answered from the file it had before. Other shards' files stay open.
         self.tx_files.shards.forget_shard(shard);
         let entries = self.shard_tx_entries(shard, row)?;
+        self.write_tx_file(shard, row, entries)
+    }
+
+    /// Writes the transaction index file of sealed shard `shard` from its `entries` (offsets
+    /// from the shard's first block; in any order), durably, under its final name: a file
+    /// rebuilt from the shard's blocks, or split from a run (`split.rs`). Returns its size.
+    pub(super) fn write_tx_file(
+        &self,
+        shard: u64,
+        row: &ShardRow,
+        entries: Vec<Entry>,
+    ) -> Result<u64, WriteError> {
         let first = self.geo.first_of(shard);
         let path = index_path(&shard_dir(&self.dir, first), row.seg_gen);
         let bytes = fsio::write_with_header(&*self.fs, &tmp_path(&path), &path, |mut out, tmp| {
@@ -97,13 +113,23 @@ impl Storage {
         self.geo.shard_size as u32
     }
 
-    /// Checks a sealed shard's transaction index file: present, its checksums, and the same
-    /// bytes as a build from the shard's stored transactions.
+    /// Checks a sealed shard's transaction index: where a valid run covers the shard, the run
+    /// (once per group, at its first shard: `check_run.rs`; a file the shard still has is a
+    /// leftover the next open removes, not an error); else its file: present, its checksums,
+    /// and the same bytes as a build from the shard's stored transactions.
     pub(in crate::storage) fn check_tx_index(
         &self,
         shard: u64,
         row: &ShardRow,
     ) -> Result<(), StorageError> {
+        if let Some((cover, run)) = self.covering_tx_run(shard)?
+            && let Some(run) = run.as_ref()
+        {
+            if cover[0].shard == shard {
+                return self.check_tx_run(&cover, run);
+            }
+            return Ok(());
+        }
         let first = self.geo.first_of(shard);
         let path = index_path(&shard_dir(&self.dir, first), row.seg_gen);
         let bad = |reason: String| StorageError::Verify {
@@ -128,8 +154,10 @@ impl Storage {
     }
 
     /// Writes the transaction index of a sealed shard whose file is missing or does not open
-    /// (lost, damaged, or a shard sealed before schema 3). A failure is logged, not fatal:
-    /// lookups then report the shard's file as unreadable, and `db verify` names it.
+    /// (lost, damaged, a shard sealed before schema 3, or one whose run stopped matching and
+    /// could not be split); open calls it only for shards no valid run covers (`merge.rs`). A
+    /// failure is logged, not fatal: lookups then report the shard's file as unreadable, and
+    /// `db verify` names it.
     pub(in crate::storage) fn repair_tx_index(
         &self,
         shard: u64,

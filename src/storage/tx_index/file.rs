@@ -333,10 +333,10 @@ impl TxFile {
         HEADER as u64 + ((1u64 << self.header.bucket_bits) + 1) * 4
     }
 
-    /// Calls `each` with the prefix of every entry, in order, reading the body in chunks and
-    /// checking its checksum (a run is never merged from a damaged file). The first pass of a
-    /// run's merge: its bucket counts.
-    pub fn scan_prefixes(&self, mut each: impl FnMut(u64)) -> Result<(), FileError> {
+    /// Calls `each` with every entry, in order, reading the body in chunks and checking its
+    /// checksum (a run is never merged from a damaged file, nor split into damaged files). The
+    /// first pass of a run's merge (its bucket counts), a run's split and its check.
+    pub fn scan_entries(&self, mut each: impl FnMut(Entry)) -> Result<(), FileError> {
         let mut crc = crc32fast::Hasher::new();
         let mut buf = vec![0u8; CHUNK];
         let mut at = HEADER as u64;
@@ -350,7 +350,7 @@ impl TxFile {
             crc.update(&buf[..n]);
             if at >= entries_at {
                 for e in buf[..n].chunks_exact(ENTRY) {
-                    each(decode_entry(e).prefix);
+                    each(decode_entry(e));
                 }
             }
             at += n as u64;
@@ -359,6 +359,35 @@ impl TxFile {
             return Err(self.bad_body());
         }
         Ok(())
+    }
+
+    /// Whether the bucket table holds the bounds `counts` (entries per bucket) give, read in
+    /// chunks (`db verify` of a run, whose body is never read whole).
+    pub fn buckets_match(&self, counts: &[u32]) -> Result<bool, FileError> {
+        if counts.len() != self.header.buckets() {
+            return Ok(false);
+        }
+        let mut want = Vec::with_capacity(counts.len() + 1);
+        let mut start = 0u32;
+        want.push(start);
+        for c in counts {
+            start = start.wrapping_add(*c);
+            want.push(start);
+        }
+        let mut buf = vec![0u8; CHUNK];
+        for (i, chunk) in want.chunks(CHUNK / 4).enumerate() {
+            let bytes = &mut buf[..chunk.len() * 4];
+            let at = HEADER as u64 + (i * CHUNK) as u64;
+            fsio::read_exact_at(&*self.file, &self.path, bytes, at)?;
+            if bytes
+                .chunks_exact(4)
+                .zip(chunk)
+                .any(|(b, w)| u32_at(b, 0) != *w)
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The entries in order, read in chunks (the second pass of a run's merge).

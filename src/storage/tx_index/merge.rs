@@ -4,13 +4,17 @@
 //! from the group's `txs-<gen>.idx` files in two streaming passes (bucket counts with the
 //! files' checksums checked, then a k-way merge), so its memory is the bucket table and a
 //! chunk per file, never the entries. Written like the shards' files (tmp, fsync, rename,
-//! fsync directory); open removes tmp runs and runs whose cover no longer matches.
+//! fsync directory); once it opens it replaces those files (`replace.rs` removes them). Open
+//! decides runs before files: it keeps the runs whose cover matches, splits each other run
+//! back into the files of the shards it still matches, removes it and tmp runs, gives the
+//! shards no valid run covers their files (`build.rs`), then writes the runs missing.
 //!
 //! Best effort throughout: a run is derived data no commit depends on, so a failure only logs a
-//! WARN and lookups probe the group's shard files. It never changes redb or a shard's files.
+//! WARN and lookups probe the group's shard files (which stay until a run opens). It never
+//! changes redb, and never removes a shard's file but through `replace.rs`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -55,7 +59,7 @@ impl Storage {
     }
 
     /// The cover of `group` if every shard of it is sealed.
-    fn sealed_cover(&self, group: u64) -> Result<Option<Vec<Covered>>, ReadError> {
+    pub(super) fn sealed_cover(&self, group: u64) -> Result<Option<Vec<Covered>>, ReadError> {
         let txn = self.read_txn()?;
         let shards = txn.open_table(SHARDS)?;
         let mut cover = Vec::with_capacity(GROUP as usize);
@@ -103,7 +107,7 @@ impl Storage {
             .ok_or_else(|| corrupt("more than 2^32 transactions in one run".into()))?;
         let mut counts = vec![0u32; header.buckets()];
         for f in &files {
-            f.scan_prefixes(|p| counts[header.bucket(p)] += 1)?;
+            f.scan_entries(|e| counts[header.bucket(e.prefix)] += 1)?;
         }
         let dir = runs_dir(&self.dir);
         fsio::create_dir_durable(&*self.fs, &dir)?;
@@ -123,35 +127,41 @@ impl Storage {
         // Whatever the caches remember for this group (an older run, or its absence) is stale.
         self.tx_files.runs.forget_shard(group);
         match TxRun::open(&*self.fs, &path) {
-            Ok(run) => self
-                .tx_files
-                .runs
-                .put(group, tag_of(cover), Arc::new(Some(run))),
+            Ok(run) => {
+                self.tx_files
+                    .runs
+                    .put(group, tag_of(cover), Arc::new(Some(run)));
+                ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(bytes as f64);
+                // The run replaces the shards' files only once it is durable and opens (a
+                // lookup whose snapshot predates it and misses a file retries: `lookup.rs`).
+                self.remove_covered_tx_files(cover, true);
+            }
             Err(error) => {
+                // Its shards' files stay: lookups keep probing them.
                 tracing::warn!(group, %error, "a transaction run just written does not open")
             }
         }
         Ok(bytes)
     }
 
-    /// On open, after the shards' own files are repaired: keeps (and opens) the runs whose cover
-    /// matches the sealed shards of `rows`, removes every other run and tmp run, and writes the
-    /// runs missing. Logs, never fails: lookups probe shard files where a run is missing.
-    pub(in crate::storage) fn repair_tx_runs(
+    /// On open, the transaction index of the sealed shards `rows`: runs first, then the
+    /// files they do not cover. Keeps (and opens) the runs whose cover matches the sealed
+    /// shards; a run that no longer matches first writes back the files of the shards it still
+    /// matches (`replace.rs`), then goes with every other run and tmp run. A sealed shard a
+    /// valid run covers needs no file (a leftover is removed); any other sealed shard gets its
+    /// file as before (`build.rs`); then every whole sealed group without a run gets one, which
+    /// replaces its shards' files. Logs, never fails: lookups probe shard files where a run is
+    /// missing.
+    pub(in crate::storage) fn repair_tx(
         &self,
         rows: &[(u64, ShardRow)],
         report: &mut RepairReport,
     ) {
-        if let Err(error) = self.try_repair_tx_runs(rows, report) {
-            tracing::warn!(%error, "transaction runs not repaired; lookups probe the shard files of groups without one");
-        }
-    }
-
-    fn try_repair_tx_runs(
-        &self,
-        rows: &[(u64, ShardRow)],
-        report: &mut RepairReport,
-    ) -> Result<(), WriteError> {
+        let sealed: HashMap<u64, (Covered, ShardRow)> = rows
+            .iter()
+            .filter(|(_, r)| r.state == ShardState::Sealed)
+            .map(|(s, row)| (*s, (Covered::of(*s, row), row.clone())))
+            .collect();
         let mut groups: BTreeMap<u64, Vec<Covered>> = BTreeMap::new();
         for (s, row) in rows.iter().filter(|(_, r)| r.state == ShardState::Sealed) {
             groups
@@ -161,35 +171,25 @@ impl Storage {
         }
         // Rows come one per shard: a group with GROUP sealed rows is all sealed.
         groups.retain(|_, cover| cover.len() == GROUP as usize);
-        let dir = runs_dir(&self.dir);
-        let mut valid = HashSet::new();
-        if self.fs.is_dir(&dir) {
-            let mut removed = false;
-            for path in self.fs.list_dir(&dir).ctx("list", &dir)? {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let keep = parse_run_name(&name).and_then(|(first, tag)| {
-                    let group = group_of(first);
-                    let cover = groups.get(&group)?;
-                    if first % GROUP != 0 || tag != tag_of(cover) || valid.contains(&group) {
-                        return None;
-                    }
-                    let run = TxRun::open(&*self.fs, &path).ok()?;
-                    (run.cover == *cover).then_some((group, tag, run))
-                });
-                if let Some((group, tag, run)) = keep {
-                    valid.insert(group);
-                    self.tx_files.runs.put(group, tag, Arc::new(Some(run)));
-                } else if name.starts_with("run-") {
-                    fsio::remove_file_if_exists(&*self.fs, &path)?;
-                    report.removed_tx_runs.push(path);
-                    removed = true;
-                }
+        let valid = match self.sort_tx_runs(&groups, &sealed, report) {
+            Ok(valid) => valid,
+            Err(error) => {
+                tracing::warn!(%error, "transaction runs not repaired; lookups probe the shard files of groups without one");
+                HashSet::new()
             }
-            if removed {
-                fsio::fsync_dir(&*self.fs, &dir)?;
+        };
+        // A file just split from a run is written (and counted in the size gauge) already.
+        let split: HashSet<u64> = report.split_tx_indexes.iter().copied().collect();
+        for (s, row) in rows {
+            if !valid.contains(&group_of(*s)) && !split.contains(s) {
+                self.repair_tx_index(*s, row, report);
+            }
+        }
+        for (group, cover) in &groups {
+            if valid.contains(group) {
+                // Left by a crash between a run's rename and the removal of its shards' files.
+                let removed = self.remove_covered_tx_files(cover, false);
+                report.removed_covered_tx_indexes.extend(removed);
             }
         }
         let started = Instant::now();
@@ -211,7 +211,62 @@ impl Storage {
                 "transaction runs written on open"
             );
         }
-        Ok(())
+    }
+
+    /// Keeps (and opens, and counts) the runs whose cover is one of `groups`' (whole sealed
+    /// groups); splits each other run that opens into the files of the shards it still matches
+    /// (`sealed`), then removes it, and removes tmp runs. Returns the groups with a valid run.
+    fn sort_tx_runs(
+        &self,
+        groups: &BTreeMap<u64, Vec<Covered>>,
+        sealed: &HashMap<u64, (Covered, ShardRow)>,
+        report: &mut RepairReport,
+    ) -> Result<HashSet<u64>, WriteError> {
+        let dir = runs_dir(&self.dir);
+        let mut valid = HashSet::new();
+        if !self.fs.is_dir(&dir) {
+            return Ok(valid);
+        }
+        let mut removed = false;
+        for path in self.fs.list_dir(&dir).ctx("list", &dir)? {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !name.starts_with("run-") {
+                continue;
+            }
+            let run = parse_run_name(&name).and_then(|_| TxRun::open(&*self.fs, &path).ok());
+            let keep = run.as_ref().and_then(|run| {
+                let (first, tag) = parse_run_name(&name)?;
+                let group = group_of(first);
+                let cover = groups.get(&group)?;
+                let ok = first % GROUP == 0
+                    && tag == tag_of(cover)
+                    && !valid.contains(&group)
+                    && run.cover == *cover;
+                ok.then_some((group, tag))
+            });
+            match (keep, run) {
+                (Some((group, tag)), Some(run)) => {
+                    valid.insert(group);
+                    ::metrics::gauge!(crate::metrics::TX_INDEX_BYTES).increment(run.bytes() as f64);
+                    self.tx_files.runs.put(group, tag, Arc::new(Some(run)));
+                }
+                (_, run) => {
+                    if let Some(run) = run {
+                        self.split_tx_run(&run, sealed, report);
+                    }
+                    fsio::remove_file_if_exists(&*self.fs, &path)?;
+                    report.removed_tx_runs.push(path);
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            fsio::fsync_dir(&*self.fs, &dir)?;
+        }
+        Ok(valid)
     }
 }
 

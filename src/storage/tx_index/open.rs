@@ -57,9 +57,14 @@ impl Storage {
 
 impl Storage {
     /// Lookups of this store stop using transaction runs and probe every sealed shard's file
-    /// (benchmarks: the per-shard figures beside the runs'). Answers do not change.
+    /// (benchmarks: the per-shard figures beside the runs'). Answers do not change. A run
+    /// replaces its shards' files, so they are written back from the runs first (the next
+    /// open removes them again).
     #[cfg(any(test, feature = "testkit"))]
     pub fn ignore_tx_runs(&self) {
+        if let Err(error) = self.restore_covered_tx_files() {
+            tracing::warn!(%error, "transaction index files not written back from their runs");
+        }
         self.tx_files.use_runs.store(false, Ordering::Relaxed);
     }
 

@@ -112,8 +112,13 @@ pub struct TxRun {
 }
 
 impl TxRun {
+    /// The run's size on disk: its index and its cover.
+    pub fn bytes(&self) -> u64 {
+        self.file.len() + (12 + self.cover.len() * COVERED + 4) as u64
+    }
+
     /// Opens the run at `path` and reads its cover (checksummed). The body's checksum is checked
-    /// when the run is written (and `db verify` checks the shards' files it was merged from).
+    /// when the run is written, split (`replace.rs`) and checked by `db verify` (`check_run.rs`).
     pub fn open(fs: &dyn crate::storage::FileSystem, path: &Path) -> Result<Self, FileError> {
         let (file, len) = TxFile::open_with_trailer(fs, path)?;
         let at = file.len();

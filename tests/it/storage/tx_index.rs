@@ -477,7 +477,7 @@ fn a_seal_keeps_the_other_shards_files_open() {
 }
 
 /// The value of gauge `name` in a Prometheus text rendering.
-fn gauge(rendered: &str, name: &str) -> f64 {
+pub(super) fn gauge(rendered: &str, name: &str) -> f64 {
     rendered
         .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
