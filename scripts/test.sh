@@ -33,6 +33,9 @@ fi
 
 # The product binary must not contain the testkit (scripted workers are test-only).
 echo "== product binary has no testkit"
+# Clippy of the product alone too: code used only by tests or testkit warns only here (the
+# all-targets run above builds the library with its dev-dependencies' features).
+cargo clippy --bin histd -- -D warnings
 cargo build --bin histd
 if grep -q HISTD_TESTKIT_SCRIPT target/debug/histd; then
     echo "target/debug/histd contains testkit code: the testkit feature leaked into the product" >&2

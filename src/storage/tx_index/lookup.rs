@@ -19,7 +19,8 @@ use crate::storage::index::{RowError, SHARDS, TX_BLOCKS};
 use crate::storage::layout::ShardRow;
 use crate::storage::shard::ShardState;
 
-/// The (block, index) of candidates, ascending.
+/// The (block, index) of candidates, ascending (the test-only racing lookup's answer).
+#[cfg(any(test, feature = "testkit"))]
 type Found = Vec<(u64, u32)>;
 
 /// What a lookup found: candidates and the first file it could not read.
