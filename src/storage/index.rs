@@ -79,12 +79,15 @@ pub fn shard_row(
     shard: u64,
     shard_size: u64,
 ) -> Result<Option<ShardRow>, RowError> {
-    match t.get(shard)? {
-        None => Ok(None),
-        Some(v) => ShardRow::decode(v.value(), shard_size)
-            .map(Some)
-            .map_err(|what| RowError::Corrupt { shard, what }),
-    }
+    t.get(shard)?
+        .map(|v| decode_shard_row(shard, v.value(), shard_size))
+        .transpose()
+}
+
+/// Decodes shard `shard`'s row from its stored value (for a caller already holding it, e.g.
+/// from a range over the table).
+pub fn decode_shard_row(shard: u64, value: &[u8], shard_size: u64) -> Result<ShardRow, RowError> {
+    ShardRow::decode(value, shard_size).map_err(|what| RowError::Corrupt { shard, what })
 }
 
 /// Looks up a block number by hash.

@@ -15,8 +15,7 @@ use alloy_primitives::B256;
 use super::run::{Covered, GROUP, TxRun, group_of, run_path, tag_of};
 use crate::storage::Storage;
 use crate::storage::error::ReadError;
-use crate::storage::index::{RowError, SHARDS, TX_BLOCKS};
-use crate::storage::layout::ShardRow;
+use crate::storage::index::{SHARDS, TX_BLOCKS, decode_shard_row};
 use crate::storage::shard::ShardState;
 
 /// The (block, index) of candidates, ascending (the test-only racing lookup's answer).
@@ -106,9 +105,8 @@ impl Storage {
             let shard = k.value();
             // Decoded from the range's own value: a second lookup of the key per shard (as
             // `Storage::row` does) was most of a lookup's cost once runs made probes few.
-            let row = ShardRow::decode(v.value(), self.geo.shard_size).map_err(|what| {
-                RowError::Corrupt { shard, what }.into_err::<ReadError>(&self.index_path)
-            })?;
+            let row = decode_shard_row(shard, v.value(), self.geo.shard_size)
+                .map_err(|e| e.into_err::<ReadError>(&self.index_path))?;
             if row.state != ShardState::Sealed {
                 continue;
             }
