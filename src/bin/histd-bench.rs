@@ -12,8 +12,11 @@
 //! and split by stage (the run report's `cpu_seconds_by_stage`, the same clocks as
 //! `histd_cpu_seconds_total`), peak RSS, bytes on disk per block against the raw RLP, the time in
 //! Finalizing, and the single-core cost of the same pure CPU work (decode + verify + compress, no
-//! I/O, no network) measured in this process after the run, so histd's CPU reads as a ratio to
-//! that limit. The binaries it runs are its siblings (`--histd`, `--testnet` to override).
+//! I/O, no network) measured in this process before and after the run, so histd's CPU reads as a
+//! ratio to that limit. Twice because a shared machine's speed moves by tens of percent within
+//! minutes: the ratio is to the mean of the two, and how far they differ tells whether the machine
+//! held still long enough for the ratio to mean anything. The binaries it runs are its siblings
+//! (`--histd`, `--testnet` to override).
 //! Test tooling only (built with the `testkit` feature); never part of the product.
 
 use std::collections::BTreeMap;
@@ -276,6 +279,23 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
     let net_dir = work.join("net");
     std::fs::create_dir_all(&net_dir).map_err(io(format!("create {}", net_dir.display())))?;
 
+    let kind = if args.synthetic {
+        ChainKind::Synthetic
+    } else {
+        ChainKind::Mainnet
+    };
+    let chain = TestnetChain::build(kind, args.seed, args.blocks + 1);
+    let (raw_rlp, sample) = chain_blocks(&chain, args.limit_sample);
+    drop(chain);
+    if sample.is_empty() {
+        return Err(BenchError::Run(
+            "no block to measure the single-core limit on".into(),
+        ));
+    }
+    eprintln!("histd-bench: measuring the single-core limit (before the sync)");
+    // One round each time: the sample is already thousands of blocks.
+    let limit_before = cpu_limit::measure_rounds(&sample, 1);
+
     eprintln!(
         "histd-bench: starting histd-testnet ({} blocks, {} peers)",
         args.blocks, args.peers
@@ -325,21 +345,9 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
     disk.add(&data_dir)?;
     let blocks = args.blocks + 1;
 
-    eprintln!("histd-bench: measuring the single-core limit");
-    let kind = if args.synthetic {
-        ChainKind::Synthetic
-    } else {
-        ChainKind::Mainnet
-    };
-    let chain = TestnetChain::build(kind, args.seed, args.blocks + 1);
-    let (raw_rlp, sample) = chain_blocks(&chain, args.limit_sample);
-    if sample.is_empty() {
-        return Err(BenchError::Run(
-            "no block to measure the single-core limit on".into(),
-        ));
-    }
-    // One round: the sample is already thousands of blocks.
-    let limit = cpu_limit::measure_rounds(&sample, 1);
+    eprintln!("histd-bench: measuring the single-core limit (after the sync)");
+    let limit_after = cpu_limit::measure_rounds(&sample, 1);
+    let limit = Limit::mean(&limit_before, &limit_after);
 
     let per_k = |secs: f64| secs * 1000.0 / blocks as f64;
     let stages: BTreeMap<String, f64> = report["cpu_seconds_by_stage"]
@@ -400,10 +408,50 @@ fn run(args: &Args, work: &Path) -> Result<Value, BenchError> {
             "verify": limit.verify_ms,
             "compress": limit.compress_ms,
         },
-        "limit_sample_blocks": limit.blocks,
-        "limit_source": "testkit::cpu_limit: decode + verify + encode and compress on one thread",
-        "cpu_to_limit": cpu_per_block / (limit.total_ms / 1000.0).max(f64::MIN_POSITIVE),
+        "limit_before_secs_per_1000_blocks": limit_before.total_ms,
+        "limit_after_secs_per_1000_blocks": limit_after.total_ms,
+        "limit_spread": limit.spread,
+        "limit_sample_blocks": limit_after.blocks,
+        "limit_source": "testkit::cpu_limit: decode + verify + encode and compress on one thread, \
+            measured before and after the sync; the figures are their mean",
+        "cpu_to_limit": ratio(cpu_per_block, limit.total_ms),
+        "cpu_to_limit_before": ratio(cpu_per_block, limit_before.total_ms),
+        "cpu_to_limit_after": ratio(cpu_per_block, limit_after.total_ms),
     }))
+}
+
+/// The single-core limit the ratio is taken to: the mean of the two measurements, by part, ms per
+/// block (= s per 1,000 blocks).
+struct Limit {
+    decode_ms: f64,
+    verify_ms: f64,
+    compress_ms: f64,
+    total_ms: f64,
+    /// The larger of the two totals over the smaller: 1.0 on a machine that held still.
+    spread: f64,
+}
+
+impl Limit {
+    fn mean(a: &cpu_limit::CpuLimit, b: &cpu_limit::CpuLimit) -> Self {
+        let mean = |x: f64, y: f64| (x + y) / 2.0;
+        let (lo, hi) = if a.total_ms <= b.total_ms {
+            (a.total_ms, b.total_ms)
+        } else {
+            (b.total_ms, a.total_ms)
+        };
+        Self {
+            decode_ms: mean(a.decode_ms, b.decode_ms),
+            verify_ms: mean(a.verify_ms, b.verify_ms),
+            compress_ms: mean(a.compress_ms, b.compress_ms),
+            total_ms: mean(a.total_ms, b.total_ms),
+            spread: hi / lo.max(f64::MIN_POSITIVE),
+        }
+    }
+}
+
+/// histd's CPU seconds per block over a limit in ms per block.
+fn ratio(cpu_per_block: f64, limit_ms: f64) -> f64 {
+    cpu_per_block / (limit_ms / 1000.0).max(f64::MIN_POSITIVE)
 }
 
 /// `r[object][key]` for each key, with `decimals`, joined by ` / `.
@@ -438,7 +486,7 @@ fn table(r: &Value) -> String {
     }
     rows.extend([
         format!(
-            "single-core limit / 1,000   {:.3} s",
+            "single-core limit / 1,000   {:.3} s (mean)",
             f("limit_secs_per_1000_blocks")
         ),
         format!(
@@ -450,7 +498,18 @@ fn table(r: &Value) -> String {
                 3
             )
         ),
-        format!("histd CPU / limit           {:.2}x", f("cpu_to_limit")),
+        format!(
+            "  before / after sync       {:.3} / {:.3} s (spread {:.2}x)",
+            f("limit_before_secs_per_1000_blocks"),
+            f("limit_after_secs_per_1000_blocks"),
+            f("limit_spread")
+        ),
+        format!(
+            "histd CPU / limit           {:.2}x ({:.2}x / {:.2}x to before / after)",
+            f("cpu_to_limit"),
+            f("cpu_to_limit_before"),
+            f("cpu_to_limit_after")
+        ),
         format!(
             "peak RSS                    {:.0} MiB",
             f("peak_rss_bytes") / 1_048_576.0

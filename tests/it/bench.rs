@@ -56,7 +56,12 @@ fn a_tiny_bench_run_reports_every_field() {
         "raw_rlp_bytes",
         "disk_to_raw_rlp",
         "limit_secs_per_1000_blocks",
+        "limit_before_secs_per_1000_blocks",
+        "limit_after_secs_per_1000_blocks",
+        "limit_spread",
         "cpu_to_limit",
+        "cpu_to_limit_before",
+        "cpu_to_limit_after",
     ] {
         let v = r[field]
             .as_f64()
@@ -64,6 +69,25 @@ fn a_tiny_bench_run_reports_every_field() {
         assert!(v > 0.0, "{field} = {v}: {r}");
     }
     assert!(r["finalizing_secs"].as_f64().is_some(), "{r}");
+    // The limit is the mean of its two measurements, and the ratio is taken to it.
+    let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let (before, after) = (
+        f("limit_before_secs_per_1000_blocks"),
+        f("limit_after_secs_per_1000_blocks"),
+    );
+    assert!(
+        (f("limit_secs_per_1000_blocks") - (before + after) / 2.0).abs() < 1e-9,
+        "{r}"
+    );
+    assert!(
+        (f("limit_spread") - before.max(after) / before.min(after)).abs() < 1e-9,
+        "{r}"
+    );
+    assert!(
+        (f("cpu_to_limit") * f("limit_secs_per_1000_blocks") - f("cpu_secs_per_1000_blocks")).abs()
+            < 1e-6,
+        "{r}"
+    );
     let stages = r["cpu_secs_per_1000_blocks_by_stage"]
         .as_object()
         .expect("stages");
