@@ -228,8 +228,8 @@ fn feed_block<W: Write>(
     if !from_side {
         // `logs` is in transaction order.
         let logged = |i: usize| logs.binary_search_by_key(&i, |(tx, _)| *tx).is_ok();
-        scratch.tx_hashes =
-            record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
+        record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs, &mut scratch.tx_hashes)
+            .map_err(undecodable)?;
     }
     builder.begin_block(f.hash, header.timestamp);
     for (tx, log) in logs {
