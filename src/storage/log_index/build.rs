@@ -76,11 +76,7 @@ impl Storage {
         };
         let mut tally = Tally::default();
         for n in first..=self.geo.last_of(shard) {
-            let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
-                path: dir.clone(),
-                offset: 0,
-                what: format!("block {n} of a complete shard is missing"),
-            })?;
+            let f = files.complete_frames(n)?;
             let from = feed_block(n, &f, &mut scratch, side.as_mut(), builder)
                 .map_err(|e| feed_error(e, &dir))?;
             tally.add(from);

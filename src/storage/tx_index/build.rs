@@ -57,11 +57,7 @@ impl Storage {
                 push(n, &mut super::block_prefixes(v.value()));
                 continue;
             }
-            let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
-                path: shard_dir(&self.dir, first),
-                offset: 0,
-                what: format!("block {n} of a complete shard is missing"),
-            })?;
+            let f = files.complete_frames(n)?;
             record::decode_tx_hashes(f.txs(), |_| true, &mut scratch, &mut hashes).map_err(
                 |what| ReadError::Undecodable {
                     number: crate::primitives::BlockNumber(n),
