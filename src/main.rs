@@ -56,14 +56,15 @@ fn tune_allocator() {
 /// sessions and RPC connections. A refused raise leaves the limit, and the caches smaller: not
 /// an error.
 fn raise_descriptor_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct they are given.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
+    if let Some((soft, hard)) = histd::storage::descriptor_limits()
+        && soft < hard
+    {
+        let lim = libc::rlimit {
+            rlim_cur: hard,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit only reads the struct it is given.
+        unsafe {
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }

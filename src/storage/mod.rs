@@ -68,6 +68,7 @@ pub use compact::{CompactFailure, CompactOutcome, CompactReport};
 #[cfg(feature = "testkit")]
 pub use fsio::fault;
 pub use fsio::free_bytes;
+pub use open_files::descriptor_limits;
 
 pub use error::{
     CorruptError, FileError, IndexError, IoError, LockError, OpenError, ReadError, StorageError,

@@ -183,14 +183,21 @@ impl Budget {
 
     /// The budget for this process's current soft limit (1,024 if it cannot be read).
     pub fn of_process() -> Self {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit only writes the struct it is given.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
-        Self::for_limit(if ok { lim.rlim_cur } else { 1024 })
+        Self::for_limit(descriptor_limits().map_or(1024, |(soft, _)| soft))
     }
+}
+
+/// This process's limits on open descriptors (`RLIMIT_NOFILE`), `(soft, hard)`; `None` if they
+/// cannot be read. One reader for the budget above and for `histd`'s raise of the soft limit at
+/// start (`main.rs`), so both read the same limit the same way.
+pub fn descriptor_limits() -> Option<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0;
+    ok.then_some((lim.rlim_cur, lim.rlim_max))
 }
 
 #[cfg(test)]

@@ -322,6 +322,19 @@ impl ShardFiles {
         };
         Ok(Some(Frames { hash, lens, bytes }))
     }
+
+    /// The frames of block `n` of a complete shard (the index builds read every block of one):
+    /// absent is damage, not an answer.
+    pub fn complete_frames(&mut self, n: u64) -> Result<Frames, FileError> {
+        self.frames(n, false)?.ok_or_else(|| {
+            CorruptError {
+                path: self.dir.clone(),
+                offset: 0,
+                what: format!("block {n} of a complete shard is missing"),
+            }
+            .into()
+        })
+    }
 }
 
 fn corrupt_block(n: u64, what: String) -> ReadError {

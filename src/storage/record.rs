@@ -204,8 +204,11 @@ pub fn encode(block: &VerifiedBlock, retention: Retention) -> EncodedBlock {
                 // Hashed from the bytes just encoded: `tx_hash()` would encode each
                 // transaction again into a buffer of its own first. The body was encoded from a
                 // verified block, so it walks; if it ever did not, fall back to the decoded form.
-                full_body_tx_hashes(&s.raw[1..], |_| true)
-                    .unwrap_or_else(|_| block.transaction_hashes().collect())
+                let mut hashes = Vec::new();
+                match full_body_tx_hashes(&s.raw[1..], |_| true, &mut hashes) {
+                    Ok(()) => hashes,
+                    Err(_) => block.transaction_hashes().collect(),
+                }
             }
             TxRetention::Hashes => {
                 s.raw.push(KIND_HASHES);
@@ -255,9 +258,15 @@ fn for_each_tx_hash_input(mut txs: &[u8], mut f: impl FnMut(usize, &[u8])) -> Re
 }
 
 /// The transaction hashes of an eth wire body (`rlp([txs, ommers, withdrawals?])`), computed from
-/// the stored bytes without decoding the transactions; positions where `want(i)` is false get
-/// `B256::ZERO` (and cost no hashing).
-fn full_body_tx_hashes(body: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<B256>, String> {
+/// the stored bytes without decoding the transactions, put into `out` (cleared first: a caller
+/// walking many bodies reuses one); positions where `want(i)` is false get `B256::ZERO` (and
+/// cost no hashing).
+fn full_body_tx_hashes(
+    body: &[u8],
+    want: impl Fn(usize) -> bool,
+    out: &mut Vec<B256>,
+) -> Result<(), String> {
+    out.clear();
     let mut buf = body;
     let outer = RlpHeader::decode(&mut buf).map_err(|e| format!("body rlp: {e}"))?;
     if !outer.list || buf.len() < outer.payload_length {
@@ -267,39 +276,47 @@ fn full_body_tx_hashes(body: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<
     if !h.list || buf.len() < h.payload_length {
         return Err("transactions are not a complete list".into());
     }
-    let mut out = Vec::new();
     for_each_tx_hash_input(&buf[..h.payload_length], |i, bytes| {
         out.push(if want(i) {
             alloy_primitives::keccak256(bytes)
         } else {
             B256::ZERO
         });
-    })?;
-    Ok(out)
+    })
 }
 
 /// The transaction hashes of a transactions frame, without decoding the transactions (the log
-/// index needs only these of the body); positions where `want(i)` is false get `B256::ZERO`.
-/// The frame is decompressed into `scratch` (a caller walking many frames passes the same one).
+/// index needs only these of the body), put into `out` (cleared first); positions where
+/// `want(i)` is false get `B256::ZERO`. The frame is decompressed into `scratch`. A caller
+/// walking many frames passes the same `scratch` and `out` (no allocation per block).
 pub fn decode_tx_hashes(
     frame: &[u8],
     want: impl Fn(usize) -> bool,
     scratch: &mut Vec<u8>,
-) -> Result<Vec<B256>, String> {
+    out: &mut Vec<B256>,
+) -> Result<(), String> {
     decompress_into(frame, scratch)?;
     let (&kind, rest) = scratch
         .split_first()
         .ok_or("empty transactions frame".to_string())?;
     match kind {
-        KIND_FULL => full_body_tx_hashes(rest, want),
+        KIND_FULL => full_body_tx_hashes(rest, want, out),
         KIND_HASHES => {
+            out.clear();
             let mut buf = rest;
             let h = RlpHeader::decode(&mut buf).map_err(|e| format!("body rlp: {e}"))?;
             if !h.list || buf.len() < h.payload_length {
                 return Err("hashes body is not a complete list".into());
             }
+            // The list of hashes, item by item into `out` (the checks `Vec::<B256>::decode`
+            // makes: a list, its payload present, each item a 32-byte string).
             let mut inner = &buf[..h.payload_length];
-            Vec::<B256>::decode(&mut inner).map_err(|e| format!("hashes: {e}"))
+            let mut items =
+                RlpHeader::decode_bytes(&mut inner, true).map_err(|e| format!("hashes: {e}"))?;
+            while !items.is_empty() {
+                out.push(B256::decode(&mut items).map_err(|e| format!("hashes: {e}"))?);
+            }
+            Ok(())
         }
         other => Err(format!("unknown transactions frame kind {other}")),
     }
@@ -592,6 +609,12 @@ pub(super) mod tests {
             .collect()
     }
 
+    /// [`decode_tx_hashes`] into a fresh vector.
+    fn hashes_of(frame: &[u8], want: impl Fn(usize) -> bool) -> Result<Vec<B256>, String> {
+        let mut out = Vec::new();
+        decode_tx_hashes(frame, want, &mut Vec::new(), &mut out).map(|()| out)
+    }
+
     #[test]
     fn transaction_hashes_from_the_stored_bytes_are_the_transactions_hashes() {
         let blocks = mainnet();
@@ -601,14 +624,10 @@ pub(super) mod tests {
             for transactions in [TxRetention::Full, TxRetention::Hashes] {
                 let e = encode(block, Retention { transactions });
                 assert_eq!(e.tx_hashes, expected, "block {} {transactions:?}", e.number);
-                assert_eq!(
-                    decode_tx_hashes(&e.txs, |_| true, &mut Vec::new()),
-                    Ok(expected.clone())
-                );
+                assert_eq!(hashes_of(&e.txs, |_| true).as_ref(), Ok(&expected));
                 // Positions not asked for are zero and cost no hashing (full bodies).
                 if transactions == TxRetention::Full {
-                    let even =
-                        decode_tx_hashes(&e.txs, |i| i % 2 == 0, &mut Vec::new()).expect("walks");
+                    let even = hashes_of(&e.txs, |i| i % 2 == 0).expect("walks");
                     for (i, (got, want)) in even.iter().zip(&expected).enumerate() {
                         assert_eq!(*got, if i % 2 == 0 { *want } else { B256::ZERO });
                     }
@@ -702,7 +721,7 @@ pub(super) mod tests {
         let mut raw = decompress(&e.txs).expect("frame");
         raw.truncate(raw.len() / 2);
         let cut = zstd::bulk::compress(&raw, ZSTD_LEVEL).expect("compress");
-        assert!(decode_tx_hashes(&cut, |_| true, &mut Vec::new()).is_err());
-        assert!(decode_tx_hashes(&[], |_| true, &mut Vec::new()).is_err());
+        assert!(hashes_of(&cut, |_| true).is_err());
+        assert!(hashes_of(&[], |_| true).is_err());
     }
 }

@@ -265,7 +265,10 @@ impl WalScanner {
     }
 }
 
-/// Reads one record's frames (header | txs | receipts) at `offset`, checking its crc.
+/// Reads one record's frames (header | txs | receipts) at `offset`, checking its crc. A
+/// header-only read uses it too: the one crc covers the record head and all three frames
+/// together, and the header frame has no checksum of its own, so reading the header frame alone
+/// could not check anything (`read.rs`, `segment.rs`'s `header_frame`).
 pub fn read_record(
     file: &dyn StoreFile,
     path: &Path,

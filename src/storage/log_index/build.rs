@@ -74,24 +74,19 @@ impl Storage {
             TxHashes::SideFile => SideFile::open(&*self.fs, &dir),
             TxHashes::Rehash => None,
         };
-        let mut from_side = 0u64;
+        let mut tally = Tally::default();
         for n in first..=self.geo.last_of(shard) {
-            let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
-                path: dir.clone(),
-                offset: 0,
-                what: format!("block {n} of a complete shard is missing"),
-            })?;
-            if feed_block(n, &f, &mut scratch, side.as_mut(), builder)
-                .map_err(|e| feed_error(e, &dir))?
-            {
-                from_side += 1;
-            }
+            let f = files.complete_frames(n)?;
+            let from = feed_block(n, &f, &mut scratch, side.as_mut(), builder)
+                .map_err(|e| feed_error(e, &dir))?;
+            tally.add(from);
         }
         if let Some(side) = &side {
             tracing::debug!(
                 shard,
-                from_side,
-                hashed = self.geo.shard_size - from_side,
+                from_side = tally.side_file,
+                hashed = tally.stored,
+                no_logs = tally.not_needed,
                 side_records = side.blocks(),
                 "log index: transaction hashes from the side file"
             );
@@ -181,6 +176,35 @@ struct Scratch {
     tx_hashes: Vec<B256>,
 }
 
+/// Where one block's transaction hashes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HashesFrom {
+    /// The side file's record for the block.
+    SideFile,
+    /// The stored transactions (those that logged hashed).
+    Stored,
+    /// Nowhere: the block logged nothing, so the build needs none (seal with a side file only).
+    NotNeeded,
+}
+
+/// How many blocks of a build took their hashes from where.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    side_file: u64,
+    stored: u64,
+    not_needed: u64,
+}
+
+impl Tally {
+    fn add(&mut self, from: HashesFrom) {
+        match from {
+            HashesFrom::SideFile => self.side_file += 1,
+            HashesFrom::Stored => self.stored += 1,
+            HashesFrom::NotNeeded => self.not_needed += 1,
+        }
+    }
+}
+
 /// Why feeding one block failed: its frames, or the builder.
 enum FeedError {
     Read(ReadError),
@@ -197,17 +221,19 @@ impl From<BuildError> for FeedError {
 /// transaction that emitted it. The logs are walked in the stored receipts' bytes (no `Receipt`
 /// or `Log` is built: allocating and freeing one per log was about a third of the walk). The
 /// hashes come from `side` when it holds a good record for this block (then the transactions
-/// frame is not even decompressed; returns `true`); otherwise the transactions are not decoded,
-/// and only those that logged are hashed: decoding every block whole and hashing every
-/// transaction was about a third of a seal's CPU (perf, 5,000 mainnet-like blocks: 8% of
-/// histd's samples of the seal's 24%).
+/// frame is not even decompressed); otherwise the transactions are not decoded, and only those
+/// that logged are hashed: decoding every block whole and hashing every transaction was about a
+/// third of a seal's CPU (perf, 5,000 mainnet-like blocks: 8% of histd's samples of the seal's
+/// 24%). A block that logged nothing needs no hash: with a side file (the seal) neither it nor
+/// the transactions frame is read. Without one (`db verify`, or a seal whose side file is gone)
+/// the frame is still walked as before, so what verify reads and reports stays the same.
 fn feed_block<W: Write>(
     n: u64,
     f: &Frames,
     scratch: &mut Scratch,
     side: Option<&mut SideFile>,
     builder: &mut Builder<W>,
-) -> Result<bool, FeedError> {
+) -> Result<HashesFrom, FeedError> {
     let undecodable = |what: String| {
         FeedError::Read(ReadError::Undecodable {
             number: crate::primitives::BlockNumber(n),
@@ -222,21 +248,27 @@ fn feed_block<W: Write>(
     let mut logs = Vec::new();
     let txs = record::for_each_log(&scratch.receipts, |tx, log| logs.push((tx, log)))
         .map_err(undecodable)?;
-    // The side file's record counts only if it names this block's hash and as many
-    // transactions as the stored receipts (one receipt per transaction).
-    let from_side = side.is_some_and(|s| s.hashes(n, &f.hash, txs, &mut scratch.tx_hashes));
-    if !from_side {
+    let from = if side.is_some() && logs.is_empty() {
+        // No log, no hash to look up: the side file's read (a page-cache read per block) is
+        // skipped, and the builder below asks `tx_hashes` for nothing.
+        HashesFrom::NotNeeded
+    } else if side.is_some_and(|s| s.hashes(n, &f.hash, txs, &mut scratch.tx_hashes)) {
+        // The side file's record counts only if it names this block's hash and as many
+        // transactions as the stored receipts (one receipt per transaction).
+        HashesFrom::SideFile
+    } else {
         // `logs` is in transaction order.
         let logged = |i: usize| logs.binary_search_by_key(&i, |(tx, _)| *tx).is_ok();
-        scratch.tx_hashes =
-            record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs).map_err(undecodable)?;
-    }
+        record::decode_tx_hashes(f.txs(), logged, &mut scratch.txs, &mut scratch.tx_hashes)
+            .map_err(undecodable)?;
+        HashesFrom::Stored
+    };
     builder.begin_block(f.hash, header.timestamp);
     for (tx, log) in logs {
         let tx_hash = scratch.tx_hashes.get(tx).copied().unwrap_or_default();
         builder.push_log(tx, &tx_hash, log)?;
     }
-    Ok(from_side)
+    Ok(from)
 }
 
 fn io_error(op: &'static str, path: &std::path::Path, source: std::io::Error) -> WriteError {
@@ -340,13 +372,13 @@ mod tests {
     }
 
     /// [`from_frames`] with the hashes from a side file holding `side` (as written), and how
-    /// many blocks took them from it.
+    /// many blocks took them from where.
     fn from_frames_with(
         blocks: &[VerifiedBlock],
         seed: u64,
         transactions: TxRetention,
         side: Option<&[u8]>,
-    ) -> (Vec<u8>, usize) {
+    ) -> (Vec<u8>, Tally) {
         let sim = crate::storage::sim::SimDisk::new();
         let fs = sim.disk();
         let dir = std::path::Path::new("/shard");
@@ -364,7 +396,7 @@ mod tests {
         let first = blocks[0].number().get();
         let mut b = Builder::new(Vec::new(), seed, first).expect("builder");
         let mut scratch = Scratch::default();
-        let mut from_side = 0;
+        let mut tally = Tally::default();
         for block in blocks {
             let f = frames(block, transactions);
             let fed = feed_block(
@@ -375,11 +407,19 @@ mod tests {
                 &mut b,
             );
             assert!(fed.is_ok());
-            from_side += usize::from(fed.is_ok_and(|s| s));
+            tally.add(fed.unwrap_or(HashesFrom::Stored));
         }
         let (header, mut body) = b.finish().expect("finish");
         body.splice(0..0, header);
-        (body, from_side)
+        (body, tally)
+    }
+
+    /// How many of `blocks` logged nothing.
+    fn without_logs(blocks: &[VerifiedBlock]) -> u64 {
+        blocks
+            .iter()
+            .filter(|b| b.receipts().iter().all(|r| r.logs.is_empty()))
+            .count() as u64
     }
 
     /// A side file as the writer appends it for `blocks`.
@@ -394,15 +434,34 @@ mod tests {
 
     #[test]
     fn the_build_from_the_side_file_writes_the_same_bytes() {
+        let mut quiet_blocks = 0;
         for (name, blocks) in [("mainnet", mainnet()), ("testnet", testnet())] {
             let want = from_decoded(&blocks, 7);
             let side = side_file(&blocks);
+            let quiet = without_logs(&blocks);
             for transactions in [TxRetention::Full, TxRetention::Hashes] {
-                let (got, from_side) = from_frames_with(&blocks, 7, transactions, Some(&side));
+                let (got, tally) = from_frames_with(&blocks, 7, transactions, Some(&side));
                 assert!(got == want, "{name} {transactions:?}");
-                assert_eq!(from_side, blocks.len(), "{name} {transactions:?}");
+                // Every block that logged took its hashes from the file; the others none.
+                let all = Tally {
+                    side_file: blocks.len() as u64 - quiet,
+                    stored: 0,
+                    not_needed: quiet,
+                };
+                assert_eq!(tally, all, "{name} {transactions:?}");
+                // Without one (`db verify`) every block is walked from its stored frames.
+                let (_, tally) = from_frames_with(&blocks, 7, transactions, None);
+                let walked = Tally {
+                    side_file: 0,
+                    stored: blocks.len() as u64,
+                    not_needed: 0,
+                };
+                assert_eq!(tally, walked, "{name} {transactions:?}");
             }
+            quiet_blocks += quiet;
         }
+        // The skip is exercised (the testnet chain has a block that logged nothing).
+        assert!(quiet_blocks > 0);
     }
 
     #[test]
@@ -410,17 +469,19 @@ mod tests {
         let blocks = testnet();
         let want = from_decoded(&blocks, 7);
         let side = side_file(&blocks);
+        let logged = blocks.len() as u64 - without_logs(&blocks);
         let build = |side: &[u8]| from_frames_with(&blocks, 7, TxRetention::Full, Some(side));
         // Cut short (a crash mid-append): the blocks before the cut from it, the rest hashed.
-        let (got, from_side) = build(&side[..side.len() / 2]);
+        let (got, tally) = build(&side[..side.len() / 2]);
         assert!(got == want);
-        assert!(from_side > 0 && from_side < blocks.len(), "{from_side}");
+        assert!(tally.side_file > 0 && tally.stored > 0, "{tally:?}");
+        assert_eq!(tally.side_file + tally.stored, logged, "{tally:?}");
         // One damaged byte: that record and every later one ignored.
         let mut damaged = side.clone();
         damaged[side.len() / 2] ^= 0x40;
-        let (got, from_side) = build(&damaged);
+        let (got, tally) = build(&damaged);
         assert!(got == want);
-        assert!(from_side < blocks.len(), "{from_side}");
+        assert!(tally.stored > 0, "{tally:?}");
         // Records of other blocks at these numbers (a block dropped and fetched again): none
         // used, and a later record for a number wins only when its hash matches.
         let mut other = Vec::new();
@@ -431,25 +492,25 @@ mod tests {
             tx_hashes::encode_record(&mut other, b.number().get(), &wrong, &hashes);
             tx_hashes::encode_record(&mut mixed, b.number().get(), &wrong, &hashes);
         }
-        let (got, from_side) = build(&other);
+        let (got, tally) = build(&other);
         assert!(got == want);
-        assert_eq!(from_side, 0);
-        let (got, from_side) = build(&mixed);
+        assert_eq!((tally.side_file, tally.stored), (0, logged));
+        let (got, tally) = build(&mixed);
         assert!(got == want);
-        assert_eq!(from_side, blocks.len());
+        assert_eq!((tally.side_file, tally.stored), (logged, 0));
         // The right hash but not the block's transaction count: hashed.
         let mut long = Vec::new();
         for b in &blocks {
             let hashes: Vec<_> = b.transaction_hashes().chain([B256::ZERO]).collect();
             tx_hashes::encode_record(&mut long, b.number().get(), &b.hash(), &hashes);
         }
-        let (got, from_side) = build(&long);
+        let (got, tally) = build(&long);
         assert!(got == want);
-        assert_eq!(from_side, 0);
+        assert_eq!((tally.side_file, tally.stored), (0, logged));
         // Garbage: nothing from it.
-        let (got, from_side) = build(&[0x5a; 4096]);
+        let (got, tally) = build(&[0x5a; 4096]);
         assert!(got == want);
-        assert_eq!(from_side, 0);
+        assert_eq!((tally.side_file, tally.stored), (0, logged));
     }
 
     /// A record the writer never appends (the block's hash, other transaction hashes, a good
@@ -464,8 +525,9 @@ mod tests {
             let hashes = vec![B256::repeat_byte(0xab); b.receipts().len()];
             tx_hashes::encode_record(&mut forged, b.number().get(), &b.hash(), &hashes);
         }
-        let (got, from_side) = from_frames_with(&blocks, 7, TxRetention::Full, Some(&forged));
-        assert_eq!(from_side, blocks.len());
+        let (got, tally) = from_frames_with(&blocks, 7, TxRetention::Full, Some(&forged));
+        assert_eq!(tally.stored, 0);
+        assert!(tally.side_file > 0);
         assert!(got != want);
     }
 

@@ -48,26 +48,22 @@ impl Storage {
                 });
             }
         };
-        // The decompressed transactions frame, reused from block to block (as the log index
-        // build reuses its frames).
+        // The decompressed transactions frame and its hashes, reused from block to block (as
+        // the log index build reuses its frames).
         let mut scratch = Vec::new();
+        let mut hashes = Vec::new();
         for n in first..=last {
             if let Some(v) = tail.get(n)? {
                 push(n, &mut super::block_prefixes(v.value()));
                 continue;
             }
-            let f = files.frames(n, false)?.ok_or_else(|| CorruptError {
-                path: shard_dir(&self.dir, first),
-                offset: 0,
-                what: format!("block {n} of a complete shard is missing"),
-            })?;
-            let hashes =
-                record::decode_tx_hashes(f.txs(), |_| true, &mut scratch).map_err(|what| {
-                    ReadError::Undecodable {
-                        number: crate::primitives::BlockNumber(n),
-                        what,
-                    }
-                })?;
+            let f = files.complete_frames(n)?;
+            record::decode_tx_hashes(f.txs(), |_| true, &mut scratch, &mut hashes).map_err(
+                |what| ReadError::Undecodable {
+                    number: crate::primitives::BlockNumber(n),
+                    what,
+                },
+            )?;
             push(n, &mut hashes.iter().map(crate::storage::index::tx_prefix));
         }
         Ok(out)

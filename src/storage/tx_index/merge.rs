@@ -157,17 +157,12 @@ impl Storage {
         rows: &[(u64, ShardRow)],
         report: &mut RepairReport,
     ) {
-        let sealed: HashMap<u64, (Covered, ShardRow)> = rows
-            .iter()
-            .filter(|(_, r)| r.state == ShardState::Sealed)
-            .map(|(s, row)| (*s, (Covered::of(*s, row), row.clone())))
-            .collect();
+        let mut sealed: HashMap<u64, (Covered, ShardRow)> = HashMap::new();
         let mut groups: BTreeMap<u64, Vec<Covered>> = BTreeMap::new();
         for (s, row) in rows.iter().filter(|(_, r)| r.state == ShardState::Sealed) {
-            groups
-                .entry(group_of(*s))
-                .or_default()
-                .push(Covered::of(*s, row));
+            let covered = Covered::of(*s, row);
+            groups.entry(group_of(*s)).or_default().push(covered);
+            sealed.insert(*s, (covered, row.clone()));
         }
         // Rows come one per shard: a group with GROUP sealed rows is all sealed.
         groups.retain(|_, cover| cover.len() == GROUP as usize);
