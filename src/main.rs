@@ -19,7 +19,7 @@ use histd::daemon::{self, Exit, PhaseWorkers};
 /// peak RSS then grew with the range synced (10,000 synthetic blocks, debug: 67 MiB against
 /// 48 MiB with two arenas and a fixed 128 KiB threshold, at the same speed). An allocator crate
 /// did not do better here (mimalloc 126 MiB, jemalloc 60 MiB) and costs build time. Then starts
-/// the thread that trims the heaps (below). Only for the long-running commands
+/// the thread that trims the heaps ([`trim_heaps`]). Only for the long-running commands
 /// ([`tunes_allocator`]): a one-shot command exits before either pays off.
 fn tune_allocator() {
     // SAFETY: mallopt only sets allocator parameters; it runs in main right after the arguments
@@ -27,27 +27,96 @@ fn tune_allocator() {
     // default: not an error.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        // Kept at 128 KiB: 4 MiB took some more page faults away (README "Ingest CPU", both
+        // times measured) but no CPU measurably, for more peak RSS.
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
-    // glibc gives memory back only from the top of a heap, and fast-sync's long-lived small
-    // allocations (redb's cached pages, peer state) pin the top while freed block buffers below
-    // them stay resident: RSS rose with the range far more than the live heap (README "Memory").
-    // `malloc_trim` also releases the free pages inside a heap. Every `TRIM_EVERY` it walks the
-    // free chunks of the two arenas: about 0.1 ms a call, 0.08% of fast-sync's CPU (perf, README
-    // "Memory"). Without the thread (it could not start) histd only keeps more memory: not an
-    // error.
+    // Without the thread (it could not start) histd only keeps more memory: not an error.
     let _ = std::thread::Builder::new()
         .name("malloc-trim".into())
-        .spawn(|| {
-            loop {
-                std::thread::sleep(TRIM_EVERY);
-                // SAFETY: malloc_trim only returns free pages to the kernel; it takes each
-                // arena's lock like any allocation, and touches no live allocation.
-                unsafe {
-                    libc::malloc_trim(0);
-                }
-            }
-        });
+        .spawn(trim_heaps);
+}
+
+/// Gives free heap pages back to the kernel whenever the heaps hold more of them resident than
+/// [`trim_floor`] allows, checked every [`TRIM_EVERY`]; never returns.
+///
+/// glibc gives memory back only from the top of a heap, and fast-sync's long-lived small
+/// allocations (redb's cached pages, peer state) pin the top while freed block buffers below
+/// them stay resident: RSS rose with the range far more than the live heap (README "Memory").
+/// `malloc_trim` also releases the free pages inside a heap. Until 2026-12-01 it ran every
+/// 250 ms whatever the heaps held, and caused most of histd's page faults: it gave back the few
+/// MiB the next batch needed and the batch faulted them in again. A slower clock took the faults
+/// away but let `tests/it/sync/memory.rs` grow toward its bound, since a clock bounds nothing in
+/// bytes. So the rule is in bytes: trim when the free pages held resident grew by more than the
+/// floor since the last trim. Measured (README "Ingest CPU", 2026-12-01): fast-sync's arenas then
+/// stay under it and the trims come when the sync ends: page faults −4 to −32% (5,000 blocks)
+/// and −55 to −63% (20,000), system CPU −8 to −41%, peak RSS −7 to +16 MiB, the memory test as
+/// it was.
+fn trim_heaps() {
+    let mut settled = heap_slack();
+    loop {
+        std::thread::sleep(TRIM_EVERY);
+        let (Some(now), Some(before)) = (heap_slack(), settled) else {
+            // No /proc (or a refused read): trim by the clock as before rather than never.
+            trim_now();
+            settled = heap_slack();
+            continue;
+        };
+        if now.slack.saturating_sub(before.slack) > trim_floor(now.in_use) {
+            trim_now();
+            settled = heap_slack();
+        }
+    }
+}
+
+/// Returns free pages of every arena, inside a heap or at its top, to the kernel.
+fn trim_now() {
+    // SAFETY: malloc_trim only returns free pages to the kernel; it takes each arena's lock like
+    // any allocation, and touches no live allocation.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// How much more free heap [`trim_heaps`] lets the process hold resident before it trims: an
+/// eighth of what is in use, at least 4 MiB. Proportional, because one figure does not fit both
+/// sizes of heap measured: 16 MiB was never reached by mainnet fast-sync's ~180 MiB in use (its
+/// free space settles at 20-30 MiB and is reused), but let the synthetic memory test's ~15 MiB
+/// heap grow +9.0 to +13.5 MiB against +7.6 to +9.3 trimming every 250 ms; 4 MiB kept that test
+/// as it was, but 8 MiB already trimmed mainnet sync every other check, about as often as the
+/// clock did.
+fn trim_floor(in_use: usize) -> usize {
+    (in_use / 8).max(4 << 20)
+}
+
+/// What the heaps hold, read by [`heap_slack`].
+#[derive(Clone, Copy)]
+struct HeapSlack {
+    /// Resident bytes not in use by any allocation: free heap pages kept resident, plus what is
+    /// not heap at all (code, stacks), which changes little and cancels between two readings.
+    slack: usize,
+    /// Bytes in use: in the arenas and in mmapped chunks.
+    in_use: usize,
+}
+
+/// The process's resident size against what its allocations use. `mallinfo2`'s free bytes
+/// (`fordblks`) cannot serve: they still count a free chunk after `malloc_trim` released its
+/// pages, so past the threshold every check would trim again. `mallinfo2` walks every free
+/// chunk under each arena's lock: 0.6 ms a call (median, wall clock, 1.2 ms at p90, on fast-sync's
+/// heap of 150 MiB, 2 cores shared), against 1.9 ms for a `malloc_trim`; reading `statm` 0.05 ms.
+fn heap_slack() -> Option<HeapSlack> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant; mallinfo2 only reads the allocator's
+    // counters (taking each arena's lock) and returns them by value. glibc has had it since
+    // 2.33 (the `libc` crate declares it for gnu targets).
+    let (page_size, info) = unsafe { (libc::sysconf(libc::_SC_PAGESIZE), libc::mallinfo2()) };
+    let resident = pages.checked_mul(usize::try_from(page_size).ok()?)?;
+    let in_use = info.uordblks.saturating_add(info.hblkhd);
+    Some(HeapSlack {
+        slack: resident.saturating_sub(in_use),
+        in_use,
+    })
 }
 
 /// Raises the soft limit on open descriptors to the hard limit (Linux starts most processes at
@@ -70,7 +139,8 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// How often freed heap pages go back to the kernel (see [`tune_allocator`]).
+/// How often [`trim_heaps`] looks at what the heaps hold: what can pile up in between is what
+/// one interval of fast-sync frees (a check costs ~0.6 ms, README "Ingest CPU").
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The process exit code for `exit` (the numbers live in `histd::daemon::exit`).
