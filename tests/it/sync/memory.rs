@@ -15,7 +15,8 @@ const SMALL_BOUNDS: &str = "[sync]\nmax_inflight_mib = 8\nheaders_ahead = 1024\n
 
 /// How much more peak RSS 10× the blocks may take. Measured (debug, 2 cores shared, peak RSS of
 /// `histd run` alone): 1,000 blocks 40 MiB, 10,000 blocks 48 MiB (+8 MiB) since histd returns
-/// free heap pages every 250 ms (`src/main.rs`); without that, 2,000 blocks took 43 MiB and
+/// free heap pages to the kernel (every 250 ms until 2026-12-01, since then when the free pages
+/// held resident grew past a floor: +7.6 to +9.1 MiB, `src/main.rs`); without that, 2,000 blocks took 43 MiB and
 /// 10,000 blocks 54–56 MiB. Before the allocator tuning and the redb cache cap, 10,000 blocks took 68 MiB. The rest is not
 /// pinned down; mid-sync, the live heap that grew was block data in flight. (A 4 or 8 MiB redb
 /// cap "measured the same" while the cap did not reach the real file system; synthetic blocks'
