@@ -232,8 +232,9 @@ impl SegmentReader {
     /// the 11 mainnet test blocks: 93% decoded to another header, 7% failed). What covers these
     /// bytes, and the entry's hash, is the block hash: every header is decoded by
     /// `record::decode_header`, which refuses one whose RLP does not hash to the entry's hash
-    /// (one keccak256 of ~550 bytes per header; `read.rs`'s `ShardFiles::header`). Never decode
-    /// this frame any other way.
+    /// (`read.rs`'s `ShardFiles::header`). That costs one keccak256 of ~550 bytes per header,
+    /// 2–3 µs here: a random header read 6.6 → 9.7 µs, a bloom scan 2.3 → 4.4 ms per 1000 blocks
+    /// (README "Storage"). Never decode this frame any other way.
     pub fn header_frame(&self, entry: &IndexEntry) -> Result<Vec<u8>, FileError> {
         self.read_data(entry.offset, u64::from(entry.lens.header))
     }
