@@ -297,7 +297,7 @@ impl Storage {
         )?;
         // The block before this shard, if stored, anchors the link check of the first block.
         let mut prev: Option<(u64, B256)> = match first.checked_sub(1) {
-            Some(before) if row.has(0) => self.frames(before, true)?.map(|f| (before, f.hash)),
+            Some(before) if row.has(0) => self.hash_and_header(before)?.map(|(h, _)| (before, h)),
             _ => None,
         };
         for pos in 0..size {
@@ -338,7 +338,7 @@ impl Storage {
             if let Some((pn, ph)) = prev
                 && pn + 1 == n
             {
-                let header = record::decode_header(&frames[..lens.header as usize])
+                let header = record::decode_header(&frames[..lens.header as usize], &hash)
                     .map_err(|what| corrupt(&dir, 0, format!("block {n}: {what}")))?;
                 if header.parent_hash != ph {
                     return Err(WriteError::BrokenLink {
@@ -356,18 +356,15 @@ impl Storage {
         if let Some((last, last_hash)) = prev
             && last == self.geo.last_of(shard)
             && let Some(after) = last.checked_add(1)
-            && let Some(next) = self.frames(after, true)?
+            && let Some((_, header)) = self.hash_and_header(after)?
+            && header.parent_hash != last_hash
         {
-            let header = record::decode_header(next.header())
-                .map_err(|what| corrupt(&dir, 0, format!("block {after}: {what}")))?;
-            if header.parent_hash != last_hash {
-                return Err(WriteError::BrokenLink {
-                    shard,
-                    number: BlockNumber(after),
-                    expected: last_hash,
-                    got: header.parent_hash,
-                });
-            }
+            return Err(WriteError::BrokenLink {
+                shard,
+                number: BlockNumber(after),
+                expected: last_hash,
+                got: header.parent_hash,
+            });
         }
         let (data_len, entries) = out.finish()?;
         fsio::rename(&*self.fs, &tmp_path(&data_final), &data_final)?;

@@ -21,7 +21,7 @@ use super::index::{self, BLOCK_HASHES, META, SHARDS, key};
 use super::layout::{FrameLens, IndexEntry, ShardRow};
 use super::record::{self, StoredBlock, StoredTransactions};
 use super::segment::SegmentReader;
-use super::shard::{ShardState, shard_dir};
+use super::shard::{ShardState, seg_data_path, shard_dir, wal_path};
 use super::wal::{self, WalEntry, WalScanner};
 use crate::primitives::{BlockNumber, Header, Receipt, Transaction, VerifiedBlock};
 
@@ -38,8 +38,8 @@ pub struct TxLookup {
     pub transaction: Option<Transaction>,
 }
 
-/// One block's frames as read from disk (`bytes` holds the header frame only when read with
-/// `header_only`).
+/// One block's frames as read from disk (`bytes` holds the header frame only when read for
+/// [`ShardFiles::header`]), and the block hash stored with them.
 pub(super) struct Frames {
     pub hash: B256,
     pub lens: FrameLens,
@@ -49,6 +49,15 @@ pub(super) struct Frames {
 impl Frames {
     pub fn header(&self) -> &[u8] {
         &self.bytes[..self.lens.header as usize]
+    }
+    /// The header, checked against the block hash stored with the frames and against `n` (the
+    /// block the caller asked for): see [`record::decode_header`].
+    pub fn checked_header(&self, n: u64) -> Result<Header, String> {
+        let header = record::decode_header(self.header(), &self.hash)?;
+        if header.number != n {
+            return Err(format!("frame holds block {}", header.number));
+        }
+        Ok(header)
     }
     pub fn txs(&self) -> &[u8] {
         let h = self.lens.header as usize;
@@ -121,6 +130,12 @@ struct OpenWal {
 enum Place {
     Segment(IndexEntry),
     Wal,
+}
+
+/// The file and offset a block's frames were read from, to name in an error.
+enum ReadFrom {
+    Segment(u64),
+    Wal(u64),
 }
 
 /// Open handles on one shard's committed files, with its WAL mapped by block number on demand.
@@ -298,9 +313,41 @@ impl ShardFiles {
         })
     }
 
-    /// The frames of block `n`, or `None` if absent.
-    pub fn frames(&mut self, n: u64, header_only: bool) -> Result<Option<Frames>, FileError> {
-        let (hash, lens, bytes) = match self.place(n)? {
+    /// The frames of block `n`, or `None` if absent (crc-checked).
+    pub fn frames(&mut self, n: u64) -> Result<Option<Frames>, FileError> {
+        Ok(self.read(n, false)?.map(|(f, _)| f))
+    }
+
+    /// The hash and header of block `n`, or `None` if absent, reading the header frame only from
+    /// a segment. The one way to read a header without the other frames: it is checked against
+    /// the block hash stored with it (the offset-table entry's, or the WAL record head's), which
+    /// is what covers a segment's header frame and entry hash (`segment.rs`'s `header_frame`).
+    /// A mismatch is damage named like a crc mismatch: the file, the offset, the block.
+    pub fn header(&mut self, n: u64) -> Result<Option<(B256, Header)>, FileError> {
+        let Some((f, from)) = self.read(n, true)? else {
+            return Ok(None);
+        };
+        match f.checked_header(n) {
+            Ok(header) => Ok(Some((f.hash, header))),
+            Err(what) => {
+                let (path, offset) = match from {
+                    ReadFrom::Segment(o) => (seg_data_path(&self.dir, self.row.seg_gen), o),
+                    ReadFrom::Wal(o) => (wal_path(&self.dir), o),
+                };
+                Err(CorruptError {
+                    path,
+                    offset,
+                    what: format!("block {n}: {what}"),
+                }
+                .into())
+            }
+        }
+    }
+
+    /// The frames of block `n` (the header frame alone if `header_only`, from a segment), or
+    /// `None` if absent, and where they were read.
+    fn read(&mut self, n: u64, header_only: bool) -> Result<Option<(Frames, ReadFrom)>, FileError> {
+        let (hash, lens, bytes, from) = match self.place(n)? {
             None => return Ok(None),
             Some(Place::Segment(entry)) => {
                 let seg = self.segment()?;
@@ -309,24 +356,33 @@ impl ShardFiles {
                 } else {
                     seg.frames(&entry)?
                 };
-                (entry.hash, entry.lens, bytes)
+                (
+                    entry.hash,
+                    entry.lens,
+                    bytes,
+                    ReadFrom::Segment(entry.offset),
+                )
             }
             Some(Place::Wal) => {
                 // Whole record even for `header_only`: the WAL's one crc32 covers the record head
-                // and all three frames together (`layout.rs`), and the header frame (zstd without
-                // a content checksum) has none of its own, so reading the header frame alone
-                // would return a damaged one unnoticed.
+                // and all three frames together (`layout.rs`), so a damaged record is named as a
+                // checksum mismatch before the header's hash check (`header`) sees it.
                 let (entry, bytes) = self.read_wal(n, wal::read_record)?;
-                (entry.head.hash, entry.head.lens, bytes)
+                (
+                    entry.head.hash,
+                    entry.head.lens,
+                    bytes,
+                    ReadFrom::Wal(entry.offset),
+                )
             }
         };
-        Ok(Some(Frames { hash, lens, bytes }))
+        Ok(Some((Frames { hash, lens, bytes }, from)))
     }
 
     /// The frames of block `n` of a complete shard (the index builds read every block of one):
     /// absent is damage, not an answer.
     pub fn complete_frames(&mut self, n: u64) -> Result<Frames, FileError> {
-        self.frames(n, false)?.ok_or_else(|| {
+        self.frames(n)?.ok_or_else(|| {
             CorruptError {
                 path: self.dir.clone(),
                 offset: 0,
@@ -366,8 +422,14 @@ impl Storage {
             .map(|row| ShardFiles::open_committed(self, shard, row)))
     }
 
-    pub(super) fn frames(&self, n: u64, header_only: bool) -> Result<Option<Frames>, ReadError> {
-        self.in_shard_of(n, |files| files.frames(n, header_only))
+    pub(super) fn frames(&self, n: u64) -> Result<Option<Frames>, ReadError> {
+        self.in_shard_of(n, |files| files.frames(n))
+    }
+
+    /// The hash and header of block `n` (see [`ShardFiles::header`]: header frame only, checked
+    /// against the block hash).
+    pub(super) fn hash_and_header(&self, n: u64) -> Result<Option<(B256, Header)>, ReadError> {
+        self.in_shard_of(n, |files| files.header(n))
     }
 
     /// `read` on the files of block `n`'s shard in a fresh snapshot (retried once if they moved);
@@ -389,7 +451,7 @@ impl Storage {
 
     /// Everything stored for block `n` (transactions full or hashes, as retained).
     pub fn stored_block(&self, n: BlockNumber) -> Result<Option<StoredBlock>, ReadError> {
-        let Some(f) = self.frames(n.get(), false)? else {
+        let Some(f) = self.frames(n.get())? else {
             return Ok(None);
         };
         decode_stored(n.get(), &f).map(Some)
@@ -435,19 +497,15 @@ impl Storage {
         self.in_shard_of(n.get(), |files| files.hash(n.get()))
     }
 
-    /// Header of block `n` (reads the header frame only).
+    /// Header of block `n` (reads the header frame only; checked against the block's hash, so
+    /// a damaged frame or stored hash is an error, never another header).
     pub fn header(&self, n: BlockNumber) -> Result<Option<Header>, ReadError> {
-        let Some(f) = self.frames(n.get(), true)? else {
-            return Ok(None);
-        };
-        record::decode_header(f.header())
-            .map(Some)
-            .map_err(|e| corrupt_block(n.get(), e))
+        Ok(self.hash_and_header(n.get())?.map(|(_, h)| h))
     }
 
     /// Receipts of block `n`.
     pub fn receipts(&self, n: BlockNumber) -> Result<Option<Vec<Receipt>>, ReadError> {
-        let Some(f) = self.frames(n.get(), false)? else {
+        let Some(f) = self.frames(n.get())? else {
             return Ok(None);
         };
         record::decode_receipts(f.receipts())
@@ -463,7 +521,7 @@ impl Storage {
     pub fn transaction(&self, hash: &B256) -> Result<Option<TxLookup>, ReadError> {
         let candidates = self.tx_candidates(hash)?;
         for (block, index) in candidates.found {
-            let Some(f) = self.frames(block, false)? else {
+            let Some(f) = self.frames(block)? else {
                 continue;
             };
             let body = record::decode_body_frame(f.txs()).map_err(|e| corrupt_block(block, e))?;
@@ -503,7 +561,9 @@ impl Storage {
     }
 
     /// Visits the stored headers of `from ..= to` in ascending order (absent blocks are skipped),
-    /// reading header frames only, one snapshot for the whole scan.
+    /// reading header frames only, one snapshot for the whole scan. Each is checked against its
+    /// block hash ([`ShardFiles::header`]): a damaged one ends the scan with an error, so a bloom
+    /// pre-filter never skips a block on a damaged bloom.
     pub fn scan_headers(
         &self,
         from: BlockNumber,
@@ -519,12 +579,10 @@ impl Storage {
             let last = shard_end.min(to.get());
             if let Some(mut files) = self.shard_files(&shards, shard)? {
                 for m in n..=last {
-                    if let Some(f) = files.frames(m, true)? {
-                        let h =
-                            record::decode_header(f.header()).map_err(|e| corrupt_block(m, e))?;
-                        if visit(BlockNumber(m), f.hash, &h).is_break() {
-                            return Ok(());
-                        }
+                    if let Some((hash, h)) = files.header(m)?
+                        && visit(BlockNumber(m), hash, &h).is_break()
+                    {
+                        return Ok(());
                     }
                 }
             }
@@ -598,13 +656,10 @@ impl Storage {
 }
 
 pub(super) fn decode_stored(n: u64, f: &Frames) -> Result<StoredBlock, ReadError> {
-    let header = record::decode_header(f.header()).map_err(|e| corrupt_block(n, e))?;
-    if header.number != n {
-        return Err(corrupt_block(
-            n,
-            format!("frame holds block {}", header.number),
-        ));
-    }
+    // Checked against the stored hash too, though the crc covered the frames: the hash served
+    // with the block comes from the offset-table entry, which the crc does not cover, and one
+    // keccak of the header is small beside decoding the body and receipts.
+    let header = f.checked_header(n).map_err(|e| corrupt_block(n, e))?;
     let body = record::decode_body_frame(f.txs()).map_err(|e| corrupt_block(n, e))?;
     let receipts = record::decode_receipts(f.receipts()).map_err(|e| corrupt_block(n, e))?;
     Ok(StoredBlock {
@@ -618,6 +673,6 @@ pub(super) fn decode_stored(n: u64, f: &Frames) -> Result<StoredBlock, ReadError
 impl Storage {
     /// Bytes stored for block `n` (its three compressed frames), for size reports.
     pub fn stored_size(&self, n: BlockNumber) -> Result<Option<u64>, ReadError> {
-        Ok(self.frames(n.get(), false)?.map(|f| f.lens.total()))
+        Ok(self.frames(n.get())?.map(|f| f.lens.total()))
     }
 }

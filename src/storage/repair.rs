@@ -24,7 +24,6 @@ use super::index::{self, BLOCK_HASHES, META, SHARDS, TX_BLOCKS, key};
 use super::layout::{ShardRow, index_entry_offset};
 use super::log_index;
 use super::read::ShardFiles;
-use super::record;
 use super::shard::{ShardState, seg_data_path, seg_index_path, shard_dir, shards_dir, wal_path};
 use super::tx_index;
 use crate::primitives::BlockNumber;
@@ -305,18 +304,12 @@ impl Storage {
                 if sealed && i != 0 && i + 1 != positions.len() {
                     continue;
                 }
-                let Some(f) = files.frames(n, true)? else {
+                let Some((hash, header)) = files.header(n)? else {
                     continue;
                 };
                 if let Some((pn, ph, prev_sealed)) = prev
                     && pn + 1 == n
                 {
-                    let header = record::decode_header(f.header()).map_err(|what| {
-                        ReadError::Undecodable {
-                            number: BlockNumber(n),
-                            what,
-                        }
-                    })?;
                     let at_edge = pos == 0;
                     let blamed = if sealed && at_edge {
                         (!prev_sealed).then(|| self.geo.shard_of(pn))
@@ -336,7 +329,7 @@ impl Storage {
                         });
                     }
                 }
-                prev = Some((n, f.hash, sealed));
+                prev = Some((n, hash, sealed));
             }
         }
         faults.sort_by_key(|f| f.shard);
@@ -369,13 +362,10 @@ impl Storage {
         for pos in (0..self.geo.shard_size).filter(|&p| row.has(p)) {
             let n = first + pos;
             outcome.blocks += 1;
-            let read = files
-                .frames(n, false)
-                .map_err(|e| e.to_string())
-                .and_then(|f| {
-                    let f = f.ok_or_else(|| "marked present but missing".to_string())?;
-                    Ok(f.hash)
-                });
+            let read = files.frames(n).map_err(|e| e.to_string()).and_then(|f| {
+                let f = f.ok_or_else(|| "marked present but missing".to_string())?;
+                Ok(f.hash)
+            });
             match read {
                 Ok(entry) => named.push(entry),
                 Err(what) => {

@@ -240,10 +240,7 @@ fn feed_block<W: Write>(
             what,
         })
     };
-    let header = record::decode_header(f.header()).map_err(undecodable)?;
-    if header.number != n {
-        return Err(undecodable(format!("frame holds block {}", header.number)));
-    }
+    let header = f.checked_header(n).map_err(undecodable)?;
     record::decompress_into(f.receipts(), &mut scratch.receipts).map_err(undecodable)?;
     let mut logs = Vec::new();
     let txs = record::for_each_log(&scratch.receipts, |tx, log| logs.push((tx, log)))

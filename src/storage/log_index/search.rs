@@ -223,36 +223,30 @@ impl Storage {
             if set.as_ref().is_some_and(|s| !s.may_match(&groups)) {
                 continue;
             }
-            let (logs, fresh) =
-                match tail.get(n, hash) {
-                    Some(l) => {
-                        if set.is_none() {
-                            tail.put_keys(n, &l);
-                        }
-                        (l, false)
+            let (logs, fresh) = match tail.get(n, hash) {
+                Some(l) => {
+                    if set.is_none() {
+                        tail.put_keys(n, &l);
                     }
-                    None => {
-                        if set.is_none() {
-                            let Some(f) = files.frames(n, true)? else {
-                                return Err(missing_now(n));
-                            };
-                            let header = crate::storage::record::decode_header(f.header())
-                                .map_err(|what| ReadError::Undecodable {
-                                    number: BlockNumber(n),
-                                    what,
-                                })?;
-                            if !query.may_match(&header.logs_bloom) {
-                                continue;
-                            }
+                    (l, false)
+                }
+                None => {
+                    if set.is_none() {
+                        let Some((_, header)) = files.header(n)? else {
+                            return Err(missing_now(n));
+                        };
+                        if !query.may_match(&header.logs_bloom) {
+                            continue;
                         }
-                        let logs = decode_logs(&mut files, n)?;
-                        tail.count_decode();
-                        if set.is_none() {
-                            tail.put_keys(n, &logs);
-                        }
-                        (Arc::new(logs), true)
                     }
-                };
+                    let logs = decode_logs(&mut files, n)?;
+                    tail.count_decode();
+                    if set.is_none() {
+                        tail.put_keys(n, &logs);
+                    }
+                    (Arc::new(logs), true)
+                }
+            };
             let hits: Vec<usize> = logs
                 .logs
                 .iter()
@@ -274,7 +268,7 @@ impl Storage {
 
 /// Block `n`'s logs with their transactions, decoded from its stored frames.
 fn decode_logs(files: &mut ShardFiles, n: u64) -> Result<BlockLogs, ReadError> {
-    let Some(full) = files.frames(n, false)? else {
+    let Some(full) = files.frames(n)? else {
         return Err(missing_now(n));
     };
     let block = decode_stored(n, &full)?;

@@ -7,6 +7,7 @@ mod crash;
 mod damaged;
 mod diagram;
 mod faults;
+mod header_damage;
 mod index_memory;
 mod log_index;
 mod log_index_tail;
